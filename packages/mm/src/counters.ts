@@ -1,0 +1,77 @@
+/**
+ * Named event counters, in the spirit of /proc/vmstat. Every number daxsim
+ * reports about work done is read from here; hot paths bump a slot of a typed
+ * array by its constant index.
+ */
+export const COUNTER_NAMES = [
+  // page allocator (mm/page_alloc.c), frames by purpose
+  'pgalloc_vmemmap_data', // frames holding struct pages
+  'pgalloc_vmemmap_pagetable', // init_mm page-table pages of the vmemmap
+  'pgalloc_user_pagetable', // page-table pages of user mms
+  'pgalloc_other',
+  'pgfree',
+  'pgalloc_fail',
+  'altmap_pfns_alloc', // device pfns handed out by vmem_altmap for struct pages
+  'altmap_pfns_free',
+  // memmap initialisation
+  'struct_pages_initialised', // __init_single_page / __init_zone_device_page calls
+  'compound_pages_prepared', // prep_compound_head calls
+  // the vmemmap MMU
+  'tlb_hit',
+  'tlb_miss',
+  'tlb_flush_entries',
+  'vmemmap_ptes_shared', // vmemmap PTEs pointing at a reused (shared) tail frame
+  // page references
+  'atomic_refcount_ops', // atomic updates of _refcount or the compound pincount
+  'pgmap_ref_get',
+  'pgmap_ref_put',
+  // faults (drivers/dax/device.c)
+  'fault_pte',
+  'fault_pmd',
+  'fault_pud',
+  'fault_fallback',
+  'fault_sigbus',
+  // gup
+  'gup_fast_pages',
+  'gup_slow_pages',
+  'gup_fast_fallback',
+  'unpin_pages',
+  // memory failure
+  'memory_failure',
+  'sigbus_sent',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+/** The index of each counter in `Counters.v`. */
+export const C: Readonly<Record<CounterName, number>> = Object.freeze(
+  Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<CounterName, number>,
+);
+
+export class Counters {
+  /** Raw values, indexed by `C.name`. Hot paths write `counters.v[C.x] += n`. */
+  readonly v = new Float64Array(COUNTER_NAMES.length);
+
+  add(name: CounterName, n = 1): void {
+    this.v[C[name]] += n;
+  }
+  get(name: CounterName): number {
+    return this.v[C[name]]!;
+  }
+  /** All counters by name. */
+  snapshot(): Record<CounterName, number> {
+    return Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, this.v[i]])) as Record<CounterName, number>;
+  }
+  /** Counter deltas since `before` (only the non-zero ones). */
+  since(before: Record<CounterName, number>): Partial<Record<CounterName, number>> {
+    const out: Partial<Record<CounterName, number>> = {};
+    COUNTER_NAMES.forEach((n, i) => {
+      const d = this.v[i]! - before[n];
+      if (d !== 0) out[n] = d;
+    });
+    return out;
+  }
+  reset(): void {
+    this.v.fill(0);
+  }
+}

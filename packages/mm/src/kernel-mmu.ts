@@ -1,0 +1,140 @@
+import { type ArchProfile, structPagesPerPage } from './arch.js';
+import { C, type Counters } from './counters.js';
+import { EFAULT, KernelError } from './errno.js';
+import { PageTable, type PageTableAllocator, entryPfn, entryPresent } from './pgtable.js';
+import type { PhysicalMemory } from './phys-mem.js';
+
+const TLB_BLOCK_SHIFT = 12;
+const TLB_BLOCK_MASK = (1 << TLB_BLOCK_SHIFT) - 1;
+
+/**
+ * The kernel's view of the vmemmap: init_mm's page tables for the vmemmap
+ * window and a translation cache in front of them.
+ *
+ * Addresses in the window are numbers relative to `windowBase` (VMEMMAP_START
+ * rounded down to a top-level entry), so the struct page of pfn p lives at
+ * `vmemmapOffset + p * 64`. The TLB maps a vmemmap page index (pfn / 64 on
+ * x86-64) to the frame slot that backs it; a page-table change flushes what it
+ * must through the page table's listener, never by hand.
+ */
+export class KernelMmu {
+  readonly arch: ArchProfile;
+  readonly mem: PhysicalMemory;
+  readonly pgtable: PageTable;
+  /** VMEMMAP_START rounded down to the top level's granule. */
+  readonly windowBase: bigint;
+  /** VMEMMAP_START - windowBase */
+  readonly vmemmapOffset: number;
+  /** log2(struct pages per vmemmap page) */
+  readonly sppShift: number;
+  private readonly counters: Counters;
+  private tlb: (Int32Array | undefined)[] = [];
+  private readonly useTlb: boolean;
+
+  constructor(mem: PhysicalMemory, alloc: PageTableAllocator, counters: Counters, opts: { tlb?: boolean } = {}) {
+    const arch = mem.arch;
+    this.arch = arch;
+    this.mem = mem;
+    this.counters = counters;
+    this.useTlb = opts.tlb ?? true;
+    const top = arch.levels[0]!;
+    const granule = 1n << BigInt(top.shift);
+    this.windowBase = arch.vmemmapStart - (arch.vmemmapStart % granule);
+    this.vmemmapOffset = Number(arch.vmemmapStart - this.windowBase);
+    const topIndexBase = Number((this.windowBase >> BigInt(top.shift)) & ((1n << BigInt(top.bits)) - 1n));
+    const pt = PageTable.create(mem, alloc, {
+      topIndexBase,
+      listener: (va, size) => this.flushTlbKernelRange(va, size),
+    });
+    if (typeof pt === 'number') throw new KernelError(-pt, 'init_mm: cannot allocate the kernel pgd');
+    this.pgtable = pt;
+    this.sppShift = Math.log2(structPagesPerPage(arch));
+  }
+
+  /** The window address of pfn's struct page (what `pfn_to_page` gives, minus windowBase). */
+  vmemmapVa(pfn: number): number {
+    return this.vmemmapOffset + pfn * this.arch.structPageSize;
+  }
+
+  /** A window address as the full 64-bit kernel virtual address. */
+  kernelVa(va: number): bigint {
+    return this.windowBase + BigInt(va);
+  }
+
+  /**
+   * The frame slot backing vmemmap page `vmi` (the page holding the struct
+   * pages of pfns vmi*64 .. vmi*64+63 on x86-64). Oopses if nothing maps it.
+   */
+  translate(vmi: number): number {
+    if (!this.useTlb) return this.walkVmemmap(vmi);
+    const blk = this.tlb[vmi >>> TLB_BLOCK_SHIFT];
+    if (blk !== undefined) {
+      const s = blk[vmi & TLB_BLOCK_MASK]!;
+      if (s !== 0) {
+        this.counters.v[C.tlb_hit]++;
+        return s - 1;
+      }
+    }
+    return this.fill(vmi);
+  }
+
+  private fill(vmi: number): number {
+    this.counters.v[C.tlb_miss]++;
+    const slot = this.walkVmemmap(vmi);
+    const bi = vmi >>> TLB_BLOCK_SHIFT;
+    let blk = this.tlb[bi];
+    if (blk === undefined) blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
+    blk[vmi & TLB_BLOCK_MASK] = slot + 1;
+    return slot;
+  }
+
+  /** The slow, obviously correct translation: a full page-table walk, no cache. */
+  walkVmemmap(vmi: number): number {
+    const pfn = this.resolveFrame(vmi);
+    if (pfn < 0) {
+      const va = this.kernelVa(this.vmemmapOffset + vmi * this.arch.pageSize);
+      throw new KernelError(EFAULT, `BUG: unable to handle page fault for address: ${va.toString(16)} (vmemmap not populated)`);
+    }
+    return this.mem.materialise(pfn);
+  }
+
+  /** The frame that backs vmemmap page `vmi`, or -1 when no entry maps it. */
+  resolveFrame(vmi: number): number {
+    const pt = this.pgtable;
+    const va = this.vmemmapOffset + vmi * this.arch.pageSize;
+    const level = pt.walk(va);
+    if (!entryPresent(pt.wLo)) return -1;
+    const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
+    const within = va % pt.levelSize(level);
+    return base + Math.floor(within / this.arch.pageSize);
+  }
+
+  /** flush_tlb_kernel_range(): drops cached translations of [va, va + size). */
+  flushTlbKernelRange(va: number, size: number): void {
+    const ps = this.arch.pageSize;
+    const first = Math.floor((va - this.vmemmapOffset) / ps);
+    const last = Math.ceil((va + size - this.vmemmapOffset) / ps);
+    let flushed = 0;
+    for (let vmi = Math.max(0, first); vmi < last; ) {
+      const bi = vmi >>> TLB_BLOCK_SHIFT;
+      const end = Math.min(last, (bi + 1) << TLB_BLOCK_SHIFT);
+      const blk = this.tlb[bi];
+      if (blk !== undefined) {
+        for (let i = vmi; i < end; i++) {
+          const j = i & TLB_BLOCK_MASK;
+          if (blk[j] !== 0) {
+            blk[j] = 0;
+            flushed++;
+          }
+        }
+      }
+      vmi = end;
+    }
+    this.counters.v[C.tlb_flush_entries] += flushed;
+  }
+
+  /** flush_tlb_all() */
+  flushTlbAll(): void {
+    this.tlb = [];
+  }
+}

@@ -1,0 +1,37 @@
+import type { ArchProfile } from './arch.js';
+import type { Counters } from './counters.js';
+import type { KernelMmu } from './kernel-mmu.js';
+import type { KernelLog } from './klog.js';
+import type { KernelObjects } from './kobjects.js';
+import type { PhysicalMemory } from './phys-mem.js';
+import type { Memmap } from './struct-page.js';
+
+/** What a frame is allocated for; the allocator counts frames per purpose. */
+export type FramePurpose = 'vmemmap_data' | 'vmemmap_pagetable' | 'user_pagetable' | 'other';
+
+/**
+ * The page allocator's interface (implemented by @daxsim/page-alloc's buddy
+ * allocator). Errors are returned, not thrown: the callers are kernel paths
+ * that unwind on -ENOMEM.
+ */
+export interface FrameAllocator {
+  /** alloc_pages_node(nid, GFP_KERNEL, order): 2^order contiguous frames, or -ENOMEM. */
+  allocPages(order: number, nid: number, purpose: FramePurpose): number;
+  /** __free_pages(): gives the block back; its contents are discarded. */
+  freePages(pfn: number, order: number, purpose: FramePurpose): void;
+}
+
+/**
+ * The pieces of a simulated kernel that every layer shares. Higher layers
+ * extend it (the section table, the pgmap registry, ...).
+ */
+export interface KernelCore {
+  readonly arch: ArchProfile;
+  readonly mem: PhysicalMemory;
+  readonly mmu: KernelMmu;
+  readonly memmap: Memmap;
+  readonly objects: KernelObjects;
+  readonly counters: Counters;
+  readonly log: KernelLog;
+  readonly frames: FrameAllocator;
+}

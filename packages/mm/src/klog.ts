@@ -1,0 +1,67 @@
+/** printk log levels (include/linux/kern_levels.h). */
+export const KERN_EMERG = 0;
+export const KERN_ALERT = 1;
+export const KERN_CRIT = 2;
+export const KERN_ERR = 3;
+export const KERN_WARNING = 4;
+export const KERN_NOTICE = 5;
+export const KERN_INFO = 6;
+export const KERN_DEBUG = 7;
+
+export interface LogRecord {
+  /** Seconds since the simulated machine booted. */
+  readonly time: number;
+  readonly level: number;
+  readonly text: string;
+}
+
+/** The kernel log ring, read back dmesg-style. */
+export class KernelLog {
+  private readonly records: LogRecord[] = [];
+  private readonly now: () => number;
+  private readonly capacity: number;
+
+  /** `now` returns seconds since boot; the default counts from construction. */
+  constructor(opts: { now?: () => number; capacity?: number } = {}) {
+    const t0 = performance.now();
+    this.now = opts.now ?? (() => (performance.now() - t0) / 1000);
+    this.capacity = opts.capacity ?? 10000;
+  }
+
+  printk(level: number, text: string): void {
+    this.records.push({ time: this.now(), level, text });
+    if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
+  }
+  info(text: string): void {
+    this.printk(KERN_INFO, text);
+  }
+  warn(text: string): void {
+    this.printk(KERN_WARNING, text);
+  }
+  err(text: string): void {
+    this.printk(KERN_ERR, text);
+  }
+  debug(text: string): void {
+    this.printk(KERN_DEBUG, text);
+  }
+
+  get entries(): readonly LogRecord[] {
+    return this.records;
+  }
+
+  /** The log as dmesg prints it: `[    0.123456] text`. */
+  dmesg(): string {
+    return this.records.map(formatLogRecord).join('\n');
+  }
+
+  clear(): void {
+    this.records.length = 0;
+  }
+}
+
+export function formatLogRecord(r: LogRecord): string {
+  const us = Math.round(r.time * 1e6);
+  const sec = Math.floor(us / 1e6);
+  const frac = String(us % 1e6).padStart(6, '0');
+  return `[${String(sec).padStart(5, ' ')}.${frac}] ${r.text}`;
+}

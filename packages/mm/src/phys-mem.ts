@@ -1,0 +1,223 @@
+import type { ArchProfile } from './arch.js';
+import { EBUSY, EINVAL, KernelError } from './errno.js';
+
+export type PhysRangeKind = 'ram' | 'device';
+
+export interface PhysRange {
+  readonly start: number; // bytes
+  readonly size: number; // bytes
+  readonly kind: PhysRangeKind;
+  readonly nid: number;
+  readonly name: string;
+}
+
+/** Bytes of frame storage in one slab: slabs are allocated whole and never grown. */
+const SLAB_BYTES = 1 << 20;
+/** pfns covered by one block of the pfn→slot directory. */
+const DIR_SHIFT = 16;
+const DIR_MASK = (1 << DIR_SHIFT) - 1;
+
+/**
+ * The machine's physical address space: RAM ranges per NUMA node and device
+ * ranges, and the contents of every page frame.
+ *
+ * Frame contents are materialised lazily: a frame that was never written has
+ * no storage and reads as zeros. A materialised frame owns a "slot" in a slab
+ * (a 1 MiB typed array); `slabI32[slot >>> slabShift]` is its slab and
+ * `(slot & slabMask) << (pageShift - 2)` its first 32-bit word. No object
+ * exists per frame.
+ */
+export class PhysicalMemory {
+  readonly arch: ArchProfile;
+  readonly pageShift: number;
+  readonly pageSize: number;
+  /** log2(frames per slab) */
+  readonly slabShift: number;
+  readonly slabMask: number;
+  /** Slabs as 32-bit words and as bytes: two views of one buffer each. */
+  readonly slabI32: Int32Array[] = [];
+  readonly slabU8: Uint8Array[] = [];
+  private readonly ranges_: PhysRange[] = [];
+  /** pfn → slot + 1 (0: not materialised), in blocks of 2^16 pfns. */
+  private readonly dir: (Int32Array | undefined)[] = [];
+  private freeSlots: Int32Array = new Int32Array(64);
+  private nrFreeSlots = 0;
+  private nextSlot = 0;
+  private materialised = 0;
+
+  constructor(arch: ArchProfile) {
+    this.arch = arch;
+    this.pageShift = arch.pageShift;
+    this.pageSize = arch.pageSize;
+    this.slabShift = Math.log2(SLAB_BYTES) - arch.pageShift;
+    this.slabMask = (1 << this.slabShift) - 1;
+  }
+
+  /** Adds a RAM or device range; it must be page aligned and overlap nothing. */
+  addRange(r: { start: number; size: number; kind: PhysRangeKind; nid?: number; name?: string }): PhysRange {
+    const { start, size, kind } = r;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0 || size <= 0)
+      throw new KernelError(EINVAL, `phys range: start ${start} / size ${size} must be non-negative integers`);
+    if (start % this.pageSize || size % this.pageSize)
+      throw new KernelError(EINVAL, `phys range ${hex(start)}+${hex(size)}: not aligned to PAGE_SIZE`);
+    if (start + size > 2 ** Math.min(this.arch.maxPhysmemBits, 32 + this.pageShift))
+      throw new KernelError(EINVAL, `phys range ${hex(start)}+${hex(size)}: beyond MAX_PHYSMEM_BITS`);
+    for (const o of this.ranges_)
+      if (start < o.start + o.size && o.start < start + size)
+        throw new KernelError(EBUSY, `phys range ${hex(start)}+${hex(size)}: overlaps ${o.name}`);
+    const range: PhysRange = Object.freeze({ start, size, kind, nid: r.nid ?? 0, name: r.name ?? `${kind}@${hex(start)}` });
+    this.ranges_.push(range);
+    this.ranges_.sort((a, b) => a.start - b.start);
+    return range;
+  }
+
+  get ranges(): readonly PhysRange[] {
+    return this.ranges_;
+  }
+
+  /** The range holding byte address `addr`, or undefined. */
+  rangeOf(addr: number): PhysRange | undefined {
+    for (const r of this.ranges_) if (addr >= r.start && addr < r.start + r.size) return r;
+    return undefined;
+  }
+
+  /** pfn_valid(): the pfn lies in some RAM or device range. */
+  pfnValid(pfn: number): boolean {
+    return this.rangeOf(pfn * this.pageSize) !== undefined;
+  }
+
+  /** Frames that currently own storage. */
+  get materialisedFrames(): number {
+    return this.materialised;
+  }
+
+  /** The slot of a frame, or -1 if it was never written. */
+  frameSlot(pfn: number): number {
+    const blk = this.dir[pfn >>> DIR_SHIFT];
+    return blk === undefined ? -1 : blk[pfn & DIR_MASK]! - 1;
+  }
+
+  /** The slot of a frame, giving it zeroed storage first if it has none. */
+  materialise(pfn: number): number {
+    const bi = pfn >>> DIR_SHIFT;
+    let blk = this.dir[bi];
+    if (blk === undefined) blk = this.dir[bi] = new Int32Array(1 << DIR_SHIFT);
+    const cur = blk[pfn & DIR_MASK]!;
+    if (cur !== 0) return cur - 1;
+    let slot: number;
+    if (this.nrFreeSlots > 0) {
+      slot = this.freeSlots[--this.nrFreeSlots]!;
+    } else {
+      slot = this.nextSlot++;
+      const si = slot >>> this.slabShift;
+      if (si === this.slabI32.length) {
+        const buf = new ArrayBuffer(SLAB_BYTES);
+        this.slabI32.push(new Int32Array(buf));
+        this.slabU8.push(new Uint8Array(buf));
+      }
+    }
+    blk[pfn & DIR_MASK] = slot + 1;
+    this.materialised++;
+    return slot;
+  }
+
+  /**
+   * Drops a frame's contents: it reads as zeros again and costs nothing. The
+   * page allocator calls this when it frees a frame (the model's stand-in for
+   * "contents undefined after free").
+   */
+  discard(pfn: number): void {
+    const blk = this.dir[pfn >>> DIR_SHIFT];
+    if (blk === undefined) return;
+    const slot = blk[pfn & DIR_MASK]! - 1;
+    if (slot < 0) return;
+    blk[pfn & DIR_MASK] = 0;
+    const words = this.pageSize >>> 2;
+    const base = (slot & this.slabMask) * words;
+    this.slabI32[slot >>> this.slabShift]!.fill(0, base, base + words);
+    if (this.nrFreeSlots === this.freeSlots.length) {
+      const grown = new Int32Array(this.freeSlots.length * 2);
+      grown.set(this.freeSlots);
+      this.freeSlots = grown;
+    }
+    this.freeSlots[this.nrFreeSlots++] = slot;
+    this.materialised--;
+  }
+
+  /** Index of a slot's first 32-bit word in its slab. */
+  slotWord(slot: number): number {
+    return (slot & this.slabMask) << (this.pageShift - 2);
+  }
+
+  /** Index of a slot's first byte in its slab. */
+  slotByte(slot: number): number {
+    return (slot & this.slabMask) << this.pageShift;
+  }
+
+  /** Reads `len` bytes at physical address `addr` (unwritten frames read as zeros). */
+  read(addr: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const a = addr + done;
+      const pfn = Math.floor(a / this.pageSize);
+      const off = a - pfn * this.pageSize;
+      const n = Math.min(len - done, this.pageSize - off);
+      const slot = this.frameSlot(pfn);
+      if (slot >= 0) {
+        const b = this.slotByte(slot) + off;
+        out.set(this.slabU8[slot >>> this.slabShift]!.subarray(b, b + n), done);
+      }
+      done += n;
+    }
+    return out;
+  }
+
+  /** Writes bytes at physical address `addr`, materialising the frames it touches. */
+  write(addr: number, data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) {
+      const a = addr + done;
+      const pfn = Math.floor(a / this.pageSize);
+      const off = a - pfn * this.pageSize;
+      const n = Math.min(data.length - done, this.pageSize - off);
+      const slot = this.materialise(pfn);
+      this.slabU8[slot >>> this.slabShift]!.set(data.subarray(done, done + n), this.slotByte(slot) + off);
+      done += n;
+    }
+  }
+
+  /**
+   * A 32-bit FNV-1a digest of every materialised frame's pfn and contents, in
+   * pfn order: two machines with equal digests hold the same bytes. For tests
+   * that prove an operation left memory exactly as it found it.
+   */
+  digest(): number {
+    let h = 0x811c9dc5;
+    const mix = (v: number) => {
+      h ^= v;
+      h = Math.imul(h, 0x01000193);
+    };
+    const words = this.pageSize >>> 2;
+    for (let bi = 0; bi < this.dir.length; bi++) {
+      const blk = this.dir[bi];
+      if (blk === undefined) continue;
+      for (let i = 0; i < blk.length; i++) {
+        const s = blk[i]! - 1;
+        if (s < 0) continue;
+        const arr = this.slabI32[s >>> this.slabShift]!;
+        const base = this.slotWord(s);
+        let nonzero = false;
+        for (let w = 0; w < words; w++) if (arr[base + w] !== 0) { nonzero = true; break; }
+        if (!nonzero) continue; // a materialised frame of zeros equals an unwritten one
+        mix((bi << DIR_SHIFT) + i);
+        for (let w = 0; w < words; w++) mix(arr[base + w]!);
+      }
+    }
+    return h >>> 0;
+  }
+}
+
+export function hex(n: number | bigint): string {
+  return '0x' + n.toString(16);
+}

@@ -1,0 +1,1 @@
+export { BumpAllocator } from './bump-allocator.js';

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Scaffolds packages/NAME with the repo's conventions: node scripts/new-package.mjs NAME "description" [dep ...]
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [name, description, ...deps] = process.argv.slice(2);
+if (!name || !description) {
+  console.error('usage: new-package.mjs NAME "description" [dep ...]');
+  process.exit(2);
+}
+const dir = join('packages', name);
+if (existsSync(dir)) {
+  console.error(`${dir} exists`);
+  process.exit(1);
+}
+mkdirSync(join(dir, 'src'), { recursive: true });
+const pkg = {
+  name: `@daxsim/${name}`,
+  version: '0.0.0',
+  description,
+  license: 'MIT',
+  type: 'module',
+  sideEffects: false,
+  exports: {
+    '.': './src/index.ts',
+    './package.json': './package.json',
+    './internal/*': null,
+  },
+  publishConfig: {
+    exports: {
+      '.': { types: './dist/index.d.ts', import: './dist/index.js' },
+      './package.json': './package.json',
+    },
+  },
+  files: ['dist', 'README.md', 'CHANGELOG.md'],
+  scripts: {
+    build: 'tsup',
+    typecheck: 'tsc --noEmit -p tsconfig.json',
+    test: 'vitest run --root ../.. --project @daxsim/' + name,
+  },
+  dependencies: Object.fromEntries(deps.map((d) => [`@daxsim/${d}`, 'workspace:*'])),
+};
+writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+writeFileSync(
+  join(dir, 'tsconfig.json'),
+  JSON.stringify({ extends: '../../tsconfig.base.json', include: ['src'] }, null, 2) + '\n',
+);
+writeFileSync(
+  join(dir, 'tsup.config.ts'),
+  `import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+});
+`,
+);
+console.log(`created ${dir}`);
