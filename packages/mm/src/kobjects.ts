@@ -23,13 +23,13 @@ export class KernelObjects {
       this.handles.set(obj, h);
     }
     // 256-byte granules: bit 0 is never set, so the pointer cannot look like a tail's compound_head.
-    return [(h * 256) | 0, this.baseHi + Math.floor(h / 0x1000000)];
+    return [((h % 0x1000000) * 256) | 0, (this.baseHi + Math.floor(h / 0x1000000)) | 0];
   }
 
   /** The object a pointer refers to; undefined for NULL or an unknown address. */
   deref<T>(lo: number, hi: number): T | undefined {
     if (lo === 0 && hi === 0) return undefined;
-    const h = (hi - this.baseHi) * 0x1000000 + (lo >>> 8);
+    const h = ((hi >>> 0) - this.baseHi) * 0x1000000 + ((lo >>> 0) >>> 8);
     return this.byHandle[h] as T | undefined;
   }
 }

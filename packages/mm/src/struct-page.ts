@@ -296,23 +296,23 @@ export class Memmap {
   /** set_compound_page_dtor() */
   setCompoundPageDtor(headPfn: number, dtor: number): void {
     const i = this.locate(headPfn + 1);
-    this.mem.slabU8[this.si]![i * 4 + 0] = dtor;
+    this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_DTOR_OFFSET] = dtor;
   }
   compoundDtor(headPfn: number): number {
     const i = this.locate(headPfn + 1);
-    return this.mem.slabU8[this.si]![i * 4 + 0]!;
+    return this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_DTOR_OFFSET]!;
   }
   /** set_compound_order(): compound_order and compound_nr of the first tail. */
   setCompoundOrder(headPfn: number, order: number): void {
     const i = this.locate(headPfn + 1);
-    this.mem.slabU8[this.si]![i * 4 + 1] = order;
+    this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_ORDER_OFFSET] = order;
     this.w[i + W_CNR] = 2 ** order;
   }
   /** compound_order(): 0 for a page that is not a head. */
   compoundOrder(pfn: number): number {
     if (!this.PageHead(pfn)) return 0;
     const i = this.locate(pfn + 1);
-    return this.mem.slabU8[this.si]![i * 4 + 1]!;
+    return this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_ORDER_OFFSET]!;
   }
   /** compound_nr(): 1 for a page that is not a head. */
   compoundNr(pfn: number): number {

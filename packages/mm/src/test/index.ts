@@ -1,1 +1,2 @@
 export { BumpAllocator } from './bump-allocator.js';
+export { mmFixture } from './fixture.js';

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { X86_64 } from './arch.js';
+import { PhysicalMemory } from './phys-mem.js';
+
+describe('PhysicalMemory', () => {
+  it('materialises frames only when written and reads unwritten ones as zeros', () => {
+    const m = new PhysicalMemory(X86_64);
+    m.addRange({ start: 0, size: 2 ** 40, kind: 'device' }); // 1 TiB costs nothing
+    expect(m.materialisedFrames).toBe(0);
+    expect(m.read(2 ** 39, 16)).toEqual(new Uint8Array(16));
+    m.write(2 ** 39 + 4094, Uint8Array.of(1, 2, 3, 4)); // straddles two frames
+    expect(m.materialisedFrames).toBe(2);
+    expect([...m.read(2 ** 39 + 4093, 6)]).toEqual([0, 1, 2, 3, 4, 0]);
+    m.discard(2 ** 39 / 4096);
+    expect(m.materialisedFrames).toBe(1);
+    expect([...m.read(2 ** 39 + 4094, 2)]).toEqual([0, 0]);
+  });
+
+  it('refuses misaligned and overlapping ranges', () => {
+    const m = new PhysicalMemory(X86_64);
+    m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });
+    expect(() => m.addRange({ start: 100, size: 4096, kind: 'device' })).toThrow(/EINVAL/);
+    expect(() => m.addRange({ start: 2 ** 29, size: 2 ** 30, kind: 'device' })).toThrow(/EBUSY/);
+  });
+
+  it('digests equal contents equally, whatever was materialised and zeroed', () => {
+    const a = new PhysicalMemory(X86_64);
+    const b = new PhysicalMemory(X86_64);
+    for (const m of [a, b]) m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });
+    a.write(8192, Uint8Array.of(9));
+    b.write(8192, Uint8Array.of(9));
+    b.write(4096 * 50, Uint8Array.of(0)); // materialised but zero
+    expect(a.digest()).toBe(b.digest());
+    b.write(8193, Uint8Array.of(1));
+    expect(a.digest()).not.toBe(b.digest());
+  });
+});
