@@ -1,0 +1,69 @@
+/**
+ * memremap_pages() benchmark: 16 GiB and 128 GiB of device memory at align
+ * 4K / 2M / 1G on x86-64 with the memmap in RAM, for each vmemmap generation.
+ * Every case runs in a fresh process (npx tsx bench/memremap.bench.ts [--case gen:align:GiB]).
+ * Reports ms of memremap_pages (whole call) and of memmap_init_zone_device,
+ * struct pages written, and frames handed out (data / page tables).
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MEMORY_DEVICE_GENERIC, type VmemmapGeneration } from '@daxsim/mm';
+import { createKernel, memmapStats, memremapPages, memunmapPages, newDevPagemap } from '../src/index.js';
+
+const GiB = 2 ** 30;
+const ALIGNS: Record<string, number> = { '4K': 0, '2M': 9, '1G': 18 };
+
+function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<string, string | number> {
+  const devStart = 1024 * GiB;
+  const k = createKernel({ ram: [{ nid: 0, size: 4 * GiB }], devices: [{ start: devStart, size: gib * GiB }] });
+  const mk = () => newDevPagemap({ ranges: [{ start: devStart, end: devStart + gib * GiB - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: ALIGNS[align]! });
+  // two warm-up runs at full size (JIT, slabs), then the median of three
+  const runs: { ms: number; unmapMs: number; s: ReturnType<typeof memmapStats> }[] = [];
+  for (let r = 0; r < 5; r++) {
+    const pg = mk();
+    const t0 = performance.now();
+    memremapPages(k, pg, 0, { generation: gen });
+    const ms = performance.now() - t0;
+    const s = memmapStats(k, pg);
+    const t1 = performance.now();
+    memunmapPages(k, pg);
+    if (r >= 2) runs.push({ ms, unmapMs: performance.now() - t1, s });
+  }
+  runs.sort((a, b) => a.ms - b.ms);
+  const { ms, unmapMs, s } = runs[1]!;
+  return {
+    generation: gen,
+    align,
+    GiB: gib,
+    'memremap ms': +ms.toFixed(1),
+    'init ms': s.initMs,
+    'struct pages written': s.structPagesInitialised,
+    'data frames': s.vmemmapDataFrames,
+    'pagetable frames': s.vmemmapPagetableFrames,
+    'vmemmap MiB': +(((s.vmemmapDataFrames + s.vmemmapPagetableFrames) * 4096) / 2 ** 20).toFixed(3),
+    'memunmap ms': +unmapMs.toFixed(1),
+  };
+}
+
+const arg = process.argv.indexOf('--case');
+if (arg >= 0) {
+  const [gen, align, gib] = process.argv[arg + 1]!.split(':');
+  process.stdout.write(JSON.stringify(runCase(gen as VmemmapGeneration, align!, Number(gib))) + '\n');
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const only = process.argv[2];
+  const cases: string[] = [];
+  for (const gib of [16, 128])
+    for (const align of ['4K', '2M', '1G'])
+      for (const gen of align === '4K' ? ['pre-series'] : ['compound', 'tail-reuse', ...(align === '1G' ? ['tail-reuse-pmd'] : [])])
+        cases.push(`${gen}:${align}:${gib}`);
+  const rows = [];
+  for (const c of cases) {
+    if (only && !c.includes(only)) continue;
+    const out = execFileSync(process.execPath, [...process.execArgv, self, '--case', c], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    rows.push(JSON.parse(out.trim().split('\n').pop()!));
+  }
+  console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}`);
+  console.table(rows);
+}

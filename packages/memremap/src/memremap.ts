@@ -1,0 +1,329 @@
+import {
+  type ArchProfile,
+  C,
+  DEFAULT_VMEMMAP_GENERATION,
+  type DevPagemap,
+  EBUSY,
+  EINVAL,
+
+  ENXIO,
+  KernelError,
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_GENERIC,
+  MEMORY_DEVICE_PCI_P2PDMA,
+  MEMORY_DEVICE_PRIVATE,
+  PGMAP_ALTMAP_VALID,
+  type PhysAddrRange,
+  type VmemmapGeneration,
+  errnoName,
+  hex,
+  isVmemmapGeneration,
+  pagesPerSubsection,
+  pgmapAltmap,
+} from '@daxsim/mm';
+import { type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
+import { SparseMem, addPages, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
+
+/** What memremap_pages() measured for one pgmap (counted, never computed). */
+export interface MemmapStats {
+  /** Frames of struct pages the page allocator handed out. */
+  vmemmapDataFrames: number;
+  /** Page-table frames of the vmemmap the page allocator handed out. */
+  vmemmapPagetableFrames: number;
+  /** Device pfns the altmap handed out for struct pages. */
+  altmapPfns: number;
+  /** __init_single_page calls (struct pages written). */
+  structPagesInitialised: number;
+  initMs: number;
+}
+
+interface PgmapEntry {
+  readonly pgmap: DevPagemap;
+  readonly generation: VmemmapGeneration;
+  /** The vmemmap shift the memmap was built with (0 for 'pre-series'). */
+  readonly shift: number;
+  readonly nid: number;
+  /** [startPfn, endPfn) per range */
+  readonly spans: { startPfn: number; endPfn: number }[];
+  stats: MemmapStats;
+}
+
+/** The pgmap registry (the kernel's pgmap_array xarray, keyed by pfn range). */
+export class PgmapRegistry {
+  readonly entries: PgmapEntry[] = [];
+  find(pfn: number): PgmapEntry | undefined {
+    for (const e of this.entries) for (const s of e.spans) if (pfn >= s.startPfn && pfn < s.endPfn) return e;
+    return undefined;
+  }
+  of(pgmap: DevPagemap): PgmapEntry | undefined {
+    return this.entries.find((e) => e.pgmap === pgmap);
+  }
+}
+
+export interface Kernel extends PageAllocKernel {
+  readonly sparse: SparseMem;
+  readonly pageblock: SparseMem;
+  readonly pgmaps: PgmapRegistry;
+}
+
+export interface CreateKernelOptions {
+  arch?: ArchProfile;
+  ram: { nid: number; size: number; start?: number }[];
+  devices?: { start: number; size: number; name?: string; nid?: number }[];
+  tlb?: boolean;
+}
+
+/** Boots a simulated machine with the section table and the pgmap registry. */
+export function createKernel(opts: CreateKernelOptions): Kernel {
+  const core = createKernelCore(opts);
+  const sparse = new SparseMem(core.arch);
+  return Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry() });
+}
+
+/** A dev_pagemap with the defaults of a zeroed struct. */
+export function newDevPagemap(init: Partial<DevPagemap> & { ranges: PhysAddrRange[]; type: number }): DevPagemap {
+  return {
+    flags: init.altmap ? PGMAP_ALTMAP_VALID : 0,
+    vmemmapShift: 0,
+    altmap: null,
+    ops: null,
+    owner: null,
+    ref: 0,
+    dead: false,
+    name: 'pgmap',
+    ...init,
+  };
+}
+
+const PHYS_PFN = (k: Kernel, addr: number): number => Math.floor(addr / k.arch.pageSize);
+const rangeLen = (r: PhysAddrRange): number => r.end - r.start + 1;
+
+/** The vmemmap shift the memmap of `pgmap` is built with ('pre-series' builds base pages). */
+export function pgmapVmemmapShift(k: Kernel, pgmap: DevPagemap): number {
+  const e = k.pgmaps.of(pgmap);
+  return e ? e.shift : pgmap.vmemmapShift;
+}
+
+/** The generation a live pgmap was mapped with. */
+export function pgmapGeneration(k: Kernel, pgmap: DevPagemap): VmemmapGeneration {
+  const e = k.pgmaps.of(pgmap);
+  if (!e) throw new KernelError(EINVAL, `pgmap ${pgmap.name}: not mapped by memremap_pages`);
+  return e.generation;
+}
+
+// pfn_first(): the first pfn with a ZONE_DEVICE struct page (after the altmap's own pfns in range 0)
+export function pfnFirst(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
+  return PHYS_PFN(k, pgmap.ranges[rangeId]!.start) + (rangeId === 0 ? vmemAltmapOffset(pgmapAltmap(pgmap)) : 0);
+}
+// pfn_end()
+export function pfnEnd(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
+  const r = pgmap.ranges[rangeId]!;
+  return PHYS_PFN(k, r.start + rangeLen(r));
+}
+// pfn_len(): compound pages in the range (one pgmap reference each)
+export function pfnLen(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
+  return Math.floor((pfnEnd(k, pgmap, rangeId) - pfnFirst(k, pgmap, rangeId)) / 2 ** pgmapVmemmapShift(k, pgmap));
+}
+// pfn_next() (seed patch 4): steps by the compound size
+export function pfnNext(k: Kernel, pgmap: DevPagemap, pfn: number): number {
+  return pfn + 2 ** pgmapVmemmapShift(k, pgmap);
+}
+// for_each_device_pfn(): every head (or base) pfn of every range
+export function forEachDevicePfn(k: Kernel, pgmap: DevPagemap, fn: (pfn: number) => void): void {
+  for (let i = 0; i < pgmap.ranges.length; i++)
+    for (let pfn = pfnFirst(k, pgmap, i); pfn < pfnEnd(k, pgmap, i); pfn = pfnNext(k, pgmap, pfn)) fn(pfn);
+}
+
+function refuse(errno: number, msg: string): never {
+  throw new KernelError(errno, `memremap_pages: ${msg}`);
+}
+
+// The checks memremap_pages() and pagemap_range() make before changing anything.
+function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): void {
+  const arch = k.arch;
+  if (!isVmemmapGeneration(generation)) refuse(EINVAL, `generation '${String(generation)}' is not one of pre-series, compound, tail-reuse, tail-reuse-pmd`);
+  if (k.pgmaps.of(pgmap)) refuse(EBUSY, `pgmap ${pgmap.name} is already mapped`);
+  if (!pgmap.ranges || pgmap.ranges.length === 0) refuse(EINVAL, `pgmap ${pgmap.name}: nr_range must be specified`);
+  switch (pgmap.type) {
+    case MEMORY_DEVICE_PRIVATE:
+      if (!pgmap.ops?.pageFree) refuse(EINVAL, `pgmap ${pgmap.name}: MEMORY_DEVICE_PRIVATE needs ops->page_free`);
+      if (!pgmap.owner) refuse(EINVAL, `pgmap ${pgmap.name}: MEMORY_DEVICE_PRIVATE needs an owner`);
+      break;
+    case MEMORY_DEVICE_FS_DAX:
+    case MEMORY_DEVICE_GENERIC:
+    case MEMORY_DEVICE_PCI_P2PDMA:
+      break;
+    default:
+      refuse(EINVAL, `pgmap ${pgmap.name}: invalid pgmap type ${pgmap.type}`);
+  }
+  const shift = pgmap.vmemmapShift;
+  if (!Number.isInteger(shift) || shift < 0) refuse(EINVAL, `vmemmap_shift ${shift} must be a non-negative integer`);
+  const compoundBytes = arch.pageSize * 2 ** shift;
+  if (shift > 0 && !arch.devdaxAligns.includes(compoundBytes))
+    refuse(EINVAL, `vmemmap_shift ${shift} (${hex(compoundBytes)} bytes) cannot be mapped on ${arch.name} (aligns: ${arch.devdaxAligns.map((a) => hex(a)).join(', ')})`);
+  const subsection = pagesPerSubsection(arch) * arch.pageSize;
+  const altmap = pgmapAltmap(pgmap);
+  if (altmap && pgmap.ranges.length > 1) refuse(EINVAL, `pgmap ${pgmap.name}: altmap not supported for multiple ranges`);
+  pgmap.ranges.forEach((r, i) => {
+    const name = `range ${i} [${hex(r.start)}-${hex(r.end)}]`;
+    if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.end) || r.end < r.start) refuse(EINVAL, `${name}: start/end are not a range`);
+    const len = rangeLen(r);
+    if (r.start % subsection !== 0 || len % subsection !== 0) refuse(EINVAL, `${name}: start and size must be aligned to the subsection size ${hex(subsection)}`);
+    if (r.start % compoundBytes !== 0 || len % compoundBytes !== 0)
+      refuse(EINVAL, `${name}: start and size must be aligned to the compound page size ${hex(compoundBytes)} (vmemmap_shift ${shift})`);
+    const dev = k.mem.rangeOf(r.start);
+    if (!dev || dev.kind !== 'device' || r.end >= dev.start + dev.size) {
+      const what = dev?.kind === 'ram' || (k.mem.rangeOf(r.end)?.kind ?? '') === 'ram' ? 'System RAM' : 'no device memory';
+      refuse(ENXIO, `${name}: attempted on ${what} (the range must lie inside one device range)`);
+    }
+    for (let j = 0; j < i; j++) {
+      const o = pgmap.ranges[j]!;
+      if (r.start <= o.end && o.start <= r.end) refuse(EINVAL, `${name}: overlaps range ${j} of the same pgmap`);
+    }
+    const sp = PHYS_PFN(k, r.start);
+    const ep = PHYS_PFN(k, r.end + 1);
+    for (const e of k.pgmaps.entries)
+      for (const s of e.spans)
+        if (sp < s.endPfn && s.startPfn < ep) refuse(EBUSY, `${name}: conflicts with pgmap ${e.pgmap.name} [${hex(s.startPfn * arch.pageSize)}-${hex(s.endPfn * arch.pageSize - 1)}]`);
+  });
+  if (altmap) {
+    const first = PHYS_PFN(k, pgmap.ranges[0]!.start);
+    const nr = PHYS_PFN(k, rangeLen(pgmap.ranges[0]!));
+    if (altmap.basePfn !== first) refuse(EINVAL, `altmap base_pfn ${hex(altmap.basePfn)} is not the range's first pfn ${hex(first)}`);
+    if (altmap.reserve + altmap.free > nr) refuse(EINVAL, `altmap reserve ${altmap.reserve} + free ${altmap.free} exceed the range's ${nr} pfns`);
+    if ((altmap.reserve + altmap.free) % 2 ** shift !== 0 && shift > 0 && generation !== 'pre-series')
+      refuse(EINVAL, `altmap offset ${altmap.reserve + altmap.free} pfns is not aligned to the compound page size`);
+  }
+}
+
+// pagemap_range(): map one range; 0 or -errno with nothing of this range left behind
+function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number): number {
+  const pgmap = entry.pgmap;
+  const r = pgmap.ranges[rangeId]!;
+  const startPfn = PHYS_PFN(k, r.start);
+  const nrPages = PHYS_PFN(k, rangeLen(r));
+  const altmap = pgmapAltmap(pgmap);
+  const compound = entry.shift > 0 && vmemmapCanOptimize(k.arch, altmap, 2 ** entry.shift, entry.generation);
+  // xa_store_range(&pgmap_array, ...)
+  entry.spans.push({ startPfn, endPfn: startPfn + nrPages });
+  // arch_add_memory() → __add_pages() (add_pages() for DEVICE_PRIVATE: no direct map either way in the model)
+  const err = addPages(k, nid, startPfn, nrPages, {
+    altmap,
+    pgmap: { pgmap, rangeStartPfn: startPfn, compound, pmdReuse: entry.generation === 'tail-reuse-pmd' },
+  });
+  if (err < 0) {
+    entry.spans.pop();
+    return err;
+  }
+  // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
+  if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid);
+  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation);
+  entry.stats.initMs += res.ms;
+  // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
+  pgmap.ref += pfnLen(k, pgmap, rangeId);
+  return 0;
+}
+
+// pageunmap_range()
+function pageunmapRange(k: Kernel, pgmap: DevPagemap, rangeId: number): void {
+  const r = pgmap.ranges[rangeId]!;
+  removePages(k, PHYS_PFN(k, r.start), PHYS_PFN(k, rangeLen(r)), pgmapAltmap(pgmap));
+}
+
+/**
+ * memremap_pages(): builds the memmap of every range of `pgmap` (sections,
+ * vmemmap, struct pages) and takes one pgmap reference per compound page.
+ * Throws KernelError on a refusal (nothing changed) or on -ENOMEM (everything
+ * taken is given back first).
+ */
+export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: { generation?: VmemmapGeneration } = {}): void {
+  const generation = opts.generation ?? DEFAULT_VMEMMAP_GENERATION;
+  validate(k, pgmap, generation);
+  if (nid < 0 || !k.buddy.nids.includes(nid)) nid = k.buddy.nids[0] ?? 0; // numa_mem_id()
+  const b = k.buddy;
+  const before = {
+    data: b.framesInUse('vmemmap_data'),
+    pt: b.framesInUse('vmemmap_pagetable'),
+    init: k.counters.v[C.struct_pages_initialised]!,
+    altmap: pgmapAltmap(pgmap)?.alloc ?? 0,
+  };
+  const entry: PgmapEntry = {
+    pgmap,
+    generation,
+    shift: generation === 'pre-series' ? 0 : pgmap.vmemmapShift,
+    nid,
+    spans: [],
+    stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, initMs: 0 },
+  };
+  k.pgmaps.entries.push(entry);
+  pgmap.dead = false;
+  const refBefore = pgmap.ref;
+  for (let i = 0; i < pgmap.ranges.length; i++) {
+    const err = pagemapRange(k, entry, i, nid);
+    if (err < 0) {
+      // memunmap_pages() of the ranges already mapped
+      pgmap.ref = refBefore;
+      for (let j = i - 1; j >= 0; j--) pageunmapRange(k, pgmap, j);
+      k.pgmaps.entries.splice(k.pgmaps.entries.indexOf(entry), 1);
+      throw new KernelError(-err, `memremap_pages: ${pgmap.name} range ${i} [${hex(pgmap.ranges[i]!.start)}-${hex(pgmap.ranges[i]!.end)}]: ${errnoName(err)} building the memmap`);
+    }
+  }
+  entry.stats = {
+    vmemmapDataFrames: b.framesInUse('vmemmap_data') - before.data,
+    vmemmapPagetableFrames: b.framesInUse('vmemmap_pagetable') - before.pt,
+    altmapPfns: (pgmapAltmap(pgmap)?.alloc ?? 0) - before.altmap,
+    structPagesInitialised: k.counters.v[C.struct_pages_initialised]! - before.init,
+    initMs: entry.stats.initMs,
+  };
+}
+
+/**
+ * memunmap_pages(): kills the pgmap, drops the references memremap_pages()
+ * took, and tears every range down. Refused with -EBUSY while references
+ * beyond those are held (the kernel would wait for them forever).
+ */
+export function memunmapPages(k: Kernel, pgmap: DevPagemap): void {
+  const e = k.pgmaps.of(pgmap);
+  if (!e) throw new KernelError(EINVAL, `memunmap_pages: pgmap ${pgmap.name} is not mapped`);
+  let bulk = 0;
+  for (let i = 0; i < pgmap.ranges.length; i++) bulk += pfnLen(k, pgmap, i);
+  if (pgmap.ref !== bulk)
+    throw new KernelError(EBUSY, `memunmap_pages: pgmap ${pgmap.name} still has ${pgmap.ref - bulk} references beyond its ${bulk} page references`);
+  pgmap.dead = true; // percpu_ref_kill()
+  pgmap.ref -= bulk; // percpu_ref_put_many() per range; wait_for_completion(&pgmap->done)
+  for (let i = 0; i < pgmap.ranges.length; i++) pageunmapRange(k, pgmap, i);
+  k.pgmaps.entries.splice(k.pgmaps.entries.indexOf(e), 1); // pgmap_array_delete()
+  const altmap = pgmapAltmap(pgmap);
+  if (altmap && altmap.alloc !== 0) k.log.warn(`WARNING: memunmap_pages: failed to free all reserved pages (${altmap.alloc})`);
+}
+
+/** get_dev_pagemap(): the live pgmap that covers pfn, with a reference taken; null if none. */
+export function getDevPagemap(k: Kernel, pfn: number): DevPagemap | null {
+  const e = k.pgmaps.find(pfn);
+  if (!e || e.pgmap.dead) return null; // percpu_ref_tryget_live()
+  e.pgmap.ref++;
+  k.counters.v[C.pgmap_ref_get]++;
+  return e.pgmap;
+}
+
+/** put_dev_pagemap() */
+export function putDevPagemap(k: Kernel, pgmap: DevPagemap): void {
+  if (pgmap.ref <= 0) throw new KernelError(EINVAL, `put_dev_pagemap: ${pgmap.name} reference count underflow`);
+  pgmap.ref--;
+  k.counters.v[C.pgmap_ref_put]++;
+}
+
+/** What memremap_pages() measured for a live pgmap. */
+export function memmapStats(k: Kernel, pgmap: DevPagemap): MemmapStats {
+  const e = k.pgmaps.of(pgmap);
+  if (!e) throw new KernelError(EINVAL, `memmap_stats: pgmap ${pgmap.name} is not mapped`);
+  return { ...e.stats };
+}
+
+/** pgmap_pfn_valid(): pfn lies in one of the pgmap's ranges, at or after pfn_first. */
+export function pgmapPfnValid(k: Kernel, pgmap: DevPagemap, pfn: number): boolean {
+  for (let i = 0; i < pgmap.ranges.length; i++) if (pfn >= pfnFirst(k, pgmap, i) && pfn < pfnEnd(k, pgmap, i)) return true;
+  return false;
+}
+
+

@@ -1,0 +1,61 @@
+import {
+  type ArchProfile,
+  Counters,
+  KernelLog,
+  KernelMmu,
+  KernelObjects,
+  type KernelCore,
+  Memmap,
+  PhysicalMemory,
+  X86_64,
+} from '@daxsim/mm';
+import { BuddyAllocator } from './buddy.js';
+
+export interface RamSpec {
+  nid: number;
+  /** Bytes; defaults to right after the previous RAM range (the first starts at 0). */
+  start?: number;
+  size: number;
+}
+export interface DeviceSpec {
+  start: number;
+  size: number;
+  name?: string;
+  nid?: number;
+}
+export interface KernelCoreOptions {
+  arch?: ArchProfile;
+  ram: RamSpec[];
+  devices?: DeviceSpec[];
+  /** The vmemmap translation cache (default on). */
+  tlb?: boolean;
+}
+
+/** A KernelCore whose frames come from a buddy allocator. */
+export interface PageAllocKernel extends KernelCore {
+  readonly buddy: BuddyAllocator;
+  /** The node that vmemmap page tables are allocated on (set by the populate paths). */
+  ptNid: number;
+}
+
+/** Boots a simulated machine: physical memory, the buddy allocator over its RAM, init_mm's vmemmap tables. */
+export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
+  const arch = opts.arch ?? X86_64;
+  const mem = new PhysicalMemory(arch);
+  let next = 0;
+  for (const r of opts.ram) {
+    const start = r.start ?? next;
+    mem.addRange({ start, size: r.size, kind: 'ram', nid: r.nid, name: `System RAM (node ${r.nid})` });
+    next = start + r.size;
+  }
+  for (const d of opts.devices ?? [])
+    mem.addRange({ start: d.start, size: d.size, kind: 'device', nid: d.nid ?? 0, ...(d.name !== undefined ? { name: d.name } : {}) });
+  const counters = new Counters();
+  const buddy = new BuddyAllocator(mem, counters);
+  const core = { ptNid: opts.ram[0]?.nid ?? 0 } as { ptNid: number };
+  const mmu = new KernelMmu(mem, buddy.pageTableAllocator(() => core.ptNid), counters, opts.tlb === undefined ? {} : { tlb: opts.tlb });
+  const objects = new KernelObjects(arch.pageOffset);
+  const memmap = new Memmap(mmu, objects, counters);
+  const log = new KernelLog();
+  return Object.assign(core, { arch, mem, mmu, memmap, objects, counters, log, frames: buddy, buddy });
+}

@@ -1,0 +1,273 @@
+import {
+  C,
+  type DevPagemap,
+  type KernelCore,
+  type Memmap,
+  PAGE_COMPOUND_HEAD_OFFSET,
+  PAGE_MAPCOUNT_OFFSET,
+  PAGE_MAPPING_OFFSET,
+  PAGE_REFCOUNT_OFFSET,
+  PG_head,
+  PG_reserved,
+  TAIL_MAPPING_HI,
+  TAIL_MAPPING_LO,
+  ZONE_DEVICE,
+  type VmemAltmap,
+  type VmemmapGeneration,
+  pageblockNrPages,
+  pgmapAltmap,
+  structPagesPerPage,
+} from '@daxsim/mm';
+import type { ArchProfile } from '@daxsim/mm';
+import { prepCompoundHead, prepCompoundTail } from './compound.js';
+
+/** enum migratetype (include/linux/mmzone.h) */
+export const MIGRATE_UNMOVABLE = 0;
+export const MIGRATE_MOVABLE = 1;
+export const MIGRATE_RECLAIMABLE = 2;
+
+/** Where pageblock flags live (the section usemap, kept by @daxsim/sparse-vmemmap). */
+export interface PageblockFlags {
+  // set_pageblock_migratetype()
+  setPageblockMigratetype(pfn: number, migratetype: number): void;
+  getPageblockMigratetype(pfn: number): number;
+}
+
+/** What memmap init needs of the kernel: the core, and optionally the pageblock flags. */
+export type MemmapInitKernel = KernelCore & { pageblock?: PageblockFlags };
+
+// Word offsets inside one struct page (the mm byte offsets / 4).
+const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET / 4;
+const W_MAPPING = PAGE_MAPPING_OFFSET / 4;
+const W_MAPCOUNT = PAGE_MAPCOUNT_OFFSET / 4;
+const W_REFCOUNT = PAGE_REFCOUNT_OFFSET / 4;
+const NODES_HI_SHIFT = 54 - 32;
+const ZONES_HI_SHIFT = 51 - 32;
+
+// __init_single_page(): mm_zero_struct_page, set_page_links, refcount 1, _mapcount -1, INIT_LIST_HEAD(lru)
+export function initSinglePage(mm: Memmap, pfn: number, zone: number, nid: number): void {
+  mm.zero(pfn);
+  mm.setPageLinks(pfn, zone, nid);
+  mm.setPageCount(pfn, 1);
+  mm.setPageMapcountRaw(pfn, -1);
+  mm.initListHeadLru(pfn);
+  mm.counters.v[C.struct_pages_initialised]++;
+}
+
+// __init_zone_device_page() (seed patch 3)
+export function initZoneDevicePage(k: MemmapInitKernel, pfn: number, zone: number, nid: number, pgmap: DevPagemap): void {
+  const mm = k.memmap;
+  initSinglePage(mm, pfn, zone, nid);
+  mm.SetPageReserved(pfn);
+  mm.setPagePgmap(pfn, pgmap);
+  mm.setZoneDeviceData(pfn, 0, 0);
+  if (pfn % pageblockNrPages(k.arch) === 0) k.pageblock?.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
+}
+
+/**
+ * vmemmap_can_optimize(): whether the compound memmap shares its tail vmemmap
+ * pages (the seed: compound pages and no altmap; later kernels add the power
+ * of two struct page and "more than VMEMMAP_RESERVE_NR vmemmap pages" tests,
+ * which keep 64 KiB-page profiles sane).
+ */
+export function vmemmapCanOptimize(arch: ArchProfile, altmap: VmemAltmap | null, nrPages: number, generation: VmemmapGeneration): boolean {
+  if (generation !== 'tail-reuse' && generation !== 'tail-reuse-pmd') return false;
+  if (altmap !== null || nrPages <= 1) return false;
+  if ((arch.structPageSize & (arch.structPageSize - 1)) !== 0) return false;
+  return (nrPages * arch.structPageSize) / arch.pageSize > 2;
+}
+
+// compound_nr_pages() (seed patch 13): only the struct pages in the 2 unique vmemmap pages when tails are shared
+export function compoundNrPages(arch: ArchProfile, altmap: VmemAltmap | null, nrPages: number, generation: VmemmapGeneration): number {
+  return vmemmapCanOptimize(arch, altmap, nrPages, generation) ? 2 * structPagesPerPage(arch) : nrPages;
+}
+
+/**
+ * memmap_init_compound() (seed patch 4), the reference path through the
+ * Memmap accessors in the kernel's order. `prepHeadAfter` is the tail after
+ * which prep_compound_head() runs: 2 in the seed. Any earlier point (0: before
+ * the tails) is the ordering hazard: __init_zone_device_page() of tails 1 and
+ * 2 then overwrites the compound order, nr and pincount.
+ */
+export function memmapInitCompound(
+  k: MemmapInitKernel,
+  headPfn: number,
+  zone: number,
+  nid: number,
+  pgmap: DevPagemap,
+  nrPages: number,
+  order: number = pgmap.vmemmapShift,
+  prepHeadAfter = 2,
+): void {
+  const mm = k.memmap;
+  mm.SetPageHead(headPfn);
+  if (prepHeadAfter <= 0) prepCompoundHead(mm, headPfn, order);
+  for (let pfn = headPfn + 1; pfn < headPfn + nrPages; pfn++) {
+    initZoneDevicePage(k, pfn, zone, nid, pgmap);
+    prepCompoundTail(mm, headPfn, pfn - headPfn);
+    mm.setPageCount(pfn, 0);
+    if (pfn === headPfn + prepHeadAfter) prepCompoundHead(mm, headPfn, order);
+  }
+}
+
+/** Which implementation of the memmap init loops to run. */
+export type MemmapInitPath = 'fast' | 'reference';
+
+export interface MemmapInitResult {
+  /** nr_pages as the kernel logs it (the pfns the call covers). */
+  nrPages: number;
+  /** __init_zone_device_page calls made (struct pages written). */
+  initialised: number;
+  ms: number;
+}
+
+/**
+ * memmap_init_zone_device() (seed patches 3, 4, 13): initialises the struct
+ * pages of [startPfn, startPfn + nrPages) as ZONE_DEVICE pages of `pgmap`,
+ * one compound page at a time. With the 'pre-series' generation the memmap is
+ * made of base pages whatever the pgmap's vmemmap_shift.
+ *
+ * The default 'fast' path writes each struct page's words in place through
+ * Memmap.locate() (one translation per vmemmap page) with the same result,
+ * word for word, as the 'reference' path through the accessors; both count
+ * one __init_single_page per struct page and call prep_compound_head() after
+ * the second tail.
+ */
+export function memmapInitZoneDevice(
+  k: MemmapInitKernel,
+  startPfn: number,
+  nrPages: number,
+  pgmap: DevPagemap,
+  nid: number,
+  generation: VmemmapGeneration,
+  path: MemmapInitPath = 'fast',
+): MemmapInitResult {
+  const t0 = performance.now();
+  const before = k.counters.v[C.struct_pages_initialised]!;
+  const shift = generation === 'pre-series' ? 0 : pgmap.vmemmapShift;
+  const pfnsPerCompound = 2 ** shift;
+  const altmap = pgmapAltmap(pgmap);
+  const endPfn = startPfn + nrPages;
+  // the pfns that hold the memmap itself were initialised by memmap_init_range()
+  if (altmap !== null) {
+    startPfn = altmap.basePfn + altmap.reserve + altmap.free;
+    nrPages = endPfn - startPfn;
+  }
+  const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation);
+  if (path === 'reference' || (pfnsPerCompound > 1 && nrInit < 3)) {
+    for (let pfn = startPfn; pfn < endPfn; pfn += pfnsPerCompound) {
+      initZoneDevicePage(k, pfn, ZONE_DEVICE, nid, pgmap);
+      if (pfnsPerCompound === 1) continue;
+      memmapInitCompound(k, pfn, ZONE_DEVICE, nid, pgmap, nrInit, shift);
+    }
+  } else {
+    fastInit(k, startPfn, endPfn, pgmap, nid, shift, nrInit);
+  }
+  const ms = Math.round(performance.now() - t0);
+  k.log.info(`memmap_init_zone_device initialised ${nrPages} pages in ${ms}ms`);
+  return { nrPages, initialised: k.counters.v[C.struct_pages_initialised]! - before, ms };
+}
+
+/**
+ * Writes the struct page at word i of w with the 16 words of `t`, then
+ * replicates it over the next `count - 1` struct pages of the same vmemmap
+ * page (copyWithin doubling: every struct page is still written in full).
+ */
+function writeRun(w: Int32Array, i: number, t: Int32Array, count: number): void {
+  for (let j = 0; j < 16; j++) w[i + j] = t[j]!;
+  let done = 1;
+  while (done < count) {
+    const n = Math.min(done, count - done);
+    w.copyWithin(i + done * 16, i, i + n * 16);
+    done += n;
+  }
+}
+
+// The memmap_init_zone_device() loop with __init_zone_device_page() and prep_compound_tail() inlined as word stores.
+function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: DevPagemap, nid: number, shift: number, nrInit: number): void {
+  const mm = k.memmap;
+  const pfnsPerCompound = 2 ** shift;
+  const linksHi = (nid << NODES_HI_SHIFT) | (ZONE_DEVICE << ZONES_HI_SHIFT);
+  const [pgLo, pgHi] = k.objects.pointer(pgmap);
+  const pbNr = pageblockNrPages(k.arch);
+  const pb = k.pageblock;
+  const spp = structPagesPerPage(k.arch);
+  // the words __init_zone_device_page leaves in a base (or head) page, and in a tail after prep_compound_tail
+  const base = new Int32Array(16);
+  base[0] = 1 << PG_reserved;
+  base[1] = linksHi;
+  base[W_HEAD] = pgLo;
+  base[W_HEAD + 1] = pgHi;
+  base[W_MAPCOUNT] = -1;
+  base[W_REFCOUNT] = 1;
+  const tail = base.slice();
+  tail[W_MAPPING] = TAIL_MAPPING_LO;
+  tail[W_MAPPING + 1] = TAIL_MAPPING_HI;
+  tail[W_REFCOUNT] = 0;
+  if (pfnsPerCompound === 1) {
+    // base pages: one translation per vmemmap page
+    const page = new Int32Array(spp * 16);
+    for (let j = 0; j < spp; j++) page.set(base, j * 16);
+    for (let pfn = startPfn; pfn < endPfn; ) {
+      const n = Math.min(endPfn - pfn, spp - (pfn % spp));
+      const i = mm.locate(pfn);
+      if (n === spp) mm.w.set(page, i);
+      else writeRun(mm.w, i, base, n);
+      pfn += n;
+    }
+    k.counters.v[C.struct_pages_initialised] += endPfn - startPfn;
+    if (pb !== undefined) for (let pfn = startPfn + ((pbNr - (startPfn % pbNr)) % pbNr); pfn < endPfn; pfn += pbNr) pb.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
+    return;
+  }
+  const head = base.slice();
+  head[0] = (1 << PG_reserved) | (1 << PG_head); // __SetPageHead folded into the head's flags store
+  let count = 0;
+  // a vmemmap page of tails, and its last spp - 3 (the head's vmemmap page after tails 1 and 2)
+  const page = new Int32Array(spp * 16);
+  for (let j = 0; j < spp; j++) page.set(tail, j * 16);
+  const rest = page.subarray(0, (spp - 3) * 16);
+  for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
+    const lo = mm.pageVirtLo(h) | 1; // compound_head = head + 1
+    const hi = mm.pageVirtHi(h);
+    tail[W_HEAD] = lo;
+    tail[W_HEAD + 1] = hi;
+    for (let j = 0; j < spp * 16; j += 16) {
+      page[j + W_HEAD] = lo;
+      page[j + W_HEAD + 1] = hi;
+    }
+    let i = mm.locate(h);
+    let w = mm.w;
+    writeRun(w, i, head, 1);
+    if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
+    // tails 1 and 2, then prep_compound_head, then the rest
+    writeRun(w, i + 16, tail, 2);
+    prepCompoundHead(mm, h, shift);
+    const last = h + nrInit;
+    for (let pfn = h + 3; pfn < last; ) {
+      const n = Math.min(last - pfn, spp - (pfn % spp));
+      i = mm.locate(pfn);
+      w = mm.w;
+      if (n === spp) w.set(page, i);
+      else if (n === spp - 3) w.set(rest, i);
+      else writeRun(w, i, tail, n);
+      if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+      pfn += n;
+    }
+    count += nrInit;
+  }
+  k.counters.v[C.struct_pages_initialised] += count;
+}
+
+// memmap_init_range() for the pfns that hold a device's own memmap (altmap): reserved ZONE_DEVICE pages
+export function memmapInitRange(k: MemmapInitKernel, startPfn: number, endPfn: number, nid: number): number {
+  const mm = k.memmap;
+  let n = 0;
+  for (let pfn = startPfn; pfn < endPfn; pfn++) {
+    initSinglePage(mm, pfn, ZONE_DEVICE, nid);
+    mm.SetPageReserved(pfn);
+    if (pfn % pageblockNrPages(k.arch) === 0) k.pageblock?.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
+    n++;
+  }
+  return n;
+}
+

@@ -1,0 +1,353 @@
+import {
+  C,
+  type DevPagemap,
+  EEXIST,
+  EINVAL,
+  ENOMEM,
+  KernelError,
+  PAGE_KERNEL_LO,
+  _PAGE_PRESENT,
+  _PAGE_PSE,
+  _PAGE_TABLE_LO,
+  type PageTable,
+  type VmemAltmap,
+  entryPfn,
+  hex,
+  mkEntryHi,
+  mkEntryLo,
+  pagesPerSection,
+  pagesPerSubsection,
+  pgmapVmemmapNr,
+  pmdSize,
+} from '@daxsim/mm';
+import type { PageAllocKernel } from '@daxsim/page-alloc';
+
+/** What vmemmap population works on: the core with its buddy allocator. */
+export type VmemmapKernel = PageAllocKernel;
+
+/** The pgmap context of a hot-add (patch 9's pgmap argument, plus the model's generation choice). */
+export interface VmemmapPgmapCtx {
+  readonly pgmap: DevPagemap;
+  /** PHYS_PFN(pgmap->ranges[pgmap->nr_range].start): the range being added. */
+  readonly rangeStartPfn: number;
+  /** Dedup tail vmemmap pages (vmemmap_can_optimize). */
+  readonly compound: boolean;
+  /** Seed patch 14: reuse PTE tables of tail entries across a compound page larger than a section. */
+  readonly pmdReuse: boolean;
+}
+
+// vmem_altmap_offset(), vmem_altmap_next_pfn(), vmem_altmap_nr_free()
+export const vmemAltmapOffset = (a: VmemAltmap | null): number => (a === null ? 0 : a.reserve + a.free);
+const vmemAltmapNextPfn = (a: VmemAltmap): number => a.basePfn + a.reserve + a.alloc + a.align;
+const vmemAltmapNrFree = (a: VmemAltmap): number => Math.max(0, a.free - (a.alloc + a.align));
+
+// altmap_alloc_block_buf(): nr_pfns device pfns naturally aligned to the largest power of two dividing nr_pfns
+export function altmapAllocBlockBuf(k: VmemmapKernel, nrPfns: number, altmap: VmemAltmap): number {
+  const pfn = vmemAltmapNextPfn(altmap);
+  const alignTo = nrPfns & -nrPfns;
+  const nrAlign = (alignTo - (pfn % alignTo)) % alignTo;
+  if (nrPfns + nrAlign > vmemAltmapNrFree(altmap)) return -ENOMEM;
+  altmap.alloc += nrPfns;
+  altmap.align += nrAlign;
+  k.counters.v[C.altmap_pfns_alloc] += nrPfns;
+  return pfn + nrAlign;
+}
+
+// vmem_altmap_free(): gives back the last pfns; the frames' contents are dropped
+export function vmemAltmapFree(k: VmemmapKernel, altmap: VmemAltmap, pfn: number, nrPfns: number): void {
+  altmap.alloc -= nrPfns;
+  if (altmap.alloc === 0) altmap.align = 0;
+  for (let i = 0; i < nrPfns; i++) k.mem.discard(pfn + i);
+  k.counters.v[C.altmap_pfns_free] += nrPfns;
+}
+
+// vmemmap_alloc_block_buf(): from the altmap when there is one, else from the page allocator
+export function vmemmapAllocBlockBuf(k: VmemmapKernel, order: number, nid: number, altmap: VmemAltmap | null): number {
+  if (altmap !== null) return altmapAllocBlockBuf(k, 2 ** order, altmap);
+  return k.buddy.allocPages(order, nid, 'vmemmap_data');
+}
+
+// pte_pfn() for the hot loops: the pfn of an entry's [lo, hi] words (same result as mm's entryPfn)
+const ptePfn = (lo: number, hi: number, shift: number): number => (hi & 0xfffff) * 2 ** (32 - shift) + ((lo & ~0xfff) >>> shift);
+
+const ptOf = (k: VmemmapKernel): PageTable => k.mmu.pgtable;
+
+/** The window address of pfn's struct page (pfn_to_page). */
+export const pfnToVmemmap = (k: VmemmapKernel, pfn: number): number => k.mmu.vmemmapVa(pfn);
+
+// Word index of entry idx in a table frame, and its slab, for runs of entries.
+function tableWords(k: VmemmapKernel, table: number): [Int32Array, number] {
+  const m = k.mem;
+  const slot = m.frameSlot(table);
+  return [m.slabI32[slot >>> m.slabShift]!, m.slotWord(slot)];
+}
+
+/**
+ * vmemmap_pte_populate() for a run of PTEs inside one PTE table: every none
+ * PTE of [addr, end) maps a fresh page (reuse < 0) or `reuse` (get_page). The
+ * run must not cross a PMD. Returns the pfn the first PTE maps, or -ENOMEM.
+ */
+function vmemmapPteRun(k: VmemmapKernel, addr: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number): number {
+  const pt = ptOf(k);
+  const pteLevel = k.arch.pteLevel;
+  k.ptNid = nid;
+  const table = pt.populate(addr, pteLevel); // vmemmap_pgd/p4d/pud/pmd_populate
+  if (table < 0) return table === -EEXIST ? -EINVAL : -ENOMEM;
+  const ps = k.arch.pageSize;
+  const shift = k.arch.pageShift;
+  let first = -1;
+  let shared = 0;
+  const idx0 = pt.index(addr, pteLevel);
+  const n = Math.round((end - addr) / ps);
+  const lo = reuse >= 0 ? mkEntryLo(reuse, shift, PAGE_KERNEL_LO) : 0;
+  const hi = reuse >= 0 ? mkEntryHi(reuse, shift, 0) : 0;
+  const [w, base] = tableWords(k, table);
+  for (let j = 0; j < n; j++) {
+    const wi = base + (idx0 + j) * 2;
+    const cur = w[wi]!;
+    if (cur & _PAGE_PRESENT) {
+      if (first < 0) first = entryPfn(cur, w[wi + 1]!, shift);
+      continue;
+    }
+    if (reuse >= 0) {
+      // get_page(reuse): the shared frame is freed with its last PTE
+      w[wi] = lo;
+      w[wi + 1] = hi;
+      shared++;
+      if (first < 0) first = reuse;
+      continue;
+    }
+    const p = vmemmapAllocBlockBuf(k, 0, nid, altmap);
+    if (p < 0) return -ENOMEM;
+    w[wi] = mkEntryLo(p, shift, PAGE_KERNEL_LO);
+    w[wi + 1] = mkEntryHi(p, shift, 0);
+    if (first < 0) first = p;
+  }
+  if (shared > 0) {
+    k.buddy.getPages(reuse, shared);
+    k.counters.v[C.vmemmap_ptes_shared] += shared;
+  }
+  return first;
+}
+
+// vmemmap_populate_address() (seed patch 10): one PTE; returns the pfn it maps (pte_page) or -ENOMEM
+export function vmemmapPopulateAddress(k: VmemmapKernel, addr: number, nid: number, altmap: VmemAltmap | null, reuse = -1): number {
+  return vmemmapPteRun(k, addr, addr + k.arch.pageSize, nid, altmap, reuse);
+}
+
+// vmemmap_populate_range() (seed patch 12): every PTE of [start, end) maps `reuse` (or a fresh page when reuse < 0)
+export function vmemmapPopulateRange(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number): number {
+  const pmd = pmdSize(k.arch);
+  for (let addr = start; addr < end; ) {
+    const next = Math.min(end, addr - (addr % pmd) + pmd);
+    const r = vmemmapPteRun(k, addr, next, nid, altmap, reuse);
+    if (r < 0) return r;
+    addr = next;
+  }
+  return 0;
+}
+
+// vmemmap_populate_basepages()
+export function vmemmapPopulateBasepages(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null): number {
+  return vmemmapPopulateRange(k, start, end, nid, altmap, -1);
+}
+
+// vmemmap_populate_hugepages() (arch/x86/mm/init_64.c): 2 MiB PMD blocks, falling back to base pages without an altmap
+export function vmemmapPopulateHugepages(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null): number {
+  const pt = ptOf(k);
+  const pmdLevel = k.arch.pmdLevel;
+  const pmd = pmdSize(k.arch);
+  const order = k.arch.pmdShift - k.arch.pageShift;
+  const shift = k.arch.pageShift;
+  for (let addr = start; addr < end; ) {
+    const next = Math.min(end, addr - (addr % pmd) + pmd);
+    k.ptNid = nid;
+    const table = pt.populate(addr, pmdLevel);
+    if (table < 0) return -ENOMEM;
+    const idx = pt.wIndex;
+    const lo = pt.lo(table, idx);
+    if (!(lo & _PAGE_PRESENT)) {
+      const p = vmemmapAllocBlockBuf(k, order, nid, altmap);
+      if (p >= 0) {
+        pt.setEntry(table, idx, mkEntryLo(p, shift, PAGE_KERNEL_LO | _PAGE_PSE), mkEntryHi(p, shift, 0), addr, pmdLevel);
+        addr = next;
+        continue;
+      }
+      if (altmap !== null) return -ENOMEM; // no fallback from an altmap
+      const r = vmemmapPopulateBasepages(k, addr, next, nid, null);
+      if (r < 0) return r;
+    } else if (!(lo & _PAGE_PSE)) {
+      const r = vmemmapPopulateBasepages(k, addr, next, nid, altmap);
+      if (r < 0) return r;
+    }
+    addr = next;
+  }
+  return 0;
+}
+
+// vmemmap_populate() (arch/x86/mm/init_64.c): base pages (and no altmap) below a section's worth of memmap, else PMDs
+export function vmemmapPopulate(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null): number {
+  const x86 = k.arch.name.startsWith('x86_64');
+  if (x86 && end - start < pagesPerSection(k.arch) * k.arch.structPageSize) return vmemmapPopulateBasepages(k, start, end, nid, null);
+  if (k.arch.vmemmapPmdMapped) return vmemmapPopulateHugepages(k, start, end, nid, altmap);
+  return vmemmapPopulateBasepages(k, start, end, nid, altmap);
+}
+
+// reuse_compound_section(): a section inside a compound page that began in an earlier section
+export function reuseCompoundSection(k: VmemmapKernel, startPfn: number, ctx: VmemmapPgmapCtx): boolean {
+  const nr = pgmapVmemmapNr(ctx.pgmap);
+  const offset = startPfn - ctx.rangeStartPfn;
+  return offset % nr !== 0 && nr > pagesPerSubsection(k.arch);
+}
+
+// compound_section_tail_page(): the page the PTE before `addr` maps (the previous section's tail vmemmap page)
+export function compoundSectionTailPage(k: VmemmapKernel, addr: number): number {
+  const pt = ptOf(k);
+  const level = pt.walk(addr - k.arch.pageSize);
+  if (level !== k.arch.pteLevel || !(pt.wLo & _PAGE_PRESENT)) return -ENOMEM;
+  return entryPfn(pt.wLo, pt.wHi, k.arch.pageShift);
+}
+
+// compound_section_tail_huge_page() (seed patch 14): the PTE table of the previous section, once it holds only tails
+export function compoundSectionTailHugePage(k: VmemmapKernel, addr: number, offset: number, ctx: VmemmapPgmapCtx): number {
+  const pt = ptOf(k);
+  const level = pt.walk(addr - k.arch.pageSize);
+  if (level < k.arch.pmdLevel) return -ENOMEM;
+  if (offset % pgmapVmemmapNr(ctx.pgmap) > pagesPerSection(k.arch)) {
+    const pmdTable = pt.pathTable[k.arch.pmdLevel]!;
+    const idx = pt.index(addr - k.arch.pageSize, k.arch.pmdLevel);
+    const lo = pt.lo(pmdTable, idx);
+    if (!(lo & _PAGE_PRESENT) || lo & _PAGE_PSE) return -ENOMEM;
+    return entryPfn(lo, pt.hi(pmdTable, idx), k.arch.pageShift);
+  }
+  return -1; // no reusable PMD: fall back to the PTE tail page
+}
+
+// vmemmap_populate_pmd_range() (seed patch 14): every PMD of [start, end) points at the PTE table `table` (get_page)
+export function vmemmapPopulatePmdRange(k: VmemmapKernel, start: number, end: number, nid: number, table: number): number {
+  const pt = ptOf(k);
+  const pmdLevel = k.arch.pmdLevel;
+  const shift = k.arch.pageShift;
+  for (let addr = start; addr < end; addr += pmdSize(k.arch)) {
+    k.ptNid = nid;
+    const t = pt.populate(addr, pmdLevel);
+    if (t < 0) return -ENOMEM;
+    const idx = pt.wIndex;
+    if (pt.lo(t, idx) & _PAGE_PRESENT) continue;
+    k.buddy.getPage(table);
+    pt.setEntry(t, idx, mkEntryLo(table, shift, _PAGE_TABLE_LO), mkEntryHi(table, shift, 0), addr, pmdLevel);
+  }
+  return 0;
+}
+
+// vmemmap_populate_compound_pages() (seed patches 12 and 14)
+export function vmemmapPopulateCompoundPages(k: VmemmapKernel, startPfn: number, start: number, end: number, nid: number, ctx: VmemmapPgmapCtx): number {
+  const ps = k.arch.pageSize;
+  const sectionMemmap = pagesPerSection(k.arch) * k.arch.structPageSize;
+  if (reuseCompoundSection(k, startPfn, ctx)) {
+    const offset = startPfn - ctx.rangeStartPfn;
+    // PMD reuse needs whole PMDs of vmemmap per section
+    if (ctx.pmdReuse && sectionMemmap % pmdSize(k.arch) === 0 && start % pmdSize(k.arch) === 0 && (end - start) % pmdSize(k.arch) === 0) {
+      const hpage = compoundSectionTailHugePage(k, start, offset, ctx);
+      if (hpage === -ENOMEM) return -ENOMEM;
+      if (hpage >= 0) return vmemmapPopulatePmdRange(k, start, end, nid, hpage);
+    }
+    const page = compoundSectionTailPage(k, start);
+    if (page < 0) return -ENOMEM;
+    // reuse the page populated in the previous section, which holds only tail struct pages
+    return vmemmapPopulateRange(k, start, end, nid, null, page);
+  }
+  const size = Math.min(end - start, pgmapVmemmapNr(ctx.pgmap) * k.arch.structPageSize);
+  for (let addr = start; addr < end; addr += size) {
+    // the head vmemmap page: the head and the first tails
+    let r = vmemmapPopulateAddress(k, addr, nid, null);
+    if (r < 0) return r;
+    // the tail vmemmap page, reused for the rest of the compound page
+    const block = vmemmapPopulateAddress(k, addr + ps, nid, null);
+    if (block < 0) return block;
+    r = vmemmapPopulateRange(k, addr + 2 * ps, addr + size, nid, null, block);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+// __populate_section_memmap() (seed patches 9, 12): returns 0 or -ENOMEM
+export function populateSectionMemmap(
+  k: VmemmapKernel,
+  pfn: number,
+  nrPages: number,
+  nid: number,
+  altmap: VmemAltmap | null,
+  ctx: VmemmapPgmapCtx | null,
+): number {
+  const pps = pagesPerSubsection(k.arch);
+  if (pfn % pps !== 0 || nrPages % pps !== 0) {
+    k.log.warn(`WARNING: __populate_section_memmap: pfn ${hex(pfn)} / nr_pages ${nrPages} not subsection aligned`);
+    return -ENOMEM;
+  }
+  const start = pfnToVmemmap(k, pfn);
+  const end = pfnToVmemmap(k, pfn + nrPages);
+  if (ctx !== null && ctx.compound && altmap === null) return vmemmapPopulateCompoundPages(k, pfn, start, end, nid, ctx);
+  return vmemmapPopulate(k, start, end, nid, altmap);
+}
+
+// Frees a frame the vmemmap mapped: RAM back to the buddy allocator with its last reference, device pfns to the altmap.
+function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: VmemAltmap | null): void {
+  if (k.buddy.managesPfn(pfn)) {
+    if (k.buddy.putPageTestzero(pfn)) k.buddy.freePages(pfn, order, 'vmemmap_data');
+    return;
+  }
+  if (altmap === null) throw new KernelError(EINVAL, `BUG: vmemmap frame ${hex(pfn)} is device memory but no altmap was given`);
+  vmemAltmapFree(k, altmap, pfn, 2 ** order);
+}
+
+/**
+ * vmemmap_free() → remove_pagetable() (arch/x86/mm/init_64.c): clears every
+ * entry mapping [start, end), drops the reference each held on its frame
+ * (freeing it with the last one), and frees page tables left empty. A PTE
+ * table that several PMDs share (seed patch 14) is only unhooked until its
+ * last user, who then tears its PTEs down.
+ */
+export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null): void {
+  const pt = ptOf(k);
+  const pmdLevel = k.arch.pmdLevel;
+  const pteLevel = k.arch.pteLevel;
+  const pmd = pmdSize(k.arch);
+  const ps = k.arch.pageSize;
+  const shift = k.arch.pageShift;
+  for (let addr = start; addr < end; ) {
+    const next = Math.min(end, addr - (addr % pmd) + pmd);
+    const level = pt.walk(addr);
+    if (level >= pmdLevel) {
+      const pmdTable = pt.pathTable[pmdLevel]!;
+      const pmdIdx = pt.index(addr, pmdLevel);
+      const lo = pt.lo(pmdTable, pmdIdx);
+      if (lo & _PAGE_PRESENT) {
+        const target = entryPfn(lo, pt.hi(pmdTable, pmdIdx), shift);
+        const whole = addr % pmd === 0 && next - addr === pmd;
+        if (lo & _PAGE_PSE) {
+          if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a PMD-mapped vmemmap block at ${hex(addr)}`);
+          pt.clearEntry(pmdTable, pmdIdx, addr, pmdLevel);
+          freeVmemmapFrame(k, target, k.arch.pmdShift - shift, altmap);
+        } else if (k.buddy.pageCount(target) > 1) {
+          // a shared PTE table (seed patch 14): unhook it, its last user frees its PTEs
+          if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a shared vmemmap PTE table at ${hex(addr)}`);
+          pt.clearEntry(pmdTable, pmdIdx, addr, pmdLevel);
+          k.buddy.putPageTestzero(target);
+        } else {
+          // remove_pte_table(): the table's entries for [addr, next)
+          for (let a = addr; a < next; a += ps) {
+            const idx = pt.index(a, pteLevel);
+            const plo = pt.lo(target, idx);
+            if (!(plo & _PAGE_PRESENT)) continue;
+            const frame = ptePfn(plo, pt.hi(target, idx), shift);
+            pt.clearEntry(target, idx, a, pteLevel);
+            freeVmemmapFrame(k, frame, 0, altmap);
+          }
+        }
+      }
+    }
+    pt.prune(addr); // free_pte_table / free_pmd_table / free_pud_table
+    addr = next;
+  }
+}
