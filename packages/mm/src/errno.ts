@@ -5,6 +5,7 @@ export const EIO = 5;
 export const ENXIO = 6;
 export const EAGAIN = 11;
 export const ENOMEM = 12;
+export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
@@ -22,6 +23,7 @@ const NAMES: Record<number, string> = {
   [ENXIO]: 'ENXIO',
   [EAGAIN]: 'EAGAIN',
   [ENOMEM]: 'ENOMEM',
+  [EACCES]: 'EACCES',
   [EFAULT]: 'EFAULT',
   [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST',

@@ -19,6 +19,7 @@ export type { ArchName, ArchProfile, LevelName, PageTableLevel } from './arch.js
 export { C, COUNTER_NAMES, Counters } from './counters.js';
 export type { CounterName } from './counters.js';
 export {
+  EACCES,
   EAGAIN,
   EBUSY,
   EEXIST,

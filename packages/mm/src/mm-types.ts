@@ -134,6 +134,8 @@ export class MmStruct {
   mmapBase = 0x7f0000000000;
   /** The first address above user space (TASK_SIZE on x86-64 with 4 levels). */
   readonly taskSize = 0x7ffffffff000;
+  /** mm->owner: the task this mm belongs to (set by the Task constructor); how rmap walkers reach a process. */
+  owner: Task | null = null;
 
   private constructor(pgd: PageTable) {
     this.pgd = pgd;
@@ -209,6 +211,7 @@ export class Task {
     this.pid = pid;
     this.comm = comm;
     this.mm = mm;
+    mm.owner = this;
   }
   /** force_sig_mceerr() / send_sig_mceerr() */
   sendSignal(info: SigInfo): void {

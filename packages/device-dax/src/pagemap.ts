@@ -1,0 +1,43 @@
+import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, type PhysAddrRange } from '@daxsim/mm';
+import {
+  memremapPages as mmMemremapPages,
+  memunmapPages as mmMemunmapPages,
+  newDevPagemap,
+  pfnLen,
+  pgmapVmemmapShift,
+} from '@daxsim/memremap';
+import type { DaxBus } from './dax-region.js';
+
+// The one place device-dax reaches @daxsim/memremap.
+
+/** A fresh dev_pagemap of type MEMORY_DEVICE_GENERIC over `ranges` (the devm_kzalloc'd pgmap of dev_dax_probe). */
+export function makeDevPagemap(_bus: DaxBus, init: { ranges: PhysAddrRange[]; name: string }): DevPagemap {
+  return newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: init.ranges.map((r) => ({ ...r })), name: init.name });
+}
+
+/** devm_memremap_pages() with the bus's vmemmap generation. */
+export function memremapPages(bus: DaxBus, pgmap: DevPagemap, nid: number): void {
+  mmMemremapPages(bus.k, pgmap, nid, bus.generation === undefined ? {} : { generation: bus.generation });
+}
+
+/**
+ * Refuses (-EBUSY) before anything is torn down when references beyond the
+ * per-page ones are held (pins): the kernel would wait for them forever in
+ * memunmap_pages(); the model says so instead.
+ */
+export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): void {
+  let bulk = 0;
+  for (let i = 0; i < pgmap.ranges.length; i++) bulk += pfnLen(bus.k, pgmap, i);
+  if (pgmap.ref !== bulk)
+    throw new KernelError(EBUSY, `${who}: ${pgmap.ref - bulk} references to the device's pages are still held (unpin them first)`);
+}
+
+/** The devm release of memremap_pages(): memunmap_pages(). */
+export function memunmapPages(bus: DaxBus, pgmap: DevPagemap): void {
+  mmMemunmapPages(bus.k, pgmap);
+}
+
+/** The vmemmap shift the memmap was actually built with (0 under the 'pre-series' generation). */
+export function memmapShift(bus: DaxBus, pgmap: DevPagemap): number {
+  return pgmapVmemmapShift(bus.k, pgmap);
+}

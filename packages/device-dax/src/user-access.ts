@@ -1,0 +1,143 @@
+import {
+  FAULT_FLAG_WRITE,
+  type KernelCore,
+  type MmStruct,
+  PE_SIZE_PMD,
+  PE_SIZE_PUD,
+  SIGBUS,
+  SIGSEGV,
+  type Task,
+  VM_FAULT_ERROR,
+  VM_FAULT_FALLBACK,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+  VM_WRITE,
+  type Vma,
+  entryPfn,
+  entryPresent,
+  entryWrite,
+} from '@daxsim/mm';
+
+/** si_code values of the signals a user access can raise (include/uapi/asm-generic/siginfo.h). */
+export const BUS_ADRERR = 2;
+export const SEGV_MAPERR = 1;
+export const SEGV_ACCERR = 2;
+
+/**
+ * __handle_mm_fault() for a vma with ->huge_fault: a PUD fault when the pud
+ * entry is none, then a PMD fault when the pmd entry is none, each falling
+ * through on VM_FAULT_FALLBACK, then the PTE fault (->fault). Page-table
+ * levels are allocated by the handler that installs an entry, not up front.
+ */
+export function handleMmFault(vma: Vma, address: number, flags: number): number {
+  const mm = vma.mm;
+  const pt = mm.pgd;
+  const arch = pt.arch;
+  const ops = vma.ops;
+  // vmf.address is address & PAGE_MASK: handlers never see the byte offset.
+  const pageAddr = address - (address % arch.pageSize);
+  const vmf = { vma, address: pageAddr, pgoff: vma.pgoffOf(pageAddr), flags };
+  let stop = pt.walk(address);
+  if (ops?.hugeFault && arch.pudLevel >= 0 && stop <= arch.pudLevel && !entryPresent(pt.wLo)) {
+    const rc = ops.hugeFault(vmf, PE_SIZE_PUD);
+    if (!(rc & VM_FAULT_FALLBACK)) return rc;
+    stop = pt.walk(address);
+  }
+  if (ops?.hugeFault && stop <= arch.pmdLevel && !entryPresent(pt.wLo)) {
+    const rc = ops.hugeFault(vmf, PE_SIZE_PMD);
+    if (!(rc & VM_FAULT_FALLBACK)) return rc;
+  }
+  if (!ops?.fault) return VM_FAULT_SIGBUS;
+  return ops.fault(vmf);
+}
+
+/** Where a user address lands: the physical byte address and how many bytes of the same leaf follow, or null. */
+function translate(mm: MmStruct, addr: number, write: boolean): { phys: number; room: number } | null {
+  const pt = mm.pgd;
+  const level = pt.walk(addr);
+  if (!entryPresent(pt.wLo)) return null;
+  if (write && !entryWrite(pt.wLo)) return null;
+  const size = pt.levelSize(level);
+  const within = addr % size;
+  return { phys: entryPfn(pt.wLo, pt.wHi, pt.arch.pageShift) * pt.arch.pageSize + within, room: size - within };
+}
+
+/**
+ * do_user_addr_fault(): a user access to `addr` that missed the page tables.
+ * Returns the vm_fault_t; on an error the task gets its signal (SIGSEGV for
+ * no vma or a write to a read-only one, SIGBUS with BUS_ADRERR for
+ * VM_FAULT_SIGBUS).
+ */
+export function doUserFault(task: Task, addr: number, write: boolean): number {
+  const vma = task.mm.findVma(addr);
+  if (!vma) {
+    task.sendSignal({ signo: SIGSEGV, code: SEGV_MAPERR, addr, addrLsb: 0 });
+    return VM_FAULT_SIGSEGV;
+  }
+  if (write && !(vma.flags & VM_WRITE)) {
+    task.sendSignal({ signo: SIGSEGV, code: SEGV_ACCERR, addr, addrLsb: 0 });
+    return VM_FAULT_SIGSEGV;
+  }
+  const rc = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+  if (rc & VM_FAULT_ERROR) {
+    if (rc & VM_FAULT_OOM) task.sendSignal({ signo: SIGBUS, code: BUS_ADRERR, addr, addrLsb: 0 });
+    else if (rc & VM_FAULT_SIGSEGV) task.sendSignal({ signo: SIGSEGV, code: SEGV_ACCERR, addr, addrLsb: 0 });
+    else task.sendSignal({ signo: SIGBUS, code: BUS_ADRERR, addr, addrLsb: 0 });
+  }
+  return rc;
+}
+
+/**
+ * A user load (or store) of one byte at `addr`: 0 when the page tables
+ * already map it, VM_FAULT_NOPAGE when a fault mapped it, or the error the
+ * fault returned (the task has been signalled).
+ */
+export function touch(task: Task, addr: number, write = false): number {
+  if (translate(task.mm, addr, write)) return 0;
+  const rc = doUserFault(task, addr, write);
+  if (rc & VM_FAULT_ERROR) return rc;
+  if (!translate(task.mm, addr, write)) {
+    // A handler that claims success must have mapped the address.
+    task.sendSignal({ signo: SIGBUS, code: BUS_ADRERR, addr, addrLsb: 0 });
+    return VM_FAULT_SIGBUS;
+  }
+  return VM_FAULT_NOPAGE;
+}
+
+function access(k: KernelCore, task: Task, addr: number, len: number, write: boolean, data: Uint8Array | null): Uint8Array | null {
+  const out = write ? null : new Uint8Array(len);
+  let done = 0;
+  while (done < len) {
+    const a = addr + done;
+    let t = translate(task.mm, a, write);
+    if (!t) {
+      if (touch(task, a, write) & VM_FAULT_ERROR) return null;
+      t = translate(task.mm, a, write)!;
+    }
+    const n = Math.min(len - done, t.room);
+    if (write) k.mem.write(t.phys, data!.subarray(done, done + n));
+    else out!.set(k.mem.read(t.phys, n), done);
+    done += n;
+  }
+  return out ?? new Uint8Array(0);
+}
+
+/** A user read of `len` bytes at `addr`, faulting as needed; null when the task got a signal. */
+export function userRead(k: KernelCore, task: Task, addr: number, len: number): Uint8Array | null {
+  return access(k, task, addr, len, false, null);
+}
+
+/** A user write of `data` at `addr`, faulting as needed; false when the task got a signal. */
+export function userWrite(k: KernelCore, task: Task, addr: number, data: Uint8Array): boolean {
+  return access(k, task, addr, data.length, true, data) !== null;
+}
+
+/** The user page-table entry that maps `addr`: its size in bytes and pfn, or null. */
+export function userMapping(task: Task, addr: number): { size: number; pfn: number; write: boolean } | null {
+  const pt = task.mm.pgd;
+  const level = pt.walk(addr);
+  if (!entryPresent(pt.wLo)) return null;
+  return { size: pt.levelSize(level), pfn: entryPfn(pt.wLo, pt.wHi, pt.arch.pageShift), write: entryWrite(pt.wLo) };
+}

@@ -1,0 +1,212 @@
+// Integration tests: device-dax (a devDependency, used by tests only) builds the mappings.
+import {
+  DaxBus,
+  type DaxBusOptions,
+  bindDevDax,
+  createDynamicRegion,
+  createStaticRegion,
+  createTask,
+  daxMmap,
+  devDaxSetAlign,
+  devDaxSetSize,
+  exitTask,
+  touch,
+  unregisterDaxRegion,
+  userMapping,
+  userRead,
+  userWrite,
+  BUS_ADRERR,
+} from '@daxsim/device-dax';
+import { createKernel, newDevPagemap } from '@daxsim/memremap';
+import {
+  BUS_MCEERR_AO,
+  BUS_MCEERR_AR,
+  EBUSY,
+  EIO,
+  ENXIO,
+  KernelError,
+  MAP_SHARED,
+  MEMORY_DEVICE_GENERIC,
+  PROT_READ,
+  PROT_WRITE,
+  SIGBUS,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_SIGBUS,
+} from '@daxsim/mm';
+import { describe, expect, it } from 'vitest';
+import { memoryFailure, prctlMceKill, setMemoryFailureEarlyKill, softOfflinePage } from './memory-failure.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const PAGE = 4096;
+const BASE = 4 * GiB;
+const RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED };
+
+function machine(align: number, opts: DaxBusOptions = {}) {
+  const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 4 * GiB }] });
+  const buddy0 = k.buddy.snapshot();
+  const bus = new DaxBus(k, opts);
+  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 4 * GiB });
+  const dev = region.devices.get('dax0.0')!;
+  devDaxSetSize(dev, 2 * GiB);
+  devDaxSetAlign(dev, align);
+  bindDevDax(dev);
+  const len = align === GiB ? 2 * GiB : 8 * MiB;
+  return { k, bus, region, dev, len, buddy0 };
+}
+
+describe.each([
+  { name: '2M', align: 2 * MiB, lsb: 21 },
+  { name: '1G', align: GiB, lsb: 30 },
+])('poison in the middle of a $name unit', ({ align, lsb }) => {
+  it('marks the head, unmaps the unit everywhere, signals AR to the toucher and AO to the others', () => {
+    const { k, dev, len } = machine(align);
+    const toucher = createTask(k, 100, 'toucher');
+    const other = createTask(k, 101, 'other');
+    const idle = createTask(k, 102, 'idle'); // maps the device, never touches the poisoned unit
+    const va = daxMmap(k, toucher, dev, { length: len, ...RW });
+    const vb = daxMmap(k, other, dev, { length: len, ...RW });
+    const vi = daxMmap(k, idle, dev, { length: len, ...RW });
+    for (let off = 0; off < len; off += align) {
+      expect(touch(toucher, va + off + 3 * PAGE)).toBe(VM_FAULT_NOPAGE);
+      expect(touch(other, vb + off)).toBe(VM_FAULT_NOPAGE);
+    }
+    expect(touch(idle, vi)).toBe(VM_FAULT_NOPAGE); // unit 0 only
+    const unit = 1; // the second unit
+    const unitPfn = (BASE + unit * align) / PAGE;
+    const pfn = unitPfn + align / PAGE / 2 + 3;
+    const refs0 = dev.pgmap!.ref;
+
+    expect(memoryFailure(k, pfn, 0, toucher)).toBe(0);
+
+    expect(k.memmap.PageHWPoison(unitPfn)).toBe(true);
+    expect(k.memmap.compoundHead(pfn)).toBe(unitPfn);
+    expect(toucher.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + unit * align, addrLsb: lsb }]);
+    expect(other.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AO, addr: vb + unit * align, addrLsb: lsb }]);
+    expect(idle.signals).toEqual([]);
+    expect(k.counters.get('sigbus_sent')).toBe(2);
+    // the whole unit is unmapped in both, the other unit is not
+    expect(userMapping(toucher, va + unit * align)).toBeNull();
+    expect(userMapping(other, vb + unit * align + align - PAGE)).toBeNull();
+    expect(userMapping(toucher, va)!.size).toBe(align);
+    expect(userMapping(other, vb)!.size).toBe(align);
+    expect(dev.pgmap!.ref).toBe(refs0); // get_dev_pagemap / put_dev_pagemap balanced
+    const log = k.log.dmesg();
+    expect(log).toContain(`Memory failure: 0x${pfn.toString(16)}: Sending SIGBUS to toucher:100 due to hardware memory corruption`);
+    expect(log).toContain(`Memory failure: 0x${pfn.toString(16)}: Sending SIGBUS to other:101 due to hardware memory corruption`);
+    expect(log).toContain(`Memory failure: 0x${pfn.toString(16)}: recovery action for dax page: Recovered`);
+
+    // a new fault on the poisoned unit is SIGBUS
+    expect(touch(toucher, va + unit * align + 5 * PAGE)).toBe(VM_FAULT_SIGBUS);
+    expect(toucher.signals.at(-1)).toEqual({ signo: SIGBUS, code: BUS_ADRERR, addr: va + unit * align + 5 * PAGE, addrLsb: 0 });
+    expect(touch(idle, vi + unit * align)).toBe(VM_FAULT_SIGBUS);
+
+    // the rest of the device keeps working
+    const msg = new TextEncoder().encode('still alive');
+    expect(userWrite(k, toucher, va + 7 * PAGE + 9, msg)).toBe(true);
+    expect(userRead(k, other, vb + 7 * PAGE + 9, msg.length)).toEqual(msg);
+  });
+
+  it('late-kill processes are unmapped but not told', () => {
+    const { k, dev, len } = machine(align);
+    setMemoryFailureEarlyKill(k, false);
+    const toucher = createTask(k, 100, 'toucher');
+    const late = createTask(k, 101, 'late');
+    const early = createTask(k, 102, 'early');
+    prctlMceKill(early, 'early');
+    const addrs = [toucher, late, early].map((t) => daxMmap(k, t, dev, { length: len, ...RW }));
+    [toucher, late, early].forEach((t, i) => touch(t, addrs[i]!));
+    expect(memoryFailure(k, BASE / PAGE + 1, 0, toucher)).toBe(0);
+    expect(toucher.signals.map((s) => s.code)).toEqual([BUS_MCEERR_AR]);
+    expect(late.signals).toEqual([]);
+    expect(early.signals.map((s) => s.code)).toEqual([BUS_MCEERR_AO]);
+    expect(userMapping(late, addrs[1]!)).toBeNull();
+  });
+});
+
+describe('memory_failure corner cases', () => {
+  it('a unit never faulted in has no mapping: -EBUSY, "Failed", not poisoned', () => {
+    const { k } = machine(2 * MiB);
+    const pfn = BASE / PAGE + 600;
+    expect(memoryFailure(k, pfn)).toBe(-EBUSY);
+    expect(k.memmap.PageHWPoison(BASE / PAGE + 512)).toBe(false);
+    expect(k.log.dmesg()).toContain(`Memory failure: 0x${pfn.toString(16)}: recovery action for dax page: Failed`);
+  });
+
+  it('a device pfn outside every pgmap is "memory outside kernel control": -ENXIO', () => {
+    const { k } = machine(2 * MiB);
+    const pfn = (BASE + 3 * GiB) / PAGE; // in the region, but no device covers it
+    expect(memoryFailure(k, pfn)).toBe(-ENXIO);
+    expect(k.log.dmesg()).toContain(`Memory failure: 0x${pfn.toString(16)}: memory outside kernel control`);
+    expect(() => memoryFailure(k, 100)).toThrow(KernelError); // System RAM is not modelled
+  });
+
+  it('a static (pmem, --map=dev) device: metadata pfns are not recoverable (-ENXIO), data pfns are', () => {
+    const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 4 * GiB }] });
+    const bus = new DaxBus(k);
+    const nsPfn = BASE / PAGE;
+    const dataOff = 64 * MiB; // info block + struct pages (2 MiB vmemmap blocks), as ndctl lays out a devdax namespace
+    const pgmap = newDevPagemap({
+      type: MEMORY_DEVICE_GENERIC,
+      ranges: [{ start: BASE, end: BASE + 2 * GiB - 1 }],
+      altmap: { basePfn: nsPfn, endPfn: nsPfn + (2 * GiB) / PAGE, reserve: 2, free: dataOff / PAGE - 2, align: 0, alloc: 0 },
+      name: 'namespace1.0',
+    });
+    const region = createStaticRegion(bus, { id: 1, start: BASE + dataOff, size: 2 * GiB - dataOff, align: 2 * MiB, pgmap });
+    const dev = region.devices.get('dax1.0')!;
+    bindDevDax(dev);
+    const t = createTask(k, 100, 'app');
+    const va = daxMmap(k, t, dev, { length: 4 * MiB, ...RW });
+    expect(touch(t, va + 2 * MiB)).toBe(VM_FAULT_NOPAGE);
+    expect(userMapping(t, va + 2 * MiB)!.pfn).toBe((BASE + dataOff + 2 * MiB) / PAGE);
+    expect(memoryFailure(k, nsPfn + 5, 0, t)).toBe(-ENXIO);
+    expect(k.log.dmesg()).toContain(`Memory failure: 0x${(nsPfn + 5).toString(16)}: recovery action for dax page: Failed`);
+    const pfn = (BASE + dataOff + 2 * MiB) / PAGE + 17;
+    expect(memoryFailure(k, pfn, 0, t)).toBe(0);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB, addrLsb: 21 }]);
+  });
+
+  it('soft offline of a device page fails with -EIO; an invalid pfn is -ENXIO', () => {
+    const { k } = machine(2 * MiB);
+    expect(softOfflinePage(k, BASE / PAGE + 5)).toBe(-EIO);
+    expect(softOfflinePage(k, (64 * GiB) / PAGE)).toBe(-ENXIO);
+  });
+
+  it("with the seed's ALIGN round-up the wrong unit is unmapped and the toucher keeps the poisoned one", () => {
+    const { k, dev, len } = machine(2 * MiB, { setMappingIndex: 'align-up' });
+    const t = createTask(k, 100, 'app');
+    const va = daxMmap(k, t, dev, { length: len, ...RW });
+    touch(t, va + 3 * PAGE); // unit 0, unaligned: page->index says unit 1
+    touch(t, va + 2 * MiB); // unit 1
+    expect(memoryFailure(k, BASE / PAGE + 7, 0, t)).toBe(0);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB, addrLsb: 21 }]);
+    expect(userMapping(t, va)).not.toBeNull(); // the poisoned unit is still mapped
+    expect(userMapping(t, va + 2 * MiB)).toBeNull(); // its innocent neighbour is gone
+  });
+
+  it("'pre-series' base pages: only the pfn is marked, the whole 2M mapping still goes, and refaults are SIGBUS", () => {
+    const { k, dev, len } = machine(2 * MiB, { generation: 'pre-series' });
+    const t = createTask(k, 100, 'app');
+    const va = daxMmap(k, t, dev, { length: len, ...RW });
+    touch(t, va + 2 * MiB);
+    const pfn = (BASE + 2 * MiB) / PAGE + 300;
+    expect(memoryFailure(k, pfn, 0, t)).toBe(0);
+    expect(k.memmap.PageHWPoison(pfn)).toBe(true);
+    expect(k.memmap.PageHWPoison(pfn - 300)).toBe(false);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB + 300 * PAGE, addrLsb: 21 }]);
+    expect(userMapping(t, va + 2 * MiB)).toBeNull();
+    expect(touch(t, va + 2 * MiB)).toBe(VM_FAULT_SIGBUS);
+  });
+
+  it('after poison, tearing everything down returns every frame', () => {
+    const { k, dev, region, len, buddy0 } = machine(GiB);
+    const t = createTask(k, 100, 'app');
+    const va = daxMmap(k, t, dev, { length: len, ...RW });
+    touch(t, va);
+    expect(memoryFailure(k, BASE / PAGE + 12345, 0, t)).toBe(0);
+    exitTask(k, t);
+    unregisterDaxRegion(region);
+    expect(k.buddy.snapshot()).toEqual(buddy0);
+    expect(k.counters.get('pgmap_ref_get')).toBe(k.counters.get('pgmap_ref_put'));
+  });
+});
