@@ -1,0 +1,265 @@
+import { C, EINVAL, ZONE_DEVICE, type MmStruct } from '@daxsim/mm';
+import { FOLL_LONGTERM } from './foll.js';
+import { getUserPagesFast, pinUserPagesFast } from './gup-fast.js';
+import { getUserPages, pinUserPages } from './gup-slow.js';
+import type { Gup } from './gup.js';
+import { putPages, unpinUserPages } from './unpin.js';
+
+// mm/gup_test.h: _IOWR('g', N, struct gup_test) with sizeof(struct gup_test) = 80 on x86-64.
+const IOWR = (nr: number): number => ((3 << 30) | (80 << 16) | (0x67 << 8) | nr) >>> 0;
+export const GUP_FAST_BENCHMARK = IOWR(1);
+export const PIN_FAST_BENCHMARK = IOWR(2);
+export const PIN_LONGTERM_BENCHMARK = IOWR(3);
+export const GUP_BASIC_TEST = IOWR(4);
+export const PIN_BASIC_TEST = IOWR(5);
+export const DUMP_USER_PAGES_TEST = IOWR(6);
+export const GUP_TEST_MAX_PAGES_TO_DUMP = 8;
+export const GUP_TEST_FLAG_DUMP_PAGES_USE_PIN = 0x1;
+
+/** cmd_to_str() of the selftest. */
+export function gupTestCmdName(cmd: number): string {
+  switch (cmd) {
+    case GUP_FAST_BENCHMARK:
+      return 'GUP_FAST_BENCHMARK';
+    case PIN_FAST_BENCHMARK:
+      return 'PIN_FAST_BENCHMARK';
+    case PIN_LONGTERM_BENCHMARK:
+      return 'PIN_LONGTERM_BENCHMARK';
+    case GUP_BASIC_TEST:
+      return 'GUP_BASIC_TEST';
+    case PIN_BASIC_TEST:
+      return 'PIN_BASIC_TEST';
+    case DUMP_USER_PAGES_TEST:
+      return 'DUMP_USER_PAGES_TEST';
+    default:
+      return 'Unknown command';
+  }
+}
+
+/** struct gup_test: what the ioctl reads and writes back. */
+export interface GupTestArgs {
+  getDeltaUsec: number;
+  putDeltaUsec: number;
+  addr: number;
+  size: number;
+  nrPagesPerCall: number;
+  gupFlags: number;
+  testFlags: number;
+  /** 1-based page numbers to dump (0: none), up to GUP_TEST_MAX_PAGES_TO_DUMP. */
+  whichPages: number[];
+}
+
+/** What the model measured on top of struct gup_test (not part of the ABI). */
+export interface GupTestStats {
+  /** Pages the get loop took. */
+  nrPages: number;
+  /** gup calls the get loop made. */
+  calls: number;
+  getMs: number;
+  putMs: number;
+  /** atomic_refcount_ops during the get loop and during the put loop. */
+  getAtomics: number;
+  putAtomics: number;
+  /** pgmap references taken during the get loop. */
+  getPgmapRefs: number;
+  /** Pages verify_dma_pinned() / the held check found wrong (it stops at the first). */
+  notHeld: number;
+}
+
+export function newGupTestArgs(init: Partial<GupTestArgs> = {}): GupTestArgs {
+  return { getDeltaUsec: 0, putDeltaUsec: 0, addr: 0, size: 0, nrPagesPerCall: 1, gupFlags: 0, testFlags: 0, whichPages: [], ...init };
+}
+
+const nowMs = (): number => performance.now();
+/** ktime_us_delta(): whole microseconds. */
+const usDelta = (t0: number, t1: number): number => Math.trunc((t1 - t0) * 1000);
+
+/**
+ * gup_test_ioctl() → __gup_test_ioctl() (mm/gup_test.c): one timed loop of
+ * gup calls of nrPagesPerCall pages over [addr, addr + size), the untimed
+ * check that every page is held (pinned, for the PIN commands), then the
+ * timed release loop. Fills getDeltaUsec/putDeltaUsec and `size` (the
+ * truncation report) of `args`. Returns 0 or a negative errno.
+ */
+export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArgs, stats?: GupTestStats): number {
+  switch (cmd) {
+    case GUP_FAST_BENCHMARK:
+    case PIN_FAST_BENCHMARK:
+    case PIN_LONGTERM_BENCHMARK:
+    case GUP_BASIC_TEST:
+    case PIN_BASIC_TEST:
+    case DUMP_USER_PAGES_TEST:
+      break;
+    default:
+      return -EINVAL;
+  }
+  const ps = g.pageSize;
+  if (!Number.isSafeInteger(args.size) || args.size < 0 || !Number.isSafeInteger(args.addr + args.size)) return -EINVAL;
+  let nrPages = Math.floor(args.size / ps);
+  const pages = g.pageBuffer(nrPages); // kvcalloc()
+  const perCall = args.nrPagesPerCall >>> 0;
+  const v = g.counters.v;
+
+  let i = 0;
+  let calls = 0;
+  let nr = perCall;
+  const end = args.addr + args.size;
+  const atomics0 = v[C.atomic_refcount_ops]!;
+  const pgmap0 = v[C.pgmap_ref_get]!;
+  const t0 = nowMs();
+  let addr = args.addr;
+  let next = addr;
+  for (; addr < end; addr = next) {
+    if (nr !== perCall) break;
+    next = addr + nr * ps;
+    if (next > end) {
+      next = end;
+      nr = (next - addr) / ps;
+    }
+    calls++;
+    switch (cmd) {
+      case GUP_FAST_BENCHMARK:
+        nr = getUserPagesFast(g, mm, addr, nr, args.gupFlags, pages, i);
+        break;
+      case GUP_BASIC_TEST:
+        nr = getUserPages(g, mm, addr, nr, args.gupFlags, pages, i);
+        break;
+      case PIN_FAST_BENCHMARK:
+        nr = pinUserPagesFast(g, mm, addr, nr, args.gupFlags, pages, i);
+        break;
+      case PIN_BASIC_TEST:
+        nr = pinUserPages(g, mm, addr, nr, args.gupFlags, pages, i);
+        break;
+      case PIN_LONGTERM_BENCHMARK:
+        nr = pinUserPages(g, mm, addr, nr, args.gupFlags | FOLL_LONGTERM, pages, i);
+        break;
+      case DUMP_USER_PAGES_TEST:
+        nr =
+          args.testFlags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN
+            ? pinUserPages(g, mm, addr, nr, args.gupFlags, pages, i)
+            : getUserPages(g, mm, addr, nr, args.gupFlags, pages, i);
+        break;
+    }
+    if (nr <= 0) break;
+    i += nr;
+  }
+  const t1 = nowMs();
+  const getAtomics = v[C.atomic_refcount_ops]! - atomics0;
+  const getPgmapRefs = v[C.pgmap_ref_get]! - pgmap0;
+
+  nrPages = i;
+  args.getDeltaUsec = usDelta(t0, t1);
+  args.size = addr - args.addr; // the truncation report: how far the loop got
+
+  const notHeld = verifyHeld(g, cmd, pages, nrPages);
+  if (cmd === DUMP_USER_PAGES_TEST) dumpPagesTest(g, args, pages, nrPages);
+
+  // put_back_pages()
+  const pinned = gupTestPins(cmd, args.testFlags);
+  const atomics1 = v[C.atomic_refcount_ops]!;
+  const t2 = nowMs();
+  if (pinned) unpinUserPages(g, pages, nrPages);
+  else putPages(g, pages, nrPages);
+  const t3 = nowMs();
+  args.putDeltaUsec = usDelta(t2, t3);
+
+  if (stats !== undefined) {
+    stats.nrPages = nrPages;
+    stats.calls = calls;
+    stats.getMs = t1 - t0;
+    stats.putMs = t3 - t2;
+    stats.getAtomics = getAtomics;
+    stats.putAtomics = v[C.atomic_refcount_ops]! - atomics1;
+    stats.getPgmapRefs = getPgmapRefs;
+    stats.notHeld = notHeld;
+  }
+  return 0;
+}
+
+export function newGupTestStats(): GupTestStats {
+  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, notHeld: 0 };
+}
+
+/**
+ * verify_dma_pinned(): for the PIN commands every page must read as
+ * dma-pinned (and pinnable for PIN_LONGTERM); the first that does not is
+ * WARNed about. The model also checks the GET commands: every page's head
+ * must hold more than its idle reference. Pages sharing a head are checked
+ * once (the answer depends only on the head). Returns 0 or 1 (it stops at the
+ * first failure, as the kernel does).
+ */
+function verifyHeld(g: Gup, cmd: number, pages: Float64Array, nrPages: number): number {
+  const m = g.memmap;
+  const pin = cmd === PIN_FAST_BENCHMARK || cmd === PIN_BASIC_TEST || cmd === PIN_LONGTERM_BENCHMARK;
+  if (!pin && cmd !== GUP_FAST_BENCHMARK && cmd !== GUP_BASIC_TEST) return 0;
+  let lastHead = -1;
+  for (let i = 0; i < nrPages; i++) {
+    const page = pages[i]!;
+    const head = m.compoundHead(page);
+    if (head === lastHead) continue;
+    lastHead = head;
+    if (pin) {
+      if (!g.pageMaybeDmaPinned(head)) {
+        g.k.log.warn(`WARNING: pages[${i}] is NOT dma-pinned`);
+        dumpPage(g, page, 'gup_test failure');
+        return 1;
+      }
+      if (cmd === PIN_LONGTERM_BENCHMARK && !g.isPinnablePage(head)) {
+        g.k.log.warn(`WARNING: pages[${i}] is NOT pinnable but pinned`);
+        dumpPage(g, page, 'gup_test failure');
+        return 1;
+      }
+    } else {
+      // Model check: a ZONE_DEVICE page idles at refcount 1 (v5.15); a held one is above it.
+      const idle = m.pageZonenum(head) === ZONE_DEVICE ? 1 : 0;
+      if (m.pageRefCount(head) <= idle) {
+        g.k.log.warn(`WARNING: pages[${i}] is NOT held (gup_test model check)`);
+        dumpPage(g, page, 'gup_test failure');
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/** dump_pages_test() */
+function dumpPagesTest(g: Gup, args: GupTestArgs, pages: Float64Array, nrPages: number): void {
+  const which = args.whichPages;
+  for (let i = 0; i < Math.min(which.length, GUP_TEST_MAX_PAGES_TO_DUMP); i++) {
+    if (which[i]! > nrPages) {
+      g.k.log.warn(`ZEROING due to out of range: .which_pages[${i}]: ${which[i]}`);
+      which[i] = 0;
+    }
+  }
+  for (let i = 0; i < Math.min(which.length, GUP_TEST_MAX_PAGES_TO_DUMP); i++) {
+    const idx = which[i]!;
+    if (idx === 0) continue;
+    g.k.log.info(`---- page #${idx}, starting from user virt addr: 0x${args.addr.toString(16)}`);
+    dumpPage(g, pages[idx - 1]!, 'gup_test: dump_pages() test');
+  }
+}
+
+/** dump_page(), in the shape of v5.15's __dump_page() first lines. */
+export function dumpPage(g: Gup, pfn: number, reason: string): void {
+  const m = g.memmap;
+  const head = m.compoundHead(pfn);
+  const kva = (p: number): string => g.k.mmu.kernelVa(g.k.mmu.vmemmapVa(p)).toString(16).padStart(16, '0');
+  g.k.log.warn(
+    `page:${kva(pfn)} refcount:${m.pageRefCount(head)} mapcount:0 mapping:0000000000000000 index:0x${m.pageIndex(pfn).toString(16)} pfn:0x${pfn.toString(16)}`,
+  );
+  if (head !== pfn || m.PageHead(pfn))
+    g.k.log.warn(`head:${kva(head)} order:${m.compoundOrder(head)} compound_mapcount:0 compound_pincount:${m.compoundOrder(head) > 1 ? m.compoundPincount(head) : 0}`);
+  g.k.log.warn(`flags: 0x${m.flags(head).toString(16)}`);
+  g.k.log.warn(`page dumped because: ${reason}`);
+}
+
+/** FOLL_PIN commands release with unpin_user_pages(); the others with put_page(). */
+export function gupTestPins(cmd: number, testFlags: number): boolean {
+  return (
+    cmd === PIN_FAST_BENCHMARK ||
+    cmd === PIN_BASIC_TEST ||
+    cmd === PIN_LONGTERM_BENCHMARK ||
+    (cmd === DUMP_USER_PAGES_TEST && (testFlags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN) !== 0)
+  );
+}
+

@@ -1,0 +1,372 @@
+import {
+  C,
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_PRIVATE,
+  PG_referenced,
+  ZONE_DEVICE,
+  ZONE_MOVABLE,
+  type ArchProfile,
+  type Counters,
+  type DevPagemap,
+  type Memmap,
+  type MmStruct,
+  type PhysicalMemory,
+} from '@daxsim/mm';
+import { getDevPagemap, putDevPagemap, type Kernel } from '@daxsim/memremap';
+import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
+
+/**
+ * How __gup_device_huge() takes references on the pages under a devmap
+ * pmd/pud:
+ * - `per-page`: one reference per base page and get_dev_pagemap() per pfn
+ *   (v5.15, and upstream until devmap went away);
+ * - `head-once`: the seed's patch 8: compound_head()/PageHead() read first,
+ *   record_subpages(), one try_grab_compound_head() per compound page;
+ * - `grab-first`: the order the review asked for: take the reference first,
+ *   then read the compound geometry under it.
+ */
+export type GupGeneration = 'per-page' | 'head-once' | 'grab-first';
+export const GUP_GENERATIONS: readonly GupGeneration[] = ['per-page', 'head-once', 'grab-first'];
+
+export function isGupGeneration(s: string): s is GupGeneration {
+  return (GUP_GENERATIONS as readonly string[]).includes(s);
+}
+
+/** INT_MAX: the largest value page->_refcount may hold before it wraps negative. */
+const REFCOUNT_MAX = 0x7fffffff;
+
+export interface GupOptions {
+  generation?: GupGeneration;
+}
+
+/**
+ * The state GUP keeps per simulated kernel: the kernel it works on, the
+ * selected __gup_device_huge generation, the fault-injection and race hooks,
+ * and the scratch of a gup-fast walk (the output array and `*nr`, kept in
+ * fields so a walk allocates nothing).
+ *
+ * The primitives here are the reference-count helpers of mm/gup.c and
+ * include/linux/mm.h; the walkers, the slow path and the release paths are
+ * functions over this object (gup-fast.ts, gup-slow.ts, unpin.ts).
+ */
+export class Gup {
+  readonly k: Kernel;
+  readonly arch: ArchProfile;
+  readonly mem: PhysicalMemory;
+  readonly memmap: Memmap;
+  readonly counters: Counters;
+  readonly pageSize: number;
+  readonly pageShift: number;
+  generation: GupGeneration;
+  /** Per page-table level: bytes an entry maps, and entries per table (walker constants). */
+  readonly levelSize: Float64Array;
+  readonly levelEntries: Float64Array;
+  /** entryPfn() split: pfn = (hi & PTE_ADDR_HI_MASK) * pfnHiMul + (lo >>> pageShift). */
+  readonly pfnHiMul: number;
+
+  /** Fault injection: the grab with this number (counted from armGrabFailure) fails; 0 = off. */
+  failGrabAt = 0;
+  /** Grabs attempted since armGrabFailure(). */
+  grabCalls = 0;
+  /**
+   * Called after a gup-fast grab and before the entry is re-read: a test can
+   * change the page table here to play a racing munmap/zap.
+   */
+  raceHook: ((addr: number, level: number) => void) | null = null;
+
+  /** MMF_HAS_PINNED: mms that ever had a FOLL_PIN. */
+  readonly hasPinned = new WeakSet<MmStruct>();
+
+  // ---- gup-fast walk scratch (pages + *nr of the kernel functions)
+  /** The caller's output array of pfns. */
+  pages: Float64Array = new Float64Array(0);
+  /** *nr: the next free slot of `pages` (absolute index). */
+  nr = 0;
+  /** [start, end) pfns of the pgmap range get_dev_pagemap() last returned (the cached-lookup test). */
+  private pgStart = 0;
+  private pgEnd = 0;
+
+  // Reused output buffer for gup_test's kvcalloc().
+  private scratch: Float64Array = new Float64Array(0);
+
+  constructor(k: Kernel, opts: GupOptions = {}) {
+    this.k = k;
+    this.arch = k.arch;
+    this.mem = k.mem;
+    this.memmap = k.memmap;
+    this.counters = k.counters;
+    this.pageSize = k.arch.pageSize;
+    this.pageShift = k.arch.pageShift;
+    this.generation = opts.generation ?? 'head-once';
+    this.levelSize = Float64Array.from(k.arch.levels, (l) => 2 ** l.shift);
+    this.levelEntries = Float64Array.from(k.arch.levels, (l) => 2 ** l.bits);
+    this.pfnHiMul = 2 ** (32 - k.arch.pageShift);
+  }
+
+  /** Arms fault injection: the n-th grab from now (try_grab_page / try_grab_compound_head) fails. 0 disarms. */
+  armGrabFailure(n: number): void {
+    this.failGrabAt = n;
+    this.grabCalls = 0;
+  }
+
+  /** kvcalloc() for gup_test: an output array of at least n entries (reused between calls). */
+  pageBuffer(n: number): Float64Array {
+    if (this.scratch.length < n) this.scratch = new Float64Array(n);
+    return this.scratch;
+  }
+
+  // ---- fault injection
+
+  private injected(): boolean {
+    if (this.failGrabAt === 0) return false;
+    if (++this.grabCalls !== this.failGrabAt) return false;
+    this.failGrabAt = 0;
+    return true;
+  }
+
+  // ---- dev_pagemap lookups
+
+  /**
+   * get_dev_pagemap(pfn, pgmap): returns `cur` as-is when it covers pfn (the
+   * caller already holds its reference); else drops `cur` and looks pfn up,
+   * taking a reference on what it finds.
+   */
+  getDevPagemapCached(pfn: number, cur: DevPagemap | null): DevPagemap | null {
+    if (cur !== null) {
+      if (pfn >= this.pgStart && pfn < this.pgEnd) return cur;
+      putDevPagemap(this.k, cur);
+    }
+    const pgmap = getDevPagemap(this.k, pfn);
+    if (pgmap !== null) {
+      const ps = this.pageSize;
+      for (const r of pgmap.ranges) {
+        const s = Math.floor(r.start / ps);
+        const e = Math.floor((r.end + 1) / ps);
+        if (pfn >= s && pfn < e) {
+          this.pgStart = s;
+          this.pgEnd = e;
+          break;
+        }
+      }
+    }
+    return pgmap;
+  }
+
+  /** put_dev_pagemap() */
+  putDevPagemap(pgmap: DevPagemap): void {
+    putDevPagemap(this.k, pgmap);
+  }
+
+  // ---- page predicates (include/linux/mm.h)
+
+  /** hpage_pincount_available(): the head is compound with order > 1, so page[2] holds a pincount. */
+  hpagePincountAvailable(head: number): boolean {
+    const m = this.memmap;
+    return m.PageHead(head) && m.compoundOrder(head) > 1;
+  }
+
+  /** is_pinnable_page(): not ZONE_MOVABLE (ZONE_DEVICE pages are pinnable; the model has no CMA). */
+  isPinnablePage(pfn: number): boolean {
+    return this.memmap.pageZonenum(pfn) !== ZONE_MOVABLE;
+  }
+
+  /**
+   * page_maybe_dma_pinned(): exact for a compound page of order > 1 (its
+   * pincount), fuzzy otherwise (refcount >= GUP_PIN_COUNTING_BIAS, compared
+   * unsigned).
+   */
+  pageMaybeDmaPinned(pfn: number): boolean {
+    const m = this.memmap;
+    const head = m.compoundHead(pfn);
+    if (this.hpagePincountAvailable(head)) return m.compoundPincount(head) > 0;
+    return m.pageRefCount(head) >>> 0 >= GUP_PIN_COUNTING_BIAS;
+  }
+
+  // ---- taking references (mm/gup.c)
+
+  /**
+   * try_get_compound_head(): refs on compound_head(pfn) unless its count is 0
+   * (page_ref_add_unless). `pin` says a FOLL_PIN will follow, so the overflow
+   * test covers what the pin adds. Returns the head pfn, or -1.
+   */
+  private tryGetCompoundHead(pfn: number, refs: number, pin: boolean): number {
+    const m = this.memmap;
+    const head = m.compoundHead(pfn);
+    const count = m.pageRefCount(head);
+    if (count < 0) {
+      this.warnOnce(`try_get_compound_head: pfn ${head} has a negative refcount ${count}`);
+      return -1;
+    }
+    if (count === 0) return -1;
+    // The model refuses a grab that would carry _refcount past INT_MAX; the kernel
+    // lets it wrap negative and refuses the next grab on the `< 0` test above.
+    const adds = pin && !this.hpagePincountAvailable(head) ? refs * GUP_PIN_COUNTING_BIAS : refs;
+    if (count > REFCOUNT_MAX - adds) return -1;
+    m.pageRefAdd(head, refs);
+    return head;
+  }
+
+  /**
+   * try_grab_compound_head(): FOLL_GET takes `refs` references on the head;
+   * FOLL_PIN takes them too, then adds `refs` to the compound pincount
+   * (order > 1) or refs * (GUP_PIN_COUNTING_BIAS - 1) to the refcount.
+   * Returns the head pfn, or -1.
+   */
+  tryGrabCompoundHead(pfn: number, refs: number, flags: number): number {
+    if (this.failGrabAt !== 0 && this.injected()) return -1;
+    if (flags & FOLL_GET) return this.tryGetCompoundHead(pfn, refs, false);
+    if (flags & FOLL_PIN) {
+      if (flags & FOLL_LONGTERM && !this.isPinnablePage(pfn)) return -1;
+      const head = this.tryGetCompoundHead(pfn, refs, true);
+      if (head < 0) return -1;
+      if (this.hpagePincountAvailable(head)) this.memmap.compoundPincountAdd(head, refs);
+      else this.memmap.pageRefAdd(head, refs * (GUP_PIN_COUNTING_BIAS - 1));
+      return head;
+    }
+    this.warnOnce('try_grab_compound_head: neither FOLL_GET nor FOLL_PIN');
+    return -1;
+  }
+
+  /**
+   * try_grab_page(): one reference (FOLL_GET) or one pin (FOLL_PIN) on
+   * compound_head(pfn). True on success; neither flag is a no-op success.
+   */
+  tryGrabPage(pfn: number, flags: number): boolean {
+    if (this.failGrabAt !== 0 && this.injected()) return false;
+    const m = this.memmap;
+    if (flags & FOLL_GET && flags & FOLL_PIN) {
+      this.warnOnce('try_grab_page: both FOLL_GET and FOLL_PIN');
+      return false;
+    }
+    if (flags & FOLL_GET) {
+      // try_get_page()
+      const head = m.compoundHead(pfn);
+      const count = m.pageRefCount(head);
+      if (count <= 0) {
+        this.warnOnce(`try_get_page: pfn ${head} has refcount ${count}`);
+        return false;
+      }
+      if (count > REFCOUNT_MAX - 1) return false;
+      m.pageRefAdd(head, 1);
+      return true;
+    }
+    if (flags & FOLL_PIN) {
+      const head = m.compoundHead(pfn);
+      const count = m.pageRefCount(head);
+      if (count <= 0) {
+        this.warnOnce(`try_grab_page: pfn ${head} has refcount ${count}`);
+        return false;
+      }
+      let refs: number;
+      if (this.hpagePincountAvailable(head)) {
+        if (count > REFCOUNT_MAX - 1) return false;
+        m.compoundPincountAdd(head, 1);
+        refs = 1;
+      } else {
+        refs = GUP_PIN_COUNTING_BIAS;
+        if (count > REFCOUNT_MAX - refs) return false;
+      }
+      m.pageRefAdd(head, refs);
+      return true;
+    }
+    return true;
+  }
+
+  // ---- dropping references
+
+  /** put_compound_head(): undoes try_grab_compound_head(head, refs, flags). */
+  putCompoundHead(head: number, refs: number, flags: number): void {
+    if (flags & FOLL_PIN) {
+      if (this.hpagePincountAvailable(head)) this.memmap.compoundPincountAdd(head, -refs);
+      else refs *= GUP_PIN_COUNTING_BIAS;
+    }
+    this.putPageRefs(head, refs);
+  }
+
+  /** put_page_refs(): page_ref_sub(refs - 1) then put_page(), so the last reference is released properly. */
+  putPageRefs(head: number, refs: number): void {
+    const m = this.memmap;
+    if (m.pageRefCount(head) < refs) {
+      this.warnOnce(`put_page_refs: pfn ${head} holds fewer than ${refs} references`);
+      return;
+    }
+    if (refs > 1) m.pageRefAdd(head, -(refs - 1));
+    this.putPage(head);
+  }
+
+  /**
+   * put_page() (v5.15): drops a reference on compound_head(pfn). A
+   * devmap-managed page (fsdax, device-private) is idle at refcount 1 and
+   * calls its pgmap's page_free; any other ZONE_DEVICE page that reaches 0
+   * drops its pgmap reference (__put_page). Device-dax pages are not
+   * devmap-managed.
+   */
+  putPage(pfn: number): void {
+    const m = this.memmap;
+    const head = m.compoundHead(pfn);
+    if (this.devmapManagedKey() && m.pageZonenum(head) === ZONE_DEVICE) {
+      const pgmap = m.pagePgmap<DevPagemap>(head);
+      if (pgmap !== undefined && (pgmap.type === MEMORY_DEVICE_FS_DAX || pgmap.type === MEMORY_DEVICE_PRIVATE)) {
+        // put_devmap_managed_page()
+        const count = m.pageRefAdd(head, -1);
+        if (count === 1) pgmap.ops?.pageFree?.(head);
+        else if (count === 0) this.putPageFinal(head);
+        return;
+      }
+    }
+    if (m.pageRefAdd(head, -1) === 0) this.putPageFinal(head);
+  }
+
+  /**
+   * The devmap_managed_key static branch: on while some fsdax or
+   * device-private pgmap is mapped, so put_page() of every other page skips
+   * the page_is_devmap_managed() test.
+   */
+  private devmapManagedKey(): boolean {
+    const entries = this.k.pgmaps.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const t = entries[i]!.pgmap.type;
+      if (t === MEMORY_DEVICE_FS_DAX || t === MEMORY_DEVICE_PRIVATE) return true;
+    }
+    return false;
+  }
+
+  /** __put_page(): a ZONE_DEVICE page at refcount 0 gives its pgmap reference back and stays put. */
+  private putPageFinal(head: number): void {
+    const m = this.memmap;
+    if (m.pageZonenum(head) === ZONE_DEVICE) {
+      const pgmap = m.pagePgmap<DevPagemap>(head);
+      if (pgmap !== undefined) putDevPagemap(this.k, pgmap);
+      return;
+    }
+    // Ordinary pages are never GUP'd in this model (only device memory is mapped into user space).
+  }
+
+  /** SetPageReferenced(): PG_referenced is a PF_HEAD flag, so it lands on the head. */
+  setPageReferenced(pfn: number): void {
+    const m = this.memmap;
+    m.SetPageReferenced(m.compoundHead(pfn));
+  }
+
+  /** ClearPageReferenced() (PF_HEAD) */
+  clearPageReferenced(pfn: number): void {
+    const m = this.memmap;
+    m.clearFlag(m.compoundHead(pfn), PG_referenced);
+  }
+
+  private warned = new Set<string>();
+  /** WARN_ON_ONCE(): logged once per distinct message. */
+  warnOnce(msg: string): void {
+    if (this.warned.has(msg)) return;
+    this.warned.add(msg);
+    this.k.log.warn(`WARNING: ${msg}`);
+  }
+}
+
+/** Counter indices the GUP code bumps. */
+export const GUP_COUNTERS = {
+  fast: C.gup_fast_pages,
+  slow: C.gup_slow_pages,
+  fallback: C.gup_fast_fallback,
+  unpin: C.unpin_pages,
+} as const;

@@ -1,0 +1,2 @@
+export { DaxFixture, createDaxFixture } from './fixture.js';
+export type { DaxFixtureOptions } from './fixture.js';
