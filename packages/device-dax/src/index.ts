@@ -41,7 +41,6 @@ export {
   SEGV_ACCERR,
   SEGV_MAPERR,
   doUserFault,
-  handleMmFault,
   touch,
   userMapping,
   userRead,

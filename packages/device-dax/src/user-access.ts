@@ -1,20 +1,17 @@
 import {
   FAULT_FLAG_WRITE,
+  handleMmFault,
   type KernelCore,
   type MmStruct,
-  PE_SIZE_PMD,
-  PE_SIZE_PUD,
   SIGBUS,
   SIGSEGV,
   type Task,
   VM_FAULT_ERROR,
-  VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   VM_WRITE,
-  type Vma,
   entryPfn,
   entryPresent,
   entryWrite,
@@ -24,34 +21,6 @@ import {
 export const BUS_ADRERR = 2;
 export const SEGV_MAPERR = 1;
 export const SEGV_ACCERR = 2;
-
-/**
- * __handle_mm_fault() for a vma with ->huge_fault: a PUD fault when the pud
- * entry is none, then a PMD fault when the pmd entry is none, each falling
- * through on VM_FAULT_FALLBACK, then the PTE fault (->fault). Page-table
- * levels are allocated by the handler that installs an entry, not up front.
- */
-export function handleMmFault(vma: Vma, address: number, flags: number): number {
-  const mm = vma.mm;
-  const pt = mm.pgd;
-  const arch = pt.arch;
-  const ops = vma.ops;
-  // vmf.address is address & PAGE_MASK: handlers never see the byte offset.
-  const pageAddr = address - (address % arch.pageSize);
-  const vmf = { vma, address: pageAddr, pgoff: vma.pgoffOf(pageAddr), flags };
-  let stop = pt.walk(address);
-  if (ops?.hugeFault && arch.pudLevel >= 0 && stop <= arch.pudLevel && !entryPresent(pt.wLo)) {
-    const rc = ops.hugeFault(vmf, PE_SIZE_PUD);
-    if (!(rc & VM_FAULT_FALLBACK)) return rc;
-    stop = pt.walk(address);
-  }
-  if (ops?.hugeFault && stop <= arch.pmdLevel && !entryPresent(pt.wLo)) {
-    const rc = ops.hugeFault(vmf, PE_SIZE_PMD);
-    if (!(rc & VM_FAULT_FALLBACK)) return rc;
-  }
-  if (!ops?.fault) return VM_FAULT_SIGBUS;
-  return ops.fault(vmf);
-}
 
 /** Where a user address lands: the physical byte address and how many bytes of the same leaf follow, or null. */
 function translate(mm: MmStruct, addr: number, write: boolean): { phys: number; room: number } | null {

@@ -31,8 +31,9 @@ import {
   type DevPagemap,
   type MmStruct,
   type Vma,
+  handleMmFault,
 } from '@daxsim/mm';
-import { handleMmFault } from './fault.js';
+
 import {
   FOLL_ANON,
   FOLL_DUMP,

@@ -9,8 +9,9 @@ import {
   _PAGE_RW,
   errnoName,
   type MmStruct,
+  handleMmFault,
 } from '@daxsim/mm';
-import { handleMmFault } from './fault.js';
+
 import { FOLL_WRITE } from './foll.js';
 import {
   DUMP_USER_PAGES_TEST,

@@ -35,7 +35,6 @@ export {
   pinUserPages,
   vmFaultToErrno,
 } from './gup-slow.js';
-export { handleMmFault } from './fault.js';
 export { putPage, putPages, unpinUserPage, unpinUserPageRangeDirtyLock, unpinUserPages, unpinUserPagesDirtyLock } from './unpin.js';
 export {
   DUMP_USER_PAGES_TEST,

@@ -194,4 +194,4 @@ export type { DevPagemap, DevPagemapOps, PhysAddrRange, VmemAltmap } from './dev
 export type { FrameAllocator, FramePurpose, KernelCore } from './kernel.js';
 export { DEFAULT_VMEMMAP_GENERATION, VMEMMAP_GENERATIONS, isVmemmapGeneration } from './generation.js';
 export type { VmemmapGeneration } from './generation.js';
-export { unmapMappingRange, zapPageRange } from './memory.js';
+export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
