@@ -35,7 +35,8 @@ export interface DaxBusOptions {
 export class DaxBus {
   readonly k: Kernel;
   readonly regions = new Map<number, DaxRegion>();
-  readonly generation: VmemmapGeneration | undefined;
+  /** The vmemmap generation probe asks memremap_pages() for; may change between probes (each pgmap keeps its own). */
+  generation: VmemmapGeneration | undefined;
   readonly setMappingIndex: SetMappingIndex;
   constructor(k: Kernel, opts: DaxBusOptions = {}) {
     this.k = k;

@@ -1,0 +1,126 @@
+import { type OptSpec, type Parsed, UsageError, formatUsage, parseArgs } from './args.js';
+import type { Command, CommandContext } from './command.js';
+import { daxctlCommands } from './commands/daxctl.js';
+import { defaultRunCommand } from './commands/default-run.js';
+import { infoCommands } from './commands/info.js';
+import { machineCommands } from './commands/machine.js';
+import { ndctlCommands } from './commands/ndctl.js';
+import { planCommand } from './commands/plan.js';
+import { workloadCommands } from './commands/workload.js';
+import type { Machine } from './machine.js';
+import { type Output, processOutput } from './output.js';
+
+export const COMMANDS: Command[] = [
+  ...machineCommands,
+  ...ndctlCommands,
+  ...daxctlCommands,
+  ...workloadCommands,
+  ...infoCommands,
+  planCommand,
+];
+
+const GLOBAL_OPTS: OptSpec[] = [
+  { long: 'machine', arg: 'path', help: 'machine state file (default ./daxsim-machine.json or $DAXSIM_MACHINE)' },
+  { long: 'help', short: 'h', help: 'show this help' },
+];
+
+function topUsage(): string {
+  const lines = [
+    'usage: daxsim [--machine PATH] <command> [<args>]',
+    '       daxsim [--json]            the seed experiments on a default machine',
+    '',
+    'commands:',
+  ];
+  const all = [defaultRunCommand, ...COMMANDS];
+  for (const c of all) if (c.path.length) lines.push(`  ${c.path.join(' ').padEnd(28)} ${c.summary}`);
+  lines.push('', 'global options:');
+  for (const o of GLOBAL_OPTS) lines.push(`  --${o.long}${o.arg ? ` <${o.arg}>` : ''}`.padEnd(31) + o.help);
+  lines.push('', "Run 'daxsim <command> --help' for a command's options.");
+  return lines.join('\n');
+}
+
+/** Splits leading global options (--machine) from the command words. */
+function splitGlobals(argv: string[]): { machine?: string; help: boolean; rest: string[] } {
+  let machine: string | undefined;
+  let help = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--machine') machine = argv[++i];
+    else if (a.startsWith('--machine=')) machine = a.slice('--machine='.length);
+    else if ((a === '--help' || a === '-h') && i === 0 && argv.length === 1) help = true;
+    else break;
+  }
+  return { ...(machine !== undefined ? { machine } : {}), help, rest: argv.slice(i) };
+}
+
+/** Runs daxsim with `argv` (without node and the script); returns the exit status. */
+export async function main(
+  argv: string[],
+  out: Output = processOutput,
+  env: Record<string, string | undefined> = process.env,
+  machine?: Machine,
+): Promise<number> {
+  const g = splitGlobals(argv);
+  if (g.help) {
+    out.out(topUsage());
+    return 0;
+  }
+  const statePath = g.machine ?? env['DAXSIM_MACHINE'] ?? 'daxsim-machine.json';
+  let cmd: Command | undefined;
+  let words = 0;
+  for (const c of COMMANDS) {
+    if (c.path.every((w, i) => g.rest[i] === w) && c.path.length > words) {
+      cmd = c;
+      words = c.path.length;
+    }
+  }
+  if (!cmd) {
+    const first = g.rest[0];
+    if (first !== undefined && !first.startsWith('-')) {
+      out.err(`Unknown command: '${g.rest.slice(0, 2).join(' ')}'\n\n${topUsage()}`);
+      return 1;
+    }
+  }
+  return runCommand(cmd ?? defaultRunCommand, g.rest.slice(words), { out, statePath, env, ...(machine ? { machine } : {}) });
+}
+
+async function runCommand(cmd: Command, args: string[], base: Omit<CommandContext, 'parsed'>): Promise<number> {
+  const out = base.out;
+  const usage = formatUsage(cmd.synopsis, cmd.options);
+  let parsed: Parsed;
+  try {
+    parsed = cmd.raw
+      ? { opts: args.includes('--help') ? { help: true } : {}, positionals: args.filter((a) => a !== '--help') }
+      : parseArgs(args, cmd.options);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      out.err(`  Error: ${e.message}\n\n${usage}`);
+      return 129;
+    }
+    throw e;
+  }
+  if (parsed.opts['help']) {
+    out.out(`${cmd.summary}\n\n${usage}`);
+    return 0;
+  }
+  return cmd.run({ ...base, parsed });
+}
+
+const isMain = (() => {
+  try {
+    return import.meta.url === new URL(`file://${process.argv[1]}`).href || process.argv[1]?.endsWith('/cli.js') === true;
+  } catch {
+    return false;
+  }
+})();
+
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`daxsim: internal error: ${(e as Error).stack ?? e}\n`);
+      process.exit(70);
+    },
+  );
+}

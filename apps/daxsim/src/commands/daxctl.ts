@@ -1,0 +1,349 @@
+import { readFileSync } from 'node:fs';
+import type { DaxRegion, DevDax } from '@daxsim/device-dax';
+import { EINVAL, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
+import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
+import type { Command, CommandContext } from '../command.js';
+import { daxDeviceJson, daxRegionJson } from '../json.js';
+import type { Machine } from '../machine.js';
+import { exitStatus, reportError, strerror, withMachine } from '../session.js';
+import { parseSize } from '../size.js';
+
+const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
+const REGION: OptSpec = { long: 'region', short: 'r', arg: 'region-id', help: 'filter by region id' };
+const HUMAN: OptSpec = { long: 'human', short: 'u', help: 'human-readable sizes' };
+const VERBOSE: OptSpec = { long: 'verbose', short: 'v', help: 'more output' };
+
+function regionFilter(ctx: CommandContext): number | undefined {
+  const r = str(ctx.parsed.opts['region']);
+  if (r === undefined) return undefined;
+  const m = /^(?:region)?(\d+)$/.exec(r);
+  if (!m) throw new UsageError(`invalid region '${r}'`);
+  return Number(m[1]);
+}
+
+const regionsOf = (m: Machine, filter: number | undefined): DaxRegion[] =>
+  [...m.bus.regions.values()].filter((r) => filter === undefined || r.id === filter).sort((a, b) => a.id - b.id);
+
+/** A libdaxctl sysfs write: any refusal becomes -ENXIO with "<dev>: failed to set <attr>", as libdaxctl reports it. */
+function sysfsWrite(m: Machine, op: Parameters<Machine['apply']>[0], dev: string, attr: string): void {
+  try {
+    m.apply(op);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new KernelError(ENXIO, `libdaxctl: daxctl_dev_set_${attr}: ${dev}: failed to set ${attr} (${e.message})`);
+  }
+}
+
+// ------------------------------------------------------------------ list
+
+const LIST_OPTS: OptSpec[] = [
+  REGION,
+  { long: 'dev', short: 'd', arg: 'dev', help: 'filter by device name' },
+  { long: 'devices', short: 'D', help: 'include devices' },
+  { long: 'regions', short: 'R', help: 'include regions' },
+  { long: 'mappings', short: 'M', help: 'include device mappings' },
+  { long: 'idle', short: 'i', help: 'include idle (0-size) devices' },
+  HUMAN,
+  HELP,
+];
+
+function list(ctx: CommandContext): number {
+  const usage = formatUsage('daxsim daxctl list [<options>]', LIST_OPTS);
+  try {
+    const o = ctx.parsed.opts;
+    if (ctx.parsed.positionals.length) throw new UsageError(`unknown parameter "${ctx.parsed.positionals[0]}"`);
+    const filter = regionFilter(ctx);
+    const devFilter = str(o['dev']);
+    const human = flag(o['human']);
+    const wantR = flag(o['regions']) || (filter !== undefined && !flag(o['devices']) && devFilter === undefined);
+    const wantD = flag(o['devices']) || !wantR;
+    return withMachine(
+      ctx,
+      (m) => {
+        const regions = regionsOf(m, filter);
+        const devOk = (d: DevDax) => (devFilter === undefined || devFilter === 'all' || d.name === devFilter) && (flag(o['idle']) || d.size > 0);
+        const devOpts = { human, mappings: flag(o['mappings']) };
+        let items: unknown[];
+        if (wantR) {
+          items = regions.map((r) => {
+            const j = daxRegionJson(r, { human, devices: false, mappings: false, idle: false, path: true });
+            if (wantD) {
+              const devs = r.devicesById().filter(devOk);
+              if (devs.length) j['devices'] = devs.map((d) => daxDeviceJson(d, devOpts));
+            }
+            return j;
+          });
+        } else items = regions.flatMap((r) => r.devicesById().filter(devOk).map((d) => daxDeviceJson(d, devOpts)));
+        if (!items.length) return 0;
+        ctx.out.out(JSON.stringify(human && items.length === 1 ? items[0] : items, null, 2));
+        return 0;
+      },
+      { readOnly: true },
+    );
+  } catch (e) {
+    return reportError(ctx, e, usage);
+  }
+}
+
+// ------------------------------------------------------------------ create-device
+
+const CREATE_OPTS: OptSpec[] = [
+  REGION,
+  { long: 'size', short: 's', arg: 'size', help: 'device size (default: all available)' },
+  { long: 'align', short: 'a', arg: 'align', help: 'device align: 4K, 2M or 1G' },
+  { long: 'input', arg: 'file', help: 'JSON of a device (daxctl list -M) whose mappings to reproduce' },
+  { long: 'mode', short: 'm', arg: 'mode', help: 'devdax (the only mode modelled)' },
+  HUMAN,
+  VERBOSE,
+  HELP,
+];
+
+interface InputDevice {
+  chardev: string;
+  size: number;
+  align: number;
+  mappings: { page_offset: number; start: number; end: number }[];
+}
+
+function parseInput(path: string): InputDevice {
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new UsageError('failed to parse device file: Invalid argument');
+  }
+  const o = j as Partial<InputDevice>;
+  const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' ? parseSize(v) : undefined);
+  const ok =
+    o && typeof o.chardev === 'string' && /^dax\d+\.\d+$/.test(o.chardev) && num(o.size) !== undefined && num(o.align) !== undefined && Array.isArray(o.mappings);
+  if (!ok) throw new UsageError('failed to parse device file: Invalid argument');
+  const mappings = o.mappings!.map((mp) => {
+    const page_offset = num(mp.page_offset);
+    const start = num(mp.start);
+    const end = num(mp.end);
+    if (page_offset === undefined || start === undefined || end === undefined) throw new UsageError('failed to parse device file: Invalid argument');
+    return { page_offset, start, end };
+  });
+  return { chardev: o.chardev!, size: num(o.size)!, align: num(o.align)!, mappings };
+}
+
+function createDevice(ctx: CommandContext): number {
+  const usage = formatUsage('daxsim daxctl create-device [<options>]', CREATE_OPTS);
+  let filter: number | undefined;
+  let size: number | undefined;
+  let align: number | undefined;
+  let input: InputDevice | undefined;
+  try {
+    const o = ctx.parsed.opts;
+    if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);
+    const mode = str(o['mode']);
+    if (mode !== undefined && mode !== 'devdax') throw new UsageError(`unsupported mode '${mode}' (daxsim models devdax only)`);
+    filter = regionFilter(ctx);
+    const sizeText = str(o['size']);
+    if (sizeText !== undefined && (size = parseSize(sizeText)) === undefined) throw new UsageError(`failed to parse size '${sizeText}'`);
+    const alignText = str(o['align']);
+    if (alignText !== undefined && (align = parseSize(alignText)) === undefined) throw new UsageError(`failed to parse align '${alignText}'`);
+    const inputPath = str(o['input']);
+    if (inputPath !== undefined) {
+      input = parseInput(inputPath);
+      filter ??= Number(/^dax(\d+)\./.exec(input.chardev)![1]);
+      align ??= input.align;
+      size ??= input.size;
+    }
+  } catch (e) {
+    return reportError(ctx, e, usage);
+  }
+  try {
+    return withMachine(ctx, (m) => {
+      let rc = -ENXIO;
+      let created: DevDax | undefined;
+      for (const region of regionsOf(m, filter)) {
+        try {
+          created = createIn(m, region, size, align, input);
+          rc = 0;
+          break;
+        } catch (e) {
+          if (!(e instanceof KernelError)) throw e;
+          if (ctx.parsed.opts['verbose']) ctx.out.err(e.message);
+          rc = -e.errno;
+        }
+      }
+      if (created) ctx.out.out(JSON.stringify([daxDeviceJson(created, { human: flag(ctx.parsed.opts['human']), mappings: false })], null, 2));
+      if (rc < 0) ctx.out.err(`error creating devices: ${strerror(rc)}`);
+      ctx.out.err(`created ${created ? 1 : 0} device${created ? '' : 's'}`);
+      return rc < 0 ? exitStatus(rc) : 0;
+    });
+  } catch (e) {
+    return reportError(ctx, e, usage);
+  }
+}
+
+/** do_create() on one region: seed device, align, mappings or size, then enable. */
+function createIn(m: Machine, region: DaxRegion, size: number | undefined, align: number | undefined, input: InputDevice | undefined): DevDax {
+  try {
+    m.apply({ op: 'dax.create', region: region.id });
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new KernelError(ENOSPC, `region${region.id}: cannot create a device: ${e.message}`);
+  }
+  const dev = region.youngest ?? region.seed;
+  if (!dev) throw new KernelError(ENOSPC, `region${region.id}: no seed device`);
+  const val = size ?? region.availableSize;
+  if (!(val > 0)) throw new KernelError(ENOSPC, `${dev.name}: no space to give the device`);
+  if (align !== undefined && align > 0) sysfsWrite(m, { op: 'dax.align', dev: dev.name, align }, dev.name, 'align');
+  if (input) {
+    let total = 0;
+    for (const mp of [...input.mappings].sort((a, b) => a.page_offset - b.page_offset)) {
+      sysfsWrite(m, { op: 'dax.mapping', dev: dev.name, start: mp.start, end: mp.end }, dev.name, 'mapping');
+      total += mp.end - mp.start + 1;
+    }
+    if (total !== val) throw new KernelError(EINVAL, `${dev.name}: allocated ${total} but specified size ${val}`);
+  } else {
+    sysfsWrite(m, { op: 'dax.size', dev: dev.name, size: val }, dev.name, 'size');
+  }
+  try {
+    m.apply({ op: 'dax.bind', dev: dev.name });
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new KernelError(e.errno, `${dev.name}: enable failed: ${e.message}`);
+  }
+  return dev;
+}
+
+// ------------------------------------------------------------------ per-device actions
+
+function devicesFor(m: Machine, ctx: CommandContext, verbWord: string): DevDax[] {
+  const target = ctx.parsed.positionals[0];
+  if (!target) throw new UsageError(`specify a device to ${verbWord}, or "all"`);
+  if (ctx.parsed.positionals.length > 1) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[1]}"`);
+  const filter = regionFilter(ctx);
+  if (target === 'all') return regionsOf(m, filter).flatMap((r) => r.devicesById());
+  const d = m.bus.device(target);
+  return d && (filter === undefined || d.region.id === filter) ? [d] : [];
+}
+
+type DeviceAction = (m: Machine, dev: DevDax, ctx: CommandContext) => void;
+
+function perDevice(name: string, verbWord: string, past: string, errWord: string, opts: OptSpec[], action: DeviceAction, validate?: (ctx: CommandContext) => void) {
+  return (ctx: CommandContext): number => {
+    const usage = formatUsage(`daxsim daxctl ${name} <device>|all [<options>]`, opts);
+    try {
+      validate?.(ctx);
+      if (!ctx.parsed.positionals[0]) throw new UsageError(`specify a device to ${verbWord}, or "all"`);
+    } catch (e) {
+      return reportError(ctx, e, usage);
+    }
+    try {
+      return withMachine(ctx, (m) => {
+        const devs = devicesFor(m, ctx, verbWord);
+        let rc = devs.length ? 0 : -ENXIO;
+        let done = 0;
+        for (const d of devs) {
+          try {
+            action(m, d, ctx);
+            done++;
+            rc = 0;
+          } catch (e) {
+            if (!(e instanceof KernelError)) throw e;
+            ctx.out.err(e.message);
+            rc = -e.errno;
+          }
+        }
+        if (rc < 0) ctx.out.err(`error ${errWord}: ${strerror(rc)}`);
+        ctx.out.err(`${past} ${done} device${done === 1 ? '' : 's'}`);
+        return rc < 0 ? exitStatus(rc) : 0;
+      });
+    } catch (e) {
+      return reportError(ctx, e, usage);
+    }
+  };
+}
+
+const destroyOne: DeviceAction = (m, d, ctx) => {
+  if (d.bound && !flag(ctx.parsed.opts['force'])) throw new KernelError(ENXIO, `${d.name} is active, specify --force for deletion`);
+  if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
+  if (d.size) sysfsWrite(m, { op: 'dax.size', dev: d.name, size: 0 }, d.name, 'size');
+  m.apply({ op: 'dax.delete', region: d.region.id, dev: d.name });
+};
+
+const reconfigureOne: DeviceAction = (m, d, ctx) => {
+  const o = ctx.parsed.opts;
+  const align = str(o['align']) !== undefined ? parseSize(str(o['align'])!)! : undefined;
+  const size = str(o['size']) !== undefined ? parseSize(str(o['size'])!)! : undefined;
+  if (align !== undefined) sysfsWrite(m, { op: 'dax.align', dev: d.name, align }, d.name, 'align');
+  if (size !== undefined) {
+    sysfsWrite(m, { op: 'dax.size', dev: d.name, size }, d.name, 'size');
+    return;
+  }
+  ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false })], null, 2));
+};
+
+const validateReconfigure = (ctx: CommandContext) => {
+  const o = ctx.parsed.opts;
+  const mode = str(o['mode']);
+  if (str(o['size']) === undefined && str(o['align']) === undefined && mode === undefined)
+    throw new UsageError("error: a 'align', 'mode' or 'size' option is required");
+  if (mode !== undefined && mode !== 'devdax') throw new UsageError(`unsupported mode '${mode}' (daxsim models devdax only)`);
+  for (const k of ['size', 'align'] as const) {
+    const v = str(o[k]);
+    if (v !== undefined && parseSize(v) === undefined) throw new UsageError(`failed to parse ${k} '${v}'`);
+  }
+};
+
+const enableOne: DeviceAction = (m, d) => {
+  if (!d.bound) m.apply({ op: 'dax.bind', dev: d.name });
+};
+const disableOne: DeviceAction = (m, d) => {
+  if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
+};
+
+const DESTROY_OPTS: OptSpec[] = [REGION, { long: 'force', short: 'f', help: 'disable an active device first' }, VERBOSE, HELP];
+const RECONFIG_OPTS: OptSpec[] = [
+  REGION,
+  { long: 'size', short: 's', arg: 'size', help: 'new size (the device must be disabled)' },
+  { long: 'align', short: 'a', arg: 'align', help: 'new align (the device must be disabled)' },
+  { long: 'mode', short: 'm', arg: 'mode', help: 'devdax' },
+  HUMAN,
+  VERBOSE,
+  HELP,
+];
+const XABLE_OPTS: OptSpec[] = [REGION, VERBOSE, HELP];
+
+export const daxctlCommands: Command[] = [
+  { path: ['daxctl', 'list'], synopsis: 'daxsim daxctl list [<options>]', summary: 'list dax devices and regions as JSON', options: LIST_OPTS, run: list },
+  {
+    path: ['daxctl', 'create-device'],
+    synopsis: 'daxsim daxctl create-device [-r R] [-s SIZE] [-a ALIGN] [--input FILE]',
+    summary: 'create a device in a dynamic dax region',
+    options: CREATE_OPTS,
+    run: createDevice,
+  },
+  {
+    path: ['daxctl', 'destroy-device'],
+    synopsis: 'daxsim daxctl destroy-device <device>|all [-f]',
+    summary: 'destroy a dax device',
+    options: DESTROY_OPTS,
+    run: perDevice('destroy-device', 'destroy', 'destroyed', 'destroying devices', DESTROY_OPTS, destroyOne),
+  },
+  {
+    path: ['daxctl', 'reconfigure-device'],
+    synopsis: 'daxsim daxctl reconfigure-device <device>|all -s SIZE|-a ALIGN',
+    summary: 'resize or realign a disabled dax device',
+    options: RECONFIG_OPTS,
+    run: perDevice('reconfigure-device', 'reconfigure', 'reconfigured', 'reconfiguring devices', RECONFIG_OPTS, reconfigureOne, validateReconfigure),
+  },
+  {
+    path: ['daxctl', 'enable-device'],
+    synopsis: 'daxsim daxctl enable-device <device>|all',
+    summary: 'bind a dax device to device_dax',
+    options: XABLE_OPTS,
+    run: perDevice('enable-device', 'enable', 'enabled', 'enabling device', XABLE_OPTS, enableOne),
+  },
+  {
+    path: ['daxctl', 'disable-device'],
+    synopsis: 'daxsim daxctl disable-device <device>|all',
+    summary: 'unbind a dax device',
+    options: XABLE_OPTS,
+    run: perDevice('disable-device', 'disable', 'disabled', 'disabling device', XABLE_OPTS, disableOne),
+  },
+];

@@ -1,0 +1,4 @@
+import type { Command } from '../command.js';
+import { planCommandImpl } from '../planner.js';
+
+export const planCommand: Command = planCommandImpl;

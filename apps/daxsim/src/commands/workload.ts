@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { type DevDax, createTask, daxMmap, exitTask } from '@daxsim/device-dax';
+import { Gup, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
+import { BUS_MCEERR_AO, BUS_MCEERR_AR, KernelError, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type SigInfo } from '@daxsim/mm';
+import { type OptSpec, UsageError, formatUsage, str } from '../args.js';
+import type { Command, CommandContext } from '../command.js';
+import type { Machine } from '../machine.js';
+import { exitStatus, reportError, withMachine } from '../session.js';
+import { parseSize } from '../size.js';
+import { runScenario } from '../scenario.js';
+
+// ------------------------------------------------------------------ gup-test
+
+const GUP_TEST_OPTS: OptSpec[] = [
+  { long: 'gup', arg: 'generation', help: '__gup_device_huge generation: per-page, head-once (default), grab-first' },
+  { long: 'help', help: 'show this help' },
+];
+const GUP_TEST_SYNOPSIS =
+  'daxsim gup-test [--gup=GEN] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
+  '  (the options of tools/testing/selftests/mm/gup_test: -m size in MB, -r repeats, -n pages per call\n' +
+  '   (negative: all), -u GUP_FAST_BENCHMARK, -a PIN_FAST_BENCHMARK, -L PIN_LONGTERM_BENCHMARK,\n' +
+  '   -w/-W write on/off, -S MAP_SHARED, -f file)';
+
+/** Pulls daxsim's own --gup=GEN out of a gup_test command line. */
+function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: string[] } {
+  let generation: GupGeneration = 'head-once';
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const v = a === '--gup' ? args[++i] : a.startsWith('--gup=') ? a.slice(6) : undefined;
+    if (v === undefined && a !== '--gup') {
+      rest.push(a);
+      continue;
+    }
+    if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of per-page, head-once, grab-first`);
+    generation = v;
+  }
+  return { generation, rest };
+}
+
+/** Runs the selftest on a machine: a transient process maps the device file, and exits afterwards. */
+export function runGupTest(m: Machine, argv: string[], generation: GupGeneration) {
+  const task = createTask(m.k, 4242, 'gup_test');
+  const gup = new Gup(m.k, { generation });
+  try {
+    return gupTestMain(
+      {
+        gup,
+        mm: task.mm,
+        open: (file) => (deviceOfFile(m, file) ? 0 : -2 /* ENOENT */),
+        mmap: ({ file, size, flags }) => {
+          const dev = deviceOfFile(m, file)!;
+          try {
+            return daxMmap(m.k, task, dev, {
+              length: size,
+              prot: PROT_READ | PROT_WRITE,
+              flags: flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE,
+            });
+          } catch (e) {
+            if (e instanceof KernelError) return -e.errno;
+            throw e;
+          }
+        },
+      },
+      argv,
+    );
+  } finally {
+    exitTask(m.k, task);
+  }
+}
+
+function deviceOfFile(m: Machine, file: string): DevDax | undefined {
+  const match = /^\/dev\/(dax\d+\.\d+)$/.exec(file);
+  return match ? m.bus.device(match[1]!) : undefined;
+}
+
+function gupTest(ctx: CommandContext): number {
+  let split: { generation: GupGeneration; rest: string[] };
+  try {
+    split = splitGupGeneration(ctx.parsed.positionals);
+    if (!split.rest.some((a) => a === '-f' || /^-[^-]*f/.test(a)))
+      throw new UsageError('daxsim models device-dax files only: pass -f /dev/daxX.Y');
+  } catch (e) {
+    return reportError(ctx, e, GUP_TEST_SYNOPSIS);
+  }
+  try {
+    return withMachine(
+      ctx,
+      (m) => {
+        const r = runGupTest(m, split.rest, split.generation);
+        ctx.out.out(r.text);
+        if (r.signal) ctx.out.err(`gup_test: killed by ${r.signal}`);
+        return r.exitCode;
+      },
+      { readOnly: true },
+    );
+  } catch (e) {
+    return reportError(ctx, e);
+  }
+}
+
+// ------------------------------------------------------------------ poison
+
+const POISON_OPTS: OptSpec[] = [
+  { long: 'offset', arg: 'bytes', help: 'byte offset in the device to poison (K/M/G suffixes)' },
+  { long: 'help', short: 'h', help: 'show this help' },
+];
+const POISON_USAGE = formatUsage('daxsim poison <daxX.Y> --offset BYTES', POISON_OPTS);
+
+export function describeSignal(who: string, s: SigInfo): string {
+  const code = s.code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : s.code === BUS_MCEERR_AO ? 'BUS_MCEERR_AO' : String(s.code);
+  const sig = s.signo === 7 ? 'SIGBUS' : s.signo === 11 ? 'SIGSEGV' : `signal ${s.signo}`;
+  return `${who}: ${sig} ${code} addr=0x${s.addr.toString(16)} addr_lsb=${s.addrLsb} (${2 ** s.addrLsb} bytes)`;
+}
+
+function poison(ctx: CommandContext): number {
+  let dev: string;
+  let offset: number;
+  try {
+    if (ctx.parsed.positionals.length !== 1) throw new UsageError('specify one device: daxsim poison daxX.Y --offset BYTES');
+    dev = ctx.parsed.positionals[0]!;
+    const text = str(ctx.parsed.opts['offset']);
+    if (text === undefined) throw new UsageError('--offset is required');
+    const v = parseSize(text);
+    if (v === undefined) throw new UsageError(`failed to parse --offset '${text}'`);
+    offset = v;
+  } catch (e) {
+    return reportError(ctx, e, POISON_USAGE);
+  }
+  try {
+    return withMachine(ctx, (m) => {
+      const logFrom = m.k.log.entries.length;
+      m.apply({ op: 'poison', dev, offset });
+      const signals = m.lastSignals;
+      for (const r of m.k.log.entries.slice(logFrom)) if (/Memory failure|memory_failure/.test(r.text)) ctx.out.out(r.text);
+      for (const s of signals) ctx.out.out(describeSignal('mce-consumer', s));
+      return 0;
+    });
+  } catch (e) {
+    return reportError(ctx, e);
+  }
+}
+
+// ------------------------------------------------------------------ run
+
+const RUN_OPTS: OptSpec[] = [{ long: 'help', short: 'h', help: 'show this help' }];
+
+async function run(ctx: CommandContext): Promise<number> {
+  const file = ctx.parsed.positionals[0];
+  if (!file || ctx.parsed.positionals.length > 1)
+    return reportError(ctx, new UsageError('specify one scenario file'), formatUsage('daxsim run SCENARIO', RUN_OPTS));
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    ctx.out.err(`daxsim run: cannot read ${file}: ${(e as Error).message}`);
+    return exitStatus(2);
+  }
+  return runScenario(ctx, text, file);
+}
+
+export const workloadCommands: Command[] = [
+  {
+    path: ['gup-test'],
+    synopsis: GUP_TEST_SYNOPSIS,
+    summary: 'the kernel gup_test selftest on a device-dax mapping',
+    options: GUP_TEST_OPTS,
+    raw: true,
+    run: gupTest,
+  },
+  { path: ['poison'], synopsis: 'daxsim poison <daxX.Y> --offset BYTES', summary: 'poison a device byte (memory_failure)', options: POISON_OPTS, run: poison },
+  { path: ['run'], synopsis: 'daxsim run SCENARIO', summary: 'run a workload scenario (processes, faults, pins, poison)', options: RUN_OPTS, run },
+];

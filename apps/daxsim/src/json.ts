@@ -1,0 +1,86 @@
+import type { DaxRegion, DevDax } from '@daxsim/device-dax';
+import type { Machine } from './machine.js';
+import { type Namespace, type PmemRegion, REGION_ALIGN, availableSize, maxAvailableExtent } from './nvdimm.js';
+import { displaySize } from './size.js';
+
+/** Sizes as the tools print them: plain numbers, or display_size() strings with -u. */
+const sz = (bytes: number, human: boolean): number | string => (human ? displaySize(bytes) : bytes);
+/** util_json_object_hex(): a number, or "0x..." with -u. */
+const hexv = (n: number, human: boolean): number | string => (human ? '0x' + n.toString(16) : n);
+
+/** daxctl's device object (daxctl/json.c util_daxctl_dev_to_json). */
+export function daxDeviceJson(dev: DevDax, opts: { human: boolean; mappings: boolean }): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    chardev: dev.name,
+    size: sz(dev.size, opts.human),
+    target_node: dev.targetNode,
+    align: dev.align,
+    mode: 'devdax',
+  };
+  if (!dev.bound) o['state'] = 'disabled';
+  if (opts.mappings) {
+    // libdaxctl pushes each mappingN at the head of its list: they print in reverse index order
+    const maps = [...dev.mappings()].sort((a, b) => Number(b.name.slice(7)) - Number(a.name.slice(7)));
+    o['mappings'] = maps.map((m) => ({
+      page_offset: hexv(m.pageOffset, opts.human),
+      start: hexv(m.start, opts.human),
+      end: hexv(m.end, opts.human),
+      size: sz(m.size, opts.human),
+    }));
+  }
+  return o;
+}
+
+/** daxctl's region object (util_daxctl_region_to_json); `path` is left out when nested in ndctl output. */
+export function daxRegionJson(
+  region: DaxRegion,
+  opts: { human: boolean; devices: boolean; mappings: boolean; idle: boolean; path: boolean },
+): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (opts.path) o['path'] = region.isStatic ? `/${region.parentName}/dax${region.id}.0` : `/platform/${region.parentName}`;
+  o['id'] = region.id;
+  o['size'] = sz(region.size, opts.human);
+  if (!region.isStatic && region.availableSize) o['available_size'] = sz(region.availableSize, opts.human);
+  o['align'] = region.align;
+  if (opts.devices) {
+    const devs = region.devicesById().filter((d) => opts.idle || d.size > 0);
+    if (devs.length) o['devices'] = devs.map((d) => daxDeviceJson(d, opts));
+  }
+  return o;
+}
+
+/** ndctl's namespace object (util_namespace_to_json). */
+export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean; dax: boolean }): Record<string, unknown> {
+  const o: Record<string, unknown> = { dev: `namespace${ns.region}.${ns.id}`, mode: ns.mode };
+  if (ns.mode !== 'raw') o['map'] = ns.map;
+  const usable = ns.pfn ? ns.size - ns.pfn.dataoff - ns.pfn.endTrunc : ns.size;
+  o['size'] = sz(usable, opts.human);
+  o['uuid'] = ns.uuid;
+  if (ns.mode === 'raw') o['sector_size'] = 512;
+  if (ns.mode === 'devdax') {
+    const region = m.namespaceDaxRegion(ns);
+    if (opts.dax && region) {
+      o['daxregion'] = daxRegionJson(region, { human: opts.human, devices: true, mappings: false, idle: true, path: false });
+    } else if (region) {
+      o['chardev'] = `dax${ns.region}.0`;
+    }
+  }
+  if (ns.mode === 'fsdax' || ns.mode === 'devdax') o['align'] = ns.align;
+  if (ns.mode !== 'devdax') o['blockdev'] = ns.id === 0 ? `pmem${ns.region}` : `pmem${ns.region}.${ns.id}`;
+  if (!ns.enabled) o['state'] = 'disabled';
+  return o;
+}
+
+/** ndctl's region object (region_to_json). */
+export function pmemRegionJson(r: PmemRegion, opts: { human: boolean }): Record<string, unknown> {
+  return {
+    dev: `region${r.id}`,
+    size: sz(r.size, opts.human),
+    align: REGION_ALIGN,
+    available_size: sz(availableSize(r), opts.human),
+    max_available_extent: sz(maxAvailableExtent(r), opts.human),
+    type: 'pmem',
+    iset_id: hexv(0x1000 + r.id, opts.human),
+    persistence_domain: 'memory_controller',
+  };
+}

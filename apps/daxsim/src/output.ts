@@ -1,0 +1,48 @@
+/** Where a command writes: JSON and tables to stdout, summaries and errors to stderr (as ndctl/daxctl do). */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether stdout is a terminal (progress and human sizes by default). */
+  readonly isTTY: boolean;
+}
+
+export const processOutput: Output = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : t + '\n'),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
+  isTTY: Boolean(process.stdout.isTTY),
+};
+
+/** Collects output in memory (for tests and for --json runs that embed it). */
+export class BufferOutput implements Output {
+  stdout = '';
+  stderr = '';
+  readonly isTTY = false;
+  out(t: string): void {
+    this.stdout += t.endsWith('\n') ? t : t + '\n';
+  }
+  err(t: string): void {
+    this.stderr += t.endsWith('\n') ? t : t + '\n';
+  }
+}
+
+/** util_display_json_array(): pretty JSON; with human output and a single element, the bare object. */
+export function jsonList(items: unknown[], human: boolean): string | undefined {
+  if (items.length === 0) return undefined;
+  if (human && items.length === 1) return JSON.stringify(items[0], null, 2);
+  return JSON.stringify(items, null, 2);
+}
+
+/** A fixed-width table: the first row is the header. */
+export function table(rows: (string | number)[][], align: ('l' | 'r')[] = []): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => String(r[c] ?? '').length)));
+  return rows
+    .map((r, ri) => {
+      const line = r.map((cell, c) => {
+        const s = String(cell ?? '');
+        return (align[c] ?? (c === 0 ? 'l' : 'r')) === 'l' ? s.padEnd(widths[c]!) : s.padStart(widths[c]!);
+      });
+      const text = line.join('  ').trimEnd();
+      return ri === 0 ? `${text}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : text;
+    })
+    .join('\n');
+}

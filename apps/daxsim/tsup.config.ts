@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup';
+
+// The CLI is one file: the workspace packages (whose exports point at their
+// TypeScript sources) are bundled into it.
+export default defineConfig({
+  entry: { cli: 'src/cli.ts' },
+  format: ['esm'],
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  clean: true,
+  dts: false,
+  noExternal: [/^@daxsim\//],
+  banner: { js: '#!/usr/bin/env node' },
+});
