@@ -14,13 +14,18 @@ import { createKernel, memmapStats, memremapPages, memunmapPages, newDevPagemap 
 const GiB = 2 ** 30;
 const ALIGNS: Record<string, number> = { '4K': 0, '2M': 9, '1G': 18 };
 
+// Warm-up runs before the three measured ones (default 2; `--warmup N` for steady-state figures of the
+// millisecond cases, whose first runs are dominated by JIT tier-up rather than by simulated work).
+const wi = process.argv.indexOf('--warmup');
+const WARMUP = wi >= 0 ? Number(process.argv[wi + 1]) : 2;
+
 function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<string, string | number> {
   const devStart = 1024 * GiB;
   const k = createKernel({ ram: [{ nid: 0, size: 4 * GiB }], devices: [{ start: devStart, size: gib * GiB }] });
   const mk = () => newDevPagemap({ ranges: [{ start: devStart, end: devStart + gib * GiB - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: ALIGNS[align]! });
-  // two warm-up runs at full size (JIT, slabs), then the median of three
+  // WARMUP warm-up runs at full size (JIT, slabs), then the median of three
   const runs: { ms: number; unmapMs: number; s: ReturnType<typeof memmapStats> }[] = [];
-  for (let r = 0; r < 5; r++) {
+  for (let r = 0; r < WARMUP + 3; r++) {
     const pg = mk();
     const t0 = performance.now();
     memremapPages(k, pg, 0, { generation: gen });
@@ -28,7 +33,7 @@ function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<str
     const s = memmapStats(k, pg);
     const t1 = performance.now();
     memunmapPages(k, pg);
-    if (r >= 2) runs.push({ ms, unmapMs: performance.now() - t1, s });
+    if (r >= WARMUP) runs.push({ ms, unmapMs: performance.now() - t1, s });
   }
   runs.sort((a, b) => a.ms - b.ms);
   const { ms, unmapMs, s } = runs[1]!;
@@ -52,7 +57,7 @@ if (arg >= 0) {
   process.stdout.write(JSON.stringify(runCase(gen as VmemmapGeneration, align!, Number(gib))) + '\n');
 } else {
   const self = fileURLToPath(import.meta.url);
-  const only = process.argv[2];
+  const only = process.argv[2]?.startsWith('--') ? undefined : process.argv[2];
   const cases: string[] = [];
   for (const gib of [16, 128])
     for (const align of ['4K', '2M', '1G'])
@@ -61,9 +66,9 @@ if (arg >= 0) {
   const rows = [];
   for (const c of cases) {
     if (only && !c.includes(only)) continue;
-    const out = execFileSync(process.execPath, [...process.execArgv, self, '--case', c], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const out = execFileSync(process.execPath, [...process.execArgv, self, '--case', c, '--warmup', String(WARMUP)], { encoding: 'utf8', maxBuffer: 1 << 20 });
     rows.push(JSON.parse(out.trim().split('\n').pop()!));
   }
-  console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}`);
+  console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}, ${WARMUP} warm-up runs`);
   console.table(rows);
 }

@@ -1,7 +1,7 @@
 import { type ArchProfile, structPagesPerPage } from './arch.js';
 import { C, type Counters } from './counters.js';
 import { EFAULT, KernelError } from './errno.js';
-import { PageTable, type PageTableAllocator, entryPfn, entryPresent } from './pgtable.js';
+import { PageTable, type PageTableAllocator, _PAGE_PRESENT, entryPfn, entryPresent } from './pgtable.js';
 import type { PhysicalMemory } from './phys-mem.js';
 
 const TLB_BLOCK_SHIFT = 12;
@@ -30,6 +30,19 @@ export class KernelMmu {
   private readonly counters: Counters;
   private tlb: (Int32Array | undefined)[] = [];
   private readonly useTlb: boolean;
+  /**
+   * Paging-structure cache for TLB fills: the PTE table the last full walk
+   * ended in, and the number of the PTE-table span (va / bytes one table maps)
+   * it serves. A fill in that span reads the PTE straight from the table
+   * instead of walking the upper levels again. Every flush drops it (an upper
+   * level entry that changes was present, so its change flushes), and a table
+   * is only freed after the entry pointing at it is cleared.
+   */
+  private pwcSpan = -1;
+  private pwcTable = 0;
+  private readonly pteLevel: number;
+  /** Bytes that one PTE table maps (the size of one entry of the level above). */
+  private readonly pteTableSpan: number;
 
   constructor(mem: PhysicalMemory, alloc: PageTableAllocator, counters: Counters, opts: { tlb?: boolean } = {}) {
     const arch = mem.arch;
@@ -49,6 +62,8 @@ export class KernelMmu {
     if (typeof pt === 'number') throw new KernelError(-pt, 'init_mm: cannot allocate the kernel pgd');
     this.pgtable = pt;
     this.sppShift = Math.log2(structPagesPerPage(arch));
+    this.pteLevel = pt.nrLevels - 1;
+    this.pteTableSpan = pt.levelSize(this.pteLevel) * (1 << arch.levels[this.pteLevel]!.bits);
   }
 
   /** The window address of pfn's struct page (what `pfn_to_page` gives, minus windowBase). */
@@ -80,7 +95,7 @@ export class KernelMmu {
 
   private fill(vmi: number): number {
     this.counters.v[C.tlb_miss]++;
-    const slot = this.walkVmemmap(vmi);
+    const slot = this.walkVmemmapCached(vmi);
     const bi = vmi >>> TLB_BLOCK_SHIFT;
     let blk = this.tlb[bi];
     if (blk === undefined) blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
@@ -98,6 +113,28 @@ export class KernelMmu {
     return this.mem.materialise(pfn);
   }
 
+  // walkVmemmap() with the paging-structure cache: the same frame, or the same oops.
+  private walkVmemmapCached(vmi: number): number {
+    const pt = this.pgtable;
+    const va = this.vmemmapOffset + vmi * this.arch.pageSize;
+    const span = Math.floor(va / this.pteTableSpan);
+    if (span === this.pwcSpan) {
+      const idx = pt.index(va, this.pteLevel);
+      const lo = pt.lo(this.pwcTable, idx);
+      if (lo & _PAGE_PRESENT) return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift));
+      return this.walkVmemmap(vmi); // not mapped: the slow path raises the oops
+    }
+    const level = pt.walk(va);
+    if (level === this.pteLevel) {
+      this.pwcSpan = span;
+      this.pwcTable = pt.wTable;
+    }
+    if (!entryPresent(pt.wLo)) return this.walkVmemmap(vmi);
+    const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
+    const within = va % pt.levelSize(level);
+    return this.mem.materialise(base + Math.floor(within / this.arch.pageSize));
+  }
+
   /** The frame that backs vmemmap page `vmi`, or -1 when no entry maps it. */
   resolveFrame(vmi: number): number {
     const pt = this.pgtable;
@@ -111,6 +148,7 @@ export class KernelMmu {
 
   /** flush_tlb_kernel_range(): drops cached translations of [va, va + size). */
   flushTlbKernelRange(va: number, size: number): void {
+    this.pwcSpan = -1;
     const ps = this.arch.pageSize;
     const first = Math.floor((va - this.vmemmapOffset) / ps);
     const last = Math.ceil((va + size - this.vmemmapOffset) / ps);
@@ -135,6 +173,7 @@ export class KernelMmu {
 
   /** flush_tlb_all() */
   flushTlbAll(): void {
+    this.pwcSpan = -1;
     this.tlb = [];
   }
 }

@@ -38,20 +38,25 @@ export interface PageTableAllocator {
 /** Told of every change to an entry that was present: the TLB flush hook. */
 export type PageTableListener = (va: number, size: number) => void;
 
+// 2^n and 2^-n as table lookups: `2 ** n` with a variable n is a libm pow()
+// call (tens of ns), and these helpers run once per entry in the hot loops.
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+const POW2_INV = Float64Array.from({ length: 64 }, (_, i) => 2 ** -i);
+
 /** Low word of an entry mapping physical page `pfn` with low flags `flags`. */
 export function mkEntryLo(pfn: number, pageShift: number, flags: number): number {
-  const addr = pfn * 2 ** pageShift;
+  const addr = pfn * POW2[pageShift]!;
   return ((addr % 0x100000000) & ~PTE_FLAGS_LO_MASK) | flags;
 }
 /** High word of an entry mapping physical page `pfn` with high flags `flagsHi`. */
 export function mkEntryHi(pfn: number, pageShift: number, flagsHi: number): number {
-  const addr = pfn * 2 ** pageShift;
+  const addr = pfn * POW2[pageShift]!;
   return (Math.floor(addr / 0x100000000) & PTE_ADDR_HI_MASK) | flagsHi;
 }
 /** pte_pfn() and its pmd/pud cousins: the pfn an entry points at. */
 export function entryPfn(lo: number, hi: number, pageShift: number): number {
   const addr = (hi & PTE_ADDR_HI_MASK) * 0x100000000 + ((lo & ~PTE_FLAGS_LO_MASK) >>> 0);
-  return addr / 2 ** pageShift;
+  return addr * POW2_INV[pageShift]!; // exact: a power of two
 }
 export const entryPresent = (lo: number): boolean => (lo & _PAGE_PRESENT) !== 0;
 export const entryWrite = (lo: number): boolean => (lo & _PAGE_RW) !== 0;
@@ -93,6 +98,8 @@ export class PageTable {
   wIndex = 0;
   wLo = 0;
   wHi = 0;
+  /** Tables the last populate() created (0: every table on the path existed; > 0: the table it returned is new, all entries none). */
+  wMade = 0;
 
   private constructor(
     mem: PhysicalMemory,
@@ -215,6 +222,7 @@ export class PageTable {
     this.wLevel = level;
     this.wTable = table;
     this.wIndex = this.index(va, level);
+    this.wMade = made;
     return table;
   }
 
@@ -239,6 +247,38 @@ export class PageTable {
   /** pte_clear / pmd_clear / pud_clear */
   clearEntry(table: number, idx: number, va: number, level: number): void {
     this.setEntry(table, idx, 0, 0, va, level);
+  }
+
+  /**
+   * Clears entries idx .. idx + n - 1 of `table`, the first of which maps `va`
+   * at `level` (a run inside one table). The listener is told once, for the
+   * span from the first to the last entry that was present (none: no flush).
+   * Returns how many present entries were cleared.
+   */
+  clearEntries(table: number, idx: number, n: number, va: number, level: number): number {
+    const m = this.mem;
+    const slot = m.frameSlot(table);
+    const w = m.slabI32[slot >>> m.slabShift]!;
+    const base = m.slotWord(slot) + idx * 2;
+    let first = -1;
+    let last = -1;
+    let cleared = 0;
+    for (let j = 0; j < n; j++) {
+      const wi = base + j * 2;
+      if (w[wi]! & _PAGE_PRESENT) {
+        if (first < 0) first = j;
+        last = j;
+        cleared++;
+      }
+      w[wi] = 0;
+      w[wi + 1] = 0;
+    }
+    if (first >= 0 && this.listener !== undefined) {
+      const size = this.shifts[level]!;
+      const start = va - (va % size);
+      this.listener(start + first * size, (last - first + 1) * size);
+    }
+    return cleared;
   }
 
   private writeRaw(table: number, idx: number, lo: number, hi: number): void {

@@ -40,7 +40,14 @@ export class PhysicalMemory {
   private readonly ranges_: PhysRange[] = [];
   /** pfn → slot + 1 (0: not materialised), in blocks of 2^16 pfns. */
   private readonly dir: (Int32Array | undefined)[] = [];
-  private freeSlots: Int32Array = new Int32Array(64);
+  /**
+   * Free slots as bits (slot s is bit s & 31 of word s >>> 5). materialise()
+   * takes the lowest free slot, so a batch of frames gets ascending slots
+   * whatever order they were discarded in (sequential memory for the hot loops).
+   */
+  private freeSlotBits: Uint32Array = new Uint32Array(64);
+  /** Lowest word of freeSlotBits that may be non-zero. */
+  private freeSlotHint = 0;
   private nrFreeSlots = 0;
   private nextSlot = 0;
   private materialised = 0;
@@ -106,7 +113,15 @@ export class PhysicalMemory {
     if (cur !== 0) return cur - 1;
     let slot: number;
     if (this.nrFreeSlots > 0) {
-      slot = this.freeSlots[--this.nrFreeSlots]!;
+      const bits = this.freeSlotBits;
+      let wi = this.freeSlotHint;
+      while (bits[wi] === 0) wi++;
+      const v = bits[wi]!;
+      const b = 31 - Math.clz32(v & -v);
+      bits[wi] = v & ~(1 << b);
+      this.freeSlotHint = wi;
+      this.nrFreeSlots--;
+      slot = (wi << 5) + b;
     } else {
       slot = this.nextSlot++;
       const si = slot >>> this.slabShift;
@@ -135,12 +150,15 @@ export class PhysicalMemory {
     const words = this.pageSize >>> 2;
     const base = (slot & this.slabMask) * words;
     this.slabI32[slot >>> this.slabShift]!.fill(0, base, base + words);
-    if (this.nrFreeSlots === this.freeSlots.length) {
-      const grown = new Int32Array(this.freeSlots.length * 2);
-      grown.set(this.freeSlots);
-      this.freeSlots = grown;
+    const wi = slot >>> 5;
+    if (wi >= this.freeSlotBits.length) {
+      const grown = new Uint32Array(Math.max(this.freeSlotBits.length * 2, wi + 1));
+      grown.set(this.freeSlotBits);
+      this.freeSlotBits = grown;
     }
-    this.freeSlots[this.nrFreeSlots++] = slot;
+    this.freeSlotBits[wi] |= 1 << (slot & 31);
+    if (wi < this.freeSlotHint || this.nrFreeSlots === 0) this.freeSlotHint = wi;
+    this.nrFreeSlots++;
     this.materialised--;
   }
 

@@ -116,6 +116,9 @@ export class BuddyAllocator implements FrameAllocator {
   /** Frames currently allocated, per purpose. */
   readonly inUse = new Float64Array(4);
   private failCountdown = 0;
+  /** The first area of the nid the last allocation asked for (allocPages' fast path). */
+  private lastArea: NodeFreeArea | undefined;
+  private failPageTableCountdown = 0;
 
   constructor(mem: PhysicalMemory, counters: Counters) {
     this.mem = mem;
@@ -150,6 +153,16 @@ export class BuddyAllocator implements FrameAllocator {
     this.failCountdown = n;
   }
 
+  /** Fault injection for page-table pages only: the n-th page-table allocation from now ('vmemmap_pagetable' or 'user_pagetable'; 1 = the next) fails; 0 disarms. */
+  failNthPageTable(n: number): void {
+    this.failPageTableCountdown = n;
+  }
+
+  /** Read-only: the armed countdowns (0 = disarmed), so a test can tell whether an injected failure fired. */
+  failPending(): { alloc: number; pageTable: number } {
+    return { alloc: this.failCountdown, pageTable: this.failPageTableCountdown };
+  }
+
   // alloc_pages_node(): from `nid`, falling back to the other nodes (the zonelist)
   allocPages(order: number, nid: number, purpose: FramePurpose): number {
     if (order < 0 || order >= this.maxOrder) {
@@ -160,15 +173,25 @@ export class BuddyAllocator implements FrameAllocator {
       this.counters.v[C.pgalloc_fail]++;
       return -ENOMEM;
     }
-    const local = this.byNid.get(nid) ?? [];
+    if (this.failPageTableCountdown > 0 && (purpose === 'vmemmap_pagetable' || purpose === 'user_pagetable') && --this.failPageTableCountdown === 0) {
+      this.counters.v[C.pgalloc_fail]++;
+      return -ENOMEM;
+    }
     let pfn = -1;
-    for (const a of local) if ((pfn = this.rmqueue(a, order)) >= 0) break;
-    if (pfn < 0) for (const a of this.nodes) if (!local.includes(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
+    // fast path: the first area of the node that served the last call (one node per nid in most machines)
+    const last = this.lastArea;
+    if (last !== undefined && last.nid === nid) pfn = this.rmqueue(last, order);
+    if (pfn < 0) {
+      const local = this.byNid.get(nid) ?? [];
+      for (const a of local) if ((pfn = this.rmqueue(a, order)) >= 0) break;
+      if (pfn < 0) for (const a of this.nodes) if (!local.includes(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
+      this.lastArea = local[0];
+    }
     if (pfn < 0) {
       this.counters.v[C.pgalloc_fail]++;
       return -ENOMEM;
     }
-    const n = 2 ** order;
+    const n = 1 << order;
     this.counters.v[PURPOSE_COUNTER[purpose]] += n;
     this.inUse[PURPOSE_INDEX[purpose]] += n;
     return pfn;
@@ -181,7 +204,7 @@ export class BuddyAllocator implements FrameAllocator {
       if (idx < 0) continue;
       a.clearFree(idx, cur);
       // expand(): give back the upper halves
-      for (let k = cur; k > order; k--) a.setFree(idx + 2 ** (k - 1), k - 1);
+      for (let k = cur; k > order; k--) a.setFree(idx + (1 << (k - 1)), k - 1);
       a.refcount[idx] = 1; // set_page_refcounted()
       return a.basePfn + idx;
     }
@@ -197,7 +220,7 @@ export class BuddyAllocator implements FrameAllocator {
   freePages(pfn: number, order: number, purpose: FramePurpose): void {
     const a = this.areaOf(pfn);
     let idx = pfn - a.basePfn;
-    const n = 2 ** order;
+    const n = 1 << order;
     if (idx % n !== 0 || pfn + n > a.endPfn)
       throw new KernelError(EINVAL, `BUG: Bad page state: free of pfn ${hex(pfn)} order ${order} is not an allocated block`);
     if (a.isFreeAnyOrder(idx, this.maxOrder) || a.refcount[idx]! > 1)
@@ -206,9 +229,9 @@ export class BuddyAllocator implements FrameAllocator {
     for (let i = 0; i < n; i++) this.mem.discard(pfn + i);
     let k = order;
     while (k < this.maxOrder - 1) {
-      const buddy = idx ^ (2 ** k);
+      const buddy = idx ^ (1 << k);
       const bpfn = a.basePfn + buddy;
-      if (bpfn < a.startPfn || bpfn + 2 ** k > a.endPfn || !a.isFree(buddy, k)) break;
+      if (bpfn < a.startPfn || bpfn + (1 << k) > a.endPfn || !a.isFree(buddy, k)) break;
       a.clearFree(buddy, k);
       idx = Math.min(idx, buddy);
       k++;
@@ -239,6 +262,13 @@ export class BuddyAllocator implements FrameAllocator {
     if (a.refcount[i]! <= 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: put_page on free pfn ${hex(pfn)}`);
     return --a.refcount[i]! === 0;
   }
+  /** put_page_testzero() n times over (one per PTE that mapped the frame): true when the last reference went. */
+  putPagesTestzero(pfn: number, n: number): boolean {
+    const a = this.areaOf(pfn);
+    const i = pfn - a.basePfn;
+    if (a.refcount[i]! < n) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: put_page on free pfn ${hex(pfn)} (count ${a.refcount[i]}, ${n} puts)`);
+    return (a.refcount[i]! -= n) === 0;
+  }
   /** page_count() of an allocated frame (0 when free). */
   pageCount(pfn: number): number {
     const a = this.areaOf(pfn);
@@ -268,6 +298,28 @@ export class BuddyAllocator implements FrameAllocator {
   /** Frames allocated for `purpose` and not yet freed. */
   framesInUse(purpose: FramePurpose): number {
     return this.inUse[PURPOSE_INDEX[purpose]]!;
+  }
+
+  /**
+   * Read-only, for invariant sweeps (@daxsim/debug-vm): each node's span and
+   * every free block (pfn, order) in its bitmaps, with nr_free per order as
+   * the allocator counts it. Not for hot paths.
+   */
+  debugNodes(): { nid: number; startPfn: number; endPfn: number; nrFree: number[]; freeBlocks: [pfn: number, order: number][] }[] {
+    return this.nodes.map((a) => {
+      const freeBlocks: [number, number][] = [];
+      a.free.forEach((bm, k) => {
+        for (let w = 0; w < bm.length; w++) {
+          let v = bm[w]!;
+          while (v !== 0) {
+            const bit = 31 - Math.clz32(v & -v);
+            v &= v - 1;
+            freeBlocks.push([a.basePfn + (((w << 5) + bit) << k), k]);
+          }
+        }
+      });
+      return { nid: a.nid, startPfn: a.startPfn, endPfn: a.endPfn, nrFree: Array.from(a.nrFree), freeBlocks };
+    });
   }
 
   snapshot(): BuddySnapshot {

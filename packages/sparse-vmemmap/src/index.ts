@@ -9,6 +9,8 @@ export {
 } from './sparse.js';
 export {
   altmapAllocBlockBuf,
+  altmapFailPending,
+  failNthAltmap,
   compoundSectionTailHugePage,
   compoundSectionTailPage,
   pfnToVmemmap,

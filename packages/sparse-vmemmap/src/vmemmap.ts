@@ -41,8 +41,31 @@ export const vmemAltmapOffset = (a: VmemAltmap | null): number => (a === null ? 
 const vmemAltmapNextPfn = (a: VmemAltmap): number => a.basePfn + a.reserve + a.alloc + a.align;
 const vmemAltmapNrFree = (a: VmemAltmap): number => Math.max(0, a.free - (a.alloc + a.align));
 
+// Fault injection (fail_page_alloc for the altmap): per kernel, the n-th altmap allocation from now fails.
+const altmapFailCountdown = new WeakMap<object, number>();
+
+/** Arms altmap fault injection: the n-th altmap_alloc_block_buf() on this kernel from now (1 = the next) fails with -ENOMEM; 0 disarms. */
+export function failNthAltmap(k: VmemmapKernel, n: number): void {
+  if (n > 0) altmapFailCountdown.set(k, n);
+  else altmapFailCountdown.delete(k);
+}
+
+/** Read-only: the armed altmap countdown (0 = disarmed or already fired). */
+export function altmapFailPending(k: VmemmapKernel): number {
+  return altmapFailCountdown.get(k) ?? 0;
+}
+
 // altmap_alloc_block_buf(): nr_pfns device pfns naturally aligned to the largest power of two dividing nr_pfns
 export function altmapAllocBlockBuf(k: VmemmapKernel, nrPfns: number, altmap: VmemAltmap): number {
+  const armed = altmapFailCountdown.get(k);
+  if (armed !== undefined) {
+    if (armed <= 1) {
+      altmapFailCountdown.delete(k);
+      k.counters.v[C.pgalloc_fail]++;
+      return -ENOMEM;
+    }
+    altmapFailCountdown.set(k, armed - 1);
+  }
   const pfn = vmemAltmapNextPfn(altmap);
   const alignTo = nrPfns & -nrPfns;
   const nrAlign = (alignTo - (pfn % alignTo)) % alignTo;
@@ -68,31 +91,56 @@ export function vmemmapAllocBlockBuf(k: VmemmapKernel, order: number, nid: numbe
 }
 
 // pte_pfn() for the hot loops: the pfn of an entry's [lo, hi] words (same result as mm's entryPfn)
-const ptePfn = (lo: number, hi: number, shift: number): number => (hi & 0xfffff) * 2 ** (32 - shift) + ((lo & ~0xfff) >>> shift);
+const ptePfn = (lo: number, hi: number, shift: number): number => entryPfn(lo, hi, shift);
 
 const ptOf = (k: VmemmapKernel): PageTable => k.mmu.pgtable;
 
 /** The window address of pfn's struct page (pfn_to_page). */
 export const pfnToVmemmap = (k: VmemmapKernel, pfn: number): number => k.mmu.vmemmapVa(pfn);
 
-// Word index of entry idx in a table frame, and its slab, for runs of entries.
-function tableWords(k: VmemmapKernel, table: number): [Int32Array, number] {
-  const m = k.mem;
-  const slot = m.frameSlot(table);
-  return [m.slabI32[slot >>> m.slabShift]!, m.slotWord(slot)];
+/**
+ * The PTE table the last PTE run of one populate call found, and the PMD span
+ * (addr / PMD_SIZE) it maps. Within one vmemmap_populate_*() call only PTEs
+ * change between runs, so a run in the same span skips the walk from the pgd
+ * (the walk, and any table it allocates, happens once per PTE table).
+ */
+interface PteCursor {
+  span: number;
+  table: number;
 }
+const newPteCursor = (): PteCursor => ({ span: -1, table: 0 });
 
 /**
  * vmemmap_pte_populate() for a run of PTEs inside one PTE table: every none
  * PTE of [addr, end) maps a fresh page (reuse < 0) or `reuse` (get_page). The
  * run must not cross a PMD. Returns the pfn the first PTE maps, or -ENOMEM.
  */
-function vmemmapPteRun(k: VmemmapKernel, addr: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number): number {
+function vmemmapPteRun(
+  k: VmemmapKernel,
+  addr: number,
+  end: number,
+  nid: number,
+  altmap: VmemAltmap | null,
+  reuse: number,
+  cur: PteCursor | null = null,
+): number {
   const pt = ptOf(k);
   const pteLevel = k.arch.pteLevel;
-  k.ptNid = nid;
-  const table = pt.populate(addr, pteLevel); // vmemmap_pgd/p4d/pud/pmd_populate
-  if (table < 0) return table === -EEXIST ? -EINVAL : -ENOMEM;
+  const span = Math.floor(addr / pt.levelSize(k.arch.pmdLevel));
+  let table: number;
+  let fresh = false; // a PTE table this call allocated: every entry is none
+  if (cur !== null && cur.span === span) {
+    table = cur.table;
+  } else {
+    k.ptNid = nid;
+    table = pt.populate(addr, pteLevel); // vmemmap_pgd/p4d/pud/pmd_populate
+    if (table < 0) return table === -EEXIST ? -EINVAL : -ENOMEM;
+    fresh = pt.wMade > 0;
+    if (cur !== null) {
+      cur.span = span;
+      cur.table = table;
+    }
+  }
   const ps = k.arch.pageSize;
   const shift = k.arch.pageShift;
   let first = -1;
@@ -101,7 +149,35 @@ function vmemmapPteRun(k: VmemmapKernel, addr: number, end: number, nid: number,
   const n = Math.round((end - addr) / ps);
   const lo = reuse >= 0 ? mkEntryLo(reuse, shift, PAGE_KERNEL_LO) : 0;
   const hi = reuse >= 0 ? mkEntryHi(reuse, shift, 0) : 0;
-  const [w, base] = tableWords(k, table);
+  const m = k.mem;
+  const slot = m.frameSlot(table);
+  const w = m.slabI32[slot >>> m.slabShift]!;
+  const base = m.slotWord(slot);
+  if (reuse >= 0 && n > 1) {
+    // a run of shared PTEs with none present yet: one entry, then copied over the run
+    const w0 = base + idx0 * 2;
+    let none = true;
+    if (!fresh) for (let j = 0; j < n; j++) if (w[w0 + j * 2]! & _PAGE_PRESENT) { none = false; break; }
+    if (none) {
+      w[w0] = lo;
+      w[w0 + 1] = hi;
+      if (n < 32) {
+        for (let j = 1; j < n; j++) {
+          w[w0 + j * 2] = lo;
+          w[w0 + j * 2 + 1] = hi;
+        }
+      } else {
+        for (let done = 1; done < n; ) {
+          const c = Math.min(done, n - done);
+          w.copyWithin(w0 + done * 2, w0, w0 + c * 2);
+          done += c;
+        }
+      }
+      k.buddy.getPages(reuse, n); // get_page(reuse) per PTE: the shared frame is freed with its last PTE
+      k.counters.v[C.vmemmap_ptes_shared] += n;
+      return reuse;
+    }
+  }
   for (let j = 0; j < n; j++) {
     const wi = base + (idx0 + j) * 2;
     const cur = w[wi]!;
@@ -137,10 +213,14 @@ export function vmemmapPopulateAddress(k: VmemmapKernel, addr: number, nid: numb
 
 // vmemmap_populate_range() (seed patch 12): every PTE of [start, end) maps `reuse` (or a fresh page when reuse < 0)
 export function vmemmapPopulateRange(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number): number {
-  const pmd = pmdSize(k.arch);
+  return populateRange(k, start, end, nid, altmap, reuse, null);
+}
+
+function populateRange(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number, cur: PteCursor | null): number {
+  const pmd = ptOf(k).levelSize(k.arch.pmdLevel);
   for (let addr = start; addr < end; ) {
     const next = Math.min(end, addr - (addr % pmd) + pmd);
-    const r = vmemmapPteRun(k, addr, next, nid, altmap, reuse);
+    const r = vmemmapPteRun(k, addr, next, nid, altmap, reuse, cur);
     if (r < 0) return r;
     addr = next;
   }
@@ -258,14 +338,15 @@ export function vmemmapPopulateCompoundPages(k: VmemmapKernel, startPfn: number,
     return vmemmapPopulateRange(k, start, end, nid, null, page);
   }
   const size = Math.min(end - start, pgmapVmemmapNr(ctx.pgmap) * k.arch.structPageSize);
+  const cur = newPteCursor(); // one walk per PTE table, not per compound page
   for (let addr = start; addr < end; addr += size) {
     // the head vmemmap page: the head and the first tails
-    let r = vmemmapPopulateAddress(k, addr, nid, null);
+    let r = vmemmapPteRun(k, addr, addr + ps, nid, null, -1, cur);
     if (r < 0) return r;
     // the tail vmemmap page, reused for the rest of the compound page
-    const block = vmemmapPopulateAddress(k, addr + ps, nid, null);
+    const block = vmemmapPteRun(k, addr + ps, addr + 2 * ps, nid, null, -1, cur);
     if (block < 0) return block;
-    r = vmemmapPopulateRange(k, addr + 2 * ps, addr + size, nid, null, block);
+    r = populateRange(k, addr + 2 * ps, addr + size, nid, null, block, cur);
     if (r < 0) return r;
   }
   return 0;
@@ -291,6 +372,18 @@ export function populateSectionMemmap(
   return vmemmapPopulate(k, start, end, nid, altmap);
 }
 
+// The entries of a PTE run being removed (vmemmapFree), kept between clearing them and freeing their frames.
+let pteScratch = new Int32Array(1024);
+
+// freeVmemmapFrame() for `nrPtes` PTEs that all map base page `pfn`: one put of nrPtes references.
+function freeVmemmapFrames(k: VmemmapKernel, pfn: number, nrPtes: number, altmap: VmemAltmap | null): void {
+  if (nrPtes > 1 && k.buddy.managesPfn(pfn)) {
+    if (k.buddy.putPagesTestzero(pfn, nrPtes)) k.buddy.freePages(pfn, 0, 'vmemmap_data');
+    return;
+  }
+  for (let i = 0; i < nrPtes; i++) freeVmemmapFrame(k, pfn, 0, altmap);
+}
+
 // Frees a frame the vmemmap mapped: RAM back to the buddy allocator with its last reference, device pfns to the altmap.
 function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: VmemAltmap | null): void {
   if (k.buddy.managesPfn(pfn)) {
@@ -312,7 +405,7 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
   const pt = ptOf(k);
   const pmdLevel = k.arch.pmdLevel;
   const pteLevel = k.arch.pteLevel;
-  const pmd = pmdSize(k.arch);
+  const pmd = pt.levelSize(pmdLevel);
   const ps = k.arch.pageSize;
   const shift = k.arch.pageShift;
   for (let addr = start; addr < end; ) {
@@ -335,14 +428,29 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
           pt.clearEntry(pmdTable, pmdIdx, addr, pmdLevel);
           k.buddy.putPageTestzero(target);
         } else {
-          // remove_pte_table(): the table's entries for [addr, next)
-          for (let a = addr; a < next; a += ps) {
-            const idx = pt.index(a, pteLevel);
-            const plo = pt.lo(target, idx);
-            if (!(plo & _PAGE_PRESENT)) continue;
-            const frame = ptePfn(plo, pt.hi(target, idx), shift);
-            pt.clearEntry(target, idx, a, pteLevel);
-            freeVmemmapFrame(k, frame, 0, altmap);
+          // remove_pte_table(): the table's entries for [addr, next), cleared
+          // with one TLB flush for the run, then the frames they mapped are
+          // put, a run of PTEs sharing one frame with one put of that many
+          const idx0 = pt.index(addr, pteLevel);
+          const n = Math.round((next - addr) / ps);
+          if (pteScratch.length < n * 2) pteScratch = new Int32Array(n * 2);
+          const e = pteScratch;
+          const tslot = k.mem.frameSlot(target);
+          const tw = k.mem.slabI32[tslot >>> k.mem.slabShift]!;
+          const tb = k.mem.slotWord(tslot) + idx0 * 2;
+          for (let j = 0; j < n * 2; j++) e[j] = tw[tb + j]!;
+          pt.clearEntries(target, idx0, n, addr, pteLevel);
+          for (let j = 0; j < n; ) {
+            const plo = e[j * 2]!;
+            const phi = e[j * 2 + 1]!;
+            let run = 1;
+            if (!(plo & _PAGE_PRESENT)) {
+              j++;
+              continue;
+            }
+            while (j + run < n && e[(j + run) * 2] === plo && e[(j + run) * 2 + 1] === phi) run++;
+            freeVmemmapFrames(k, ptePfn(plo, phi, shift), run, altmap);
+            j += run;
           }
         }
       }
