@@ -66,7 +66,7 @@ export async function main(
     out.out(topUsage());
     return 0;
   }
-  const statePath = g.machine ?? env['DAXSIM_MACHINE'] ?? 'daxsim-machine.json';
+  const statePath = g.machine ?? (env['DAXSIM_MACHINE'] || 'daxsim-machine.json');
   let cmd: Command | undefined;
   let words = 0;
   for (const c of COMMANDS) {

@@ -78,9 +78,16 @@ export function readState(path: string): MachineState | undefined {
 export function writeState(path: string, state: MachineState): void {
   const file: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, sha256: digest(state), state };
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const text = JSON.stringify(file, null, 1) + '\n';
   const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeSync(fd, JSON.stringify(file, null, 1) + '\n');
+    if (process.env['DAXSIM_TEST_KILL_IN_WRITE']) {
+      // For the crash test: die (SIGKILL) halfway through writing, as a killed process would.
+      writeSync(fd, text.slice(0, text.length >> 1));
+      fsyncSync(fd);
+      process.kill(process.pid, 'SIGKILL');
+    }
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -186,7 +186,8 @@ function createIn(m: Machine, region: DaxRegion, size: number | undefined, align
     if (!(e instanceof KernelError)) throw e;
     throw new KernelError(ENOSPC, `region${region.id}: cannot create a device: ${e.message}`);
   }
-  const dev = region.youngest ?? region.seed;
+  // daxctl_region_get_dev_seed(): the first device without a size, not necessarily the one just made
+  const dev = region.seed ?? region.youngest;
   if (!dev) throw new KernelError(ENOSPC, `region${region.id}: no seed device`);
   const val = size ?? region.availableSize;
   if (!(val > 0)) throw new KernelError(ENOSPC, `${dev.name}: no space to give the device`);

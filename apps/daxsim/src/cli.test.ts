@@ -1,0 +1,299 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, daxsim, scratch } from '../test/cli.js';
+import { COMMANDS } from './cli.js';
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+describe('daxsim --help', () => {
+  it('lists every command', () => {
+    const r = daxsim(scratch(), ['--help']);
+    expect(r.status).toBe(0);
+    for (const c of COMMANDS) expect(r.stdout).toContain(c.path.join(' '));
+  });
+  for (const c of COMMANDS)
+    it(`${c.path.join(' ')} --help prints its usage`, () => {
+      const r = daxsim(scratch(), [...c.path, '--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('usage: ');
+    });
+  it('refuses an unknown command with status 1', () => {
+    const r = daxsim(scratch(), ['frobnicate']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Unknown command: 'frobnicate'");
+  });
+});
+
+describe('machine', () => {
+  it('creates, persists and shows a machine', () => {
+    const dir = scratch();
+    const c = daxsim(dir, ['machine', 'create', '--ram', '8G', '--ram', '8G', '--pmem', '16G', '--soft-reserved', '4G']);
+    expect(c.status).toBe(0);
+    const s = daxsim(dir, ['machine', 'show', '--json']).json();
+    expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * GiB, 8 * GiB], pmem: [16 * GiB], softReserved: [4 * GiB] });
+    expect(daxsim(dir, ['machine', 'create', '--pmem', '1G']).status).toBe(256 - 17); // EEXIST without --force
+  });
+  it('refuses bad options as usage errors (129) and leaves no state behind', () => {
+    const dir = scratch();
+    for (const args of [['--arch', 'sparc'], ['--ram', '12Q'], ['--generation', 'new']]) {
+      const r = daxsim(dir, ['machine', 'create', ...args]);
+      expect(r.status, args.join(' ')).toBe(129);
+      expect(r.stderr).toMatch(/arch|ram|generation/);
+    }
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().saved).toBe(false);
+  });
+  it('refuses a region that is not a multiple of 1G with EINVAL', () => {
+    const r = daxsim(scratch(), ['machine', 'create', '--pmem', '100M']);
+    expect(r.status).toBe(256 - 22);
+    expect(r.stderr).toContain('--pmem');
+  });
+});
+
+describe('ndctl', () => {
+  it('creates a devdax namespace with ndctl JSON and lists it across invocations', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G']);
+    const r = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-a', '2M', '-M', 'mem', '-s', '4G']);
+    expect(r.status).toBe(0);
+    const ns = r.json();
+    expect(ns).toMatchObject({ dev: 'namespace0.0', mode: 'devdax', map: 'mem', align: 2 * MiB, size: 4 * GiB - 2 * MiB });
+    expect(ns.daxregion.devices[0]).toMatchObject({ chardev: 'dax0.0', size: 4 * GiB - 2 * MiB, align: 2 * MiB, mode: 'devdax' });
+    expect(Object.keys(ns)).toEqual(['dev', 'mode', 'map', 'size', 'uuid', 'daxregion', 'align']);
+    const list = daxsim(dir, ['ndctl', 'list', '-R', '-N']).json();
+    expect(list[0]).toMatchObject({ dev: 'region0', size: 8 * GiB, available_size: 4 * GiB, type: 'pmem' });
+    expect(list[0].namespaces[0]).toMatchObject({ dev: 'namespace0.0', chardev: 'dax0.0' });
+    // the same uuid after a replay
+    expect(daxsim(dir, ['ndctl', 'list']).json()[0].uuid).toBe(ns.uuid);
+  });
+
+  it('reserves the struct pages on the device with --map=dev as nd_pfn_init does', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '16G']);
+    const ns = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-a', '2M', '-M', 'dev']).json();
+    // 16 GiB: 8 KiB info block + 64 bytes per page, rounded up to 2 MiB = 258 MiB before the data
+    expect(ns.size).toBe(16 * GiB - 258 * MiB);
+    const stat = daxsim(dir, ['stat', '--json']).json();
+    expect(stat.devices[0]).toMatchObject({ device: 'dax0.0', map: 'dev', vmemmap_data_bytes: 0, device_reserved_bytes: 256 * MiB });
+  });
+
+  it('gives ndctl errors and exit statuses and changes nothing', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
+    const state = () => readFileSync(join(dir, 'daxsim-machine.json'), 'utf8');
+    const before = state();
+    const cases: [string[], number, RegExp][] = [
+      [['-m', 'devdax', '-a', '3M'], 129, /align must be a power-of-2/],
+      [['-m', 'devdax', '-a', '8K'], 256 - 6, /unsupported align: 8K/],
+      [['-m', 'bogus'], 129, /invalid mode 'bogus'/],
+      [['-m', 'raw', '-M', 'dev'], 129, /--map only valid for an devdax mode pmem namespace/],
+      [['-m', 'devdax', '-s', '100M'], 256 - 22, /misaligned/],
+      [['-m', 'devdax', '-a', '1G', '-s', '1536M'], 256 - 22, /must align to interleave-width: 1 and alignment: 1073741824\ndid you intend --size=2048M\?/],
+      [['-m', 'devdax', '-s', '64G'], 256 - 19, /failed to create namespace: No space left on device/],
+      [['-m', 'devdax', '-s', 'lots'], 129, /failed to parse namespace size 'lots'/],
+    ];
+    for (const [args, status, msg] of cases) {
+      const r = daxsim(dir, ['ndctl', 'create-namespace', ...args]);
+      expect(r.status, args.join(' ')).toBe(status);
+      expect(r.stderr, args.join(' ')).toMatch(msg);
+    }
+    expect(state()).toBe(before);
+  });
+
+  it('reconfigures (-e -f) and destroys namespaces', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-m', 'fsdax', '-s', '2G']).status).toBe(0);
+    const busy = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-e', 'namespace0.0']);
+    expect(busy.status).toBe(256 - 16);
+    expect(busy.stderr).toContain('is active, specify --force');
+    const r = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-e', 'namespace0.0', '-f']).json();
+    expect(r).toMatchObject({ dev: 'namespace0.0', mode: 'devdax' });
+    expect(daxsim(dir, ['ndctl', 'destroy-namespace', 'namespace0.0']).status).toBe(256 - 16);
+    const d = daxsim(dir, ['ndctl', 'destroy-namespace', 'namespace0.0', '-f']);
+    expect(d.status).toBe(0);
+    expect(d.stderr).toContain('destroyed 1 namespace');
+    expect(daxsim(dir, ['ndctl', 'list']).stdout).toBe('');
+  });
+});
+
+describe('daxctl (modelled on ndctl test/daxctl-create.sh)', () => {
+  const setup = () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '8G']);
+    expect(daxsim(dir, ['daxctl', 'disable-device', 'dax0.0']).status).toBe(0);
+    expect(daxsim(dir, ['daxctl', 'reconfigure-device', '-s', '0', 'dax0.0']).status).toBe(0);
+    return dir;
+  };
+
+  it('shrinks dax0.0 to zero and gives the space back to the region', () => {
+    const dir = setup();
+    const region = daxsim(dir, ['daxctl', 'list', '-r', '0']).json()[0];
+    expect(region).toMatchObject({ path: '/platform/hmem.0', id: 0, size: 8 * GiB, available_size: 8 * GiB, align: 2 * MiB });
+    const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0']);
+    expect(c.status).toBe(0);
+    expect(c.stderr).toContain('created 1 device');
+    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 8 * GiB });
+    expect(daxsim(dir, ['daxctl', 'list', '-r', '0']).json()[0].available_size).toBeUndefined();
+  });
+
+  it('grows a device into a hole: two mappings, page offsets preserved; --input reproduces it', () => {
+    const dir = setup();
+    for (let i = 0; i < 3; i++) expect(daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '2G']).status).toBe(0);
+    const d = daxsim(dir, ['daxctl', 'destroy-device', 'dax0.1']);
+    expect(d.status).toBe(256 - 6); // active: --force needed (-ENXIO)
+    expect(d.stderr).toContain('dax0.1 is active, specify --force for deletion');
+    expect(daxsim(dir, ['daxctl', 'destroy-device', '-f', 'dax0.1']).stderr).toContain('destroyed 1 device');
+    const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '4G']).json()[0];
+    expect(c.chardev).toBe('dax0.1');
+    const dev = daxsim(dir, ['daxctl', 'list', '-d', 'dax0.1', '-M']).json()[0];
+    expect(dev.mappings).toHaveLength(2);
+    expect(dev.mappings.reduce((s: number, m: { size: number }) => s + m.size, 0)).toBe(4 * GiB);
+    const offsets = dev.mappings.map((m: { page_offset: number }) => m.page_offset).sort((a: number, b: number) => a - b);
+    expect(offsets).toEqual([0, (2 * GiB) / 4096]);
+    // dump it, destroy it, recreate it from the dump: the same mappings
+    writeFileSync(join(dir, 'input.json'), JSON.stringify(dev));
+    expect(daxsim(dir, ['daxctl', 'destroy-device', '-f', 'dax0.1']).status).toBe(0);
+    const again = daxsim(dir, ['daxctl', 'create-device', '--input', 'input.json']);
+    expect(again.status).toBe(0);
+    expect(daxsim(dir, ['daxctl', 'list', '-d', 'dax0.1', '-M']).json()[0].mappings).toEqual(dev.mappings);
+  });
+
+  it('gives daxctl errors and exit statuses', () => {
+    const dir = setup();
+    expect(daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '1536M', '-a', '1G']).status).toBe(256 - 6); // size not a multiple of 1G
+    expect(daxsim(dir, ['daxctl', 'list', '-i', '-d', 'dax0.1']).json()[0]).toMatchObject({ chardev: 'dax0.1', size: 0 }); // the seed is left behind, as daxctl leaves it
+    const busy = daxsim(dir, ['daxctl', 'destroy-device', '-f', 'dax0.0']);
+    expect(busy.status).toBe(256 - 16);
+    expect(busy.stderr).toContain('error destroying devices: Device or resource busy');
+    expect(daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '16G']).status).toBe(256 - 6);
+    expect(daxsim(dir, ['daxctl', 'reconfigure-device', 'dax0.0']).status).toBe(129);
+    expect(daxsim(dir, ['daxctl', 'destroy-device']).status).toBe(129);
+    expect(daxsim(dir, ['daxctl', 'enable-device', 'dax9.9']).status).toBe(256 - 6);
+    expect(daxsim(dir, ['daxctl', 'list', '--bogus']).status).toBe(129);
+    // the next create sizes the seed dax0.1 (and leaves a new seed dax0.2), as daxctl does
+    const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '2G']);
+    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 2 * GiB });
+    // reconfigure while enabled: the kernel's -EBUSY, reported by libdaxctl as -ENXIO
+    const r = daxsim(dir, ['daxctl', 'reconfigure-device', '-s', '4G', 'dax0.1']);
+    expect(r.status).toBe(256 - 6);
+    expect(r.stderr).toMatch(/failed to set size .*EBUSY/);
+  });
+
+  it('prints human sizes with -u and a bare object for one result', () => {
+    const dir = setup();
+    daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '2G']);
+    const r = daxsim(dir, ['daxctl', 'list', '-u', '-d', 'dax0.1']).json();
+    expect(r).toMatchObject({ chardev: 'dax0.1', size: '2.00 GiB (2.15 GB)' });
+  });
+});
+
+describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
+  const withDevice = (align = '2M') => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-M', 'mem', '-a', align]).status).toBe(0);
+    return dir;
+  };
+
+  it('runs gup_test with the selftest TAP output', () => {
+    const dir = withDevice();
+    const r = daxsim(dir, ['gup-test', '-f', '/dev/dax0.0', '-m', '64', '-r', '2', '-n', '512', '-w', '-S', '-a']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^TAP version 13\n1\.\.1\n/);
+    expect(r.stdout).toMatch(/# PIN_FAST_BENCHMARK: Time: get:\d+ put:\d+ us/);
+    expect(r.stdout).toContain('ok 1 ioctl status 0');
+    expect(r.stdout).toContain('# Totals: pass:1 fail:0');
+    expect(daxsim(dir, ['gup-test', '-m', '64']).status).toBe(129);
+    expect(daxsim(dir, ['gup-test', '--gup=sideways', '-f', '/dev/dax0.0']).status).toBe(129);
+  });
+
+  it('poisons a unit: the consumer gets BUS_MCEERR_AR for the whole 2 MiB, and the poison survives a replay', () => {
+    const dir = withDevice();
+    const r = daxsim(dir, ['poison', 'dax0.0', '--offset', '3M']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('recovery action for dax page: Recovered');
+    expect(r.stdout).toMatch(/SIGBUS BUS_MCEERR_AR .*addr_lsb=21/);
+    expect(daxsim(dir, ['dmesg']).stdout).toContain('Memory failure');
+    // a later access to the unit gets SIGBUS
+    writeFileSync(join(dir, 's'), 'spawn p\np mmap m dax0.0 length=4M\np touch m 0x300000\np touch m 0\n');
+    const s = daxsim(dir, ['run', 's']);
+    expect(s.stdout).toMatch(/p: SIGBUS/);
+    expect(daxsim(dir, ['poison', 'dax0.0', '--offset', '64G']).status).toBe(256 - 22);
+    expect(daxsim(dir, ['poison', 'dax0.0']).status).toBe(129);
+  });
+
+  it('draws the vmemmap of a 1G device: one head frame and one shared tail frame', () => {
+    const dir = withDevice('1G');
+    const r = daxsim(dir, ['layout', 'dax0.0']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/page 1 .*shared by \d+ vmemmap pages/);
+    expect(r.stdout).toContain('vmemmap pages 3..4096 (4094)');
+    expect(daxsim(dir, ['layout', 'dax7.0']).status).toBe(256 - 6);
+  });
+
+  it('reports stat --json fields per device, measured', () => {
+    const dir = withDevice();
+    const s = daxsim(dir, ['stat', '--json']).json();
+    expect(s.devices).toHaveLength(1);
+    // 4 GiB namespace, 2M compound pages in RAM with tail reuse: 2 frames per compound page
+    expect(s.devices[0]).toMatchObject({ arch: 'x86_64', align: 2 * MiB, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 2048 * 2 * 4096, struct_pages_initialised: 2048 * 128 });
+    for (const f of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'device_reserved_bytes', 'struct_pages_initialised']) expect(Number.isInteger(s.devices[0][f])).toBe(true);
+  });
+
+  it('plans in JSON with the documented fields', () => {
+    const r = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M,1G', '--map', 'mem', '--generation', 'pre-series,tail-reuse', '--json']);
+    expect(r.status).toBe(0);
+    const rows = r.json();
+    expect(rows).toHaveLength(4);
+    expect(rows[1]).toMatchObject({ arch: 'x86_64', size: 2 ** 40, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 4 * GiB });
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3Q']).status).toBe(129);
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3M']).status).toBe(256 - 22);
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'arm64-4k', '--align', '1G']).status).toBe(256 - 22);
+  });
+});
+
+describe('the state file', () => {
+  it('refuses a corrupted, truncated or foreign file and leaves it untouched', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '2G']);
+    const path = join(dir, 'daxsim-machine.json');
+    const good = readFileSync(path, 'utf8');
+    for (const bad of [good.slice(0, good.length >> 1), good.replace('"x86_64"', '"x86_65"'), '{"format":"something-else"}', 'hello']) {
+      writeFileSync(path, bad);
+      const r = daxsim(dir, ['daxctl', 'list']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/not a daxsim machine state|checksum mismatch|not supported/);
+      expect(readFileSync(path, 'utf8')).toBe(bad);
+    }
+  });
+
+  it('keeps the previous state when a write is killed halfway', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '2G']);
+    daxsim(dir, ['daxctl', 'disable-device', 'dax0.0']);
+    const path = join(dir, 'daxsim-machine.json');
+    const before = readFileSync(path, 'utf8');
+    const r = daxsim(dir, ['daxctl', 'reconfigure-device', '-s', '0', 'dax0.0'], { DAXSIM_TEST_KILL_IN_WRITE: '1' });
+    expect(r.status).not.toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe(before);
+    expect(daxsim(dir, ['daxctl', 'list', '-i']).status).toBe(0);
+  });
+
+  it('stays readable whenever a command is killed (SIGKILL at random moments)', async () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '4G']);
+    daxsim(dir, ['daxctl', 'disable-device', 'dax0.0']);
+    for (let i = 0; i < 12; i++) {
+      const size = i % 2 ? '0' : '2G';
+      await new Promise<void>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'daxctl', 'reconfigure-device', '-s', size, 'dax0.0'], { cwd: dir, stdio: 'ignore' });
+        setTimeout(() => child.kill('SIGKILL'), 20 + ((i * 37) % 200));
+        child.on('exit', () => resolve());
+      });
+      expect(daxsim(dir, ['machine', 'show']).status).toBe(0);
+    }
+  });
+});

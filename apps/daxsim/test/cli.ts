@@ -1,0 +1,22 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+  json: () => any;
+}
+
+/** Runs the built CLI in `cwd` (a scratch directory holding the machine state). */
+export function daxsim(cwd: string, args: string[], env: Record<string, string> = {}): RunResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DAXSIM_MACHINE: '', ...env } });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}
+
+export const scratch = (): string => mkdtempSync(join(tmpdir(), 'daxsim-test-'));
