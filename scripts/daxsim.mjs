@@ -11,7 +11,14 @@ const turbo = join(root, 'node_modules', '.bin', 'turbo');
 execFileSync(turbo, ['run', 'build', '--filter=daxsim...', '--output-logs=errors-only'], {
   cwd: root,
   stdio: ['ignore', process.stderr, 'inherit'],
-  env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', TURBO_NO_UPDATE_NOTIFIER: '1' },
+  env: {
+    ...process.env,
+    // turbo runs the packages' build scripts through the pinned pnpm in node_modules/.bin
+    PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+    TURBO_TELEMETRY_DISABLED: '1',
+    DO_NOT_TRACK: '1',
+    TURBO_NO_UPDATE_NOTIFIER: '1',
+  },
 });
 const cli = join(root, 'apps', 'daxsim', 'dist', 'cli.js');
 const r = spawnSync(process.execPath, [cli, ...process.argv.slice(2)], { stdio: 'inherit' });
