@@ -161,7 +161,7 @@ async function run(ctx: CommandContext): Promise<number> {
 function report(memmap: MemmapRow[], gup: GupRow[], quick: boolean, seconds: number): string {
   const out: string[] = [];
   out.push('daxsim: the compound devmap series (v4) on a simulated machine');
-  out.push(`machine: x86_64, 4 KiB pages, 64 GiB RAM, one ${quick ? 16 : 128} GiB pmem region; each row is a fresh machine with one devdax namespace over the region`);
+  out.push(`machine: x86_64, 4 KiB pages, 64 GiB RAM, one ${quick ? 16 : 128} GiB pmem region; each row builds a devdax namespace over the whole region, measures it and destroys it again`);
   out.push('');
   out.push('struct page cost of the namespace (measured: frames the page allocator handed out, device pfns the altmap handed out,');
   out.push('struct pages written), and that cost per TiB of device memory:');
