@@ -102,6 +102,19 @@ describe('ndctl', () => {
     expect(state()).toBe(before);
   });
 
+  it('gives each devdax namespace of a region its own device: dax0.0, dax0.1', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G']);
+    for (const n of [0, 1]) {
+      const ns = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-M', 'mem', '-s', '2G']).json();
+      expect(ns.dev).toBe(`namespace0.${n}`);
+      expect(ns.daxregion).toMatchObject({ id: 0, devices: [{ chardev: `dax0.${n}` }] });
+    }
+    expect(daxsim(dir, ['daxctl', 'list']).json().map((d: { chardev: string }) => d.chardev)).toEqual(['dax0.0', 'dax0.1']);
+    expect(daxsim(dir, ['ndctl', 'destroy-namespace', '-f', 'namespace0.0']).status).toBe(0);
+    expect(daxsim(dir, ['daxctl', 'list']).json().map((d: { chardev: string }) => d.chardev)).toEqual(['dax0.1']);
+  });
+
   it('reconfigures (-e -f) and destroys namespaces', () => {
     const dir = scratch();
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);

@@ -37,7 +37,7 @@ export function daxRegionJson(
   opts: { human: boolean; devices: boolean; mappings: boolean; idle: boolean; path: boolean },
 ): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  if (opts.path) o['path'] = region.isStatic ? `/${region.parentName}/dax${region.id}.0` : `/platform/${region.parentName}`;
+  if (opts.path) o['path'] = region.isStatic ? `/${region.parentName}` : `/platform/${region.parentName}`;
   o['id'] = region.id;
   o['size'] = sz(region.size, opts.human);
   if (!region.isStatic && region.availableSize) o['available_size'] = sz(region.availableSize, opts.human);
@@ -62,7 +62,7 @@ export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean;
     if (opts.dax && region) {
       o['daxregion'] = daxRegionJson(region, { human: opts.human, devices: true, mappings: false, idle: true, path: false });
     } else if (region) {
-      o['chardev'] = `dax${ns.region}.0`;
+      o['chardev'] = `dax${ns.region}.${ns.id}`;
     }
   }
   if (ns.mode === 'fsdax' || ns.mode === 'devdax') o['align'] = ns.align;

@@ -246,7 +246,7 @@ export class Machine {
 
   /** A dax region by id; -ENXIO when there is none. */
   daxRegion(id: number): DaxRegion {
-    const r = this.bus.regions.get(id);
+    const r = this.bus.region(id);
     if (!r) throw new KernelError(ENXIO, `dax region: region${id} does not exist`);
     return r;
   }
@@ -328,9 +328,10 @@ export class Machine {
       targetNode: 0,
       parentName: `namespace${ns.region}.${ns.id}`,
       pgmap,
+      devId: ns.id,
     });
     try {
-      bindDevDax(daxRegion.devices.get(`dax${ns.region}.0`)!);
+      bindDevDax(daxRegion.devices.get(`dax${ns.region}.${ns.id}`)!);
     } catch (e) {
       unregisterDaxRegion(daxRegion);
       throw e;
@@ -362,7 +363,7 @@ export class Machine {
     if (!st) return;
     if (st.daxRegion) {
       // refuses (EBUSY) while pages are pinned, before anything is torn down
-      const dev = st.daxRegion.devices.get(`dax${ns.region}.0`);
+      const dev = st.daxRegion.devices.get(`dax${ns.region}.${ns.id}`);
       if (dev?.bound) unbindDevDax(dev);
       unregisterDaxRegion(st.daxRegion);
     } else if (st.pgmap) {

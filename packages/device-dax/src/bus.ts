@@ -73,7 +73,8 @@ function allocDaxRegion(bus: DaxBus, init: DaxRegionInit, isStatic: boolean, pgm
   const align = init.align ?? 2 ** k.arch.pmdShift;
   const { id, start, size } = init;
   if (!Number.isSafeInteger(id) || id < 0) throw new KernelError(EINVAL, `dax region: id ${id} must be a non-negative integer`);
-  if (bus.regions.has(id)) throw new KernelError(EEXIST, `dax region: id ${id} already exists`);
+  for (const o of bus.regions)
+    if (o.id === id && (!isStatic || !o.isStatic)) throw new KernelError(EEXIST, `dax region: id ${id} already exists`);
   if (!daxAlignValid(bus, align))
     throw new KernelError(EINVAL, `dax region ${id}: align ${align} is not one of ${alignList(bus)}`);
   if (!Number.isSafeInteger(size) || size <= 0) throw new KernelError(EINVAL, `dax region ${id}: size ${size} must be positive`);
@@ -82,7 +83,7 @@ function allocDaxRegion(bus: DaxBus, init: DaxRegionInit, isStatic: boolean, pgm
   const phys = k.mem.rangeOf(start);
   if (!phys || phys.kind !== 'device' || start + size > phys.start + phys.size)
     throw new KernelError(EINVAL, `dax region ${id}: [${hex(start)}-${hex(start + size - 1)}] is not inside one device range of physical memory`);
-  for (const o of bus.regions.values())
+  for (const o of bus.regions)
     if (start <= o.end && o.start <= start + size - 1)
       throw new KernelError(EBUSY, `dax region ${id}: [${hex(start)}-${hex(start + size - 1)}] overlaps dax region ${o.id}`);
   const region = new DaxRegion(bus, {
@@ -95,7 +96,7 @@ function allocDaxRegion(bus: DaxBus, init: DaxRegionInit, isStatic: boolean, pgm
     parentName: init.parentName ?? (isStatic ? `namespace${id}.0` : `hmem.${id}`),
     staticPgmap: pgmap,
   });
-  bus.regions.set(id, region);
+  bus.regions.add(region);
   return region;
 }
 
@@ -115,13 +116,15 @@ export function createDynamicRegion(bus: DaxBus, init: DaxRegionInit): DaxRegion
  * with an altmap to model --map=dev; its ranges may start before the region,
  * at the namespace start). Without one, a pgmap covering the region is made.
  */
-export function createStaticRegion(bus: DaxBus, init: DaxRegionInit & { pgmap?: DevPagemap }): DaxRegion {
+export function createStaticRegion(bus: DaxBus, init: DaxRegionInit & { pgmap?: DevPagemap; devId?: number }): DaxRegion {
+  const devId = init.devId ?? 0;
+  if (bus.device(`dax${init.id}.${devId}`)) throw new KernelError(EEXIST, `dax region: dax${init.id}.${devId} already exists`);
   const align = init.align ?? 2 ** bus.k.arch.pmdShift;
   const pgmap =
     init.pgmap ??
-    makeDevPagemap(bus, { ranges: [{ start: init.start, end: init.start + init.size - 1 }], name: `dax${init.id}.0` });
+    makeDevPagemap(bus, { ranges: [{ start: init.start, end: init.start + init.size - 1 }], name: `dax${init.id}.${devId}` });
   const region = allocDaxRegion(bus, { ...init, align }, true, pgmap);
-  devmCreateDevDax(region, { id: 0, size: region.size, pgmap });
+  devmCreateDevDax(region, { id: devId, size: region.size, pgmap });
   return region;
 }
 
@@ -133,7 +136,7 @@ export function unregisterDaxRegion(region: DaxRegion): void {
   for (const dev of region.devicesById().reverse()) unregisterDevDax(dev);
   region.enabled = false;
   region.dead = true;
-  region.bus.regions.delete(region.id);
+  region.bus.regions.delete(region);
 }
 
 // ---------------------------------------------------------------- devices

@@ -34,7 +34,12 @@ export interface DaxBusOptions {
  */
 export class DaxBus {
   readonly k: Kernel;
-  readonly regions = new Map<number, DaxRegion>();
+  /**
+   * Every dax_region on the bus. Ids are not unique: each devdax namespace of
+   * pmem region N makes its own static dax_region with id N (its device is
+   * dax<N>.<namespace id>), as dax_pmem does.
+   */
+  readonly regions = new Set<DaxRegion>();
   /** The vmemmap generation probe asks memremap_pages() for; may change between probes (each pgmap keeps its own). */
   generation: VmemmapGeneration | undefined;
   readonly setMappingIndex: SetMappingIndex;
@@ -47,8 +52,15 @@ export class DaxBus {
   /** Every device on the bus (/sys/bus/dax/devices), in region then id order. */
   get devices(): DevDax[] {
     const out: DevDax[] = [];
-    for (const r of [...this.regions.values()].sort((a, b) => a.id - b.id)) out.push(...r.devicesById());
+    for (const r of [...this.regions].sort((a, b) => a.id - b.id || a.start - b.start)) out.push(...r.devicesById());
     return out;
+  }
+
+  /** The region with this id: the dynamic one if there is one, else the first static one. */
+  region(id: number): DaxRegion | undefined {
+    let found: DaxRegion | undefined;
+    for (const r of this.regions) if (r.id === id && (!found || (found.isStatic && !r.isStatic))) found = r;
+    return found;
   }
 
   /** Finds a device by name ("dax0.1"). */

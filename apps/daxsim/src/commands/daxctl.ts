@@ -22,7 +22,7 @@ function regionFilter(ctx: CommandContext): number | undefined {
 }
 
 const regionsOf = (m: Machine, filter: number | undefined): DaxRegion[] =>
-  [...m.bus.regions.values()].filter((r) => filter === undefined || r.id === filter).sort((a, b) => a.id - b.id);
+  [...m.bus.regions].filter((r) => filter === undefined || r.id === filter).sort((a, b) => a.id - b.id || a.start - b.start);
 
 /** A libdaxctl sysfs write: any refusal becomes -ENXIO with "<dev>: failed to set <attr>", as libdaxctl reports it. */
 function sysfsWrite(m: Machine, op: Parameters<Machine['apply']>[0], dev: string, attr: string): void {
