@@ -1,4 +1,4 @@
-import { KernelError, errnoName } from '@daxsim/mm';
+import { KernelError, strerror } from '@daxsim/mm';
 import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
 import { DEFAULT_CONFIG, Machine } from './machine.js';
@@ -7,28 +7,7 @@ import { StateFileError, readState, writeState } from './state.js';
 /** The exit status ndctl and daxctl use for a failed command: (-errno) & 0xff. */
 export const exitStatus = (errno: number): number => (256 - Math.abs(errno)) & 0xff;
 
-/** strerror() for the errnos daxsim returns. */
-export function strerror(errno: number): string {
-  const s: Record<string, string> = {
-    EPERM: 'Operation not permitted',
-    ENOENT: 'No such file or directory',
-    EIO: 'Input/output error',
-    ENXIO: 'No such device or address',
-    EAGAIN: 'Resource temporarily unavailable',
-    ENOMEM: 'Cannot allocate memory',
-    EFAULT: 'Bad address',
-    EBUSY: 'Device or resource busy',
-    EEXIST: 'File exists',
-    ENODEV: 'No such device',
-    EINVAL: 'Invalid argument',
-    ENOSPC: 'No space left on device',
-    ERANGE: 'Numerical result out of range',
-    EOPNOTSUPP: 'Operation not supported',
-    EACCES: 'Permission denied',
-    EHWPOISON: 'Memory page has hardware error',
-  };
-  return s[errnoName(errno)] ?? `Unknown error ${errno}`;
-}
+export { strerror };
 
 /**
  * Loads the machine the state file describes (the default machine when there

@@ -40,6 +40,30 @@ export function errnoName(errno: number): string {
   return NAMES[Math.abs(errno)] ?? `E${Math.abs(errno)}`;
 }
 
+const MESSAGES: Record<number, string> = {
+  [EPERM]: 'Operation not permitted',
+  [ENOENT]: 'No such file or directory',
+  [EIO]: 'Input/output error',
+  [ENXIO]: 'No such device or address',
+  [EAGAIN]: 'Resource temporarily unavailable',
+  [ENOMEM]: 'Cannot allocate memory',
+  [EACCES]: 'Permission denied',
+  [EFAULT]: 'Bad address',
+  [EBUSY]: 'Device or resource busy',
+  [EEXIST]: 'File exists',
+  [ENODEV]: 'No such device',
+  [EINVAL]: 'Invalid argument',
+  [ENOSPC]: 'No space left on device',
+  [ERANGE]: 'Numerical result out of range',
+  [EOPNOTSUPP]: 'Operation not supported',
+  [EHWPOISON]: 'Memory page has hardware error',
+};
+
+/** strerror(): glibc's message for a (positive or negative) errno. */
+export function strerror(errno: number): string {
+  return MESSAGES[Math.abs(errno)] ?? `Unknown error ${Math.abs(errno)}`;
+}
+
 /**
  * A refused kernel operation. `errno` is positive (EINVAL, not -EINVAL);
  * the message names the argument and why it was refused.

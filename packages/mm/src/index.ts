@@ -38,6 +38,7 @@ export {
   KernelError,
   check,
   errnoName,
+  strerror,
 } from './errno.js';
 export { KernelMmu } from './kernel-mmu.js';
 export {
