@@ -268,6 +268,55 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
   });
 });
 
+describe('run', () => {
+  it('runs a workload: shared data, pins that keep a device bound, poison signals to every mapper', () => {
+    const dir = scratch();
+    writeFileSync(
+      join(dir, 'w'),
+      [
+        'machine --ram 4G --soft-reserved 2G',
+        'daxctl disable-device dax0.0',
+        'daxctl reconfigure-device -s 0 dax0.0',
+        'daxctl create-device -r 0 -s 1G -a 2M',
+        'spawn a',
+        'spawn b',
+        'a mmap m dax0.1 length=8M',
+        'b mmap m dax0.1 length=8M',
+        'a write m 0x1000 hello',
+        'b read m 0x1000 5',
+        'a pin m 0 4M gen=head-once',
+        'daxctl disable-device dax0.1',
+        'a unpin',
+        'b poison m 0x200000',
+        'a touch m 0x200000',
+        'a exit',
+        'b exit',
+        'daxctl disable-device dax0.1',
+      ].join('\n'),
+    );
+    const r = daxsim(dir, ['run', 'w']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout;
+    expect(lines).toContain('read: "hello"');
+    expect(lines).toContain('pinned 1024 of 1024 pages');
+    expect(lines).toMatch(/w:12: daxctl disable-device dax0.1\n.*still pinned[^\n]*\n.*\n.*\n  exit status 240/);
+    expect(lines).toContain('a: SIGBUS BUS_MCEERR_AO addr=0x7f0000200000 addr_lsb=21');
+    expect(lines).toContain('b: SIGBUS BUS_MCEERR_AR addr=0x7f0000200000 addr_lsb=21');
+    expect(lines).toMatch(/w:15: a touch m 0x200000\n(.*\n)*?  a: SIGBUS BUS_ADRERR/);
+    expect(lines).toContain('done, 1 command refused');
+    // a scenario never touches the state file
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().saved).toBe(false);
+  });
+
+  it('stops at a malformed line with a usage error', () => {
+    const dir = scratch();
+    writeFileSync(join(dir, 'w'), 'spawn a\na fly m\n');
+    const r = daxsim(dir, ['run', 'w']);
+    expect(r.status).toBe(129);
+    expect(r.stderr).toContain("w:2: unknown command 'a fly'");
+  });
+});
+
 describe('the state file', () => {
   it('refuses a corrupted, truncated or foreign file and leaves it untouched', () => {
     const dir = scratch();

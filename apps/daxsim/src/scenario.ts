@@ -129,7 +129,9 @@ export async function runScenario(ctx: CommandContext, text: string, name: strin
       const m = ensureMachine();
       const before = m.k.counters.snapshot();
       if (words[0] === 'ndctl' || words[0] === 'daxctl' || words[0] === 'gup-test' || words[0] === 'stat') {
-        const rc = await main(words, out, ctx.env, m);
+        // the command's messages (stderr) go inline with the scenario's events
+        const inline = { out: (t: string) => out.out(t), err: (t: string) => out.out(t.replace(/\n$/, '').replace(/^/gm, '  ')), isTTY: false };
+        const rc = await main(words, inline, ctx.env, m);
         if (rc !== 0) {
           out.out(`  exit status ${rc}`);
           errors++;

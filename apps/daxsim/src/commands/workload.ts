@@ -108,9 +108,13 @@ const POISON_OPTS: OptSpec[] = [
 const POISON_USAGE = formatUsage('daxsim poison <daxX.Y> --offset BYTES', POISON_OPTS);
 
 export function describeSignal(who: string, s: SigInfo): string {
-  const code = s.code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : s.code === BUS_MCEERR_AO ? 'BUS_MCEERR_AO' : String(s.code);
+  const names: Record<number, string> = { [BUS_MCEERR_AR]: 'BUS_MCEERR_AR', [BUS_MCEERR_AO]: 'BUS_MCEERR_AO' };
+  if (s.signo === 7) names[2] = 'BUS_ADRERR';
+  if (s.signo === 11) Object.assign(names, { 1: 'SEGV_MAPERR', 2: 'SEGV_ACCERR' });
+  const code = names[s.code] ?? String(s.code);
   const sig = s.signo === 7 ? 'SIGBUS' : s.signo === 11 ? 'SIGSEGV' : `signal ${s.signo}`;
-  return `${who}: ${sig} ${code} addr=0x${s.addr.toString(16)} addr_lsb=${s.addrLsb} (${2 ** s.addrLsb} bytes)`;
+  const lsb = s.addrLsb ? ` addr_lsb=${s.addrLsb} (${2 ** s.addrLsb} bytes)` : '';
+  return `${who}: ${sig} ${code} addr=0x${s.addr.toString(16)}${lsb}`;
 }
 
 function poison(ctx: CommandContext): number {
