@@ -1,8 +1,27 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// One root config; every package and app is a project of its own.
+// One root config; every package and app is a project of its own (named after
+// its package). Inside the workspace, packages resolve to their TypeScript
+// sources through the "@daxsim/source" export condition, so tests need no
+// build step; plain Node.js gets their dist/.
+const conditions = ['@daxsim/source', 'import', 'module', 'node', 'default'];
+
+function project(dir: string) {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string };
+  const extra =
+    pkg.name === 'daxsim'
+      ? // the CLI tests run the built CLI as a subprocess: build it once first
+        { globalSetup: [resolve(dir, 'test', 'build-cli.ts')], testTimeout: 60_000 }
+      : {};
+  return { extends: true as const, test: { name: pkg.name, root: dir, include: ['src/**/*.test.ts'], ...extra } };
+}
+
+const dirs = ['packages', 'apps'].flatMap((d) => readdirSync(d).map((n) => join(d, n))).filter((d) => existsSync(join(d, 'package.json')));
+
 export default defineConfig({
-  test: {
-    projects: ['packages/*', 'apps/*'],
-  },
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: { projects: dirs.map(project) },
 });

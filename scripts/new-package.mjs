@@ -21,16 +21,11 @@ const pkg = {
   license: 'MIT',
   type: 'module',
   sideEffects: false,
+  // inside the workspace the "@daxsim/source" condition gives the TypeScript sources; Node.js gets dist/
   exports: {
-    '.': './src/index.ts',
+    '.': { '@daxsim/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' },
     './package.json': './package.json',
     './internal/*': null,
-  },
-  publishConfig: {
-    exports: {
-      '.': { types: './dist/index.d.ts', import: './dist/index.js' },
-      './package.json': './package.json',
-    },
   },
   files: ['dist', 'README.md', 'CHANGELOG.md'],
   scripts: {

@@ -11,5 +11,9 @@ export default defineConfig({
   clean: true,
   dts: false,
   noExternal: [/^@daxsim\//],
+  // bundle the workspace packages from their sources (their "@daxsim/source" export condition)
+  esbuildOptions(options) {
+    options.conditions = ['@daxsim/source'];
+  },
   banner: { js: '#!/usr/bin/env node' },
 });
