@@ -308,6 +308,22 @@ describe('run', () => {
     expect(daxsim(dir, ['machine', 'show', '--json']).json().saved).toBe(false);
   });
 
+  it("selects the seed's dax_set_mapping (ALIGN up) and shows the bug the 2024 fix removed", () => {
+    const dir = scratch();
+    const script = (smi: string) =>
+      [`machine --ram 4G --soft-reserved 2G ${smi}`, 'spawn p', 'p mmap m dax0.0 length=8M', 'p touch m 0x201000', 'p poison m 0x201000', 'p touch m 0x201000'].join('\n');
+    writeFileSync(join(dir, 'fixed'), script(''));
+    writeFileSync(join(dir, 'seed'), script('--set-mapping-index align-up'));
+    const fixed = daxsim(dir, ['run', 'fixed']).stdout;
+    const seed = daxsim(dir, ['run', 'seed']).stdout;
+    // the fix: page->index names the unit that was faulted, memory_failure() finds and unmaps it
+    expect(fixed).toContain('p: SIGBUS BUS_MCEERR_AR addr=0x7f0000200000 addr_lsb=21');
+    expect(fixed).toMatch(/fixed:6: p touch m 0x201000\n(.*\n)*?  p: SIGBUS BUS_ADRERR/);
+    // the seed: the index points one unit further on; the consumer is not told and the poisoned unit stays mapped
+    expect(seed).not.toContain('BUS_MCEERR_AR');
+    expect(seed).not.toContain('BUS_ADRERR');
+  });
+
   it('stops at a malformed line with a usage error', () => {
     const dir = scratch();
     writeFileSync(join(dir, 'w'), 'spawn a\na fly m\n');

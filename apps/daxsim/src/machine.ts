@@ -126,8 +126,11 @@ export class Machine {
     });
     if (at / arch.pageSize >= 2 ** 32)
       throw new KernelError(EINVAL, `machine: ${at} bytes of physical address space is more than the model's 2^32 pfns`);
+    const smi = config.setMappingIndex ?? 'align-down';
+    if (smi !== 'align-down' && smi !== 'align-up')
+      throw new KernelError(EINVAL, `machine: --set-mapping-index ${smi} is not align-down or align-up`);
     this.k = createKernel({ arch, ram, devices });
-    this.bus = new DaxBus(this.k, { generation: gen });
+    this.bus = new DaxBus(this.k, { generation: gen, setMappingIndex: smi });
     devices.forEach((d, i) => {
       if (i < config.pmem.length) this.pmem.push({ id: i, start: d.start, size: d.size, nid: 0, namespaces: [] });
     });

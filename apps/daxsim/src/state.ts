@@ -25,6 +25,11 @@ export interface MachineConfig {
   readonly softReserved: readonly number[];
   /** The vmemmap generation the simulated kernel runs (default tail-reuse). */
   readonly generation?: string;
+  /**
+   * How dax_set_mapping() computes page->index: 'align-down' (the kernel's
+   * 2024 fix, default) or 'align-up' (the seed's patch 5, ALIGN()).
+   */
+  readonly setMappingIndex?: string;
 }
 
 export type Op = { readonly op: string } & Readonly<Record<string, unknown>>;

@@ -13,6 +13,11 @@ export const machineCreateOptions: OptSpec[] = [
   { long: 'pmem', arg: 'size', repeat: true, help: 'a persistent-memory region regionN (repeatable)' },
   { long: 'soft-reserved', arg: 'size', repeat: true, help: 'a soft-reserved range: a dynamic dax region (repeatable)' },
   { long: 'generation', arg: 'gen', help: `vmemmap generation the kernel runs: ${VMEMMAP_GENERATIONS.join(', ')} (default tail-reuse)` },
+  {
+    long: 'set-mapping-index',
+    arg: 'align-down|align-up',
+    help: "dax_set_mapping()'s page->index: align-down (the 2024 fix, default) or align-up (the seed's patch 5)",
+  },
   { long: 'force', short: 'f', help: 'replace an existing machine' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
@@ -32,6 +37,8 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
   if (!(arch in ARCH_PROFILES)) throw new UsageError(`invalid arch '${arch}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
   const gen = str(o['generation']);
   if (gen !== undefined && !isVmemmapGeneration(gen)) throw new UsageError(`invalid generation '${gen}': one of ${VMEMMAP_GENERATIONS.join(', ')}`);
+  const smi = str(o['set-mapping-index']);
+  if (smi !== undefined && smi !== 'align-down' && smi !== 'align-up') throw new UsageError(`invalid --set-mapping-index '${smi}': align-down or align-up`);
   const ram = sizes('ram', list(o['ram']));
   const cfg: MachineConfig = {
     arch,
@@ -39,6 +46,7 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     pmem: sizes('pmem', list(o['pmem'])),
     softReserved: sizes('soft-reserved', list(o['soft-reserved'])),
     ...(gen !== undefined ? { generation: gen } : {}),
+    ...(smi !== undefined ? { setMappingIndex: smi } : {}),
   };
   return cfg;
 }
@@ -67,7 +75,7 @@ function create(ctx: CommandContext): number {
 
 function describe(m: Machine): string {
   const lines = [`arch: ${m.arch.name}  (page ${humanBytes(m.arch.pageSize)}, section ${humanBytes(2 ** m.arch.sectionSizeBits)})`];
-  lines.push(`vmemmap generation: ${m.generation}`);
+  lines.push(`vmemmap generation: ${m.generation}; dax_set_mapping index: ${m.bus.setMappingIndex}`);
   m.config.ram.forEach((s, nid) => lines.push(`node${nid}: ${humanBytes(s)} RAM`));
   for (const r of m.pmem) lines.push(`region${r.id}: ${humanBytes(r.size)} pmem at 0x${r.start.toString(16)} (${r.namespaces.length} namespaces)`);
   for (const r of m.softReserved) lines.push(`dax region ${r.id}: ${humanBytes(r.size)} soft-reserved at 0x${r.start.toString(16)} (${r.parentName})`);
