@@ -1,6 +1,11 @@
-import type { DevPagemap } from '@daxsim/mm';
-import { FOLL_PIN } from './foll.js';
-import type { Gup } from './gup.js';
+import { PAGE_COMPOUND_ORDER_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, PG_referenced, type DevPagemap } from '@daxsim/mm';
+import { FOLL_GET, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
+import { REFCOUNT_MAX, type Gup } from './gup.js';
+import type { StructPageCursor } from './page-cursor.js';
+
+// Word indices inside a struct page (x86-64 v5.15 layout, struct-page.ts).
+const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
+const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 
 /**
  * record_subpages(): writes the n pfns page, page + 1, ... into g.pages from
@@ -46,7 +51,96 @@ export function gupDeviceHuge(g: Gup, pfn: number, addr: number, end: number, fl
 
 // __gup_device_huge() as v5.15 (and upstream through 6.14) has it: a pgmap
 // lookup and a reference per base page.
+//
+// The fast form below does, per base page, what the reference form does —
+// get_dev_pagemap(pfn, pgmap), compound_head(page) read from page's struct
+// page, SetPageReferenced(head), page_ref_count(head) checked, one atomic on
+// head->_refcount (and for FOLL_PIN, PageHead/compound_order(head) read and
+// one atomic on the pincount) — but reaches the struct pages through cursors
+// that translate the vmemmap once per vmemmap page rather than once per field
+// access. Fault injection (every try_grab_page() call is counted) and the
+// odd flag combinations (both or neither of FOLL_GET/FOLL_PIN) take the
+// reference form, as does Gup.referenceLoops.
 function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, flags: number): boolean {
+  const getOrPin = flags & (FOLL_GET | FOLL_PIN);
+  if (g.referenceLoops || g.failGrabAt !== 0 || (getOrPin !== FOLL_GET && getOrPin !== FOLL_PIN))
+    return gupDeviceHugePerPageRef(g, pfn, addr, end, flags);
+  const m = g.memmap;
+  const pin = getOrPin === FOLL_PIN;
+  const ps = g.pageSize;
+  const pages = g.pages;
+  const nrStart = g.nr;
+  const pc = g.pageCur;
+  const hc = g.headCur;
+  const tc = g.tailCur;
+  pc.reset();
+  hc.reset();
+  tc.reset();
+  let nr = nrStart;
+  let pgmap: DevPagemap | null = null;
+  let ok = true;
+  try {
+    do {
+      pgmap = g.getDevPagemapCached(pfn, pgmap);
+      if (pgmap === null) {
+        ok = false;
+        break;
+      }
+      // SetPageReferenced(page): PF_HEAD, so compound_head(page) first.
+      const head = pc.compoundHead(pfn);
+      const hi = hc.at(head);
+      const hw = hc.w;
+      hw[hi + W_FLAGS] |= 1 << PG_referenced;
+      pages[nr] = pfn;
+      // try_grab_page(page, flags): compound_head(page) again, then the count.
+      const count = hw[hi + W_REFCOUNT]!;
+      if (count <= 0) {
+        g.warnOnce(`${pin ? 'try_grab_page' : 'try_get_page'}: pfn ${head} has refcount ${count}`);
+        ok = false;
+        break;
+      }
+      if (!pin) {
+        if (count > REFCOUNT_MAX - 1) {
+          ok = false;
+          break;
+        }
+        m.pageRefAddAt(hw, hi, head, 1);
+      } else if (((hw[hi + W_FLAGS]! >>> PG_head) & 1) === 1 && compoundOrderAt(tc, head) > 1) {
+        // hpage_pincount_available(head): the pincount lives in the second tail.
+        if (count > REFCOUNT_MAX - 1) {
+          ok = false;
+          break;
+        }
+        const i2 = tc.at(head + 2);
+        m.compoundPincountAddAt(tc.w, i2, head, 1);
+        m.pageRefAddAt(hw, hi, head, 1);
+      } else {
+        if (count > REFCOUNT_MAX - GUP_PIN_COUNTING_BIAS) {
+          ok = false;
+          break;
+        }
+        m.pageRefAddAt(hw, hi, head, GUP_PIN_COUNTING_BIAS);
+      }
+      nr++;
+      pfn++;
+      addr += ps;
+    } while (addr !== end);
+  } finally {
+    g.nr = nr;
+  }
+  if (!ok) undoDevPagemap(g, nrStart, flags);
+  if (pgmap !== null) g.putDevPagemap(pgmap);
+  return ok;
+}
+
+/** compound_order(head) of a head page: the first tail's compound_order byte, through cursor `tc`. */
+function compoundOrderAt(tc: StructPageCursor, head: number): number {
+  const i1 = tc.at(head + 1);
+  return tc.u8[i1 * 4 + PAGE_COMPOUND_ORDER_OFFSET]!;
+}
+
+/** The reference form of per-page __gup_device_huge(): the kernel's loop, one accessor call per field. */
+function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number, flags: number): boolean {
   const nrStart = g.nr;
   const ps = g.pageSize;
   const pages = g.pages;

@@ -193,9 +193,11 @@ function verifyHeld(g: Gup, cmd: number, pages: Float64Array, nrPages: number): 
   const pin = cmd === PIN_FAST_BENCHMARK || cmd === PIN_BASIC_TEST || cmd === PIN_LONGTERM_BENCHMARK;
   if (!pin && cmd !== GUP_FAST_BENCHMARK && cmd !== GUP_BASIC_TEST) return 0;
   let lastHead = -1;
+  const pc = g.pageCur; // compound_head() of each page, one vmemmap translation per vmemmap page
+  pc.reset();
   for (let i = 0; i < nrPages; i++) {
     const page = pages[i]!;
-    const head = m.compoundHead(page);
+    const head = g.referenceLoops ? m.compoundHead(page) : pc.compoundHead(page);
     if (head === lastHead) continue;
     lastHead = head;
     if (pin) {

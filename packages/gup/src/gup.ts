@@ -14,6 +14,7 @@ import {
 } from '@daxsim/mm';
 import { getDevPagemap, putDevPagemap, type Kernel } from '@daxsim/memremap';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
+import { StructPageCursor } from './page-cursor.js';
 
 /**
  * How __gup_device_huge() takes references on the pages under a devmap
@@ -33,7 +34,7 @@ export function isGupGeneration(s: string): s is GupGeneration {
 }
 
 /** INT_MAX: the largest value page->_refcount may hold before it wraps negative. */
-const REFCOUNT_MAX = 0x7fffffff;
+export const REFCOUNT_MAX = 0x7fffffff;
 
 export interface GupOptions {
   generation?: GupGeneration;
@@ -74,6 +75,13 @@ export class Gup {
    */
   raceHook: ((addr: number, level: number) => void) | null = null;
 
+  /**
+   * Run the reference (one accessor call per struct page field) forms of the
+   * batched hot loops instead of their cursor forms: same work, same counts,
+   * slower. For tests that hold the fast forms against them.
+   */
+  referenceLoops = false;
+
   /** MMF_HAS_PINNED: mms that ever had a FOLL_PIN. */
   readonly hasPinned = new WeakSet<MmStruct>();
 
@@ -89,6 +97,15 @@ export class Gup {
   // Reused output buffer for gup_test's kvcalloc().
   private scratch: Float64Array = new Float64Array(0);
 
+  /**
+   * Struct page cursors for the batched hot loops (per-page __gup_device_huge,
+   * put_page / unpin loops): the pages walked, their compound heads, and the
+   * heads' first/second tails. Reset at the start of every batch.
+   */
+  readonly pageCur: StructPageCursor;
+  readonly headCur: StructPageCursor;
+  readonly tailCur: StructPageCursor;
+
   constructor(k: Kernel, opts: GupOptions = {}) {
     this.k = k;
     this.arch = k.arch;
@@ -101,6 +118,9 @@ export class Gup {
     this.levelSize = Float64Array.from(k.arch.levels, (l) => 2 ** l.shift);
     this.levelEntries = Float64Array.from(k.arch.levels, (l) => 2 ** l.bits);
     this.pfnHiMul = 2 ** (32 - k.arch.pageShift);
+    this.pageCur = new StructPageCursor(k.memmap);
+    this.headCur = new StructPageCursor(k.memmap);
+    this.tailCur = new StructPageCursor(k.memmap);
   }
 
   /** Arms fault injection: the n-th grab from now (try_grab_page / try_grab_compound_head) fails. 0 disarms. */
@@ -322,7 +342,7 @@ export class Gup {
    * device-private pgmap is mapped, so put_page() of every other page skips
    * the page_is_devmap_managed() test.
    */
-  private devmapManagedKey(): boolean {
+  devmapManagedKey(): boolean {
     const entries = this.k.pgmaps.entries;
     for (let i = 0; i < entries.length; i++) {
       const t = entries[i]!.pgmap.type;
@@ -332,7 +352,7 @@ export class Gup {
   }
 
   /** __put_page(): a ZONE_DEVICE page at refcount 0 gives its pgmap reference back and stays put. */
-  private putPageFinal(head: number): void {
+  putPageFinal(head: number): void {
     const m = this.memmap;
     if (m.pageZonenum(head) === ZONE_DEVICE) {
       const pgmap = m.pagePgmap<DevPagemap>(head);

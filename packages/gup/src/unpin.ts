@@ -33,14 +33,21 @@ export function unpinUserPagesDirtyLock(g: Gup, pages: Float64Array, npages: num
   }
   const m = g.memmap;
   const end = off + npages;
+  // compound_head() of each entry through a cursor: one vmemmap translation per
+  // vmemmap page of consecutive entries (put_compound_head() below may touch
+  // other struct pages, but never changes the vmemmap; with devmap_managed_key
+  // on, a page_free callback might, so that case takes the reference way).
+  const pc = g.pageCur;
+  pc.reset();
+  const ref = g.referenceLoops || g.devmapManagedKey();
   let i = off;
-  let head = i < end ? m.compoundHead(pages[i]!) : -1;
+  let head = i < end ? (ref ? m.compoundHead(pages[i]!) : pc.compoundHead(pages[i]!)) : -1;
   while (i < end) {
     // compound_next(): count the following entries with the same head
     let nr = i + 1;
     let nextHead = -1;
     while (nr < end) {
-      nextHead = m.compoundHead(pages[nr]!);
+      nextHead = ref ? m.compoundHead(pages[nr]!) : pc.compoundHead(pages[nr]!);
       if (nextHead !== head) break;
       nr++;
     }
@@ -79,7 +86,35 @@ export function unpinUserPageRangeDirtyLock(g: Gup, pfn: number, npages: number,
   g.counters.v[GUP_COUNTERS.unpin] += npages;
 }
 
-/** put_page() on each of pages[off..off+n): how gup_test releases FOLL_GET references. */
+/**
+ * put_page() on each of pages[off..off+n): how gup_test releases FOLL_GET
+ * references. One put_page() per entry: compound_head(page) read from the
+ * page's struct page, one atomic decrement of head->_refcount, __put_page()
+ * when it reaches 0. While devmap_managed_key is off (no fsdax or
+ * device-private pgmap: page_is_devmap_managed() is false without looking at
+ * the page) the struct pages are reached through cursors that translate the
+ * vmemmap once per vmemmap page; otherwise, and under Gup.referenceLoops, each
+ * entry goes through Gup.putPage().
+ */
 export function putPages(g: Gup, pages: Float64Array, n: number, off = 0): void {
-  for (let i = off, end = off + n; i < end; i++) g.putPage(pages[i]!);
+  const end = off + n;
+  let i = off;
+  if (!g.referenceLoops && !g.devmapManagedKey()) {
+    const m = g.memmap;
+    const pc = g.pageCur;
+    const hc = g.headCur;
+    pc.reset();
+    hc.reset();
+    for (; i < end; i++) {
+      const head = pc.compoundHead(pages[i]!);
+      const hi = hc.at(head);
+      if (m.pageRefAddAt(hc.w, hi, head, -1) === 0) {
+        g.putPageFinal(head);
+        // __put_page() may have changed what the rest of the loop sees: go on the reference way.
+        i++;
+        break;
+      }
+    }
+  }
+  for (; i < end; i++) g.putPage(pages[i]!);
 }

@@ -91,6 +91,9 @@ export const COMPOUND_PAGE_DTOR = 1;
 export const TAIL_MAPPING_LO = 0x400;
 export const TAIL_MAPPING_HI = 0xdead0000 | 0;
 
+/** The counter slot every refcount/pincount atomic bumps (read once, not per atomic). */
+const ATOMIC_OPS = C.atomic_refcount_ops;
+
 /** Words in one struct page. */
 export const STRUCT_PAGE_WORDS = 16;
 
@@ -341,10 +344,20 @@ export class Memmap {
   /** atomic_add(n, compound_pincount_ptr(head)); one atomic operation. */
   compoundPincountAdd(headPfn: number, n: number): number {
     const i = this.locate(headPfn + 2);
-    const v = this.w[i + W_PINCOUNT]! + n;
+    return this.compoundPincountAddAt(this.w, i, headPfn, n);
+  }
+  /**
+   * compoundPincountAdd() on a second tail page already found: `w`/`i` are
+   * what locate(headPfn + 2) gave (the slab `this.w` and the word index). The
+   * same atomic, checks and count, without translating the address again:
+   * for hot loops that hold one struct page across many operations. Valid
+   * only while the vmemmap does not change (within one batch).
+   */
+  compoundPincountAddAt(w: Int32Array, i: number, headPfn: number, n: number): number {
+    const v = w[i + W_PINCOUNT]! + n;
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: pincount of head pfn ${headPfn} would underflow (${v})`);
-    this.w[i + W_PINCOUNT] = v;
-    this.counters.v[C.atomic_refcount_ops]++;
+    w[i + W_PINCOUNT] = v;
+    this.counters.v[ATOMIC_OPS]++;
     return v;
   }
 
@@ -363,11 +376,23 @@ export class Memmap {
   /** page_ref_add(): one atomic operation; an overflow of the 32-bit count is a bug and throws. */
   pageRefAdd(pfn: number, n: number): number {
     const i = this.locate(pfn);
-    const v = this.w[i + W_REFCOUNT]! + n;
+    return this.pageRefAddAt(this.w, i, pfn, n);
+  }
+  /**
+   * pageRefAdd() on a struct page already found: `w`/`i` are what locate(pfn)
+   * gave (the slab `this.w` and the word index). The same atomic, checks and
+   * count (one atomic_refcount_ops per call), without translating the address
+   * again: for hot loops that touch one struct page many times (per-page GUP
+   * takes every reference on the compound head) or walk the struct pages of
+   * one vmemmap page. Valid only while the vmemmap does not change (within
+   * one batch).
+   */
+  pageRefAddAt(w: Int32Array, i: number, pfn: number, n: number): number {
+    const v = w[i + W_REFCOUNT]! + n;
     if (v > 0x7fffffff) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would overflow`);
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would underflow (${v})`);
-    this.w[i + W_REFCOUNT] = v;
-    this.counters.v[C.atomic_refcount_ops]++;
+    w[i + W_REFCOUNT] = v;
+    this.counters.v[ATOMIC_OPS]++;
     return v;
   }
   /** page_ref_inc() */

@@ -1,0 +1,70 @@
+import { COUNTER_NAMES, VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { describe, expect, it } from 'vitest';
+import { FOLL_WRITE } from './foll.js';
+import { userTouch } from './gup-test-user.js';
+import { GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, gupTestIoctl, newGupTestArgs, newGupTestStats } from './gup-test.js';
+import { getUserPagesFastOnly, pinUserPagesFastOnly } from './gup-fast.js';
+import { createDaxFixture } from './test/index.js';
+import { putPages, unpinUserPages } from './unpin.js';
+
+const MiB = 2 ** 20;
+
+// Everything the machine reports, except the TLB's own hit/miss/flush counts:
+// the cursor forms translate once per vmemmap page, the reference forms once
+// per field access, so those differ by design.
+const MODEL_COUNTERS = COUNTER_NAMES.filter((n) => !n.startsWith('tlb_'));
+
+function run(reference: boolean, vmemmapGeneration: VmemmapGeneration, align: number, pin: boolean, spoil?: (f: ReturnType<typeof createDaxFixture>) => void) {
+  const size = 8 * MiB;
+  const f = createDaxFixture({ size, align, vmemmapGeneration, gupGeneration: 'per-page' });
+  f.gup.referenceLoops = reference;
+  const vma = f.mmap(size);
+  expect(userTouch(f.mm, vma.start, size, true)).toBe(0);
+  spoil?.(f);
+  const c0 = f.k.counters.snapshot();
+  const stats = newGupTestStats();
+  const args = newGupTestArgs({ addr: vma.start, size, nrPagesPerCall: 512, gupFlags: FOLL_WRITE });
+  expect(gupTestIoctl(f.gup, f.mm, pin ? PIN_FAST_BENCHMARK : GUP_FAST_BENCHMARK, args, stats)).toBe(0);
+  const c1 = f.k.counters.snapshot();
+  // a partial walk, left held, to compare the memmap with references taken
+  const pages = new Float64Array(size / 4096);
+  const n = pin ? pinUserPagesFastOnly(f.gup, f.mm, vma.start + 4096 * 7, 1000, FOLL_WRITE, pages) : getUserPagesFastOnly(f.gup, f.mm, vma.start + 4096 * 7, 1000, FOLL_WRITE, pages);
+  const held = f.k.mem.digest();
+  if (n > 0) (pin ? unpinUserPages : putPages)(f.gup, pages, n);
+  const c2 = f.k.counters.snapshot();
+  const pick = (c: Record<string, number>) => MODEL_COUNTERS.map((k) => c[k]! - c0[k]!);
+  return { stats: { ...stats, getMs: 0, putMs: 0 }, n, pages: Array.from(pages.subarray(0, Math.max(n, 0))), held, after: f.k.mem.digest(), c1: pick(c1), c2: pick(c2), warnings: f.k.log.entries.map((r) => r.text).filter((t) => t.startsWith('WARNING')) };
+}
+
+describe('the cursor forms of the per-page hot loops do what the reference forms do', () => {
+  for (const gen of VMEMMAP_GENERATIONS)
+    for (const align of gen === 'pre-series' ? [4096, 2 * MiB] : [2 * MiB])
+      for (const pin of [false, true])
+        it(`${gen}, align ${align}, ${pin ? 'FOLL_PIN' : 'FOLL_GET'}: same counters, pages and memory`, () => {
+          const fast = run(false, gen, align, pin);
+          const ref = run(true, gen, align, pin);
+          expect(fast).toEqual(ref);
+          expect(fast.n).toBe(1000);
+          expect(fast.c1[MODEL_COUNTERS.indexOf('atomic_refcount_ops')]).toBeGreaterThan(0);
+        });
+
+  it('a head at refcount 0 stops the walk the same way (WARN, undo, partial count)', () => {
+    const spoil = (f: ReturnType<typeof createDaxFixture>) => f.k.memmap.setPageCount(f.basePfn + 512, 0);
+    for (const pin of [false, true]) {
+      const fast = run(false, 'tail-reuse', 2 * MiB, pin, spoil);
+      const ref = run(true, 'tail-reuse', 2 * MiB, pin, spoil);
+      expect(fast).toEqual(ref);
+      expect(fast.n).toBe(512 - 7);
+      expect(fast.warnings.length).toBe(1);
+    }
+  });
+
+  it('counts one atomic per base page for FOLL_GET and two for FOLL_PIN on a compound memmap', () => {
+    const get = run(false, 'tail-reuse', 2 * MiB, false);
+    const pin = run(false, 'tail-reuse', 2 * MiB, true);
+    expect(get.stats.getAtomics).toBe(2048);
+    expect(get.stats.putAtomics).toBe(2048);
+    expect(pin.stats.getAtomics).toBe(4096);
+    expect(pin.c1[MODEL_COUNTERS.indexOf('atomic_refcount_ops')]).toBe(4096 + 4 * 3);
+  });
+});
