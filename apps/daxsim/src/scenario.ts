@@ -1,5 +1,6 @@
 import { type DevDax, createTask, daxMmap, exitTask, munmap, touch, userRead, userWrite } from '@daxsim/device-dax';
 import {
+  DEFAULT_GUP_GENERATION,
   FOLL_LONGTERM,
   FOLL_WRITE,
   Gup,
@@ -185,7 +186,7 @@ export async function runScenario(ctx: CommandContext, text: string, name: strin
             const off = num(words[3], 'pin offset');
             const len = num(words[4], 'pin length');
             const o = kv(words.slice(5));
-            const gen = o.kv.get('gen') ?? 'head-once';
+            const gen = o.kv.get('gen') ?? DEFAULT_GUP_GENERATION;
             if (!isGupGeneration(gen)) throw new UsageError(`gen=${gen}: one of per-page, head-once, grab-first`);
             const gup = new Gup(m.k, { generation: gen as GupGeneration });
             const n = Math.ceil(len / m.arch.pageSize);

@@ -28,6 +28,8 @@ import { StructPageCursor } from './page-cursor.js';
  */
 export type GupGeneration = 'per-page' | 'head-once' | 'grab-first';
 export const GUP_GENERATIONS: readonly GupGeneration[] = ['per-page', 'head-once', 'grab-first'];
+/** What the kernel does, before the series and upstream since: a reference per base page. */
+export const DEFAULT_GUP_GENERATION: GupGeneration = 'per-page';
 
 export function isGupGeneration(s: string): s is GupGeneration {
   return (GUP_GENERATIONS as readonly string[]).includes(s);
@@ -114,7 +116,8 @@ export class Gup {
     this.counters = k.counters;
     this.pageSize = k.arch.pageSize;
     this.pageShift = k.arch.pageShift;
-    this.generation = opts.generation ?? 'head-once';
+    // The kernel takes a reference per base page (the seed's patch 8 was never merged): that is the default.
+    this.generation = opts.generation ?? DEFAULT_GUP_GENERATION;
     this.levelSize = Float64Array.from(k.arch.levels, (l) => 2 ** l.shift);
     this.levelEntries = Float64Array.from(k.arch.levels, (l) => 2 ** l.bits);
     this.pfnHiMul = 2 ** (32 - k.arch.pageShift);

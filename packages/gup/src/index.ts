@@ -21,7 +21,7 @@ export {
   FOLL_WRITE,
   GUP_PIN_COUNTING_BIAS,
 } from './foll.js';
-export { GUP_GENERATIONS, Gup, isGupGeneration } from './gup.js';
+export { DEFAULT_GUP_GENERATION, GUP_GENERATIONS, Gup, isGupGeneration } from './gup.js';
 export type { GupGeneration, GupOptions } from './gup.js';
 export { gupDeviceHuge, recordSubpages, undoDevPagemap } from './device-huge.js';
 export { getUserPagesFast, getUserPagesFastOnly, internalGetUserPagesFast, pinUserPagesFast, pinUserPagesFastOnly } from './gup-fast.js';

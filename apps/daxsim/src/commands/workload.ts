@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type DevDax, createTask, daxMmap, exitTask } from '@daxsim/device-dax';
-import { Gup, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
+import { DEFAULT_GUP_GENERATION, Gup, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, KernelError, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type SigInfo } from '@daxsim/mm';
 import { type OptSpec, UsageError, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
@@ -12,7 +12,7 @@ import { runScenario } from '../scenario.js';
 // ------------------------------------------------------------------ gup-test
 
 const GUP_TEST_OPTS: OptSpec[] = [
-  { long: 'gup', arg: 'generation', help: '__gup_device_huge generation: per-page, head-once (default), grab-first' },
+  { long: 'gup', arg: 'generation', help: "__gup_device_huge generation: per-page (the kernel's, default), head-once (the seed's patch 8), grab-first" },
   { long: 'help', help: 'show this help' },
 ];
 const GUP_TEST_SYNOPSIS =
@@ -23,7 +23,7 @@ const GUP_TEST_SYNOPSIS =
 
 /** Pulls daxsim's own --gup=GEN out of a gup_test command line. */
 function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: string[] } {
-  let generation: GupGeneration = 'head-once';
+  let generation: GupGeneration = DEFAULT_GUP_GENERATION;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
