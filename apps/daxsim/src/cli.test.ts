@@ -27,6 +27,32 @@ describe('daxsim --help', () => {
   });
 });
 
+describe('daxsim (the default run)', () => {
+  it('measures every align, map and generation and gup_test per GUP generation (--quick --json)', () => {
+    const r = daxsim(scratch(), ['--quick', '--json']);
+    expect(r.status).toBe(0);
+    const j = r.json();
+    expect(j.memmap).toHaveLength(20);
+    const row = (align: number, map: string, generation: string) =>
+      j.memmap.find((x: { align: number; map: string; generation: string }) => x.align === align && x.map === map && x.generation === generation);
+    const t2 = row(2 * MiB, 'mem', 'tail-reuse');
+    expect(t2.struct_pages_initialised / (t2.namespace_size / (2 * MiB))).toBe(128);
+    expect(t2.vmemmap_data_bytes).toBe((t2.namespace_size / (2 * MiB)) * 2 * 4096);
+    expect(row(2 * MiB, 'mem', 'pre-series').vmemmap_data_bytes).toBe((16 * GiB) / 64);
+    expect(row(GiB, 'dev', 'tail-reuse').vmemmap_data_bytes).toBe(0);
+    const pmd = row(GiB, 'mem', 'tail-reuse-pmd');
+    const pte = row(GiB, 'mem', 'tail-reuse');
+    expect(pmd.vmemmap_pagetable_bytes).toBeLessThan(pte.vmemmap_pagetable_bytes);
+    expect(j.gup).toHaveLength(12);
+    const g = (test: string, map: string, gen: string) =>
+      j.gup.find((x: { test: string; map: string; generation: string }) => x.test === test && x.map === map && x.generation === gen);
+    // 4096 MB in calls of 512 pages
+    expect(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_atomics_per_loop).toBe(1048576);
+    expect(g('GUP_FAST_BENCHMARK', 'mem', 'head-once').get_atomics_per_loop).toBe(2048);
+    expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(4096);
+  });
+});
+
 describe('machine', () => {
   it('creates, persists and shows a machine', () => {
     const dir = scratch();
