@@ -15,6 +15,7 @@ const ORDER = [
   '@daxsim/gup',
   '@daxsim/device-dax',
   '@daxsim/memory-failure',
+  '@daxsim/debug-vm',
   'daxsim',
 ];
 const dirs = ['packages', 'apps'].flatMap((d) =>

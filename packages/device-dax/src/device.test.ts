@@ -16,6 +16,7 @@ import {
   SIGBUS,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
+  VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   SIGSEGV,
@@ -222,6 +223,41 @@ describe('invalid requests on a bound or mapped device', () => {
     expect(d.errno).toBe(EBUSY);
     expect(d.message).toMatch(/bound to device_dax/);
     expect(machineState(bus)).toBe(before);
+  });
+
+  it('unbind while a page holds a GUP reference is -EBUSY and changes nothing (found by debug-vm fuzzing)', () => {
+    const { k, bus, dev } = setup(2 * MiB);
+    const head = (DEV_BASE + 4 * MiB) / PAGE;
+    k.memmap.pageRefAdd(head, 1); // what get_user_pages() leaves on the head: no pgmap reference
+    // The refusal reads every head's refcount, so only the TLB hit counter may move.
+    const state = () => {
+      const s = JSON.parse(machineState(bus));
+      delete s.counters.tlb_hit;
+      return s;
+    };
+    const before = state();
+    const e = refused(() => unbindDevDax(dev));
+    expect(e.errno).toBe(EBUSY);
+    expect(e.message).toMatch(/dax0\.0: unbind: 1 of the device's pages are still pinned/);
+    expect(state()).toEqual(before);
+    k.memmap.pageRefAdd(head, -1);
+    unbindDevDax(dev);
+    expect(dev.bound).toBe(false);
+  });
+
+  it('a fault that fails to allocate a page table is VM_FAULT_OOM and leaves no page->mapping (found by debug-vm fuzzing)', () => {
+    const { k, dev } = setup(2 * MiB);
+    const t = createTask(k, 100, 'app');
+    const va = daxMmap(k, t, dev, { length: 2 * MiB, ...SHARED_RW });
+    const digest = k.mem.digest();
+    const snap = k.buddy.snapshot();
+    k.buddy.failNth(1); // the pud table of the first fault
+    expect(touch(t, va, true)).toBe(VM_FAULT_OOM);
+    expect(k.memmap.pageMappingRaw(DEV_BASE / PAGE)).toEqual([0, 0]);
+    expect(k.mem.digest()).toBe(digest);
+    expect(k.buddy.snapshot()).toEqual(snap);
+    expect(touch(t, va, true)).toBe(VM_FAULT_NOPAGE);
+    expect(k.memmap.pageMappingRaw(DEV_BASE / PAGE)).not.toEqual([0, 0]);
   });
 
   it('a misaligned mmap is -EINVAL "unaligned vma" and changes nothing', () => {

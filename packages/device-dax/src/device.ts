@@ -76,6 +76,7 @@ function devDaxProbe(dev: DevDax): void {
       name: dev.name,
     });
   }
+  const saved = { type: pgmap.type, vmemmapShift: pgmap.vmemmapShift, owner: pgmap.owner };
   pgmap.type = MEMORY_DEVICE_GENERIC;
   // seed patch 7 (as merged: vmemmap_shift = order_base_2(align >> PAGE_SHIFT))
   pgmap.vmemmapShift = dev.align > k.arch.pageSize ? Math.log2(dev.align / k.arch.pageSize) : 0;
@@ -87,6 +88,7 @@ function devDaxProbe(dev: DevDax): void {
     // devm frees a dynamic pgmap when probe fails; the model also forgets it
     // (the kernel leaves dev_dax->pgmap dangling until the next kill).
     if (!region.isStatic) dev.pgmap = null;
+    else Object.assign(pgmap, saved); // a failed probe leaves the namespace's pgmap as it was
     throw e;
   }
   dev.alive = true; // run_dax()
@@ -231,8 +233,13 @@ function mapDevicePfn(dev: DevDax, vmf: VmFault, phys: number, faultSize: number
       return VM_FAULT_SIGBUS;
     }
   }
-  daxSetMapping(dev, vmf, pfn, faultSize);
-  return insertDevmapLeaf(vmf.vma, vmf.address, pfn, level);
+  // The kernel calls dax_set_mapping() just before vmf_insert_*(); the model
+  // calls it once the insert succeeded, so a fault that fails on a page-table
+  // allocation (VM_FAULT_OOM) leaves no page->mapping behind. Single-threaded,
+  // nothing can observe the order otherwise.
+  const rc = insertDevmapLeaf(vmf.vma, vmf.address, pfn, level);
+  if (rc === VM_FAULT_NOPAGE) daxSetMapping(dev, vmf, pfn, faultSize);
+  return rc;
 }
 
 /** __dev_dax_pte_fault() */

@@ -1,5 +1,6 @@
 import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, type PhysAddrRange } from '@daxsim/mm';
 import {
+  forEachDevicePfn,
   memremapPages as mmMemremapPages,
   memunmapPages as mmMemunmapPages,
   newDevPagemap,
@@ -30,6 +31,13 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
   for (let i = 0; i < pgmap.ranges.length; i++) bulk += pfnLen(bus.k, pgmap, i);
   if (pgmap.ref !== bulk)
     throw new KernelError(EBUSY, `${who}: ${pgmap.ref - bulk} references to the device's pages are still held (unpin them first)`);
+  // GUP holds page references (and pins), not pgmap references: a head above
+  // its idle count of 1 is a page someone still holds.
+  let held = 0;
+  forEachDevicePfn(bus.k, pgmap, (pfn) => {
+    if (bus.k.memmap.pageRefCount(pfn) !== 1) held++;
+  });
+  if (held > 0) throw new KernelError(EBUSY, `${who}: ${held} of the device's pages are still pinned or referenced (unpin them first)`);
 }
 
 /** The devm release of memremap_pages(): memunmap_pages(). */

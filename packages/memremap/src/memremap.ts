@@ -256,6 +256,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, initMs: 0 },
   };
   k.pgmaps.entries.push(entry);
+  const deadBefore = pgmap.dead;
   pgmap.dead = false;
   const refBefore = pgmap.ref;
   for (let i = 0; i < pgmap.ranges.length; i++) {
@@ -263,6 +264,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     if (err < 0) {
       // memunmap_pages() of the ranges already mapped
       pgmap.ref = refBefore;
+      pgmap.dead = deadBefore; // a failed call leaves no trace, even on a pgmap mapped and unmapped before
       for (let j = i - 1; j >= 0; j--) pageunmapRange(k, pgmap, j);
       k.pgmaps.entries.splice(k.pgmaps.entries.indexOf(entry), 1);
       throw new KernelError(-err, `memremap_pages: ${pgmap.name} range ${i} [${hex(pgmap.ranges[i]!.start)}-${hex(pgmap.ranges[i]!.end)}]: ${errnoName(err)} building the memmap`);

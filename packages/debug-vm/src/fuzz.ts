@@ -1,0 +1,158 @@
+import type { VmemmapGeneration } from '@daxsim/mm';
+import { GUP_GENERATIONS } from '@daxsim/gup';
+import { FAIL_POINTS } from './fault-inject.js';
+import { type FuzzOp, FuzzModel, GiB, KiB, MiB, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
+
+/**
+ * One abstract step as the property-testing library generates it: a kind
+ * selector and four free numbers. It is resolved against the model's current
+ * state into a concrete FuzzOp (device, process and mapping names that
+ * exist), so every shrunk sequence is still meaningful and prints as a
+ * scenario that replays it.
+ */
+export interface OpSpec {
+  t: number;
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+}
+
+const pick = <T>(xs: readonly T[], n: number): T | undefined => (xs.length ? xs[n % xs.length] : undefined);
+
+/** Resolves a spec into a concrete op, or null when nothing fits (the step is skipped). */
+export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; map: number }): FuzzOp | null {
+  const devs = [...model.devs.values()];
+  const dynDevs = devs.filter((d) => !d.isStatic);
+  const bound = devs.filter((d) => d.bound && d.size > 0);
+  const live = [...model.procs.entries()].filter(([, p]) => !p.exited);
+  const withMaps = live.filter(([, p]) => p.maps.size > 0);
+  const t = s.t % 100;
+  if (t < 8) {
+    const r = s.a % 20;
+    if (r === 0) return { op: 'create', size: GiB, align: GiB };
+    const align = r < 5 ? 4 * KiB : 2 * MiB;
+    return { op: 'create', size: (1 + (s.b % 64)) * 2 * MiB, align };
+  }
+  if (t < 14) {
+    const d = pick(dynDevs, s.a);
+    if (!d) return null;
+    const unit = Math.max(d.align, 2 * MiB);
+    let size = (s.b % 48) * unit;
+    if (s.c % 12 === 0) size += 4 * KiB; // misaligned: -EINVAL
+    return { op: 'resize', dev: d.name, size };
+  }
+  if (t < 22) {
+    const cand = devs.filter((d) => !d.bound && d.size > 0);
+    const d = pick(cand.length && s.c % 8 ? cand : devs, s.a);
+    return d ? { op: 'enable', dev: d.name } : null;
+  }
+  if (t < 27) {
+    const d = pick(bound.length && s.c % 8 ? bound : devs, s.a);
+    return d ? { op: 'disable', dev: d.name } : null;
+  }
+  if (t < 30) {
+    const d = pick(dynDevs, s.a);
+    return d ? { op: 'destroy', dev: d.name } : null;
+  }
+  if (t < 34) {
+    if (live.length >= 4) return null;
+    return { op: 'spawn', p: `p${++names.proc}` };
+  }
+  if (t < 36) {
+    const p = pick(live, s.a);
+    return p ? { op: 'exit', p: p[0] } : null;
+  }
+  if (t < 46) {
+    const p = pick(live, s.a);
+    const d = pick(bound.length && s.d % 8 ? bound : devs, s.b);
+    if (!p || !d) return null;
+    const unit = d.align;
+    const units = Math.max(1, Math.floor(d.size / unit));
+    const count = 1 + (s.c % Math.min(4, units));
+    let offset = ((s.c >>> 3) % units) * unit;
+    if (s.d % 16 === 1) offset += 4 * KiB; // misaligned offset: -EINVAL (unless 4K align)
+    return { op: 'mmap', p: p[0], m: `m${++names.map}`, dev: d.name, length: count * unit, offset };
+  }
+  if (t < 50) {
+    const p = pick(withMaps, s.a);
+    if (!p) return null;
+    const m = pick([...p[1].maps.keys()], s.b)!;
+    return { op: 'munmap', p: p[0], m };
+  }
+  if (t < 70) {
+    const p = pick(withMaps, s.a);
+    if (!p) return null;
+    const [m, mp] = pick([...p[1].maps.entries()], s.b)!;
+    const off = (s.c % (mp.length / (4 * KiB))) * 4 * KiB + (s.d % 4096);
+    return { op: 'touch', p: p[0], m, off, write: s.d % 2 === 0 };
+  }
+  if (t < 85) {
+    const p = pick(withMaps, s.a);
+    if (!p) return null;
+    const [m, mp] = pick([...p[1].maps.entries()], s.b)!;
+    const pages = mp.length / (4 * KiB);
+    const off = (s.c % pages) * 4 * KiB;
+    const len = Math.min(mp.length - off, (1 + (s.d % 1024)) * 4 * KiB);
+    const kinds = ['get', 'pin', 'longterm'] as const;
+    return { op: 'pin', p: p[0], m, off, len, kind: kinds[(s.d >>> 10) % 3]!, gen: GUP_GENERATIONS[(s.c >>> 12) % 3]! };
+  }
+  if (t < 91) {
+    const p = pick([...model.procs.entries()].filter(([, x]) => x.holds.length > 0), s.a);
+    return p ? { op: 'unpin', p: p[0] } : null;
+  }
+  if (t < 95) {
+    const d = pick(bound.length ? bound : devs.filter((x) => x.size > 0), s.a);
+    if (!d) return null;
+    return { op: 'poison', dev: d.name, off: (s.b % (d.size / (4 * KiB))) * 4 * KiB };
+  }
+  return { op: 'fail', point: FAIL_POINTS[s.a % FAIL_POINTS.length]!, n: 1 + (s.b % 6) };
+}
+
+export interface FuzzRunOptions {
+  /** Sweep every struct page every `fullEvery` executed ops (and after the last); the other steps get the cheap sweep. */
+  fullEvery?: number;
+}
+
+export interface FuzzRunResult {
+  /** The concrete ops executed, in order (the reproducible scenario). */
+  readonly ops: FuzzOp[];
+  /** Steps resolved and run (skipped specs not counted). */
+  readonly executed: number;
+  /** The first failing step's violations (empty: the run passed). */
+  readonly violations: string[];
+  /** The scenario text up to and including the failing step. */
+  readonly scenario: string;
+}
+
+/**
+ * Runs a sequence of abstract steps on a fresh fuzz machine, checking each
+ * against the reference model and the invariant sweep. Stops at the first
+ * step with violations.
+ */
+export function runFuzzSequence(generation: VmemmapGeneration, specs: readonly OpSpec[], opts: FuzzRunOptions = {}): FuzzRunResult {
+  const fullEvery = opts.fullEvery ?? 16;
+  const machine = bootFuzzMachine(generation);
+  const model = new FuzzModel(machine);
+  const names = { proc: 0, map: 0 };
+  const ops: FuzzOp[] = [];
+  // daxctl reconfigure-device -s 0 dax0.0: free the dynamic region for new devices.
+  const prologue: FuzzOp[] = [{ op: 'resize', dev: 'dax0.0', size: 0 }];
+  let executed = 0;
+  const all = [...prologue.map((o) => ({ o })), ...specs.map((s) => ({ s }))];
+  for (let i = 0; i < all.length; i++) {
+    const item = all[i]!;
+    const o = 'o' in item ? item.o : resolveOp(model, item.s, names);
+    if (o === null) continue;
+    const last = i === all.length - 1;
+    const sweep = last || (executed + 1) % fullEvery === 0 ? 'full' : 'cheap';
+    const r = model.step(o, sweep);
+    if (r.skipped) continue;
+    ops.push(o);
+    executed++;
+    if (r.violations.length > 0) {
+      return { ops, executed, violations: r.violations, scenario: formatScenario(generation, ops, [`generation ${generation}: ${r.violations.length} violation(s) at the last step`, ...r.violations.slice(0, 10)]) };
+    }
+  }
+  return { ops, executed, violations: [], scenario: formatScenario(generation, ops) };
+}

@@ -1,0 +1,490 @@
+import {
+  type DevPagemap,
+  PAGE_KERNEL_LO,
+  PG_hwpoison,
+  type PageTable,
+  type Task,
+  ZONE_DEVICE,
+  _PAGE_DEVMAP_HI,
+  _PAGE_PRESENT,
+  _PAGE_PSE,
+  entryPfn,
+  hex,
+} from '@daxsim/mm';
+import {
+  SECTION_HAS_MEM_MAP as SECTION_HAS_MEM_MAP_BIT,
+  SECTION_MARKED_PRESENT as SECTION_MARKED_PRESENT_BIT,
+  SECTION_TAINT_ZONE_DEVICE as SECTION_TAINT_ZONE_DEVICE_BIT,
+} from '@daxsim/sparse-vmemmap';
+import type { Kernel } from '@daxsim/memremap';
+import { pfnEnd, pfnFirst, pfnLen } from '@daxsim/memremap';
+import { type DaxBus, type DevDax, daxPgoffToPhys, taskExited } from '@daxsim/device-dax';
+import { GUP_PIN_COUNTING_BIAS } from '@daxsim/gup';
+
+/**
+ * References the caller knows to be held on device pages, by head pfn (the
+ * fuzzer's reference model keeps this ledger): `gets` FOLL_GET references and
+ * `pins` FOLL_PIN pins, each counted once per base page taken.
+ */
+export type ExpectedRefs = ReadonlyMap<number, { gets: number; pins: number }>;
+
+export interface InvariantOptions {
+  /**
+   * Sweep every struct page of every live pgmap (default). When false, a
+   * cheap sweep: per range the first and last compound (or base) page and 8
+   * more chosen by `sampleSeed`, each with its first two and last tail, every
+   * page named in `refs`, and one subsection per span in the section check.
+   * Everything else (page tables, frame accounting, pgmap refs, user leaves)
+   * is checked in both modes.
+   */
+  full?: boolean;
+  /** Cheap mode: which sample of heads to check (a rotating seed; default 0). */
+  sampleSeed?: number;
+  /** The references that should be held; without it only the idle shape (head count >= 1, tails 0) is checked. */
+  refs?: ExpectedRefs;
+  /** `tasks` is every live task of the machine: user page-table frames must add up to the allocator's count. */
+  allTasks?: boolean;
+}
+
+/** One broken invariant: its name and what was seen. */
+export interface Violation {
+  readonly invariant: string;
+  readonly message: string;
+}
+
+/** "invariant: message", for logs and test failures. */
+export function formatViolation(v: Violation): string {
+  return `${v.invariant}: ${v.message}`;
+}
+
+/** Stops a sweep that finds a broken machine from printing a million lines. */
+const MAX_VIOLATIONS = 50;
+
+class Sink {
+  readonly list: Violation[] = [];
+  add(invariant: string, message: string): void {
+    if (this.list.length < MAX_VIOLATIONS) this.list.push({ invariant, message });
+  }
+  get full(): boolean {
+    return this.list.length >= MAX_VIOLATIONS;
+  }
+}
+
+/** What one walk of the vmemmap page tables found. */
+interface VmemmapScan {
+  /** Distinct table frames (the pgd included). */
+  tables: Set<number>;
+  /** Page-table entries that point at each table. */
+  tableRefs: Map<number, number>;
+  /** PTEs (and PMD leaves, at the block's first frame) that map each data frame; each distinct table counted once. */
+  leafRefs: Map<number, number>;
+  /** Order of the block a frame heads (0 for a PTE-mapped frame, PMD order for a PMD leaf). */
+  leafOrder: Map<number, number>;
+  /** The data blocks [first frame, frames], one per distinct leaf frame. */
+  dataBlocks: [number, number][];
+  /** Mapped vmemmap page indexes, as sorted [first, last] runs. */
+  mapped: [number, number][];
+}
+
+function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
+  const pt = k.mmu.pgtable;
+  const arch = k.arch;
+  const ps = arch.pageSize;
+  const last = pt.nrLevels - 1;
+  const scan: VmemmapScan = {
+    tables: new Set([pt.root]),
+    tableRefs: new Map(),
+    leafRefs: new Map(),
+    leafOrder: new Map(),
+    dataBlocks: [],
+    mapped: [],
+  };
+  const top = arch.levels[0]!;
+  const topEntries = 2 ** top.bits;
+  const idx0 = pt.index(0, 0);
+  const runs: [number, number][] = [];
+  const visit = (table: number, level: number, vaBase: number, count: boolean): void => {
+    const n = 2 ** arch.levels[level]!.bits;
+    const size = pt.levelSize(level);
+    for (let i = 0; i < n; i++) {
+      const lo = pt.lo(table, i);
+      if (!(lo & _PAGE_PRESENT)) continue;
+      const hi = pt.hi(table, i);
+      const target = entryPfn(lo, hi, arch.pageShift);
+      const va = level === 0 ? ((i - idx0 + topEntries) % topEntries) * size : vaBase + i * size;
+      const leaf = level === last || (lo & _PAGE_PSE) !== 0;
+      if (!leaf) {
+        if (count) scan.tableRefs.set(target, (scan.tableRefs.get(target) ?? 0) + 1);
+        const seen = scan.tables.has(target);
+        scan.tables.add(target);
+        // A table several entries share (seed patch 14) is counted once, but its mappings are recorded for every va.
+        visit(target, level + 1, va, count && !seen);
+        continue;
+      }
+      if (level !== last && level !== arch.pmdLevel) sink.add('vmemmap-leaf-level', `a leaf at level ${level} maps vmemmap ${hex(va)}`);
+      if ((lo & PAGE_KERNEL_LO) !== PAGE_KERNEL_LO) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL`);
+      const order = level === last ? 0 : arch.pmdShift - arch.pageShift;
+      if (count) {
+        scan.leafRefs.set(target, (scan.leafRefs.get(target) ?? 0) + 1);
+        scan.leafOrder.set(target, order);
+        if (scan.leafRefs.get(target) === 1) scan.dataBlocks.push([target, 2 ** order]);
+      }
+      const first = Math.floor((va - k.mmu.vmemmapOffset) / ps);
+      runs.push([first, first + 2 ** order - 1]);
+    }
+  };
+  visit(pt.root, 0, 0, true);
+  runs.sort((a, b) => a[0] - b[0]);
+  for (const r of runs) {
+    const prev = scan.mapped[scan.mapped.length - 1];
+    if (prev && r[0] <= prev[1] + 1) prev[1] = Math.max(prev[1], r[1]);
+    else scan.mapped.push([r[0], r[1]]);
+  }
+  return scan;
+}
+
+function runsCover(runs: [number, number][], first: number, last: number): boolean {
+  for (const r of runs) if (r[0] <= first && last <= r[1]) return true;
+  return false;
+}
+
+/** The live pgmap spans, [startPfn, endPfn) each, with their pgmaps. */
+function liveSpans(k: Kernel): { pgmap: DevPagemap; shift: number; startPfn: number; endPfn: number }[] {
+  const out = [];
+  for (const e of k.pgmaps.entries) for (const s of e.spans) out.push({ pgmap: e.pgmap, shift: e.shift, startPfn: s.startPfn, endPfn: s.endPfn });
+  return out;
+}
+
+function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTables: Map<number, string>, allTasks: boolean): void {
+  const b = k.buddy;
+  // Page-table frames: referenced by as many entries as their page count says (one, unless patch 14 shares a PTE table).
+  for (const t of scan.tables) {
+    if (!b.managesPfn(t)) {
+      sink.add('vmemmap-table-frame', `table frame ${hex(t)} is not RAM`);
+      continue;
+    }
+    const refs = t === k.mmu.pgtable.root ? 1 : (scan.tableRefs.get(t) ?? 0);
+    if (b.pageCount(t) !== refs) sink.add('vmemmap-table-refs', `table frame ${hex(t)}: ${refs} entries point at it, page count ${b.pageCount(t)}`);
+  }
+  // Data frames: a RAM frame's page count is the number of PTEs that map it (get_page per shared PTE).
+  let ramData = 0;
+  for (const [f, refs] of scan.leafRefs) {
+    const order = scan.leafOrder.get(f)!;
+    if (b.managesPfn(f)) {
+      ramData += 2 ** order;
+      if (b.pageCount(f) !== refs) sink.add('vmemmap-shared-frame-refs', `vmemmap frame ${hex(f)} is mapped by ${refs} PTEs, page count ${b.pageCount(f)}`);
+      if (scan.tables.has(f)) sink.add('frame-owner', `frame ${hex(f)} is both a vmemmap table and a vmemmap data frame`);
+    } else {
+      if (refs !== 1) sink.add('vmemmap-altmap-shared', `device frame ${hex(f)} is mapped by ${refs} PTEs (altmap frames are never shared)`);
+      let inAltmap = false;
+      for (const e of k.pgmaps.entries) {
+        const a = e.pgmap.altmap;
+        if (a && f >= a.basePfn + a.reserve && f + 2 ** order <= a.basePfn + a.reserve + a.alloc + a.align) inAltmap = true;
+      }
+      if (!inAltmap) sink.add('vmemmap-device-frame', `vmemmap frame ${hex(f)} is device memory outside every live altmap's allocation`);
+    }
+  }
+  if (b.framesInUse('vmemmap_pagetable') !== scan.tables.size)
+    sink.add('buddy-purpose', `${b.framesInUse('vmemmap_pagetable')} vmemmap_pagetable frames allocated, ${scan.tables.size} tables reachable`);
+  if (b.framesInUse('vmemmap_data') !== ramData)
+    sink.add('buddy-purpose', `${b.framesInUse('vmemmap_data')} vmemmap_data frames allocated, ${ramData} mapped by the vmemmap`);
+  let userFrames = 0;
+  for (const [t, owner] of userTables) {
+    userFrames++;
+    if (scan.tables.has(t) || scan.dataBlocks.some(([f, n]) => t >= f && t < f + n)) sink.add('frame-owner', `frame ${hex(t)} is a page table of ${owner} and a vmemmap frame`);
+    if (!b.managesPfn(t)) sink.add('frame-owner', `user table ${hex(t)} of ${owner} is not RAM`);
+  }
+  if (allTasks && b.framesInUse('user_pagetable') !== userFrames)
+    sink.add('buddy-purpose', `${b.framesInUse('user_pagetable')} user_pagetable frames allocated, ${userFrames} reachable from the live tasks`);
+  // Free lists and allocated frames add up to each node's size, no frame both free and in use.
+  let allocated = 0;
+  const free: [number, number][] = []; // [start, end) of every free block, all nodes
+  for (const node of b.debugNodes()) {
+    const span = node.endPfn - node.startPfn;
+    let nfree = 0;
+    for (const [pfn, order] of node.freeBlocks) {
+      const n = 2 ** order;
+      if (pfn < node.startPfn || pfn + n > node.endPfn) sink.add('buddy-free-block', `node ${node.nid}: free block ${hex(pfn)} order ${order} leaves the node`);
+      else if (b.pageCount(pfn) !== 0) sink.add('buddy-free-block', `free block ${hex(pfn)} has page count ${b.pageCount(pfn)}`);
+      free.push([pfn, pfn + n]);
+      nfree += n;
+    }
+    const counted = node.nrFree.reduce((s2, c, k2) => s2 + c * 2 ** k2, 0);
+    if (counted !== nfree) sink.add('buddy-nr-free', `node ${node.nid}: nr_free says ${counted} free frames, the bitmaps hold ${nfree}`);
+    allocated += span - nfree;
+  }
+  free.sort((x, y) => x[0] - y[0]);
+  for (let i = 1; i < free.length; i++)
+    if (free[i]![0] < free[i - 1]![1]) sink.add('buddy-free-block', `frame ${hex(free[i]![0])} is in two free blocks`);
+  const freeOverlaps = (pfn: number, n: number): boolean => {
+    let lo = 0;
+    let hi = free.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const [a, z] = free[mid]!;
+      if (pfn + n <= a) hi = mid - 1;
+      else if (pfn >= z) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
+  for (const t of scan.tables) if (freeOverlaps(t, 1)) sink.add('buddy-in-use-free', `vmemmap table ${hex(t)} is on a free list`);
+  for (const [f, n] of scan.dataBlocks) if (b.managesPfn(f) && freeOverlaps(f, n)) sink.add('buddy-in-use-free', `vmemmap data block ${hex(f)} is on a free list`);
+  for (const t of userTables.keys()) if (freeOverlaps(t, 1)) sink.add('buddy-in-use-free', `user page table ${hex(t)} is on a free list`);
+  let inUse = 0;
+  for (const p of ['vmemmap_data', 'vmemmap_pagetable', 'user_pagetable', 'other'] as const) inUse += b.framesInUse(p);
+  if (inUse !== allocated) sink.add('buddy-accounting', `${allocated} frames are off the free lists, ${inUse} are counted in use by purpose`);
+}
+
+function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean): void {
+  const s = k.sparse;
+  const spp = 2 ** k.mmu.sppShift;
+  const spans = liveSpans(k);
+  const pps = s.pagesPerSubsection;
+  for (const sp of spans) {
+    const step = full ? pps : Math.max(pps, sp.endPfn - sp.startPfn - pps);
+    for (let pfn = sp.startPfn; pfn < sp.endPfn; pfn += step) {
+      if (!s.pfnSectionValid(pfn)) sink.add('subsection-map', `pfn ${hex(pfn)} of ${sp.pgmap.name}: subsection not active`);
+      const f = s.sectionFlags(s.pfnToSectionNr(pfn));
+      const want = SECTION_MARKED_PRESENT_BIT | SECTION_HAS_MEM_MAP_BIT | SECTION_TAINT_ZONE_DEVICE_BIT;
+      if ((f & want) !== want) sink.add('section-flags', `section ${s.pfnToSectionNr(pfn)} of ${sp.pgmap.name}: flags ${hex(f)}`);
+      if (sink.full) return;
+    }
+    // The whole memmap of the span is mapped.
+    const first = Math.floor(sp.startPfn / spp);
+    const last = Math.ceil(sp.endPfn / spp) - 1;
+    if (!runsCover(scan.mapped, first, last)) sink.add('vmemmap-populated', `${sp.pgmap.name}: the vmemmap of pfns ${hex(sp.startPfn)}-${hex(sp.endPfn - 1)} is not fully mapped`);
+  }
+  // Every active subsection belongs to a live span; every present section has usage and some active subsection.
+  for (const sec of s.presentSections()) {
+    if (!s.hasUsage(sec)) sink.add('section-usage', `present section ${sec} has no usage`);
+    if (s.subsectionMapEmpty(sec)) sink.add('subsection-map', `present section ${sec} has no active subsection`);
+    const base = s.sectionNrToPfn(sec);
+    for (let i = 0; i < s.subsectionsPerSection; i++) {
+      const pfn = base + i * pps;
+      if (!s.pfnSectionValid(pfn)) continue;
+      if (!spans.some((sp) => pfn >= sp.startPfn && pfn < sp.endPfn)) sink.add('subsection-map', `subsection at pfn ${hex(pfn)} is active but no live pgmap covers it`);
+    }
+  }
+  // Every mapped vmemmap page describes pfns of an active subsection (cheap: one per subsection's worth).
+  const vstep = full ? 1 : pps / spp;
+  for (const [a, z] of scan.mapped) {
+    for (let vmi = a; vmi <= z; vmi += vstep) {
+      if (!s.pfnSectionValid(vmi * spp)) {
+        sink.add('vmemmap-populated', `vmemmap page ${vmi} (pfn ${hex(vmi * spp)}) is mapped but its subsection is not active`);
+        break;
+      }
+    }
+  }
+}
+
+/** Indexes of the units a cheap sweep checks: the first, the last and 8 spread by `seed`. */
+function cheapSample(count: number, seed: number): number[] {
+  if (count <= 10) return Array.from({ length: count }, (_, i) => i);
+  const out = new Set([0, count - 1]);
+  for (let i = 0; i < 8; i++) out.add((Math.imul(seed * 8 + i + 1, 0x9e3779b1) >>> 0) % count);
+  return [...out];
+}
+
+function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: InvariantOptions): void {
+  const m = k.memmap;
+  const full = opts.full ?? true;
+  const refs = opts.refs;
+  const spp = 2 ** k.mmu.sppShift;
+  const frameOf = (pfn: number): number => k.mmu.resolveFrame(Math.floor(pfn / spp));
+  const seenHeads = new Set<number>();
+  const checkHead = (pgmap: DevPagemap, head: number, shift: number): void => {
+    const nr = 2 ** shift;
+    if (m.pageZonenum(head) !== ZONE_DEVICE) sink.add('struct-page-zone', `pfn ${hex(head)} of ${pgmap.name} is not ZONE_DEVICE`);
+    if (m.pagePgmap<DevPagemap>(head) !== pgmap) sink.add('struct-page-pgmap', `pfn ${hex(head)}: page->pgmap is not ${pgmap.name}`);
+    if (shift > 0) {
+      if (!m.PageHead(head)) sink.add('compound-head', `pfn ${hex(head)} of ${pgmap.name}: PG_head not set`);
+      else if (m.compoundOrder(head) !== shift || m.compoundNr(head) !== nr)
+        sink.add('compound-order', `head ${hex(head)} of ${pgmap.name}: order ${m.compoundOrder(head)} nr ${m.compoundNr(head)}, pgmap order ${shift}`);
+      const f = frameOf(head);
+      if (scan.leafRefs.has(f) && scan.leafRefs.get(f)! > 1) sink.add('vmemmap-shared-head', `head ${hex(head)} lives in frame ${hex(f)}, which ${scan.leafRefs.get(f)} PTEs share`);
+    } else if (m.PageHead(head) || m.PageTail(head)) sink.add('compound-head', `pfn ${hex(head)} of ${pgmap.name} (order 0) is compound`);
+    // Reference counts: 1 idle, plus what gets and pins explain.
+    const want = refs?.get(head) ?? { gets: 0, pins: 0 };
+    const pincountAvail = shift > 1;
+    const rc = m.pageRefCount(head);
+    const expect = 1 + want.gets + want.pins * (pincountAvail ? 1 : GUP_PIN_COUNTING_BIAS);
+    if (refs !== undefined ? rc !== expect : rc < 1)
+      sink.add('page-refcount', `head ${hex(head)} of ${pgmap.name}: _refcount ${rc}, expected ${refs !== undefined ? expect : '>= 1'} (${want.gets} gets, ${want.pins} pins)`);
+    if (pincountAvail) {
+      const pc = m.compoundPincount(head);
+      if (refs !== undefined ? pc !== want.pins : pc < 0) sink.add('page-pincount', `head ${hex(head)} of ${pgmap.name}: pincount ${pc}, expected ${refs !== undefined ? want.pins : '>= 0'}`);
+    }
+  };
+  const checkTail = (pgmap: DevPagemap, head: number, pfn: number): void => {
+    if (!m.PageTail(pfn) || m.compoundHead(pfn) !== head) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name}: compound_head is ${hex(m.compoundHead(pfn))}, not ${hex(head)}`);
+    if (m.PageHead(pfn)) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name} has PG_head`);
+    const rc = m.pageRefCount(pfn);
+    if (rc !== 0) sink.add('page-refcount', `tail ${hex(pfn)} of ${pgmap.name}: _refcount ${rc}, expected 0`);
+  };
+  for (const e of k.pgmaps.entries) {
+    const pgmap = e.pgmap;
+    const shift = e.shift;
+    const nr = 2 ** shift;
+    for (let r = 0; r < pgmap.ranges.length; r++) {
+      const first = pfnFirst(k, pgmap, r);
+      const end = pfnEnd(k, pgmap, r);
+      const count = Math.floor((end - first) / nr);
+      const sample = full ? null : cheapSample(count, opts.sampleSeed ?? 0);
+      for (let j = 0; j < (sample ? sample.length : count); j++) {
+        const head = first + (sample ? sample[j]! : j) * nr;
+        if (sink.full) return;
+        try {
+          checkHead(pgmap, head, shift);
+          seenHeads.add(head);
+          if (shift === 0) continue;
+          if (full) for (let t = head + 1; t < head + nr; t++) checkTail(pgmap, head, t);
+          else for (const t of new Set([head + 1, head + 2, head + nr - 1])) if (t > head && t < head + nr) checkTail(pgmap, head, t);
+        } catch (err) {
+          sink.add('struct-page-readable', `${pgmap.name}: struct page of pfn ${hex(head)} cannot be read: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (pgmap.dead) sink.add('pgmap-ref', `${pgmap.name} is in the registry but dead`);
+    let bulk = 0;
+    for (let r = 0; r < pgmap.ranges.length; r++) bulk += pfnLen(k, pgmap, r);
+    // GUP takes and drops its pgmap reference within a call, so a quiescent pgmap holds exactly one per compound page.
+    if (pgmap.ref !== bulk) sink.add('pgmap-ref', `${pgmap.name}: ref ${pgmap.ref}, expected ${bulk} (pfn_len)`);
+  }
+  // Every reference the ledger says is held lands on a head of a live pgmap.
+  if (refs) {
+    for (const [head, want] of refs) {
+      if (want.gets === 0 && want.pins === 0) continue;
+      const e = k.pgmaps.find(head);
+      if (!e) {
+        sink.add('refs-on-dead-pgmap', `${want.gets} gets and ${want.pins} pins are held on pfn ${hex(head)}, which no live pgmap covers`);
+        continue;
+      }
+      if (!seenHeads.has(head)) {
+        try {
+          checkHead(e.pgmap, head, e.shift);
+        } catch (err) {
+          sink.add('struct-page-readable', `struct page of pinned pfn ${hex(head)} cannot be read: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+}
+
+/** Walks a user page table: table frames (each must be referenced once) and devmap leaves. */
+function walkUser(pt: PageTable, owner: string, sink: Sink, tables: Map<number, string>, leaf: (va: number, level: number, lo: number, hi: number) => void): void {
+  const arch = pt.arch;
+  const last = pt.nrLevels - 1;
+  const addTable = (t: number) => {
+    if (tables.has(t)) sink.add('user-table-refs', `user table ${hex(t)} of ${owner} is referenced again (also by ${tables.get(t)})`);
+    tables.set(t, owner);
+  };
+  addTable(pt.root);
+  const visit = (table: number, level: number, vaBase: number): void => {
+    const n = 2 ** arch.levels[level]!.bits;
+    const size = pt.levelSize(level);
+    for (let i = 0; i < n; i++) {
+      const lo = pt.lo(table, i);
+      if (!(lo & _PAGE_PRESENT)) continue;
+      const hi = pt.hi(table, i);
+      const va = vaBase + i * size;
+      if (level === last || lo & _PAGE_PSE) leaf(va, level, lo, hi);
+      else {
+        const t = entryPfn(lo, hi, arch.pageShift);
+        addTable(t);
+        visit(t, level + 1, va);
+      }
+    }
+  };
+  visit(pt.root, 0, 0);
+}
+
+function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean): Map<number, string> {
+  const tables = new Map<number, string>();
+  const ps = k.arch.pageSize;
+  for (const t of tasks) {
+    if (taskExited(t)) continue;
+    const owner = `${t.comm}:${t.pid}`;
+    walkUser(t.mm.pgd, owner, sink, tables, (va, level, lo, hi) => {
+      const size = t.mm.pgd.levelSize(level);
+      const pfn = entryPfn(lo, hi, k.arch.pageShift);
+      const where = `${owner} ${hex(va)}`;
+      if (!(hi & _PAGE_DEVMAP_HI)) sink.add('user-leaf-devmap', `${where}: leaf without _PAGE_DEVMAP`);
+      if (pfn % (size / ps) !== 0) sink.add('user-leaf-align', `${where}: pfn ${hex(pfn)} not aligned to the ${hex(size)} leaf`);
+      const vma = t.mm.findVma(va);
+      if (!vma || va + size > vma.end) {
+        sink.add('user-leaf-vma', `${where}: leaf of ${hex(size)} is not inside a vma`);
+        return;
+      }
+      const dev = vma.file?.privateData as DevDax | undefined;
+      if (!dev || !dev.alive) sink.add('user-leaf-dev', `${where}: leaf maps ${dev?.name ?? 'a file'} which is not alive`);
+      if (dev && size !== dev.align) sink.add('user-leaf-size', `${where}: leaf of ${hex(size)}, ${dev.name} align ${hex(dev.align)}`);
+      const e = k.pgmaps.find(pfn);
+      if (!e || e.pgmap.dead) sink.add('user-leaf-pgmap', `${where}: pfn ${hex(pfn)} is in no live pgmap`);
+      else {
+        if (dev && e.pgmap !== dev.pgmap) sink.add('user-leaf-pgmap', `${where}: pfn ${hex(pfn)} belongs to ${e.pgmap.name}, not ${dev.name}'s pgmap`);
+        if (!e.spans.some((s) => pfn >= s.startPfn && pfn + size / ps <= s.endPfn)) sink.add('user-leaf-pgmap', `${where}: leaf runs past ${e.pgmap.name}`);
+      }
+      if (dev) {
+        const phys = daxPgoffToPhys(dev, vma.pgoffOf(va), size);
+        if (phys !== pfn * ps) sink.add('user-leaf-target', `${where}: maps pfn ${hex(pfn)}, file offset says ${phys < 0 ? 'nothing' : hex(phys / ps)}`);
+      }
+      if (e) {
+        const n = full && e.shift === 0 ? size / ps : 1;
+        for (let i = 0; i < n; i++)
+          if (k.memmap.testFlag(k.memmap.compoundHead(pfn + i), PG_hwpoison)) {
+            sink.add('user-leaf-poison', `${where}: maps hwpoisoned pfn ${hex(pfn + i)}`);
+            break;
+          }
+      }
+    });
+  }
+  return tables;
+}
+
+function checkBus(k: Kernel, sink: Sink, bus: DaxBus): void {
+  for (const region of bus.regions.values()) {
+    let prevEnd = region.start - 1;
+    let used = 0;
+    for (const c of region.children) {
+      if (c.start <= prevEnd || c.end > region.end || c.end < c.start) sink.add('dax-region-children', `${region}: child ${c.name} ${hex(c.start)}-${hex(c.end)} overlaps or leaves the region`);
+      prevEnd = c.end;
+      used += c.end - c.start + 1;
+    }
+    if (region.availableSize !== region.size - used) sink.add('dax-region-avail', `${region}: available_size ${region.availableSize}, children leave ${region.size - used}`);
+    let devBytes = 0;
+    for (const dev of region.devices.values()) {
+      devBytes += dev.size;
+      for (const r of dev.ranges) if (!region.children.includes(r.res) || r.res.start !== r.start || r.res.end !== r.end) sink.add('dax-dev-range', `${dev.name}: range ${hex(r.start)}-${hex(r.end)} has no matching region child`);
+      if (dev.alive !== dev.bound) sink.add('dax-dev-alive', `${dev.name}: alive ${dev.alive} but bound ${dev.bound}`);
+      const live = dev.pgmap !== null && k.pgmaps.of(dev.pgmap) !== undefined;
+      if (dev.bound && !live) sink.add('dax-dev-pgmap', `${dev.name} is bound but its pgmap is not mapped`);
+      if (!dev.bound && live) sink.add('dax-dev-pgmap', `${dev.name} is unbound but its pgmap is still mapped`);
+      if (!dev.bound && !region.isStatic && dev.pgmap !== null) sink.add('dax-dev-pgmap', `${dev.name} is unbound but keeps a dynamic pgmap`);
+      if (dev.bound && dev.pgmap) {
+        const ps = k.arch.pageSize;
+        for (const r of dev.ranges)
+          if (!dev.pgmap.ranges.some((p) => p.start <= r.start && r.end <= p.end)) sink.add('dax-dev-pgmap', `${dev.name}: range ${hex(r.start)}-${hex(r.end)} is outside its pgmap`);
+        if (dev.pgmap.vmemmapShift !== Math.log2(Math.max(dev.align, ps) / ps)) sink.add('dax-dev-pgmap', `${dev.name}: vmemmap_shift ${dev.pgmap.vmemmapShift} for align ${hex(dev.align)}`);
+      }
+    }
+    if (devBytes !== used) sink.add('dax-region-children', `${region}: devices hold ${devBytes} bytes, children ${used}`);
+  }
+}
+
+/**
+ * The DEBUG_VM sweep: every invariant of the simulated machine that must hold
+ * between operations. Returns the violations found (empty: all hold). Costs
+ * nothing unless called; with `full: false` the per-struct-page checks are
+ * sampled (see InvariantOptions) and everything else still runs.
+ */
+export function checkInvariants(k: Kernel, bus?: DaxBus, tasks: readonly Task[] = [], opts: InvariantOptions = {}): Violation[] {
+  const sink = new Sink();
+  const scan = scanVmemmap(k, sink);
+  const userTables = checkUser(k, sink, tasks, opts.full ?? true);
+  checkVmemmapAndBuddy(k, sink, scan, userTables, opts.allTasks ?? false);
+  checkSections(k, sink, scan, opts.full ?? true);
+  checkStructPages(k, sink, scan, opts);
+  if (bus) checkBus(k, sink, bus);
+  return sink.list;
+}
