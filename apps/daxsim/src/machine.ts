@@ -19,6 +19,8 @@ import {
   unregisterDaxRegion,
 } from '@daxsim/device-dax';
 import { type Kernel, createKernel, memremapPages, memunmapPages, newDevPagemap } from '@daxsim/memremap';
+import { armFailures, parseFailSpec } from '@daxsim/debug-vm';
+import { Gup, type GupGeneration } from '@daxsim/gup';
 import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
 import {
   type ArchProfile,
@@ -46,6 +48,7 @@ import {
   type Namespace,
   type NamespaceMode,
   type PmemRegion,
+  REGION_ALIGN,
   namespaceUuid,
   ndPfnInit,
   pfnAltmap,
@@ -93,6 +96,8 @@ export class Machine {
   private serial = 0;
   /** The signals the consumer of the last `poison` op received. */
   lastSignals: SigInfo[] = [];
+  /** A `grab` failure armed for the next GUP instance this machine makes (fail_page_alloc-style, DAXSIM_FAIL). */
+  private grabFailAt = 0;
 
   private constructor(config: MachineConfig) {
     const arch = archByName(config.arch);
@@ -102,12 +107,18 @@ export class Machine {
     this.config = config;
     this.arch = arch;
     this.generation = gen;
-    if (!config.ram.length || config.ram.some((s) => !(s > 0) || s % GiB))
-      throw new KernelError(EINVAL, `machine: --ram sizes must be positive multiples of 1G`);
-    for (const [what, sizes] of [['--pmem', config.pmem], ['--soft-reserved', config.softReserved]] as const)
+    const subsection = 2 ** arch.subsectionShift;
+    for (const [what, sizes, unit] of [
+      ['--ram', config.ram, subsection],
+      ['--pmem', config.pmem, REGION_ALIGN],
+      ['--soft-reserved', config.softReserved, subsection],
+    ] as const)
       for (const s of sizes)
-        if (!(s > 0) || s % GiB) throw new KernelError(EINVAL, `machine: ${what} ${s} must be a positive multiple of 1G`);
-    // Physical layout: RAM nodes from 0, then each device range on the next 1 GiB boundary.
+        if (!Number.isSafeInteger(s) || s <= 0 || s % unit)
+          throw new KernelError(EINVAL, `machine: ${what} ${s} must be a positive multiple of ${unit / 2 ** 20}M`);
+    if (!config.ram.length) throw new KernelError(EINVAL, 'machine: --ram: at least one node needs memory');
+    // Physical layout: RAM nodes from 0, then each device range on the next 1 GiB boundary
+    // (so that 1 GiB compound pages can start at the beginning of a region).
     const ram: { nid: number; start: number; size: number }[] = [];
     let at = 0;
     config.ram.forEach((size, nid) => {
@@ -115,12 +126,13 @@ export class Machine {
       at += size;
     });
     const devices: { start: number; size: number; name: string; nid: number }[] = [];
-    at = alignUp(at, GiB);
     config.pmem.forEach((size, i) => {
+      at = alignUp(at, GiB);
       devices.push({ start: at, size, name: `region${i}`, nid: 0 });
       at += size;
     });
     config.softReserved.forEach((size, i) => {
+      at = alignUp(at, GiB);
       devices.push({ start: at, size, name: `hmem.${i}`, nid: 0 });
       at += size;
     });
@@ -235,6 +247,28 @@ export class Machine {
     } finally {
       exitTask(this.k, task);
     }
+  }
+
+  /**
+   * Arms fault injection (DAXSIM_FAIL syntax: `page_alloc:5,altmap:2,pgtable:3,grab:7`):
+   * the n-th such allocation or grab from now fails once. Grabs fail in the
+   * next GUP instance made with newGup().
+   */
+  armFailures(text: string): void {
+    const spec = parseFailSpec(text);
+    const { grab, ...kernel } = spec;
+    armFailures({ k: this.k }, kernel);
+    if (grab !== undefined) this.grabFailAt = grab;
+  }
+
+  /** A GUP instance of the given generation (armed with a pending grab failure, if any). */
+  newGup(generation?: GupGeneration): Gup {
+    const g = new Gup(this.k, generation === undefined ? {} : { generation });
+    if (this.grabFailAt) {
+      g.armGrabFailure(this.grabFailAt);
+      this.grabFailAt = 0;
+    }
+    return g;
   }
 
   // ------------------------------------------------------------ lookups

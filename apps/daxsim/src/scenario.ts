@@ -3,7 +3,7 @@ import {
   DEFAULT_GUP_GENERATION,
   FOLL_LONGTERM,
   FOLL_WRITE,
-  Gup,
+  type Gup,
   type GupGeneration,
   getUserPagesFast,
   isGupGeneration,
@@ -31,7 +31,8 @@ import { readState } from './state.js';
  *   p1 mmap m1 dax0.1 length=4M offset=0 prot=rw flags=shared
  *   p1 touch m1 0x1000 write
  *   p1 write m1 0x1000 hello        p1 read m1 0x1000 5
- *   p1 pin m1 0 2M gen=head-once [get] [longterm]
+ *   p1 pin m1 0 2M gen=head-once [get] [longterm]   (also: p1 get ..., p1 longterm ...)
+ *   fail page_alloc:3               (DAXSIM_FAIL syntax: the n-th allocation or grab from now fails)
  *   p1 unpin
  *   poison dax0.1 0x200000          p1 poison m1 0x200000   (p1 is the consumer: BUS_MCEERR_AR)
  *   p1 munmap m1
@@ -137,6 +138,10 @@ export async function runScenario(ctx: CommandContext, text: string, name: strin
           out.out(`  exit status ${rc}`);
           errors++;
         }
+      } else if (words[0] === 'fail') {
+        // fail page_alloc:3 (DAXSIM_FAIL syntax): the n-th such allocation or grab from now fails
+        if (words.length !== 2) throw new UsageError('fail POINT:N[,POINT:N...]');
+        m.armFailures(words[1]!);
       } else if (words[0] === 'poison' && words.length === 3) {
         m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
       } else if (words[0] === 'spawn') {
@@ -181,18 +186,20 @@ export async function runScenario(ctx: CommandContext, text: string, name: strin
             }
             break;
           }
-          case 'pin': {
+          case 'pin':
+          case 'get':
+          case 'longterm': {
             const mp = mapping(pr, words[2]);
             const off = num(words[3], 'pin offset');
             const len = num(words[4], 'pin length');
             const o = kv(words.slice(5));
             const gen = o.kv.get('gen') ?? DEFAULT_GUP_GENERATION;
             if (!isGupGeneration(gen)) throw new UsageError(`gen=${gen}: one of per-page, head-once, grab-first`);
-            const gup = new Gup(m.k, { generation: gen as GupGeneration });
+            const gup = m.newGup(gen as GupGeneration);
             const n = Math.ceil(len / m.arch.pageSize);
             const pages = new Float64Array(n);
-            const get = o.flags.has('get');
-            const flags = FOLL_WRITE | (o.flags.has('longterm') ? FOLL_LONGTERM : 0);
+            const get = verb === 'get' || o.flags.has('get');
+            const flags = FOLL_WRITE | (verb === 'longterm' || o.flags.has('longterm') ? FOLL_LONGTERM : 0);
             const got = get ? getUserPagesFast(gup, pr.task.mm, mp.addr + off, n, flags, pages) : pinUserPagesFast(gup, pr.task.mm, mp.addr + off, n, flags, pages);
             if (got < 0) throw new KernelError(-got, `${get ? 'get' : 'pin'}_user_pages_fast: ${n} pages at ${mp.dev.name} offset ${off} failed`);
             pr.pins.push({ pages, n: got, get, gup });

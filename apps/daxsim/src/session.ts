@@ -19,6 +19,9 @@ export function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T, opts:
   if (ctx.machine) return fn(ctx.machine);
   const state = readState(ctx.statePath);
   const m = state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
+  // DAXSIM_FAIL arms fault injection for this command's operations (not for the replay)
+  const fail = ctx.env['DAXSIM_FAIL'];
+  if (fail) m.armFailures(fail);
   const before = m.ops.length;
   try {
     return fn(m);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type DevDax, createTask, daxMmap, exitTask } from '@daxsim/device-dax';
-import { DEFAULT_GUP_GENERATION, Gup, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
+import { DEFAULT_GUP_GENERATION, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, KernelError, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type SigInfo } from '@daxsim/mm';
 import { type OptSpec, UsageError, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
@@ -41,7 +41,7 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: 
 /** Runs the selftest on a machine: a transient process maps the device file, and exits afterwards. */
 export function runGupTest(m: Machine, argv: string[], generation: GupGeneration) {
   const task = createTask(m.k, 4242, 'gup_test');
-  const gup = new Gup(m.k, { generation });
+  const gup = m.newGup(generation);
   try {
     return gupTestMain(
       {
