@@ -50,6 +50,8 @@ describe('daxsim (the default run)', () => {
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_atomics_per_loop).toBe(1048576);
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'head-once').get_atomics_per_loop).toBe(2048);
     expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(4096);
+    // the machine passed its invariant sweeps after every namespace and after gup_test
+    expect(j.invariants).toMatchObject({ cheap: 20, full: 3, violations: [] });
   });
 });
 

@@ -1,3 +1,4 @@
+import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
 import { VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 import { type OptSpec, flag } from '../args.js';
@@ -66,6 +67,7 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
   const t0 = performance.now();
   m.apply({ op: 'ns.create', region: 0, id: 0, start: region.start, size: region.size, mode: 'devdax', align, map });
   const ms = performance.now() - t0;
+  sweep(m, false);
   const dev = memmapDevices(m)[0]!;
   const cost = memmapCost(m, dev);
   const ns = region.namespaces[0]!;
@@ -82,6 +84,17 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
     memremap_ms: Math.round(ms * 10) / 10,
     per_tib_ram_bytes: ((cost.vmemmap_data_bytes + cost.vmemmap_pagetable_bytes) / covered) * TiB,
   };
+}
+
+/** Invariant sweeps run by the default run, and what they found. */
+const sweeps = { cheap: 0, full: 0, violations: [] as string[] };
+
+/** checkInvariants() on the machine: a cheap sweep (sampled struct pages) or a full one. */
+function sweep(m: Machine, full: boolean): void {
+  const v = checkInvariants(m.k, m.bus, [], { full });
+  if (full) sweeps.full++;
+  else sweeps.cheap++;
+  sweeps.violations.push(...v.map(formatViolation));
 }
 
 /** gup_test on the 2M devdax device of a default machine, one GUP generation. */
@@ -156,16 +169,27 @@ async function run(ctx: CommandContext): Promise<number> {
         progress(`gup_test -m ${quick ? 4096 : 16384} -r ${quick ? 3 : 10} -n 512 -w -S -${test} --map=${map} (${g})`);
         gup.push(quick ? measureGup(machine, map, test, g, 4096, 3) : measureGup(machine, map, test, g));
       }
+    // after every get and put: every struct page of the device as the kernel would have it
+    progress(`invariant sweep of every struct page (--map=${map})`);
+    sweep(machine, true);
     machine.apply({ op: 'ns.destroy', dev: 'namespace0.0' });
   }
+  sweep(machine, true);
   progress('');
   const elapsed = (performance.now() - t0) / 1000;
   if (json) {
-    ctx.out.out(JSON.stringify({ machine: DEFAULT_CONFIG, memmap, gup, seed: SEED, seconds: Math.round(elapsed * 10) / 10 }, null, 2));
-    return 0;
+    ctx.out.out(
+      JSON.stringify({ machine: DEFAULT_CONFIG, memmap, gup, invariants: { ...sweeps }, seed: SEED, seconds: Math.round(elapsed * 10) / 10 }, null, 2),
+    );
+    return sweeps.violations.length ? 1 : 0;
   }
   ctx.out.out(report(memmap, gup, quick, elapsed));
-  return 0;
+  ctx.out.out(
+    sweeps.violations.length
+      ? `invariants: ${sweeps.violations.length} VIOLATIONS:\n${sweeps.violations.slice(0, 20).join('\n')}`
+      : `invariants: ${sweeps.cheap} sampled and ${sweeps.full} full sweeps of the machine (debug-vm checkInvariants), no violation`,
+  );
+  return sweeps.violations.length ? 1 : 0;
 }
 
 function report(memmap: MemmapRow[], gup: GupRow[], quick: boolean, seconds: number): string {
