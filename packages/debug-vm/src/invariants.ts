@@ -336,7 +336,7 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
         if (sink.full) return;
         try {
           checkHead(pgmap, head, shift);
-          seenHeads.add(head);
+          if (refs) seenHeads.add(head); // only the pinned heads are looked up again: a full sweep of a large device would overflow a Set
           if (shift === 0) continue;
           if (full) for (let t = head + 1; t < head + nr; t++) checkTail(pgmap, head, t);
           else for (const t of new Set([head + 1, head + 2, head + nr - 1])) if (t > head && t < head + nr) checkTail(pgmap, head, t);
