@@ -3,6 +3,7 @@ export {
   createKernel,
   forEachDevicePfn,
   getDevPagemap,
+  kernelBootHooks,
   memmapStats,
   memremapPages,
   memunmapPages,

@@ -73,11 +73,20 @@ export interface CreateKernelOptions {
   tlb?: boolean;
 }
 
+/**
+ * Called with every kernel createKernel() boots: how a debug harness (the
+ * invariant sweep after each test file) finds the machines a test made.
+ * Empty unless something registers.
+ */
+export const kernelBootHooks: ((k: Kernel) => void)[] = [];
+
 /** Boots a simulated machine with the section table and the pgmap registry. */
 export function createKernel(opts: CreateKernelOptions): Kernel {
   const core = createKernelCore(opts);
   const sparse = new SparseMem(core.arch);
-  return Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry() });
+  const k: Kernel = Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry() });
+  for (const hook of kernelBootHooks) hook(k);
+  return k;
 }
 
 /** A dev_pagemap with the defaults of a zeroed struct. */
