@@ -94,7 +94,7 @@ const thrown: Case[] = [
   { name: 'memremap_pages of a range not aligned to the compound page', errno: EINVAL, msg: /aligned to the compound page size 0x40000000/, run: ({ k }) => memremapPages(k, newDevPagemap({ type: MEMORY_DEVICE_GENERIC, vmemmapShift: 18, ranges: [{ start: PMEM + 128 * MiB, end: PMEM + 192 * MiB - 1 }] }), 0) },
   { name: 'memremap_pages of System RAM', errno: ENXIO, msg: /attempted on System RAM/, run: ({ k }) => memremapPages(k, newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: 0, end: 64 * MiB - 1 }] }), 0) },
   { name: 'memremap_pages outside any device memory', errno: ENXIO, msg: /no device memory/, run: ({ k }) => memremapPages(k, newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: 64 * GiB, end: 64 * GiB + 64 * MiB - 1 }] }), 0) },
-  { name: 'memremap_pages overlapping a live pgmap', errno: EBUSY, msg: /conflicts with pgmap dax0\.1/, run: ({ k }) => memremapPages(k, newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: BASE, end: BASE + 64 * MiB - 1 }] }), 0) },
+  { name: 'memremap_pages overlapping a live pgmap', errno: ENOMEM, msg: /Conflicting mapping in same section: conflicts with pgmap dax0\.1/, run: ({ k }) => memremapPages(k, newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: BASE, end: BASE + 64 * MiB - 1 }] }), 0) },
   {
     name: 'memremap_pages with an altmap whose base_pfn is not the range start',
     errno: EINVAL,

@@ -343,11 +343,11 @@ describe('refusals name the problem and change nothing', () => {
       expect(state(k)).toEqual(s);
     });
   }
-  it('overlap with another pgmap: -EBUSY', () => {
+  it('overlap with another pgmap: -ENOMEM, as pagemap_range() returns it', () => {
     const k = machine();
     memremapPages(k, pgmapOf(256 * MiB, 9, DEV, 'a'), 0);
     const s = state(k);
-    expectRefusal(() => memremapPages(k, pgmapOf(256 * MiB, 9, DEV + 128 * MiB, 'b'), 0), EBUSY, /conflicts with pgmap a/);
+    expectRefusal(() => memremapPages(k, pgmapOf(256 * MiB, 9, DEV + 128 * MiB, 'b'), 0), ENOMEM, /Conflicting mapping in same section: conflicts with pgmap a/);
     expect(state(k)).toEqual(s);
   });
   it('1 GiB compound pages on arm64 (no PUD THP): -EINVAL', () => {

@@ -4,6 +4,7 @@ import {
   DEFAULT_VMEMMAP_GENERATION,
   type DevPagemap,
   EBUSY,
+  ENOMEM,
   EINVAL,
 
   ENXIO,
@@ -193,7 +194,9 @@ function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): 
     const ep = PHYS_PFN(k, r.end + 1);
     for (const e of k.pgmaps.entries)
       for (const s of e.spans)
-        if (sp < s.endPfn && s.startPfn < ep) refuse(EBUSY, `${name}: conflicts with pgmap ${e.pgmap.name} [${hex(s.startPfn * arch.pageSize)}-${hex(s.endPfn * arch.pageSize - 1)}]`);
+        // pagemap_range(): WARN "Conflicting mapping in same section" and -ENOMEM (the kernel's errno for this)
+        if (sp < s.endPfn && s.startPfn < ep)
+          refuse(ENOMEM, `${name}: Conflicting mapping in same section: conflicts with pgmap ${e.pgmap.name} [${hex(s.startPfn * arch.pageSize)}-${hex(s.endPfn * arch.pageSize - 1)}]`);
   });
   if (altmap) {
     const first = PHYS_PFN(k, pgmap.ranges[0]!.start);
