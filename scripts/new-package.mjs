@@ -42,16 +42,6 @@ writeFileSync(
 );
 writeFileSync(
   join(dir, 'tsup.config.ts'),
-  `import { defineConfig } from 'tsup';
-
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
-`,
+  `import { packageConfig } from '../../scripts/tsup-package.ts';\n\nexport default packageConfig();\n`,
 );
 console.log(`created ${dir}`);

@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../scripts/tsup-package.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/test/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default packageConfig(['src/index.ts', 'src/test/index.ts']);
