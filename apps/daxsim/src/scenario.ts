@@ -11,7 +11,7 @@ import {
   putPages,
   unpinUserPages,
 } from '@daxsim/gup';
-import { memoryFailure } from '@daxsim/memory-failure';
+import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
 import { type CounterName, KernelError, entryPfn, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Task, VM_FAULT_ERROR, errnoName } from '@daxsim/mm';
 import { UsageError, parseArgs } from './args.js';
 import type { CommandContext } from './command.js';
@@ -225,7 +225,7 @@ export async function runScenario(ctx: CommandContext, text: string, name: strin
             const pt = pr.task.mm.pgd;
             pt.walk(addr);
             const pfn = entryPfn(pt.wLo, pt.wHi, m.arch.pageShift) + Math.floor((addr % pt.levelSize(pt.wLevel)) / m.arch.pageSize);
-            const rc = memoryFailure(m.k, pfn, 1 /* MF_ACTION_REQUIRED */, pr.task);
+            const rc = memoryFailure(m.k, pfn, MF_ACTION_REQUIRED, pr.task);
             if (rc < 0) throw new KernelError(-rc, `memory_failure: pfn 0x${pfn.toString(16)} was not recovered`);
             break;
           }

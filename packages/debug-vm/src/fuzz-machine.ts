@@ -1,5 +1,6 @@
 import {
   EBUSY,
+  EFAULT,
   EINVAL,
   ENOMEM,
   ENOSPC,
@@ -7,13 +8,16 @@ import {
   KernelError,
   MAP_SHARED,
   MEMORY_DEVICE_GENERIC,
+  PGMAP_ALTMAP_VALID,
   PROT_READ,
   PROT_WRITE,
   type Task,
+  VM_FAULT_ERROR,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   type VmemmapGeneration,
+  archByName,
   errnoName,
   hex,
 } from '@daxsim/mm';
@@ -36,7 +40,6 @@ import {
   munmap,
   touch,
   unbindDevDax,
-  userMapping,
 } from '@daxsim/device-dax';
 import {
   FOLL_LONGTERM,
@@ -48,7 +51,7 @@ import {
   putPages,
   unpinUserPages,
 } from '@daxsim/gup';
-import { memoryFailure } from '@daxsim/memory-failure';
+import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
 import { type FailPoint, type FailSpec, armFailures, pendingFailures } from './fault-inject.js';
 import { type Violation, checkInvariants, formatViolation } from './invariants.js';
 import { type MachineState, machineState } from './state.js';
@@ -58,22 +61,44 @@ export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
 /**
- * The fuzzed machine, fixed so that a scenario replays it exactly:
- * 512 MiB of RAM on node 0; 1 GiB of soft-reserved memory at 4 GiB (dynamic
- * dax region 0, align 2 MiB, dax0.0 over all of it); and 256 MiB of pmem at
- * 8 GiB as two 128 MiB devdax namespaces: region 1 with its struct pages in
- * the namespace (--map=dev: an altmap, data starting 4 MiB in) and region 2
- * with its struct pages in RAM (--map=mem).
+ * The fuzzed machine, fixed so that a scenario replays it exactly: the
+ * machine `daxsim run` builds from scenarioPreamble()'s lines
+ * (`machine --arch x86_64 --ram 512M --pmem 256M --soft-reserved 1G` and two
+ * `ndctl create-namespace -m devdax` lines), laid out as apps/daxsim's Machine
+ * lays it out:
+ * - 512 MiB of RAM on node 0 at 0;
+ * - pmem region0 (256 MiB) at 1 GiB, holding two 128 MiB devdax namespaces:
+ *   namespace0.0 (--map=dev: its struct pages on the device behind an altmap,
+ *   nd_pfn_init's dataoff 4 MiB) with static dax region 0 and dax0.0, and
+ *   namespace0.1 (--map=mem: struct pages in RAM, dataoff 2 MiB) with a second
+ *   static region 0 and dax0.1;
+ * - the soft-reserved range hmem.0 (1 GiB) at 2 GiB: dynamic dax region 1
+ *   (ids after the pmem regions), dax1.0 over all of it, bound at boot.
+ * The app cannot be imported here (it sits above this package), so the
+ * numbers nd_pfn_init() and __nvdimm_setup_pfn() compute there are constants
+ * here; apps/daxsim/src/fuzz-replay.test.ts holds them equal (machine state
+ * after the preamble, byte for byte, and every replayed scenario).
  */
 export const FUZZ_LAYOUT = {
   ram: 512 * MiB,
-  softReserved: { start: 4 * GiB, size: 1 * GiB },
-  pmem: { start: 8 * GiB, size: 256 * MiB },
+  pmem: { region: 0, start: 1 * GiB, size: 256 * MiB },
+  softReserved: { region: 1, start: 2 * GiB, size: 1 * GiB, parentName: 'hmem.0' },
   namespaces: [
-    { region: 1, start: 8 * GiB, size: 128 * MiB, map: 'dev' as const, dataOffset: 4 * MiB },
-    { region: 2, start: 8 * GiB + 128 * MiB, size: 128 * MiB, map: 'mem' as const, dataOffset: 0 },
+    {
+      id: 0,
+      start: 1 * GiB,
+      size: 128 * MiB,
+      map: 'dev' as const,
+      dataOffset: 4 * MiB,
+      // pfnAltmap(): base_pfn is the namespace's subsection; reserve = the 8 KiB info block; free = the struct page area
+      altmap: { basePfn: (1 * GiB) / (4 * KiB), reserve: 2, free: 1022 },
+    },
+    { id: 1, start: 1 * GiB + 128 * MiB, size: 128 * MiB, map: 'mem' as const, dataOffset: 2 * MiB, altmap: null },
   ],
 } as const;
+
+/** The dynamic dax region's devices are dax<DYN_REGION>.N. */
+export const DYN_REGION = FUZZ_LAYOUT.softReserved.region;
 
 /** One operation, exactly as a `daxsim run` scenario line says it. */
 export type FuzzOp =
@@ -104,7 +129,7 @@ export function fmtSize(n: number): string {
 export function formatOp(o: FuzzOp): string {
   switch (o.op) {
     case 'create':
-      return `daxctl create-device -r 0 -s ${fmtSize(o.size)} -a ${fmtSize(o.align)}`;
+      return `daxctl create-device -r ${DYN_REGION} -s ${fmtSize(o.size)} -a ${fmtSize(o.align)}`;
     case 'resize':
       return `daxctl reconfigure-device -s ${fmtSize(o.size)} ${o.dev}`;
     case 'disable':
@@ -138,10 +163,20 @@ export function formatOp(o: FuzzOp): string {
 export function scenarioPreamble(generation: VmemmapGeneration): string[] {
   const L = FUZZ_LAYOUT;
   return [
-    `machine --arch x86_64 --ram ${fmtSize(L.ram)} --soft-reserved ${fmtSize(L.softReserved.size)} --pmem ${fmtSize(L.pmem.size)} --vmemmap ${generation}`,
+    `machine --arch x86_64 --ram ${fmtSize(L.ram)} --pmem ${fmtSize(L.pmem.size)} --soft-reserved ${fmtSize(L.softReserved.size)} --generation ${generation}`,
     ...L.namespaces.map((n) => `ndctl create-namespace -m devdax --map=${n.map} -s ${fmtSize(n.size)} -a 2M`),
   ];
 }
+
+/**
+ * The ops every fuzz sequence starts with, after the preamble: free the
+ * dynamic region for new devices (a bound device cannot be resized, so
+ * dax1.0 is disabled first).
+ */
+export const FUZZ_PROLOGUE: readonly FuzzOp[] = [
+  { op: 'disable', dev: `dax${DYN_REGION}.0` },
+  { op: 'resize', dev: `dax${DYN_REGION}.0`, size: 0 },
+];
 
 /** A whole reproducible `daxsim run` scenario. */
 export function formatScenario(generation: VmemmapGeneration, ops: readonly FuzzOp[], header: string[] = []): string {
@@ -154,45 +189,55 @@ export function formatScenario(generation: VmemmapGeneration, ops: readonly Fuzz
 export interface FuzzMachine {
   readonly k: Kernel;
   readonly bus: DaxBus;
-  readonly gup: Gup;
+  /** The dynamic region (hmem.0). */
   readonly dyn: DaxRegion;
   readonly generation: VmemmapGeneration;
 }
 
-/** Boots the fuzz layout. */
+/**
+ * Boots the fuzz layout, step for step as `daxsim run` boots the preamble's
+ * machine (apps/daxsim Machine: the kernel, the hmem region with dax1.0
+ * bound; then each `ndctl create-namespace`: the namespace's pgmap, its
+ * static dax region and the device bound), so every frame lands where it
+ * lands there.
+ */
 export function bootFuzzMachine(generation: VmemmapGeneration): FuzzMachine {
   const L = FUZZ_LAYOUT;
+  const arch = archByName('x86_64')!;
+  const ps = arch.pageSize;
   const k = createKernel({
-    ram: [{ nid: 0, size: L.ram }],
+    arch,
+    ram: [{ nid: 0, start: 0, size: L.ram }],
     devices: [
-      { start: L.softReserved.start, size: L.softReserved.size, name: 'Soft Reserved' },
-      { start: L.pmem.start, size: L.pmem.size, name: 'Persistent Memory' },
+      { start: L.pmem.start, size: L.pmem.size, name: `region${L.pmem.region}`, nid: 0 },
+      { start: L.softReserved.start, size: L.softReserved.size, name: L.softReserved.parentName, nid: 0 },
     ],
   });
-  const bus = new DaxBus(k, { generation });
-  const dyn = createDynamicRegion(bus, { id: 0, start: L.softReserved.start, size: L.softReserved.size, parentName: 'hmem.0' });
-  const ps = k.arch.pageSize;
+  const bus = new DaxBus(k, { generation, setMappingIndex: 'align-down' });
+  const dyn = createDynamicRegion(bus, { id: L.softReserved.region, start: L.softReserved.start, size: L.softReserved.size, targetNode: 0, parentName: L.softReserved.parentName });
+  bindDevDax(dyn.devices.get(`dax${DYN_REGION}.0`)!); // dax_hmem binds dax1.0 at boot
   for (const ns of L.namespaces) {
-    const base = ns.start / ps;
-    const pgmap =
-      ns.map === 'dev'
-        ? newDevPagemap({
-            type: MEMORY_DEVICE_GENERIC,
-            ranges: [{ start: ns.start, end: ns.start + ns.size - 1 }],
-            altmap: { basePfn: base, endPfn: base + ns.size / ps, reserve: 2, free: ns.dataOffset / ps - 2, align: 0, alloc: 0 },
-            name: `namespace${ns.region}.0`,
-          })
-        : undefined;
-    createStaticRegion(bus, {
-      id: ns.region,
+    const name = `namespace${L.pmem.region}.${ns.id}`;
+    // __nvdimm_setup_pfn(): the pgmap covers the whole namespace; --map=dev adds the altmap
+    const end = ns.start + ns.size - 1;
+    const pgmap = newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: ns.start, end }], name });
+    if (ns.altmap) {
+      pgmap.altmap = { ...ns.altmap, endPfn: Math.floor(end / ps), align: 0, alloc: 0 };
+      pgmap.flags |= PGMAP_ALTMAP_VALID;
+    }
+    const region = createStaticRegion(bus, {
+      id: L.pmem.region,
       start: ns.start + ns.dataOffset,
       size: ns.size - ns.dataOffset,
       align: 2 * MiB,
-      parentName: `namespace${ns.region}.0`,
-      ...(pgmap ? { pgmap } : {}),
+      targetNode: 0,
+      parentName: name,
+      pgmap,
+      devId: ns.id,
     });
+    bindDevDax(region.devices.get(`dax${L.pmem.region}.${ns.id}`)!); // dax_pmem probes the device
   }
-  return { k, bus, gup: new Gup(k), dyn, generation };
+  return { k, bus, dyn, generation };
 }
 
 // ------------------------------------------------------------------ reference model
@@ -203,8 +248,6 @@ interface MDev {
   align: number;
   bound: boolean;
   isStatic: boolean;
-  /** Align units faulted in since the last bind (page->mapping set: memory_failure can find them). */
-  faulted: Set<number>;
   poisoned: Set<number>;
   /** Destroyed: a later device of the same name is another device. */
   gone: boolean;
@@ -220,6 +263,8 @@ interface MHold {
   pfns: Float64Array;
   /** The device the pages belong to. */
   dev: MDev;
+  /** The GUP instance that took them (the scenario's pin line makes one per line and releases through it). */
+  gup: Gup;
 }
 interface MProc {
   task: Task;
@@ -239,11 +284,31 @@ type Expect =
   /** GUP: exactly `n` pages (or the errno when n is 0). */
   | { kind: 'gup'; n: number; errno: number; pfns: number[] };
 
+/**
+ * How far `daxctl create-device` gets (daxctl's do_create(): the region's
+ * create attribute makes a 0-size device, the region's *seed* device gets the
+ * align, then the size, then is enabled; a failed step leaves the earlier ones done).
+ */
+interface CreatePlan {
+  /** The device the create attribute makes (null: ENOSPC, nothing made). */
+  made: string | null;
+  /** The seed the align and size are written to. */
+  seed: string;
+  alignOk: boolean;
+  sizeOk: boolean;
+}
+
 /** The outcome of running one op against the machine and its model. */
 export interface StepResult {
   readonly violations: string[];
   /** The op was skipped as meaningless in the current state (e.g. a name that does not exist). */
   readonly skipped: boolean;
+  /**
+   * What the op's scenario line reports, as `daxsim run` reports it: `ok`, `-EINVAL` (refused;
+   * for daxctl lines the errno of the exit status), `fault 0x2` (a touch whose fault failed),
+   * `took 3` (GUP: pages taken). Empty when skipped.
+   */
+  readonly outcome: string;
 }
 
 /**
@@ -252,6 +317,14 @@ export interface StepResult {
  * `step()` predicts each operation's result, runs it, and compares: result,
  * errno, the model against the machine, and (while a failure is armed) a
  * failed operation's full state against the state before it.
+ *
+ * Every op does exactly what its scenario line does in `daxsim run` (the app
+ * is the reference for scenario semantics): daxctl lines follow daxctl
+ * (create-device sizes the region's seed and enables it; a refused sysfs write
+ * is -ENXIO; enable/disable of a device already in that state succeed;
+ * destroy-device -f disables, sizes to 0 and deletes), `poison` is a machine
+ * check consumed by a process that maps and reads the unit, a pin line uses a
+ * GUP instance of its own, and `exit` releases the process's pins.
  */
 export class FuzzModel {
   readonly m: FuzzMachine;
@@ -259,12 +332,27 @@ export class FuzzModel {
   readonly procs = new Map<string, MProc>();
   private nextPid = 100;
   private steps = 0;
+  /** Some failure is armed (kernel points, or a grab for the next pin line). */
   armed = false;
+  /** A `grab` failure armed for the next pin line's GUP instance (as the app's Machine.newGup()). */
+  private grabFailAt = 0;
+  /** The dynamic region's seed device (the first 0-size device made by create and not yet enabled). */
+  private seed: string | null = null;
+  private createPlan: CreatePlan | null = null;
+  /** destroy-device: the device is bound and held, so its disable will be refused. */
+  private destroyHeld = false;
+  /** Machine state just before create's enable (what an injected probe failure must leave). */
+  private preBind: MachineState | null = null;
+  private grabFired = false;
+  private lastTaken: Float64Array | null = null;
+  private lastGup: Gup | null = null;
+  /** Machine checks so far (the consumer's pid, as the app numbers them is irrelevant: pids are not state). */
+  private mce = 0;
 
   constructor(m: FuzzMachine) {
     this.m = m;
     for (const d of m.bus.devices)
-      this.devs.set(d.name, { name: d.name, size: d.size, align: d.align, bound: d.bound, isStatic: d.region.isStatic, faulted: new Set(), poisoned: new Set(), gone: false });
+      this.devs.set(d.name, { name: d.name, size: d.size, align: d.align, bound: d.bound, isStatic: d.region.isStatic, poisoned: new Set(), gone: false });
   }
 
   get ps(): number {
@@ -309,8 +397,10 @@ export class FuzzModel {
     return false;
   }
 
+  /** ida_alloc() of the dynamic region: the lowest free device id. */
   private lowestFreeId(): number {
-    const used = new Set([...this.devs.keys()].filter((n) => n.startsWith('dax0.')).map((n) => Number(n.slice(5))));
+    const prefix = `dax${DYN_REGION}.`;
+    const used = new Set([...this.devs.keys()].filter((n) => n.startsWith(prefix)).map((n) => Number(n.slice(prefix.length))));
     let id = 0;
     while (used.has(id)) id++;
     return id;
@@ -340,36 +430,45 @@ export class FuzzModel {
     return mp.offset % mp.dev.align === 0;
   }
 
-  /** Marks the align units of a vma that the process's page tables now map as faulted. */
-  private noteFaulted(proc: MProc, mp: MMap, off: number, len: number): void {
-    const dev = mp.dev;
-    if (dev.gone) return;
-    const a = dev.align;
-    for (let o = off - (off % a); o < off + len && o < mp.length; o += a) if (userMapping(proc.task, mp.start + o)) dev.faulted.add(Math.floor((mp.offset + o) / a));
-  }
-
   private predict(o: FuzzOp): Expect | null {
     const ps = this.ps;
     switch (o.op) {
       case 'create': {
-        if (this.dynAvail() === 0) return { kind: 'errno', errno: ENOSPC };
-        if (o.size > this.dynAvail()) return { kind: 'errno', errno: ENOSPC };
-        return { kind: 'ok' };
+        // daxctl create-device -r 1 -s SIZE -a ALIGN
+        this.createPlan = null;
+        const avail = this.dynAvail();
+        if (avail === 0) {
+          this.createPlan = { made: null, seed: '', alignOk: false, sizeOk: false };
+          return { kind: 'errno', errno: ENOSPC }; // create_store: no available_size
+        }
+        const made = `dax${DYN_REGION}.${this.lowestFreeId()}`;
+        const seed = this.seed ?? made;
+        const cur = seed === made ? 0 : this.devs.get(seed)!.size;
+        const real = seed === made ? undefined : this.m.bus.device(seed);
+        const unit = Math.max(o.align, 2 * MiB);
+        // align_store: dev_dax_validate_align() of the seed's ranges; size_store: multiple of the unit, room to grow
+        const alignOk = !real || real.ranges.every((r) => (r.end - r.start + 1) % unit === 0);
+        const sizeOk = alignOk && o.size % unit === 0 && !(o.size > cur && o.size - cur > avail);
+        this.createPlan = { made, seed, alignOk, sizeOk };
+        if (!sizeOk) return { kind: 'errno', errno: ENXIO }; // libdaxctl: failed to set align / size
+        // enable: probe refuses ranges that are not aligned to a 1 GiB align (checked against the machine after)
+        return unit > 2 * MiB ? { kind: 'any', errnos: [EINVAL] } : { kind: 'ok' };
       }
       case 'resize': {
+        // daxctl reconfigure-device -s SIZE: any refused size write is -ENXIO (libdaxctl)
         const d = this.devs.get(o.dev);
         if (!d) return null;
-        if (d.isStatic) return { kind: 'errno', errno: 13 /* EACCES */ };
-        if (o.size % Math.max(d.align, 2 * MiB) !== 0) return { kind: 'errno', errno: EINVAL };
-        if (d.bound) return { kind: 'errno', errno: EBUSY }; // size_store: dev->driver is checked before the size
+        if (d.isStatic) return { kind: 'errno', errno: ENXIO }; // EACCES: read-only
+        if (o.size % Math.max(d.align, 2 * MiB) !== 0) return { kind: 'errno', errno: ENXIO }; // EINVAL
+        if (d.bound) return { kind: 'errno', errno: ENXIO }; // EBUSY: size_store checks dev->driver
         if (o.size === d.size) return { kind: 'ok' };
-        if (o.size > d.size && o.size - d.size > this.dynAvail()) return { kind: 'errno', errno: ENOSPC };
+        if (o.size > d.size && o.size - d.size > this.dynAvail()) return { kind: 'errno', errno: ENXIO }; // ENOSPC
         return { kind: 'ok' };
       }
       case 'enable': {
         const d = this.devs.get(o.dev);
         if (!d) return null;
-        if (d.bound) return { kind: 'errno', errno: EBUSY };
+        if (d.bound) return { kind: 'ok' }; // daxctl: already enabled
         if (d.size === 0) return { kind: 'errno', errno: ENXIO };
         const real = this.m.bus.device(o.dev)!;
         if (!this.probeAligned(real)) return { kind: 'errno', errno: EINVAL };
@@ -378,7 +477,7 @@ export class FuzzModel {
       case 'disable': {
         const d = this.devs.get(o.dev);
         if (!d) return null;
-        if (!d.bound) return { kind: 'errno', errno: ENXIO };
+        if (!d.bound) return { kind: 'ok' }; // daxctl: already disabled
         if (this.devHeld(o.dev)) return { kind: 'errno', errno: EBUSY };
         return { kind: 'ok' };
       }
@@ -386,7 +485,9 @@ export class FuzzModel {
         const d = this.devs.get(o.dev);
         if (!d) return null;
         if (d.isStatic) return null;
-        if (d.bound && this.devHeld(o.dev)) return { kind: 'errno', errno: EBUSY };
+        this.destroyHeld = d.bound && this.devHeld(o.dev);
+        if (this.destroyHeld) return { kind: 'errno', errno: EBUSY }; // the disable is refused
+        if (o.dev === `dax${DYN_REGION}.0`) return { kind: 'errno', errno: EBUSY }; // disabled and emptied, but id 0 is never deleted
         return { kind: 'ok' };
       }
       case 'spawn':
@@ -429,18 +530,19 @@ export class FuzzModel {
           if (off >= mp.length || !this.pageValid(dev, mp.offset + off) || !this.mapAligned(mp) || !real) break;
           pfns.push(daxPgoffToPhys(real, (mp.offset + off) / ps, ps) / ps);
         }
-        return { kind: 'gup', n: pfns.length, errno: pfns.length === 0 ? 14 /* EFAULT */ : 0, pfns };
+        return { kind: 'gup', n: pfns.length, errno: pfns.length === 0 ? EFAULT : 0, pfns };
       }
       case 'unpin': {
         const p = this.procs.get(o.p);
-        return p ? { kind: 'ok' } : null;
+        return p && !p.exited ? { kind: 'ok' } : null;
       }
       case 'poison': {
+        // the app's machine check: a consumer maps the unit, reads it, and memory_failure() runs for it
         const d = this.devs.get(o.dev);
         if (!d || o.off >= d.size) return null;
         if (!d.bound) return { kind: 'errno', errno: ENXIO };
-        const unit = Math.floor(o.off / d.align);
-        return d.faulted.has(unit) ? { kind: 'ok' } : { kind: 'errno', errno: EBUSY };
+        if (d.poisoned.has(Math.floor(o.off / d.align))) return { kind: 'errno', errno: EFAULT }; // the read SIGBUSes
+        return { kind: 'ok' };
       }
       case 'fail':
         return { kind: 'ok' };
@@ -448,16 +550,38 @@ export class FuzzModel {
   }
 
   /**
+   * Whether an armed point can fire inside `o` in a way the unwind check
+   * looks at (the machine state before is only taken then: it hashes all of
+   * memory). GUP is not unwind-checked; altmap blocks are only allocated by
+   * probing the --map=dev device; page_alloc and pgtable by probes, faults
+   * (touch, the machine check's read), mmap and spawn (its pgd).
+   */
+  private mayFailByInjection(o: FuzzOp, armed: FailSpec): boolean {
+    const altmapDev = `dax${FUZZ_LAYOUT.pmem.region}.${FUZZ_LAYOUT.namespaces.find((n) => n.altmap)!.id}`;
+    if (armed.altmap !== undefined && o.op === 'enable' && o.dev === altmapDev) return true;
+    if (armed.page_alloc === undefined && armed.pgtable === undefined) return false;
+    return o.op === 'enable' || o.op === 'touch' || o.op === 'poison' || o.op === 'mmap' || o.op === 'spawn';
+  }
+
+  /** What is armed: the kernel's points and the grab waiting for the next pin line. */
+  private pending(): FailSpec {
+    const out = pendingFailures({ k: this.m.k });
+    if (this.grabFailAt > 0) out.grab = this.grabFailAt;
+    return out;
+  }
+
+  /**
    * Runs one op: predict, execute, compare. Returns the violations found (by
-   * result, model or invariant sweep) and whether the op was skipped.
+   * result, model or invariant sweep), whether the op was skipped, and its outcome.
    */
   step(o: FuzzOp, sweep: 'full' | 'cheap' | 'none'): StepResult {
     const expect = this.predict(o);
-    if (expect === null) return { violations: [], skipped: true };
+    if (expect === null) return { violations: [], skipped: true, outcome: '' };
     const v: string[] = [];
-    const target = { k: this.m.k, gup: this.m.gup };
-    const armedBefore = this.armed ? pendingFailures(target) : {};
-    const before: MachineState | null = this.armed ? machineState(this.m.k, this.m.bus, this.liveTasks()) : null;
+    const armedBefore = this.armed ? this.pending() : {};
+    const before: MachineState | null = this.armed && this.mayFailByInjection(o, armedBefore) ? machineState(this.m.k, this.m.bus, this.liveTasks()) : null;
+    this.preBind = null;
+    this.grabFired = false;
     let errno = 0;
     let rc = 0;
     let taken: Float64Array | null = null;
@@ -466,31 +590,34 @@ export class FuzzModel {
     } catch (e) {
       if (!(e instanceof KernelError)) {
         v.push(`crash: ${formatOp(o)}: ${(e as Error).stack ?? String(e)}`);
-        return { violations: v, skipped: false };
+        return { violations: v, skipped: false, outcome: 'crash' };
       }
       errno = e.errno;
       if (!e.message.length) v.push(`errno-message: ${formatOp(o)}: empty message`);
     }
     if (o.op === 'pin') taken = this.lastTaken;
-    const fired = this.armed ? firedPoints(armedBefore, pendingFailures(target)) : [];
-    if (fired.length > 0 && Object.keys(pendingFailures(target)).length === 0) this.armed = false;
+    const after = this.armed ? this.pending() : {};
+    const fired = this.armed ? firedPoints(armedBefore, after).filter((p) => p !== 'grab' || this.grabFired) : [];
+    this.armed = Object.keys(after).length > 0;
     const injected = fired.length > 0;
     const label = formatOp(o);
     // Compare the result with the prediction; an injected failure may turn any success into ENOMEM (or a partial GUP).
+    // A machine check whose consumer cannot fault the unit in on an injected allocation is -EFAULT.
+    const injectedErrnos = o.op === 'poison' ? [ENOMEM, EFAULT] : [ENOMEM];
     let failedByInjection = false;
     switch (expect.kind) {
       case 'ok':
       case 'errno': {
         const want = expect.kind === 'ok' ? 0 : expect.errno;
         if (errno !== want) {
-          if (injected && errno === ENOMEM && want === 0) failedByInjection = true;
+          if (injected && injectedErrnos.includes(errno)) failedByInjection = true; // also a refusal the injected failure came before
           else v.push(`result: ${label}: ${errno ? '-' + errnoName(errno) : 'success'}, model expected ${want ? '-' + errnoName(want) : 'success'}${injected ? ` (injected ${fired.join(',')})` : ''}`);
         }
         break;
       }
       case 'any':
         if (errno !== 0 && !expect.errnos.includes(errno)) {
-          if (injected && errno === ENOMEM) failedByInjection = true;
+          if (injected && injectedErrnos.includes(errno)) failedByInjection = true;
           else v.push(`result: ${label}: -${errnoName(errno)}, model expected success or ${expect.errnos.map((x) => '-' + errnoName(x)).join(', ')}`);
         }
         break;
@@ -513,55 +640,87 @@ export class FuzzModel {
         break;
       }
     }
+    // create-device's enable is refused (EINVAL) exactly when the seed's ranges are not aligned for probe.
+    if (o.op === 'create' && this.createPlan?.sizeOk && !failedByInjection && (errno === 0 || errno === EINVAL)) {
+      const seed = this.m.bus.device(this.createPlan.seed);
+      if (seed && this.probeAligned(seed) === (errno === EINVAL)) v.push(`result: ${label}: enable ${errno ? 'refused' : 'accepted'} ranges ${seed.ranges.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(',')} at align ${hex(seed.align)}`);
+    }
     // A call that failed on an injected fault leaves the machine exactly as before. (Not GUP: the
     // faults it made before the failing grab are kept, as the kernel keeps them; the refcount
-    // ledger in the sweep proves it took no reference.)
-    if (failedByInjection && before && o.op !== 'pin') {
-      const after = machineState(this.m.k, this.m.bus, this.liveTasks());
-      if (JSON.stringify(after) !== JSON.stringify(before)) v.push(`unwind: ${label} failed on injected ${fired.join(',')} but changed the machine: ${diffState(before, after)}`);
+    // ledger in the sweep proves it took no reference. create-device: as before its enable, since
+    // daxctl keeps the device it made and sized.)
+    const ref = o.op === 'create' ? this.preBind : before;
+    if (failedByInjection && !ref && o.op !== 'pin') v.push(`unwind: ${label} failed on injected ${fired.join(',')}, an op the model does not expect to allocate`);
+    if (failedByInjection && ref && o.op !== 'pin') {
+      const now = machineState(this.m.k, this.m.bus, this.liveTasks());
+      if (JSON.stringify(now) !== JSON.stringify(ref)) v.push(`unwind: ${label} failed on injected ${fired.join(',')} but changed the machine: ${diffState(ref, now)}`);
     }
     if (v.length === 0) this.apply(o, errno, rc, taken);
-    if (o.op === 'pin' || o.op === 'unpin' || o.op === 'enable' || o.op === 'create') this.ledgerCache = null;
+    if (o.op === 'pin' || o.op === 'unpin' || o.op === 'exit' || o.op === 'enable' || o.op === 'create') this.ledgerCache = null;
     this.steps++;
     v.push(...this.compareModel());
     if (sweep !== 'none') {
       const found: Violation[] = checkInvariants(this.m.k, this.m.bus, this.liveTasks(), { full: sweep === 'full', sampleSeed: this.steps, refs: this.ledger(), allTasks: true });
       for (const x of found) v.push(`invariant ${formatViolation(x)}`);
     }
-    return { violations: v, skipped: false };
+    return { violations: v, skipped: false, outcome: outcomeOf(o, errno, rc) };
   }
 
-  private lastTaken: Float64Array | null = null;
+  /** Releases a process's holds, in the order they were taken (as the app's `unpin` and `exit` do). */
+  private release(p: MProc): void {
+    for (const h of p.holds) {
+      if (h.kind === 'get') putPages(h.gup, h.pfns, h.pfns.length);
+      else unpinUserPages(h.gup, h.pfns, h.pfns.length);
+    }
+    p.holds = [];
+  }
 
-  /** Executes an op on the machine. Returns a fault rc / GUP rc; throws KernelError on refusals. */
+  /** Executes an op on the machine as its scenario line does. Returns a fault rc / GUP rc; throws KernelError on refusals. */
   private exec(o: FuzzOp): number {
-    const { k, bus, gup, dyn } = this.m;
+    const { k, dyn } = this.m;
     switch (o.op) {
       case 'create': {
-        const dev = daxRegionCreate(dyn);
+        // daxctl's do_create() on region 1 (apps/daxsim commands/daxctl.ts createIn)
         try {
-          devDaxSetAlign(dev, o.align);
-          devDaxSetSize(dev, o.size);
+          daxRegionCreate(dyn);
         } catch (e) {
-          daxRegionDelete(dyn, dev.name); // daxctl cleans up the seed it made
-          throw e;
+          if (!(e instanceof KernelError)) throw e;
+          throw new KernelError(ENOSPC, `region${dyn.id}: cannot create a device: ${e.message}`);
+        }
+        const dev = dyn.seed ?? dyn.youngest;
+        if (!dev) throw new KernelError(ENOSPC, `region${dyn.id}: no seed device`);
+        sysfsWrite(dev.name, 'align', () => devDaxSetAlign(dev, o.align));
+        sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, o.size));
+        if (this.armed && this.mayFailByInjection({ op: 'enable', dev: dev.name }, this.pending())) this.preBind = machineState(k, this.m.bus, this.liveTasks());
+        try {
+          bindDevDax(dev);
+        } catch (e) {
+          if (!(e instanceof KernelError)) throw e;
+          throw new KernelError(e.errno, `${dev.name}: enable failed: ${e.message}`);
         }
         return 0;
       }
-      case 'resize':
-        devDaxSetSize(this.dev(o.dev), o.size);
+      case 'resize': {
+        const dev = this.dev(o.dev);
+        sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, o.size));
         return 0;
-      case 'enable':
-        bindDevDax(this.dev(o.dev));
+      }
+      case 'enable': {
+        const dev = this.dev(o.dev);
+        if (!dev.bound) bindDevDax(dev);
         return 0;
-      case 'disable':
-        unbindDevDax(this.dev(o.dev));
-        return 0;
-      case 'destroy': {
+      }
+      case 'disable': {
         const dev = this.dev(o.dev);
         if (dev.bound) unbindDevDax(dev);
-        devDaxSetSize(dev, 0);
-        if (dev.id !== 0) daxRegionDelete(dev.region, dev.name);
+        return 0;
+      }
+      case 'destroy': {
+        // daxctl destroy-device -f: disable, size 0, delete
+        const dev = this.dev(o.dev);
+        if (dev.bound) unbindDevDax(dev);
+        if (dev.size) sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, 0));
+        daxRegionDelete(dev.region, dev.name);
         return 0;
       }
       case 'spawn': {
@@ -570,12 +729,15 @@ export class FuzzModel {
         this.nextPid++;
         return 0;
       }
-      case 'exit':
-        exitTask(k, this.procs.get(o.p)!.task);
+      case 'exit': {
+        const p = this.procs.get(o.p)!;
+        this.release(p);
+        exitTask(k, p.task);
         return 0;
+      }
       case 'mmap': {
         const p = this.procs.get(o.p)!;
-        const start = daxMmap(k, p.task, this.dev(o.dev), { length: o.length, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, pgoff: o.offset / this.ps });
+        const start = daxMmap(k, p.task, this.dev(o.dev), { length: o.length, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, pgoff: Math.floor(o.offset / this.ps) });
         p.maps.set(o.m, { dev: this.devs.get(o.dev)!, start, length: o.length, offset: o.offset });
         return 0;
       }
@@ -595,42 +757,56 @@ export class FuzzModel {
         const mp = p.maps.get(o.m)!;
         const nr = Math.ceil(o.len / this.ps);
         const pages = new Float64Array(nr);
-        gup.generation = o.gen;
+        // a GUP instance per line, armed with a pending grab failure (the app's Machine.newGup())
+        const gup = new Gup(k, { generation: o.gen });
+        const armedGrab = this.grabFailAt > 0;
+        if (armedGrab) {
+          gup.armGrabFailure(this.grabFailAt);
+          this.grabFailAt = 0;
+        }
         const flags = FOLL_WRITE | (o.kind === 'longterm' ? FOLL_LONGTERM : 0);
         const rc = o.kind === 'get' ? getUserPagesFast(gup, p.task.mm, mp.start + o.off, nr, flags, pages) : pinUserPagesFast(gup, p.task.mm, mp.start + o.off, nr, flags, pages);
+        this.grabFired = armedGrab && gup.failGrabAt === 0;
         this.lastTaken = pages.slice(0, Math.max(0, rc));
+        this.lastGup = gup;
         return rc;
       }
-      case 'unpin': {
-        const p = this.procs.get(o.p)!;
-        for (const h of p.holds.reverse()) {
-          if (h.kind === 'get') putPages(gup, h.pfns, h.pfns.length);
-          else unpinUserPages(gup, h.pfns, h.pfns.length);
-        }
-        p.holds = [];
+      case 'unpin':
+        this.release(this.procs.get(o.p)!);
         return 0;
-      }
       case 'poison': {
+        // the app's Machine.poison(): a consumer maps the unit, reads the byte, memory_failure(MF_ACTION_REQUIRED) for it
         const dev = this.dev(o.dev);
-        const phys = daxPgoffToPhys(dev, Math.floor(o.off / this.ps), this.ps);
-        const pfn = phys < 0 ? Math.floor((dev.region.start + o.off) / this.ps) : phys / this.ps;
-        const r = memoryFailure(k, pfn);
-        if (r < 0) throw new KernelError(-r, `memory_failure: pfn ${hex(pfn)} of ${dev.name}: ${errnoName(r)}`);
+        const ps = this.ps;
+        if (!Number.isSafeInteger(o.off) || o.off < 0 || o.off >= dev.size) throw new KernelError(EINVAL, `poison: --offset ${o.off} is outside ${dev.name} (size ${dev.size})`);
+        if (!dev.bound) throw new KernelError(ENXIO, `poison: ${dev.name} is not enabled`);
+        const unitOff = o.off - (o.off % dev.align);
+        const task = createTask(k, 1000 + this.mce++, 'mce-consumer');
+        try {
+          const addr = daxMmap(k, task, dev, { length: dev.align, prot: PROT_READ, flags: MAP_SHARED, pgoff: unitOff / ps });
+          if (touch(task, addr + (o.off - unitOff)) & VM_FAULT_ERROR) throw new KernelError(EFAULT, `poison: ${dev.name} offset ${o.off} could not be mapped`);
+          const pfn = Math.floor(daxPgoffToPhys(dev, Math.floor(o.off / ps), ps) / ps);
+          const r = memoryFailure(k, pfn, MF_ACTION_REQUIRED, task);
+          if (r < 0) throw new KernelError(-r, `memory_failure: pfn ${hex(pfn)} (${dev.name} offset ${o.off}) was not recovered`);
+        } finally {
+          exitTask(k, task);
+        }
         return 0;
       }
       case 'fail': {
-        const spec: FailSpec = { [o.point]: o.n };
-        armFailures({ k, gup }, spec);
+        // the app's Machine.armFailures(): kernel points now, a grab for the next pin line's GUP instance
+        const { grab, ...kernel } = { [o.point]: o.n } as FailSpec;
+        armFailures({ k }, kernel);
+        if (grab !== undefined) this.grabFailAt = grab;
         this.armed = true;
         return 0;
       }
     }
-    void bus;
   }
 
   private dev(name: string): DevDax {
     const d = this.m.bus.device(name);
-    if (!d) throw new KernelError(ENXIO, `no device ${name}`);
+    if (!d) throw new KernelError(ENXIO, `dax device: "${name}" does not exist`);
     return d;
   }
 
@@ -638,53 +814,57 @@ export class FuzzModel {
   private apply(o: FuzzOp, errno: number, _rc: number, taken: Float64Array | null): void {
     const failed = errno !== 0;
     switch (o.op) {
-      case 'create':
+      case 'create': {
+        const plan = this.createPlan!;
+        if (plan.made === null) return;
+        this.devs.set(plan.made, { name: plan.made, size: 0, align: this.m.dyn.align, bound: false, isStatic: false, poisoned: new Set(), gone: false });
+        this.seed ??= plan.made;
+        const d = this.devs.get(plan.seed)!;
+        if (plan.alignOk) d.align = o.align;
+        if (plan.sizeOk) d.size = o.size;
         if (!failed) {
-          const name = `dax0.${this.lowestFreeId()}`;
-          this.devs.set(name, { name, size: o.size, align: o.align, bound: false, isStatic: false, faulted: new Set(), poisoned: new Set(), gone: false });
+          d.bound = true;
+          d.poisoned.clear();
+          this.seed = null; // dax_bus_probe(): a new seed is tracked once the old one is bound
         }
         return;
+      }
       case 'resize':
         if (!failed) this.devs.get(o.dev)!.size = o.size;
         return;
       case 'enable':
         if (!failed) {
           const d = this.devs.get(o.dev)!;
+          if (!d.bound) d.poisoned.clear();
           d.bound = true;
-          d.faulted.clear();
-          d.poisoned.clear();
+          if (this.seed === o.dev) this.seed = null;
         }
         return;
       case 'disable':
         if (!failed) this.devs.get(o.dev)!.bound = false;
         return;
-      case 'destroy':
+      case 'destroy': {
+        const d = this.devs.get(o.dev)!;
+        if (this.destroyHeld) return; // the disable was refused: nothing happened
+        d.bound = false;
+        d.size = 0;
         if (!failed) {
-          const d = this.devs.get(o.dev)!;
-          d.bound = false;
-          d.size = 0;
-          if (o.dev !== 'dax0.0') {
-            d.gone = true;
-            this.devs.delete(o.dev);
-          }
+          d.gone = true;
+          this.devs.delete(o.dev);
+          if (this.seed === o.dev) this.seed = null;
         }
         return;
+      }
       case 'exit':
         this.procs.get(o.p)!.exited = true;
         return;
       case 'munmap':
         if (!failed) this.procs.get(o.p)!.maps.delete(o.m);
         return;
-      case 'touch': {
-        const p = this.procs.get(o.p)!;
-        this.noteFaulted(p, p.maps.get(o.m)!, o.off, 1);
-        return;
-      }
       case 'pin': {
         const p = this.procs.get(o.p)!;
         const mp = p.maps.get(o.m)!;
-        if (taken && taken.length > 0) p.holds.push({ kind: o.kind === 'get' ? 'get' : 'pin', pfns: taken, dev: mp.dev });
-        this.noteFaulted(p, mp, o.off, o.len);
+        if (taken && taken.length > 0) p.holds.push({ kind: o.kind === 'get' ? 'get' : 'pin', pfns: taken, dev: mp.dev, gup: this.lastGup! });
         return;
       }
       case 'poison':
@@ -698,7 +878,7 @@ export class FuzzModel {
     }
   }
 
-  /** The model against the machine: devices, sizes, aligns, bindings, mappings. */
+  /** The model against the machine: devices, sizes, aligns, bindings, the seed, mappings. */
   private compareModel(): string[] {
     const v: string[] = [];
     const real = new Map(this.m.bus.devices.map((d) => [d.name, d]));
@@ -713,6 +893,7 @@ export class FuzzModel {
       if (r.bound !== d.bound) v.push(`model: ${name} bound ${r.bound}, model ${d.bound}`);
     }
     for (const name of real.keys()) if (!this.devs.has(name)) v.push(`model: ${name} exists, the model has no such device`);
+    if ((this.m.dyn.seed?.name ?? null) !== this.seed) v.push(`model: region ${DYN_REGION} seed ${this.m.dyn.seed?.name ?? 'none'}, model ${this.seed ?? 'none'}`);
     for (const [pname, p] of this.procs) {
       if (p.exited) continue;
       const vmas = p.task.mm.vmas;
@@ -724,6 +905,23 @@ export class FuzzModel {
     }
     return v;
   }
+}
+
+/** A libdaxctl sysfs write (daxctl_dev_set_size/align): any refusal is -ENXIO, as libdaxctl reports it. */
+function sysfsWrite(dev: string, attr: string, write: () => void): void {
+  try {
+    write();
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new KernelError(ENXIO, `libdaxctl: daxctl_dev_set_${attr}: ${dev}: failed to set ${attr} (${e.message})`);
+  }
+}
+
+/** What `daxsim run` reports for an op's line (see StepResult.outcome). */
+function outcomeOf(o: FuzzOp, errno: number, rc: number): string {
+  if (o.op === 'touch') return rc & VM_FAULT_ERROR ? `fault ${hex(rc)}` : 'ok';
+  if (o.op === 'pin') return rc < 0 ? `-${errnoName(-rc)}` : `took ${rc}`;
+  return errno ? `-${errnoName(errno)}` : 'ok';
 }
 
 function firedPoints(before: FailSpec, after: FailSpec): string[] {

@@ -1,7 +1,7 @@
 import type { VmemmapGeneration } from '@daxsim/mm';
 import { GUP_GENERATIONS } from '@daxsim/gup';
 import { FAIL_POINTS } from './fault-inject.js';
-import { type FuzzOp, FuzzModel, GiB, KiB, MiB, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
+import { FUZZ_PROLOGUE, type FuzzMachine, type FuzzOp, FuzzModel, GiB, KiB, MiB, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
 
 /**
  * One abstract step as the property-testing library generates it: a kind
@@ -98,7 +98,7 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
     return { op: 'pin', p: p[0], m, off, len, kind: kinds[(s.d >>> 10) % 3]!, gen: GUP_GENERATIONS[(s.c >>> 12) % 3]! };
   }
   if (t < 91) {
-    const p = pick([...model.procs.entries()].filter(([, x]) => x.holds.length > 0), s.a);
+    const p = pick(live.filter(([, x]) => x.holds.length > 0), s.a);
     return p ? { op: 'unpin', p: p[0] } : null;
   }
   if (t < 95) {
@@ -112,17 +112,23 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
 export interface FuzzRunOptions {
   /** Sweep every struct page every `fullEvery` executed ops (and after the last); the other steps get the cheap sweep. */
   fullEvery?: number;
+  /** Run the invariant sweep after each step (default true; false: the model comparison only). */
+  sweeps?: boolean;
 }
 
 export interface FuzzRunResult {
-  /** The concrete ops executed, in order (the reproducible scenario). */
+  /** The concrete ops executed, in order (the reproducible scenario, after its preamble). */
   readonly ops: FuzzOp[];
+  /** Each op's outcome as its scenario line reports it (StepResult.outcome), parallel to `ops`. */
+  readonly outcomes: string[];
   /** Steps resolved and run (skipped specs not counted). */
   readonly executed: number;
   /** The first failing step's violations (empty: the run passed). */
   readonly violations: string[];
   /** The scenario text up to and including the failing step. */
   readonly scenario: string;
+  /** The machine the sequence ran on, as it was left. */
+  readonly machine: FuzzMachine;
 }
 
 /**
@@ -136,23 +142,24 @@ export function runFuzzSequence(generation: VmemmapGeneration, specs: readonly O
   const model = new FuzzModel(machine);
   const names = { proc: 0, map: 0 };
   const ops: FuzzOp[] = [];
-  // daxctl reconfigure-device -s 0 dax0.0: free the dynamic region for new devices.
-  const prologue: FuzzOp[] = [{ op: 'resize', dev: 'dax0.0', size: 0 }];
+  const outcomes: string[] = [];
   let executed = 0;
-  const all = [...prologue.map((o) => ({ o })), ...specs.map((s) => ({ s }))];
+  // the prologue frees the dynamic region for new devices
+  const all = [...FUZZ_PROLOGUE.map((o) => ({ o })), ...specs.map((s) => ({ s }))];
   for (let i = 0; i < all.length; i++) {
     const item = all[i]!;
     const o = 'o' in item ? item.o : resolveOp(model, item.s, names);
     if (o === null) continue;
     const last = i === all.length - 1;
-    const sweep = last || (executed + 1) % fullEvery === 0 ? 'full' : 'cheap';
+    const sweep = opts.sweeps === false ? 'none' : last || (executed + 1) % fullEvery === 0 ? 'full' : 'cheap';
     const r = model.step(o, sweep);
     if (r.skipped) continue;
     ops.push(o);
+    outcomes.push(r.outcome);
     executed++;
     if (r.violations.length > 0) {
-      return { ops, executed, violations: r.violations, scenario: formatScenario(generation, ops, [`generation ${generation}: ${r.violations.length} violation(s) at the last step`, ...r.violations.slice(0, 10)]) };
+      return { ops, outcomes, executed, machine, violations: r.violations, scenario: formatScenario(generation, ops, [`generation ${generation}: ${r.violations.length} violation(s) at the last step`, ...r.violations.slice(0, 10)]) };
     }
   }
-  return { ops, executed, violations: [], scenario: formatScenario(generation, ops) };
+  return { ops, outcomes, executed, machine, violations: [], scenario: formatScenario(generation, ops) };
 }
