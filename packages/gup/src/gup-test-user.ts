@@ -7,7 +7,7 @@ import {
   _PAGE_PRESENT,
   _PAGE_PSE,
   _PAGE_RW,
-  errnoName,
+  strerror,
   type MmStruct,
   handleMmFault,
 } from '@daxsim/mm';
@@ -231,28 +231,6 @@ export interface GupTestResult {
   signal?: string;
 }
 
-const STRERROR: Record<string, string> = {
-  EPERM: 'Operation not permitted',
-  ENOENT: 'No such file or directory',
-  EIO: 'Input/output error',
-  ENXIO: 'No such device or address',
-  EAGAIN: 'Resource temporarily unavailable',
-  ENOMEM: 'Cannot allocate memory',
-  EACCES: 'Permission denied',
-  EFAULT: 'Bad address',
-  EBUSY: 'Device or resource busy',
-  EEXIST: 'File exists',
-  ENODEV: 'No such device',
-  EINVAL: 'Invalid argument',
-  ENOSPC: 'No space left on device',
-  ERANGE: 'Numerical result out of range',
-  EOPNOTSUPP: 'Operation not supported',
-  EHWPOISON: 'Memory page has hardware error',
-};
-/** strerror() */
-export function strerror(errno: number): string {
-  return STRERROR[errnoName(errno)] ?? `Unknown error ${Math.abs(errno)}`;
-}
 
 /**
  * The user process's own accesses: touches every page of [addr, addr + size)

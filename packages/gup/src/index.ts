@@ -59,7 +59,6 @@ export {
   defaultGupTestOptions,
   gupTestMain,
   parseGupTestArgs,
-  strerror,
   userTouch,
 } from './gup-test-user.js';
 export type { GupTestEnv, GupTestOptions, GupTestRepeat, GupTestResult } from './gup-test-user.js';
