@@ -16,6 +16,9 @@ const ORDER = [
   '@daxsim/device-dax',
   '@daxsim/memory-failure',
   '@daxsim/debug-vm',
+  '@daxsim/nvdimm',
+  '@daxsim/machine',
+  '@daxsim/fuzz',
   'daxsim',
 ];
 const dirs = ['packages', 'apps'].flatMap((d) =>

@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 // The CLI is one file: the workspace packages (whose exports point at their
 // TypeScript sources) are bundled into it.
 export default defineConfig({
-  entry: { cli: 'src/cli.ts' },
+  entry: { cli: 'src/bin.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',

@@ -61,7 +61,7 @@ describe('machine', () => {
     const c = daxsim(dir, ['machine', 'create', '--ram', '8G', '--ram', '8G', '--pmem', '16G', '--soft-reserved', '4G']);
     expect(c.status).toBe(0);
     const s = daxsim(dir, ['machine', 'show', '--json']).json();
-    expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * GiB, 8 * GiB], pmem: [16 * GiB], softReserved: [4 * GiB] });
+    expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * GiB, 8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [4 * GiB] });
     expect(daxsim(dir, ['machine', 'create', '--pmem', '1G']).status).toBe(256 - 17); // EEXIST without --force
   });
   it('refuses bad options as usage errors (129) and leaves no state behind', () => {
@@ -83,7 +83,7 @@ describe('machine', () => {
 describe('ndctl', () => {
   it('creates a devdax namespace with ndctl JSON and lists it across invocations', () => {
     const dir = scratch();
-    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G']);
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G:labels']);
     const r = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-a', '2M', '-M', 'mem', '-s', '4G']);
     expect(r.status).toBe(0);
     const ns = r.json();
@@ -100,7 +100,7 @@ describe('ndctl', () => {
   it('reserves the struct pages on the device with --map=dev as nd_pfn_init does', () => {
     const dir = scratch();
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '16G']);
-    const ns = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-a', '2M', '-M', 'dev']).json();
+    const ns = daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-a', '2M', '-M', 'dev']).json();
     // 16 GiB: 8 KiB info block + 64 bytes per page, rounded up to 2 MiB = 258 MiB before the data
     expect(ns.size).toBe(16 * GiB - 258 * MiB);
     const stat = daxsim(dir, ['stat', '--json']).json();
@@ -109,7 +109,7 @@ describe('ndctl', () => {
 
   it('gives ndctl errors and exit statuses and changes nothing', () => {
     const dir = scratch();
-    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G:labels']);
     const state = () => readFileSync(join(dir, 'daxsim-machine.json'), 'utf8');
     const before = state();
     const cases: [string[], number, RegExp][] = [
@@ -132,7 +132,7 @@ describe('ndctl', () => {
 
   it('gives each devdax namespace of a region its own device: dax0.0, dax0.1', () => {
     const dir = scratch();
-    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G']);
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '8G:labels']);
     for (const n of [0, 1]) {
       const ns = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-M', 'mem', '-s', '2G']).json();
       expect(ns.dev).toBe(`namespace0.${n}`);
@@ -145,7 +145,7 @@ describe('ndctl', () => {
 
   it('reconfigures (-e -f) and destroys namespaces', () => {
     const dir = scratch();
-    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G:labels']);
     expect(daxsim(dir, ['ndctl', 'create-namespace', '-m', 'fsdax', '-s', '2G']).status).toBe(0);
     const busy = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-e', 'namespace0.0']);
     expect(busy.status).toBe(256 - 16);
@@ -235,7 +235,7 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
   const withDevice = (align = '2M') => {
     const dir = scratch();
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G']);
-    expect(daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-M', 'mem', '-a', align]).status).toBe(0);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-M', 'mem', '-a', align]).status).toBe(0);
     return dir;
   };
 

@@ -7,7 +7,7 @@ import { machineCommands } from './commands/machine.js';
 import { ndctlCommands } from './commands/ndctl.js';
 import { planCommand } from './commands/plan.js';
 import { workloadCommands } from './commands/workload.js';
-import type { Machine } from './machine.js';
+import type { Machine } from '@daxsim/machine';
 import { type Output, processOutput } from './output.js';
 
 export const COMMANDS: Command[] = [
@@ -82,7 +82,8 @@ export async function main(
       return 1;
     }
   }
-  return runCommand(cmd ?? defaultRunCommand, g.rest.slice(words), { out, statePath, env, ...(machine ? { machine } : {}) });
+  const dispatch = (argv2: string[], out2: Output, m2?: Machine) => main(argv2, out2, env, m2);
+  return runCommand(cmd ?? defaultRunCommand, g.rest.slice(words), { out, statePath, env, dispatch, ...(machine ? { machine } : {}) });
 }
 
 async function runCommand(cmd: Command, args: string[], base: Omit<CommandContext, 'parsed'>): Promise<number> {
@@ -105,22 +106,4 @@ async function runCommand(cmd: Command, args: string[], base: Omit<CommandContex
     return 0;
   }
   return cmd.run({ ...base, parsed });
-}
-
-const isMain = (() => {
-  try {
-    return import.meta.url === new URL(`file://${process.argv[1]}`).href || process.argv[1]?.endsWith('/cli.js') === true;
-  } catch {
-    return false;
-  }
-})();
-
-if (isMain) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`daxsim: internal error: ${(e as Error).stack ?? e}\n`);
-      process.exit(70);
-    },
-  );
 }

@@ -1,6 +1,9 @@
+import type { Machine } from '@daxsim/machine';
 import { type OptSpec, type Parsed } from './args.js';
-import type { Machine } from './machine.js';
 import type { Output } from './output.js';
+
+/** Runs a daxsim command line (the dispatcher), e.g. for a scenario's tool lines; returns the exit status. */
+export type Dispatch = (argv: string[], out: Output, machine?: Machine) => Promise<number>;
 
 /** What every command gets: its parsed arguments, the output, and the machine state path. */
 export interface CommandContext {
@@ -8,10 +11,12 @@ export interface CommandContext {
   readonly out: Output;
   /** The state file (--machine, $DAXSIM_MACHINE, or ./daxsim-machine.json). */
   readonly statePath: string;
-  /** The environment (for DAXSIM_FAIL_* fault injection and the like). */
+  /** The environment (for DAXSIM_FAIL fault injection and the like). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** A machine to act on instead of the state file's (a scenario's machine); nothing is saved then. */
   readonly machine?: Machine;
+  /** The dispatcher, for commands that run other command lines (`run`). */
+  readonly dispatch: Dispatch;
 }
 
 export interface Command {

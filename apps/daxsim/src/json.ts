@@ -1,7 +1,6 @@
 import type { DaxRegion, DevDax } from '@daxsim/device-dax';
-import type { Machine } from './machine.js';
-import { type Namespace, type PmemRegion, REGION_ALIGN, availableSize, maxAvailableExtent } from './nvdimm.js';
-import { displaySize } from './size.js';
+import { type Machine, displaySize } from '@daxsim/machine';
+import { type Namespace, type PmemRegion, REGION_ALIGN, availableSize, maxAvailableExtent, namespaceName } from '@daxsim/nvdimm';
 
 /** Sizes as the tools print them: plain numbers, or display_size() strings with -u. */
 const sz = (bytes: number, human: boolean): number | string => (human ? displaySize(bytes) : bytes);
@@ -49,24 +48,25 @@ export function daxRegionJson(
   return o;
 }
 
-/** ndctl's namespace object (util_namespace_to_json). */
+/** ndctl's namespace object (util_namespace_to_json()), keys in its order. */
 export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean; dax: boolean }): Record<string, unknown> {
-  const o: Record<string, unknown> = { dev: `namespace${ns.region}.${ns.id}`, mode: ns.mode };
+  const o: Record<string, unknown> = { dev: namespaceName(ns), mode: ns.mode };
   if (ns.mode !== 'raw') o['map'] = ns.map;
   const usable = ns.pfn ? ns.size - ns.pfn.dataoff - ns.pfn.endTrunc : ns.size;
   o['size'] = sz(usable, opts.human);
-  o['uuid'] = ns.uuid;
-  if (ns.mode === 'raw') o['sector_size'] = 512;
+  // a label-less raw namespace has no uuid; a pfn/dax claim prints its own
+  if (ns.uuid !== null) o['uuid'] = ns.uuid;
   if (ns.mode === 'devdax') {
-    const region = m.namespaceDaxRegion(ns);
+    const region = m.nvdimm.daxRegionOf(ns);
     if (opts.dax && region) {
       o['daxregion'] = daxRegionJson(region, { human: opts.human, devices: true, mappings: false, idle: true, path: false });
     } else if (region) {
       o['chardev'] = `dax${ns.region}.${ns.id}`;
     }
-  }
+  } else o['sector_size'] = 512;
   if (ns.mode === 'fsdax' || ns.mode === 'devdax') o['align'] = ns.align;
-  if (ns.mode !== 'devdax') o['blockdev'] = ns.id === 0 ? `pmem${ns.region}` : `pmem${ns.region}.${ns.id}`;
+  // the block device exists while the namespace is enabled (devdax has a character device instead)
+  if (ns.mode !== 'devdax' && ns.enabled) o['blockdev'] = ns.id === 0 ? `pmem${ns.region}` : `pmem${ns.region}.${ns.id}`;
   if (!ns.enabled) o['state'] = 'disabled';
   return o;
 }

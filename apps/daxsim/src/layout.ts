@@ -1,7 +1,6 @@
 import { pfnFirst, pgmapVmemmapShift } from '@daxsim/memremap';
 import { EINVAL, ENXIO, KernelError, structPagesPerPage } from '@daxsim/mm';
-import type { Machine } from './machine.js';
-import { humanBytes } from './size.js';
+import { type Machine, humanBytes } from '@daxsim/machine';
 
 /**
  * A device's vmemmap drawn the way Documentation/vm/vmemmap_dedup.rst draws

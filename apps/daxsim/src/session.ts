@@ -1,8 +1,8 @@
+import { DEFAULT_CONFIG, Machine } from '@daxsim/machine';
+import { StateFileError, readState, writeState } from '@daxsim/machine/state-file';
 import { KernelError, strerror } from '@daxsim/mm';
 import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
-import { DEFAULT_CONFIG, Machine } from './machine.js';
-import { StateFileError, readState, writeState } from './state.js';
 
 /** The exit status ndctl and daxctl use for a failed command: (-errno) & 0xff. */
 export const exitStatus = (errno: number): number => (256 - Math.abs(errno)) & 0xff;

@@ -13,7 +13,3 @@ export {
 export type { FailPoint, FailSpec, FailTarget } from './fault-inject.js';
 export { machineState } from './state.js';
 export type { MachineState } from './state.js';
-export { DYN_REGION, FUZZ_LAYOUT, FUZZ_PROLOGUE, FuzzModel, bootFuzzMachine, diffState, fmtSize, formatOp, formatScenario, scenarioPreamble } from './fuzz-machine.js';
-export type { FuzzMachine, FuzzOp, StepResult } from './fuzz-machine.js';
-export { resolveOp, runFuzzSequence } from './fuzz.js';
-export type { FuzzRunOptions, FuzzRunResult, OpSpec } from './fuzz.js';

@@ -259,6 +259,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
   for (const sec of s.presentSections()) {
     if (!s.hasUsage(sec)) sink.add('section-usage', `present section ${sec} has no usage`);
     if (s.subsectionMapEmpty(sec)) sink.add('subsection-map', `present section ${sec} has no active subsection`);
+    if (s.earlySection(sec)) continue; // boot memory (sparse_init): RAM, which no pgmap covers
     const base = s.sectionNrToPfn(sec);
     for (let i = 0; i < s.subsectionsPerSection; i++) {
       const pfn = base + i * pps;

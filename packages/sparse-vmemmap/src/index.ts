@@ -39,3 +39,5 @@ export {
   sparseRemoveSection,
 } from './hotplug.js';
 export type { MhpParams, SparseKernel } from './hotplug.js';
+export { sparseInitBootMemory } from './boot-memmap.js';
+export type { BootMemoryRange } from './boot-memmap.js';

@@ -1,12 +1,22 @@
 import { readFileSync } from 'node:fs';
-import type { DaxRegion, DevDax } from '@daxsim/device-dax';
-import { EINVAL, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
+import type { DevDax } from '@daxsim/device-dax';
+import {
+  type DeviceMapping,
+  type Machine,
+  daxRegions,
+  daxctlCreateDevice,
+  daxctlDestroyDevice,
+  daxctlDevices,
+  daxctlDisableDevice,
+  daxctlEnableDevice,
+  daxctlReconfigureDevice,
+  parseSize,
+} from '@daxsim/machine';
+import { ENXIO, KernelError } from '@daxsim/mm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { daxDeviceJson, daxRegionJson } from '../json.js';
-import type { Machine } from '../machine.js';
 import { exitStatus, reportError, strerror, withMachine } from '../session.js';
-import { parseSize } from '../size.js';
 
 const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
 const REGION: OptSpec = { long: 'region', short: 'r', arg: 'region-id', help: 'filter by region id' };
@@ -21,18 +31,7 @@ function regionFilter(ctx: CommandContext): number | undefined {
   return Number(m[1]);
 }
 
-const regionsOf = (m: Machine, filter: number | undefined): DaxRegion[] =>
-  [...m.bus.regions].filter((r) => filter === undefined || r.id === filter).sort((a, b) => a.id - b.id || a.start - b.start);
-
-/** A libdaxctl sysfs write: any refusal becomes -ENXIO with "<dev>: failed to set <attr>", as libdaxctl reports it. */
-function sysfsWrite(m: Machine, op: Parameters<Machine['apply']>[0], dev: string, attr: string): void {
-  try {
-    m.apply(op);
-  } catch (e) {
-    if (!(e instanceof KernelError)) throw e;
-    throw new KernelError(ENXIO, `libdaxctl: daxctl_dev_set_${attr}: ${dev}: failed to set ${attr} (${e.message})`);
-  }
-}
+const regionsOf = daxRegions;
 
 // ------------------------------------------------------------------ list
 
@@ -102,7 +101,7 @@ interface InputDevice {
   chardev: string;
   size: number;
   align: number;
-  mappings: { page_offset: number; start: number; end: number }[];
+  mappings: DeviceMapping[];
 }
 
 function parseInput(path: string): InputDevice {
@@ -155,60 +154,21 @@ function createDevice(ctx: CommandContext): number {
   }
   try {
     return withMachine(ctx, (m) => {
-      let rc = -ENXIO;
-      let created: DevDax | undefined;
-      for (const region of regionsOf(m, filter)) {
-        try {
-          created = createIn(m, region, size, align, input);
-          rc = 0;
-          break;
-        } catch (e) {
-          if (!(e instanceof KernelError)) throw e;
-          if (ctx.parsed.opts['verbose']) ctx.out.err(e.message);
-          rc = -e.errno;
-        }
-      }
-      if (created) ctx.out.out(JSON.stringify([daxDeviceJson(created, { human: flag(ctx.parsed.opts['human']), mappings: false })], null, 2));
-      if (rc < 0) ctx.out.err(`error creating devices: ${strerror(rc)}`);
-      ctx.out.err(`created ${created ? 1 : 0} device${created ? '' : 's'}`);
-      return rc < 0 ? exitStatus(rc) : 0;
+      const r = daxctlCreateDevice(m, {
+        ...(filter !== undefined ? { region: filter } : {}),
+        ...(size !== undefined ? { size } : {}),
+        ...(align !== undefined ? { align } : {}),
+        ...(input ? { mappings: input.mappings } : {}),
+      });
+      if (ctx.parsed.opts['verbose']) for (const e of r.errors) ctx.out.err(e);
+      if (r.device) ctx.out.out(JSON.stringify([daxDeviceJson(r.device, { human: flag(ctx.parsed.opts['human']), mappings: false })], null, 2));
+      if (r.errno) ctx.out.err(`error creating devices: ${strerror(-r.errno)}`);
+      ctx.out.err(`created ${r.device ? 1 : 0} device${r.device ? '' : 's'}`);
+      return r.errno ? exitStatus(r.errno) : 0;
     });
   } catch (e) {
     return reportError(ctx, e, usage);
   }
-}
-
-/** do_create() on one region: seed device, align, mappings or size, then enable. */
-function createIn(m: Machine, region: DaxRegion, size: number | undefined, align: number | undefined, input: InputDevice | undefined): DevDax {
-  try {
-    m.apply({ op: 'dax.create', region: region.id });
-  } catch (e) {
-    if (!(e instanceof KernelError)) throw e;
-    throw new KernelError(ENOSPC, `region${region.id}: cannot create a device: ${e.message}`);
-  }
-  // daxctl_region_get_dev_seed(): the first device without a size, not necessarily the one just made
-  const dev = region.seed ?? region.youngest;
-  if (!dev) throw new KernelError(ENOSPC, `region${region.id}: no seed device`);
-  const val = size ?? region.availableSize;
-  if (!(val > 0)) throw new KernelError(ENOSPC, `${dev.name}: no space to give the device`);
-  if (align !== undefined && align > 0) sysfsWrite(m, { op: 'dax.align', dev: dev.name, align }, dev.name, 'align');
-  if (input) {
-    let total = 0;
-    for (const mp of [...input.mappings].sort((a, b) => a.page_offset - b.page_offset)) {
-      sysfsWrite(m, { op: 'dax.mapping', dev: dev.name, start: mp.start, end: mp.end }, dev.name, 'mapping');
-      total += mp.end - mp.start + 1;
-    }
-    if (total !== val) throw new KernelError(EINVAL, `${dev.name}: allocated ${total} but specified size ${val}`);
-  } else {
-    sysfsWrite(m, { op: 'dax.size', dev: dev.name, size: val }, dev.name, 'size');
-  }
-  try {
-    m.apply({ op: 'dax.bind', dev: dev.name });
-  } catch (e) {
-    if (!(e instanceof KernelError)) throw e;
-    throw new KernelError(e.errno, `${dev.name}: enable failed: ${e.message}`);
-  }
-  return dev;
 }
 
 // ------------------------------------------------------------------ per-device actions
@@ -217,10 +177,7 @@ function devicesFor(m: Machine, ctx: CommandContext, verbWord: string): DevDax[]
   const target = ctx.parsed.positionals[0];
   if (!target) throw new UsageError(`specify a device to ${verbWord}, or "all"`);
   if (ctx.parsed.positionals.length > 1) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[1]}"`);
-  const filter = regionFilter(ctx);
-  if (target === 'all') return regionsOf(m, filter).flatMap((r) => r.devicesById());
-  const d = m.bus.device(target);
-  return d && (filter === undefined || d.region.id === filter) ? [d] : [];
+  return daxctlDevices(m, target, regionFilter(ctx));
 }
 
 type DeviceAction = (m: Machine, dev: DevDax, ctx: CommandContext) => void;
@@ -260,23 +217,14 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
   };
 }
 
-const destroyOne: DeviceAction = (m, d, ctx) => {
-  if (d.bound && !flag(ctx.parsed.opts['force'])) throw new KernelError(ENXIO, `${d.name} is active, specify --force for deletion`);
-  if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
-  if (d.size) sysfsWrite(m, { op: 'dax.size', dev: d.name, size: 0 }, d.name, 'size');
-  m.apply({ op: 'dax.delete', region: d.region.id, dev: d.name });
-};
+const destroyOne: DeviceAction = (m, d, ctx) => daxctlDestroyDevice(m, d, flag(ctx.parsed.opts['force']));
 
 const reconfigureOne: DeviceAction = (m, d, ctx) => {
   const o = ctx.parsed.opts;
   const align = str(o['align']) !== undefined ? parseSize(str(o['align'])!)! : undefined;
   const size = str(o['size']) !== undefined ? parseSize(str(o['size'])!)! : undefined;
-  if (align !== undefined) sysfsWrite(m, { op: 'dax.align', dev: d.name, align }, d.name, 'align');
-  if (size !== undefined) {
-    sysfsWrite(m, { op: 'dax.size', dev: d.name, size }, d.name, 'size');
-    return;
-  }
-  ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false })], null, 2));
+  daxctlReconfigureDevice(m, d, { ...(size !== undefined ? { size } : {}), ...(align !== undefined ? { align } : {}) });
+  if (size === undefined) ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false })], null, 2));
 };
 
 const validateReconfigure = (ctx: CommandContext) => {
@@ -291,12 +239,8 @@ const validateReconfigure = (ctx: CommandContext) => {
   }
 };
 
-const enableOne: DeviceAction = (m, d) => {
-  if (!d.bound) m.apply({ op: 'dax.bind', dev: d.name });
-};
-const disableOne: DeviceAction = (m, d) => {
-  if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
-};
+const enableOne: DeviceAction = (m, d) => daxctlEnableDevice(m, d);
+const disableOne: DeviceAction = (m, d) => daxctlDisableDevice(m, d);
 
 const DESTROY_OPTS: OptSpec[] = [REGION, { long: 'force', short: 'f', help: 'disable an active device first' }, VERBOSE, HELP];
 const RECONFIG_OPTS: OptSpec[] = [

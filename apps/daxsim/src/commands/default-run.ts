@@ -3,11 +3,18 @@ import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
 import { VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 import { type OptSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { memmapCost, memmapDevices, type MemmapCost } from '../device-info.js';
-import { DEFAULT_CONFIG, Machine } from '../machine.js';
+import {
+  DEFAULT_CONFIG,
+  Machine,
+  type MemmapCost,
+  humanBytes,
+  memmapCost,
+  memmapDevices,
+  ndctlCreateNamespace,
+  ndctlDestroyNamespace,
+  runGupTest,
+} from '@daxsim/machine';
 import { table } from '../output.js';
-import { humanBytes } from '../size.js';
-import { runGupTest } from './workload.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -56,16 +63,21 @@ export interface GupRow {
 const ALIGNS = [{ name: '4K', bytes: 4096 }, { name: '2M', bytes: 2 * MiB }, { name: '1G', bytes: GiB }];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
 
+/** `ndctl create-namespace -f -e namespace0.0 -m devdax -a ALIGN -M MAP`: the label-less region's namespace as a dax device. */
+function devdaxNamespace(m: Machine, align: number, map: 'mem' | 'dev') {
+  return ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
+}
+
 /**
- * One devdax namespace over the whole region of `m` (a machine with no
- * namespace): created, measured, destroyed again, so the next measurement
- * finds the machine as this one did.
+ * The label-less region's namespace0.0 of `m` reconfigured as a devdax
+ * namespace, measured, and destroyed again (raw and disabled), so the next
+ * measurement finds the machine as this one did.
  */
 export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'): MemmapRow {
   const region = m.pmem[0]!;
   const logFrom = m.k.log.entries.length;
   const t0 = performance.now();
-  m.apply({ op: 'ns.create', region: 0, id: 0, start: region.start, size: region.size, mode: 'devdax', align, map });
+  devdaxNamespace(m, align, map);
   const ms = performance.now() - t0;
   sweep(m, false);
   const dev = memmapDevices(m)[0]!;
@@ -76,7 +88,7 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
     .slice(logFrom)
     .map((r) => /memmap_init_zone_device initialised \d+ pages in (\d+)ms/.exec(r.text))
     .filter((x): x is RegExpExecArray => x !== null);
-  m.apply({ op: 'ns.destroy', dev: 'namespace0.0' });
+  ndctlDestroyNamespace(m, ns, true);
   return {
     ...cost,
     namespace_size: covered,
@@ -151,9 +163,9 @@ async function run(ctx: CommandContext): Promise<number> {
         if (g === 'tail-reuse-pmd' && a.bytes !== GiB) continue; // patch 14 only changes 1G geometry
         combos.push([a.bytes, map, g]);
       }
-  const pmem = quick ? 16 * GiB : DEFAULT_CONFIG.pmem[0]!;
+  const pmem = quick ? 16 * GiB : DEFAULT_CONFIG.pmem[0]!.size;
   // One machine for every row, generations side by side: each namespace is destroyed after it is measured.
-  const machine = Machine.create({ ...DEFAULT_CONFIG, pmem: [pmem] });
+  const machine = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }] });
   for (const [i, [align, map, g]] of combos.entries()) {
     progress(`[${i + 1}/${combos.length}] memremap_pages: ${humanBytes(pmem)} devdax, align ${humanBytes(align)}, --map=${map}, ${g}`);
     machine.bus.generation = g;
@@ -163,7 +175,7 @@ async function run(ctx: CommandContext): Promise<number> {
   for (const map of ['mem', 'dev'] as const) {
     // the 2M device over the whole region, its memmap in RAM or on the device
     machine.bus.generation = 'tail-reuse';
-    machine.apply({ op: 'ns.create', region: 0, id: 0, start: machine.pmem[0]!.start, size: pmem, mode: 'devdax', align: 2 * MiB, map });
+    const ns = devdaxNamespace(machine, 2 * MiB, map);
     for (const test of ['u', 'a'] as const)
       for (const g of GUP_GENERATIONS) {
         progress(`gup_test -m ${quick ? 4096 : 16384} -r ${quick ? 3 : 10} -n 512 -w -S -${test} --map=${map} (${g})`);
@@ -172,7 +184,7 @@ async function run(ctx: CommandContext): Promise<number> {
     // after every get and put: every struct page of the device as the kernel would have it
     progress(`invariant sweep of every struct page (--map=${map})`);
     sweep(machine, true);
-    machine.apply({ op: 'ns.destroy', dev: 'namespace0.0' });
+    ndctlDestroyNamespace(machine, ns, true);
   }
   sweep(machine, true);
   progress('');

@@ -1,10 +1,9 @@
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { memmapCost, memmapDevices } from '../device-info.js';
 import { drawLayout } from '../layout.js';
 import { table } from '../output.js';
 import { reportError, withMachine } from '../session.js';
-import { humanBytes } from '../size.js';
+import { humanBytes, memmapCost, memmapDevices } from '@daxsim/machine';
 
 const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
 

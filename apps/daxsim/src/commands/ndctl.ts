@@ -1,13 +1,18 @@
-import { EBUSY, EINVAL, ENODEV, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
-import { type OptSpec, UsageError, flag, formatUsage, parseArgs, str } from '../args.js';
+import {
+  type CreateNamespaceRequest,
+  ndctlCreateNamespace,
+  ndctlDestroyNamespace,
+  ndctlDisableNamespace,
+  ndctlEnableNamespace,
+  ndctlNamespaces,
+  parseSize,
+} from '@daxsim/machine';
+import { ENODEV, ENOSPC, KernelError } from '@daxsim/mm';
+import type { MapLocation, NamespaceMode } from '@daxsim/nvdimm';
+import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { namespaceJson, pmemRegionJson } from '../json.js';
-import type { Machine } from '../machine.js';
-import { type MapLocation, type Namespace, type NamespaceMode, REGION_ALIGN, freeExtents, nextNamespaceId } from '../nvdimm.js';
 import { exitStatus, reportError, strerror, withMachine } from '../session.js';
-import { parseSize } from '../size.js';
-
-const MiB = 2 ** 20;
 
 const CREATE_OPTS: OptSpec[] = [
   { long: 'region', short: 'r', arg: 'region-id', help: 'limit to a region: regionN or N' },
@@ -29,29 +34,17 @@ function parseRegionId(s: string | undefined): number | undefined {
   return Number(m[1]);
 }
 
-interface CreateRequest {
-  mode: NamespaceMode;
-  map: MapLocation;
-  align: number | undefined;
-  alignText: string | undefined;
-  size: number | undefined;
-  sizeText: string | undefined;
-  region: number | undefined;
-  reconfig: string | undefined;
-  force: boolean;
-}
-
 /** set_defaults() (ndctl/namespace.c): everything refused here is a usage error. */
-function createDefaults(ctx: CommandContext): CreateRequest {
+function createDefaults(ctx: CommandContext): CreateNamespaceRequest {
   const o = ctx.parsed.opts;
   if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);
   const modeText = str(o['mode']);
   const aliases: Record<string, NamespaceMode> = { fsdax: 'fsdax', memory: 'fsdax', devdax: 'devdax', dax: 'devdax', raw: 'raw' };
   if (modeText !== undefined && !aliases[modeText]) throw new UsageError(`invalid mode '${modeText}'`);
-  const mode = modeText ? aliases[modeText]! : 'fsdax';
+  const reconfig = str(o['reconfig']);
   const mapText = str(o['map']);
   if (mapText !== undefined && mapText !== 'mem' && mapText !== 'dev') throw new UsageError(`invalid map location '${mapText}'`);
-  if (mapText !== undefined && mode !== 'fsdax' && mode !== 'devdax')
+  if (mapText !== undefined && reconfig === undefined && modeText !== undefined && aliases[modeText] === 'raw')
     throw new UsageError('--map only valid for an devdax mode pmem namespace');
   const sizeText = str(o['size']);
   const size = sizeText === undefined ? undefined : parseSize(sizeText);
@@ -61,62 +54,26 @@ function createDefaults(ctx: CommandContext): CreateRequest {
   if (alignText !== undefined && align === undefined) throw new UsageError(`failed to parse namespace alignment '${alignText}'`);
   if (align !== undefined && (align < 4096 || (align & (align - 1)) !== 0 || align > 2 ** 40))
     throw new UsageError('align must be a power-of-2 greater than 4096');
+  const unit = sizeText?.match(/[kKmMgGtT]\s*$/)?.[0]?.toUpperCase();
+  const sizeUnit = unit ? { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[unit] : undefined;
+  const region = parseRegionId(str(o['region']));
+  // without -e a new namespace defaults to fsdax; with -e the namespace keeps its mode unless -m says otherwise
+  const mode = modeText ? aliases[modeText]! : reconfig === undefined ? 'fsdax' : undefined;
   return {
-    mode,
-    map: (mapText as MapLocation | undefined) ?? 'dev',
-    align,
-    alignText,
-    size,
-    sizeText,
-    region: parseRegionId(str(o['region'])),
-    reconfig: str(o['reconfig']),
+    ...(mode !== undefined ? { mode } : {}),
+    ...(mapText !== undefined ? { map: mapText as MapLocation } : {}),
+    ...(align !== undefined ? { align } : {}),
+    ...(alignText !== undefined ? { alignText } : {}),
+    ...(size !== undefined ? { size } : {}),
+    ...(sizeUnit !== undefined ? { sizeUnit } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(reconfig !== undefined ? { reconfig } : {}),
     force: flag(o['force']),
   };
 }
 
-/** validate_namespace_options() for one region; EAGAIN-like refusals return null (try the next region). */
-function placeNamespace(m: Machine, req: CreateRequest, regionId: number, existing: Namespace | null) {
-  const region = m.pmem[regionId]!;
-  const arch = m.arch;
-  let size = req.size ?? existing?.size;
-  let start: number;
-  if (existing) {
-    start = existing.start;
-    size = existing.size;
-  } else {
-    const extents = freeExtents(region);
-    const largest = extents.reduce((a, e) => Math.max(a, e.size), 0);
-    if (!largest || (size !== undefined && size > largest)) return null;
-    if (size === undefined || size === 0) size = largest;
-    start = extents.find((e) => e.size >= size!)!.start;
-  }
-  let align = req.align;
-  if (req.mode === 'raw') {
-    if (align !== undefined) throw new KernelError(ENXIO, `create namespace: region${regionId}: raw mode does not support setting an alignment`);
-    align = arch.pageSize;
-  } else {
-    align ??= 2 * MiB;
-    if (!arch.devdaxAligns.includes(align))
-      throw new KernelError(ENXIO, `create namespace: region${regionId}: unsupported align: ${req.alignText ?? align}`);
-  }
-  if (size % REGION_ALIGN)
-    throw new KernelError(EINVAL, `create namespace: region${regionId}: align setting is ${'0x' + REGION_ALIGN.toString(16)} size ${'0x' + size.toString(16)} is misaligned`);
-  if (size % align) {
-    const unit = req.sizeText?.match(/[kKmMgGtT]$/)?.[0]?.toUpperCase() ?? '';
-    const mul = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[unit] ?? 1;
-    const suggest = Math.ceil(size / align) * align;
-    throw new KernelError(
-      EINVAL,
-      `create namespace: '--size=' must align to interleave-width: 1 and alignment: ${align}\ndid you intend --size=${suggest / mul}${unit}?`,
-    );
-  }
-  if (size < 16 * MiB && req.mode !== 'raw')
-    throw new KernelError(EINVAL, `create namespace: '--size=' must be >= 16MiB for '${req.mode}' mode`);
-  return { region: regionId, id: existing?.id ?? nextNamespaceId(region), start, size, align };
-}
-
 function createNamespace(ctx: CommandContext): number {
-  let req: CreateRequest;
+  let req: CreateNamespaceRequest;
   try {
     req = createDefaults(ctx);
   } catch (e) {
@@ -124,27 +81,16 @@ function createNamespace(ctx: CommandContext): number {
   }
   try {
     return withMachine(ctx, (m) => {
-      let existing: Namespace | null = null;
-      if (req.reconfig !== undefined) {
-        existing = m.namespace(req.reconfig);
-        if (existing.enabled && existing.mode !== 'raw' && !req.force)
-          throw new KernelError(EBUSY, `create namespace: ${req.reconfig} is active, specify --force for re-configuration`);
-      }
-      const candidates = existing ? [existing.region] : req.region !== undefined ? [req.region] : m.pmem.map((r) => r.id);
-      if (req.region !== undefined && !m.pmem[req.region]) throw new KernelError(ENXIO, `create namespace: region${req.region} does not exist`);
-      for (const rid of candidates) {
-        const place = placeNamespace(m, req, rid, existing);
-        if (!place) continue;
-        if (existing) m.apply({ op: 'ns.destroy', dev: `namespace${existing.region}.${existing.id}` });
-        m.apply({ op: 'ns.create', ...place, mode: req.mode, map: req.map });
-        const ns = m.namespace(`namespace${place.region}.${place.id}`);
-        ctx.out.out(JSON.stringify(namespaceJson(m, ns, { human: ctx.out.isTTY, dax: true }), null, 2));
-        return 0;
-      }
-      ctx.out.err(`failed to create namespace: ${strerror(ENOSPC)}`);
-      return exitStatus(ENODEV);
+      const ns = ndctlCreateNamespace(m, req);
+      ctx.out.out(JSON.stringify(namespaceJson(m, ns, { human: ctx.out.isTTY, dax: true }), null, 2));
+      return 0;
     });
   } catch (e) {
+    // cmd_create_namespace(): when no region could take a new namespace, ndctl exits -ENODEV
+    if (e instanceof KernelError && e.errno === ENOSPC && req.reconfig === undefined) {
+      ctx.out.err(e.message);
+      return exitStatus(ENODEV);
+    }
     return reportError(ctx, e);
   }
 }
@@ -195,7 +141,7 @@ function list(ctx: CommandContext): number {
   }
 }
 
-/** destroy-namespace / enable-namespace / disable-namespace over a name or "all". */
+/** destroy-namespace / enable-namespace / disable-namespace over a name or "all" (do_xaction_namespace()). */
 function namespaceAction(verb: 'destroy' | 'enable' | 'disable', opts: OptSpec[]) {
   return (ctx: CommandContext): number => {
     const usage = formatUsage(`daxsim ndctl ${verb}-namespace <namespace> [<options>]`, opts);
@@ -204,21 +150,16 @@ function namespaceAction(verb: 'destroy' | 'enable' | 'disable', opts: OptSpec[]
     if (ctx.parsed.positionals.length > 1) return reportError(ctx, new UsageError(`unknown extra parameter "${ctx.parsed.positionals[1]}"`), usage);
     try {
       return withMachine(ctx, (m) => {
-        const targets =
-          target === 'all' ? m.pmem.flatMap((r) => r.namespaces) : [m.namespace(target)];
         let done = 0;
-        let rc = 0;
-        for (const ns of [...targets]) {
-          const dev = `namespace${ns.region}.${ns.id}`;
+        let rc = target === 'all' ? 0 : -6; // -ENXIO until the named namespace is found
+        for (const ns of ndctlNamespaces(m, target)) {
+          if (rc === -6) rc = 0;
           try {
-            if (verb === 'destroy') {
-              if (ns.enabled && ns.mode !== 'raw' && !flag(ctx.parsed.opts['force']))
-                throw new KernelError(EBUSY, `${dev} is active, specify --force for deletion`);
-              m.apply({ op: 'ns.destroy', dev });
-            } else if (verb === 'disable') {
-              if (ns.enabled) m.apply({ op: 'ns.disable', dev });
-            } else if (!ns.enabled) m.apply({ op: 'ns.enable', dev });
-            done++;
+            if (verb === 'destroy') done += ndctlDestroyNamespace(m, ns, flag(ctx.parsed.opts['force'])) ? 1 : 0;
+            else if (verb === 'disable') {
+              ndctlDisableNamespace(m, ns);
+              done++;
+            } else done += ndctlEnableNamespace(m, ns) ? 1 : 0;
           } catch (e) {
             if (!(e instanceof KernelError)) throw e;
             ctx.out.err(`  Error: ${e.message}`);
@@ -226,6 +167,7 @@ function namespaceAction(verb: 'destroy' | 'enable' | 'disable', opts: OptSpec[]
           }
         }
         const past = { destroy: 'destroyed', enable: 'enabled', disable: 'disabled' }[verb];
+        if (rc === -6) ctx.out.err(`error ${verb === 'destroy' ? 'destroying' : verb === 'enable' ? 'enabling' : 'disabling'} namespaces: ${strerror(6)}`);
         ctx.out.err(`${past} ${done} namespace${done === 1 ? '' : 's'}`);
         return rc ? exitStatus(rc) : 0;
       });
@@ -278,4 +220,3 @@ export const ndctlCommands: Command[] = [
   },
 ];
 
-export { parseArgs };

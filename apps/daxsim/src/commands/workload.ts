@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { type DevDax, createTask, daxMmap, exitTask } from '@daxsim/device-dax';
-import { DEFAULT_GUP_GENERATION, type GupGeneration, gupTestMain, isGupGeneration } from '@daxsim/gup';
-import { BUS_MCEERR_AO, BUS_MCEERR_AR, KernelError, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type SigInfo } from '@daxsim/mm';
-import { type OptSpec, UsageError, formatUsage, str } from '../args.js';
+import { DEFAULT_GUP_GENERATION, type GupGeneration, isGupGeneration } from '@daxsim/gup';
+import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, runScenario } from '@daxsim/machine';
+import { readState } from '@daxsim/machine/state-file';
+import { BUS_MCEERR_AO, BUS_MCEERR_AR, type SigInfo, errnoName } from '@daxsim/mm';
+import { type OptSpec, UsageError, formatUsage, parseArgs, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import type { Machine } from '../machine.js';
+import { BufferOutput } from '../output.js';
 import { exitStatus, reportError, withMachine } from '../session.js';
-import { parseSize } from '../size.js';
-import { runScenario } from '../scenario.js';
+import { machineConfigFromOptions, machineCreateOptions } from '../machine-options.js';
 
 // ------------------------------------------------------------------ gup-test
 
@@ -36,42 +36,6 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: 
     generation = v;
   }
   return { generation, rest };
-}
-
-/** Runs the selftest on a machine: a transient process maps the device file, and exits afterwards. */
-export function runGupTest(m: Machine, argv: string[], generation: GupGeneration) {
-  const task = createTask(m.k, 4242, 'gup_test');
-  const gup = m.newGup(generation);
-  try {
-    return gupTestMain(
-      {
-        gup,
-        mm: task.mm,
-        open: (file) => (deviceOfFile(m, file) ? 0 : -2 /* ENOENT */),
-        mmap: ({ file, size, flags }) => {
-          const dev = deviceOfFile(m, file)!;
-          try {
-            return daxMmap(m.k, task, dev, {
-              length: size,
-              prot: PROT_READ | PROT_WRITE,
-              flags: flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE,
-            });
-          } catch (e) {
-            if (e instanceof KernelError) return -e.errno;
-            throw e;
-          }
-        },
-      },
-      argv,
-    );
-  } finally {
-    exitTask(m.k, task);
-  }
-}
-
-function deviceOfFile(m: Machine, file: string): DevDax | undefined {
-  const match = /^\/dev\/(dax\d+\.\d+)$/.exec(file);
-  return match ? m.bus.device(match[1]!) : undefined;
 }
 
 function gupTest(ctx: CommandContext): number {
@@ -149,6 +113,56 @@ function poison(ctx: CommandContext): number {
 
 const RUN_OPTS: OptSpec[] = [{ long: 'help', short: 'h', help: 'show this help' }];
 
+/** How `daxsim run` prints a line's outcome, under the echoed line. */
+export function formatOutcome(o: LineOutcome): string[] {
+  const out: string[] = [];
+  const isTool = o.status !== undefined;
+  for (const msg of o.messages) out.push(isTool ? msg : o.errno && msg === o.messages[o.messages.length - 1] ? `  error: -${errnoName(o.errno)}: ${msg}` : `  ${msg}`);
+  if (isTool && o.status !== 0) out.push(`  exit status ${o.status}`);
+  const faults = Object.entries(o.faults).map(([c, n]) => `${n} ${c.replace('fault_', '')}`);
+  if (faults.length) out.push(`  faults: ${faults.join(', ')}`);
+  if (o.memoryFailures) out.push(`  memory_failure: ${o.memoryFailures}`);
+  for (const s of o.signals) out.push(`  ${describeSignal(s.proc, s.info)}`);
+  return out;
+}
+
+/**
+ * `daxsim run SCENARIO`: the machine package's interpreter over a copy of
+ * the state file's machine (or the scenario's own `machine` line); tool
+ * lines run as daxsim commands on it. Nothing is saved. Each line is printed
+ * with what it caused as soon as it has run.
+ */
+export async function runScenarioCommand(ctx: CommandContext, text: string, name: string): Promise<number> {
+  const result = await runScenario(text, {
+    ...(ctx.machine ? { machine: ctx.machine } : {}),
+    boot: () => {
+      const state = readState(ctx.statePath);
+      return state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
+    },
+    machineLine: (args) => Machine.create(machineConfigFromOptions(parseArgs(args, machineCreateOptions).opts)),
+    tool: async (words, m) => {
+      // the command's messages (stdout and stderr) go inline with the scenario's events
+      const buf = new BufferOutput();
+      const status = await ctx.dispatch(words, { out: (t) => buf.out(t), err: (t) => buf.out(t.replace(/\n$/, '').replace(/^/gm, '  ')), isTTY: false }, m);
+      return { status, text: buf.stdout };
+    },
+    onLine: (o) => {
+      ctx.out.out(`${name}:${o.lineNo}: ${o.line}`);
+      const lines = formatOutcome(o);
+      if (lines.length) ctx.out.out(lines.join('\n'));
+    },
+  });
+  if (result.error) {
+    const lineText = text.split('\n')[result.error.lineNo - 1]!.replace(/#.*/, '').trim();
+    ctx.out.out(`${name}:${result.error.lineNo}: ${lineText}`);
+    ctx.out.err(`${name}:${result.error.lineNo}: ${result.error.message}`);
+    return 129;
+  }
+  // Refused operations are events of the workload, not failures of the run.
+  ctx.out.out(`${name}: done, ${result.refused} command${result.refused === 1 ? '' : 's'} refused`);
+  return 0;
+}
+
 async function run(ctx: CommandContext): Promise<number> {
   const file = ctx.parsed.positionals[0];
   if (!file || ctx.parsed.positionals.length > 1)
@@ -160,7 +174,11 @@ async function run(ctx: CommandContext): Promise<number> {
     ctx.out.err(`daxsim run: cannot read ${file}: ${(e as Error).message}`);
     return exitStatus(2);
   }
-  return runScenario(ctx, text, file);
+  try {
+    return await runScenarioCommand(ctx, text, file);
+  } catch (e) {
+    return reportError(ctx, e);
+  }
 }
 
 export const workloadCommands: Command[] = [

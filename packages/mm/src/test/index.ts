@@ -1,2 +1,3 @@
 export { BumpAllocator } from './bump-allocator.js';
 export { mmFixture } from './fixture.js';
+export { errnoOf } from './errno-of.js';

@@ -1,6 +1,6 @@
-import type { DevDax } from '@daxsim/device-dax';
 import { memmapStats, pgmapGeneration } from '@daxsim/memremap';
 import { type DevPagemap, pgmapAltmap } from '@daxsim/mm';
+import { namespaceName } from '@daxsim/nvdimm';
 import type { Machine } from './machine.js';
 
 /** The memmap cost of one device, as measured by the model when its memmap was built. */
@@ -27,8 +27,8 @@ export function memmapDevices(m: Machine): { name: string; pgmap: DevPagemap; si
   for (const r of m.pmem)
     for (const ns of r.namespaces)
       if (ns.mode === 'fsdax' && ns.enabled) {
-        const pgmap = m.namespacePgmap(ns);
-        if (pgmap) out.push({ name: `namespace${r.id}.${ns.id}`, pgmap, size: ns.size - ns.pfn!.dataoff - ns.pfn!.endTrunc, align: m.arch.pageSize });
+        const pgmap = m.nvdimm.pgmapOf(ns);
+        if (pgmap) out.push({ name: namespaceName(ns), pgmap, size: ns.size - ns.pfn!.dataoff - ns.pfn!.endTrunc, align: m.arch.pageSize });
       }
   return out;
 }
@@ -49,4 +49,3 @@ export function memmapCost(m: Machine, dev: { pgmap: DevPagemap; size: number; a
   };
 }
 
-export type DeviceOf = DevDax;

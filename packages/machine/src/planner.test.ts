@@ -1,7 +1,8 @@
 import { ARCH_PROFILES, VMEMMAP_GENERATIONS } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
-import { memmapCost, memmapDevices } from './device-info.js';
+import { memmapCost, memmapDevices } from './memmap-cost.js';
 import { Machine } from './machine.js';
+import { ndctlCreateNamespace } from './ndctl.js';
 import { planMemmap } from './planner.js';
 
 const GiB = 2 ** 30;
@@ -13,11 +14,11 @@ describe('the planner agrees with the simulation byte for byte', () => {
         const size = Math.max(2 * GiB, 4 * align);
         for (const map of ['mem', 'dev'] as const)
           for (const generation of VMEMMAP_GENERATIONS) {
-            const m = Machine.create({ arch: arch.name, ram: [4 * GiB], pmem: [size], softReserved: [], generation });
+            const m = Machine.create({ arch: arch.name, ram: [4 * GiB], pmem: [{ size, labels: false }], softReserved: [], generation });
             const start = m.pmem[0]!.start;
-            m.apply({ op: 'ns.create', region: 0, id: 0, start, size, mode: 'devdax', align, map });
+            ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
             const sim = memmapCost(m, memmapDevices(m)[0]!);
-            const plan = planMemmap({ arch, size, align, map, generation, start });
+            const plan = planMemmap({ arch, size, align, map, generation, start, ram: [{ start: 0, size: 4 * GiB }] });
             const pick = (c: typeof sim) => ({
               vmemmap_data_bytes: c.vmemmap_data_bytes,
               vmemmap_pagetable_bytes: c.vmemmap_pagetable_bytes,

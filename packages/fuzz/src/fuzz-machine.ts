@@ -1,3 +1,18 @@
+import { type DaxBus, type DaxRegion, type DevDax, daxPgoffToPhys } from '@daxsim/device-dax';
+import { type FailPoint, type FailSpec, type MachineState, type Violation, checkInvariants, formatViolation, machineState, pendingFailures } from '@daxsim/debug-vm';
+import type { GupGeneration } from '@daxsim/gup';
+import {
+  Machine,
+  type MachineConfig,
+  ScenarioSession,
+  daxctlCreateDevice,
+  daxctlDestroyDevice,
+  daxctlDisableDevice,
+  daxctlEnableDevice,
+  daxctlReconfigureDevice,
+  ndctlCreateNamespace,
+} from '@daxsim/machine';
+import type { Kernel } from '@daxsim/memremap';
 import {
   EBUSY,
   EFAULT,
@@ -6,99 +21,45 @@ import {
   ENOSPC,
   ENXIO,
   KernelError,
-  MAP_SHARED,
-  MEMORY_DEVICE_GENERIC,
-  PGMAP_ALTMAP_VALID,
-  PROT_READ,
-  PROT_WRITE,
   type Task,
   VM_FAULT_ERROR,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   type VmemmapGeneration,
-  archByName,
   errnoName,
   hex,
 } from '@daxsim/mm';
-import { type Kernel, createKernel, newDevPagemap } from '@daxsim/memremap';
-import {
-  DaxBus,
-  type DaxRegion,
-  type DevDax,
-  bindDevDax,
-  createDynamicRegion,
-  createStaticRegion,
-  createTask,
-  daxMmap,
-  daxPgoffToPhys,
-  daxRegionCreate,
-  daxRegionDelete,
-  devDaxSetAlign,
-  devDaxSetSize,
-  exitTask,
-  munmap,
-  touch,
-  unbindDevDax,
-} from '@daxsim/device-dax';
-import {
-  FOLL_LONGTERM,
-  FOLL_WRITE,
-  Gup,
-  type GupGeneration,
-  getUserPagesFast,
-  pinUserPagesFast,
-  putPages,
-  unpinUserPages,
-} from '@daxsim/gup';
-import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
-import { type FailPoint, type FailSpec, armFailures, pendingFailures } from './fault-inject.js';
-import { type Violation, checkInvariants, formatViolation } from './invariants.js';
-import { type MachineState, machineState } from './state.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
 /**
- * The fuzzed machine, fixed so that a scenario replays it exactly: the
- * machine `daxsim run` builds from scenarioPreamble()'s lines
- * (`machine --arch x86_64 --ram 512M --pmem 256M --soft-reserved 1G` and two
- * `ndctl create-namespace -m devdax` lines), laid out as apps/daxsim's Machine
- * lays it out:
- * - 512 MiB of RAM on node 0 at 0;
- * - pmem region0 (256 MiB) at 1 GiB, holding two 128 MiB devdax namespaces:
- *   namespace0.0 (--map=dev: its struct pages on the device behind an altmap,
- *   nd_pfn_init's dataoff 4 MiB) with static dax region 0 and dax0.0, and
- *   namespace0.1 (--map=mem: struct pages in RAM, dataoff 2 MiB) with a second
- *   static region 0 and dax0.1;
- * - the soft-reserved range hmem.0 (1 GiB) at 2 GiB: dynamic dax region 1
- *   (ids after the pmem regions), dax1.0 over all of it, bound at boot.
- * The app cannot be imported here (it sits above this package), so the
- * numbers nd_pfn_init() and __nvdimm_setup_pfn() compute there are constants
- * here; apps/daxsim/src/fuzz-replay.test.ts holds them equal (machine state
- * after the preamble, byte for byte, and every replayed scenario).
+ * The fuzzed machine: what `daxsim run` builds from scenarioPreamble()'s
+ * lines, built here through the same Machine and the same ndctl steps:
+ * 512 MiB of RAM; a labelled 256 MiB pmem region0 holding two 128 MiB devdax
+ * namespaces (namespace0.0 --map=dev, its struct pages on the device behind
+ * an altmap; namespace0.1 --map=mem), each with its static dax region and
+ * device; a 1 GiB soft-reserved range, dynamic dax region 1 with dax1.0
+ * bound at boot.
  */
-export const FUZZ_LAYOUT = {
-  ram: 512 * MiB,
-  pmem: { region: 0, start: 1 * GiB, size: 256 * MiB },
-  softReserved: { region: 1, start: 2 * GiB, size: 1 * GiB, parentName: 'hmem.0' },
-  namespaces: [
-    {
-      id: 0,
-      start: 1 * GiB,
-      size: 128 * MiB,
-      map: 'dev' as const,
-      dataOffset: 4 * MiB,
-      // pfnAltmap(): base_pfn is the namespace's subsection; reserve = the 8 KiB info block; free = the struct page area
-      altmap: { basePfn: (1 * GiB) / (4 * KiB), reserve: 2, free: 1022 },
-    },
-    { id: 1, start: 1 * GiB + 128 * MiB, size: 128 * MiB, map: 'mem' as const, dataOffset: 2 * MiB, altmap: null },
-  ],
-} as const;
+export const FUZZ_CONFIG = (generation: VmemmapGeneration): MachineConfig => ({
+  arch: 'x86_64',
+  ram: [512 * MiB],
+  pmem: [{ size: 256 * MiB, labels: true }],
+  softReserved: [1 * GiB],
+  generation,
+});
 
-/** The dynamic dax region's devices are dax<DYN_REGION>.N. */
-export const DYN_REGION = FUZZ_LAYOUT.softReserved.region;
+/** The namespaces the preamble creates, in order. */
+export const FUZZ_NAMESPACES = [
+  { map: 'dev' as const, size: 128 * MiB, align: 2 * MiB },
+  { map: 'mem' as const, size: 128 * MiB, align: 2 * MiB },
+] as const;
+
+/** The dynamic dax region's devices are dax<DYN_REGION>.N (its id follows the pmem regions'). */
+export const DYN_REGION = 1;
 
 /** One operation, exactly as a `daxsim run` scenario line says it. */
 export type FuzzOp =
@@ -161,10 +122,11 @@ export function formatOp(o: FuzzOp): string {
 
 /** The machine line and the namespace lines every fuzz scenario starts with. */
 export function scenarioPreamble(generation: VmemmapGeneration): string[] {
-  const L = FUZZ_LAYOUT;
+  const c = FUZZ_CONFIG(generation);
+  const pmem = c.pmem.map((p) => `--pmem ${fmtSize(p.size)}${p.labels ? ':labels' : ''}`).join(' ');
   return [
-    `machine --arch x86_64 --ram ${fmtSize(L.ram)} --pmem ${fmtSize(L.pmem.size)} --soft-reserved ${fmtSize(L.softReserved.size)} --generation ${generation}`,
-    ...L.namespaces.map((n) => `ndctl create-namespace -m devdax --map=${n.map} -s ${fmtSize(n.size)} -a 2M`),
+    `machine --arch ${c.arch} --ram ${fmtSize(c.ram[0]!)} ${pmem} --soft-reserved ${fmtSize(c.softReserved[0]!)} --generation ${generation}`,
+    ...FUZZ_NAMESPACES.map((n) => `ndctl create-namespace -m devdax --map=${n.map} -s ${fmtSize(n.size)} -a ${fmtSize(n.align)}`),
   ];
 }
 
@@ -187,6 +149,9 @@ export function formatScenario(generation: VmemmapGeneration, ops: readonly Fuzz
 
 /** The live machine the operations run on. */
 export interface FuzzMachine {
+  readonly machine: Machine;
+  /** The processes of the scenario. */
+  readonly session: ScenarioSession;
   readonly k: Kernel;
   readonly bus: DaxBus;
   /** The dynamic region (hmem.0). */
@@ -194,50 +159,11 @@ export interface FuzzMachine {
   readonly generation: VmemmapGeneration;
 }
 
-/**
- * Boots the fuzz layout, step for step as `daxsim run` boots the preamble's
- * machine (apps/daxsim Machine: the kernel, the hmem region with dax1.0
- * bound; then each `ndctl create-namespace`: the namespace's pgmap, its
- * static dax region and the device bound), so every frame lands where it
- * lands there.
- */
+/** Boots the fuzz machine as `daxsim run` boots the preamble's: the same Machine, the same `ndctl create-namespace` steps. */
 export function bootFuzzMachine(generation: VmemmapGeneration): FuzzMachine {
-  const L = FUZZ_LAYOUT;
-  const arch = archByName('x86_64')!;
-  const ps = arch.pageSize;
-  const k = createKernel({
-    arch,
-    ram: [{ nid: 0, start: 0, size: L.ram }],
-    devices: [
-      { start: L.pmem.start, size: L.pmem.size, name: `region${L.pmem.region}`, nid: 0 },
-      { start: L.softReserved.start, size: L.softReserved.size, name: L.softReserved.parentName, nid: 0 },
-    ],
-  });
-  const bus = new DaxBus(k, { generation, setMappingIndex: 'align-down' });
-  const dyn = createDynamicRegion(bus, { id: L.softReserved.region, start: L.softReserved.start, size: L.softReserved.size, targetNode: 0, parentName: L.softReserved.parentName });
-  bindDevDax(dyn.devices.get(`dax${DYN_REGION}.0`)!); // dax_hmem binds dax1.0 at boot
-  for (const ns of L.namespaces) {
-    const name = `namespace${L.pmem.region}.${ns.id}`;
-    // __nvdimm_setup_pfn(): the pgmap covers the whole namespace; --map=dev adds the altmap
-    const end = ns.start + ns.size - 1;
-    const pgmap = newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: ns.start, end }], name });
-    if (ns.altmap) {
-      pgmap.altmap = { ...ns.altmap, endPfn: Math.floor(end / ps), align: 0, alloc: 0 };
-      pgmap.flags |= PGMAP_ALTMAP_VALID;
-    }
-    const region = createStaticRegion(bus, {
-      id: L.pmem.region,
-      start: ns.start + ns.dataOffset,
-      size: ns.size - ns.dataOffset,
-      align: 2 * MiB,
-      targetNode: 0,
-      parentName: name,
-      pgmap,
-      devId: ns.id,
-    });
-    bindDevDax(region.devices.get(`dax${L.pmem.region}.${ns.id}`)!); // dax_pmem probes the device
-  }
-  return { k, bus, dyn, generation };
+  const machine = Machine.create(FUZZ_CONFIG(generation));
+  for (const n of FUZZ_NAMESPACES) ndctlCreateNamespace(machine, { mode: 'devdax', map: n.map, size: n.size, align: n.align });
+  return { machine, session: new ScenarioSession(machine), k: machine.k, bus: machine.bus, dyn: machine.daxRegion(DYN_REGION), generation };
 }
 
 // ------------------------------------------------------------------ reference model
@@ -263,8 +189,6 @@ interface MHold {
   pfns: Float64Array;
   /** The device the pages belong to. */
   dev: MDev;
-  /** The GUP instance that took them (the scenario's pin line makes one per line and releases through it). */
-  gup: Gup;
 }
 interface MProc {
   task: Task;
@@ -330,12 +254,9 @@ export class FuzzModel {
   readonly m: FuzzMachine;
   readonly devs = new Map<string, MDev>();
   readonly procs = new Map<string, MProc>();
-  private nextPid = 100;
   private steps = 0;
   /** Some failure is armed (kernel points, or a grab for the next pin line). */
   armed = false;
-  /** A `grab` failure armed for the next pin line's GUP instance (as the app's Machine.newGup()). */
-  private grabFailAt = 0;
   /** The dynamic region's seed device (the first 0-size device made by create and not yet enabled). */
   private seed: string | null = null;
   private createPlan: CreatePlan | null = null;
@@ -344,13 +265,12 @@ export class FuzzModel {
   /** Machine state just before create's enable (what an injected probe failure must leave). */
   private preBind: MachineState | null = null;
   private grabFired = false;
-  private lastTaken: Float64Array | null = null;
-  private lastGup: Gup | null = null;
-  /** Machine checks so far (the consumer's pid, as the app numbers them is irrelevant: pids are not state). */
-  private mce = 0;
+  /** The device whose struct pages live on the device (an altmap): the one altmap failures can hit. */
+  private readonly altmapDev: string;
 
   constructor(m: FuzzMachine) {
     this.m = m;
+    this.altmapDev = m.bus.devices.find((d) => d.pgmap?.altmap)?.name ?? '';
     for (const d of m.bus.devices)
       this.devs.set(d.name, { name: d.name, size: d.size, align: d.align, bound: d.bound, isStatic: d.region.isStatic, poisoned: new Set(), gone: false });
   }
@@ -361,7 +281,7 @@ export class FuzzModel {
 
   /** Live tasks (for the invariant sweep). */
   liveTasks(): Task[] {
-    return [...this.procs.values()].filter((p) => !p.exited).map((p) => p.task);
+    return this.m.session.liveTasks();
   }
 
   /** The head pfn a reference on `pfn` lands on, by the model's own arithmetic. */
@@ -409,7 +329,7 @@ export class FuzzModel {
   private dynAvail(): number {
     let used = 0;
     for (const d of this.devs.values()) if (!d.isStatic) used += d.size;
-    return FUZZ_LAYOUT.softReserved.size - used;
+    return this.m.dyn.size - used;
   }
 
   /** Predicts whether a device's ranges will satisfy probe's compound alignment. */
@@ -557,8 +477,7 @@ export class FuzzModel {
    * (touch, the machine check's read), mmap and spawn (its pgd).
    */
   private mayFailByInjection(o: FuzzOp, armed: FailSpec): boolean {
-    const altmapDev = `dax${FUZZ_LAYOUT.pmem.region}.${FUZZ_LAYOUT.namespaces.find((n) => n.altmap)!.id}`;
-    if (armed.altmap !== undefined && o.op === 'enable' && o.dev === altmapDev) return true;
+    if (armed.altmap !== undefined && o.op === 'enable' && o.dev === this.altmapDev) return true;
     if (armed.page_alloc === undefined && armed.pgtable === undefined) return false;
     return o.op === 'enable' || o.op === 'touch' || o.op === 'poison' || o.op === 'mmap' || o.op === 'spawn';
   }
@@ -566,7 +485,7 @@ export class FuzzModel {
   /** What is armed: the kernel's points and the grab waiting for the next pin line. */
   private pending(): FailSpec {
     const out = pendingFailures({ k: this.m.k });
-    if (this.grabFailAt > 0) out.grab = this.grabFailAt;
+    if (this.m.machine.pendingGrabFailure > 0) out.grab = this.m.machine.pendingGrabFailure;
     return out;
   }
 
@@ -595,7 +514,7 @@ export class FuzzModel {
       errno = e.errno;
       if (!e.message.length) v.push(`errno-message: ${formatOp(o)}: empty message`);
     }
-    if (o.op === 'pin') taken = this.lastTaken;
+    if (o.op === 'pin') taken = this.m.session.lastTaken;
     const after = this.armed ? this.pending() : {};
     const fired = this.armed ? firedPoints(armedBefore, after).filter((p) => p !== 'grab' || this.grabFired) : [];
     this.armed = Object.keys(after).length > 0;
@@ -666,148 +585,80 @@ export class FuzzModel {
     return { violations: v, skipped: false, outcome: outcomeOf(o, errno, rc) };
   }
 
-  /** Releases a process's holds, in the order they were taken (as the app's `unpin` and `exit` do). */
-  private release(p: MProc): void {
-    for (const h of p.holds) {
-      if (h.kind === 'get') putPages(h.gup, h.pfns, h.pfns.length);
-      else unpinUserPages(h.gup, h.pfns, h.pfns.length);
-    }
-    p.holds = [];
-  }
-
-  /** Executes an op on the machine as its scenario line does. Returns a fault rc / GUP rc; throws KernelError on refusals. */
+  /**
+   * Executes an op on the machine as its scenario line does: daxctl's steps
+   * through the machine's daxctl verbs, process lines through the scenario
+   * session, a machine check through the machine. Returns a fault rc / GUP
+   * rc; throws KernelError on refusals.
+   */
   private exec(o: FuzzOp): number {
-    const { k, dyn } = this.m;
+    const { machine, session } = this.m;
     switch (o.op) {
       case 'create': {
-        // daxctl's do_create() on region 1 (apps/daxsim commands/daxctl.ts createIn)
-        try {
-          daxRegionCreate(dyn);
-        } catch (e) {
-          if (!(e instanceof KernelError)) throw e;
-          throw new KernelError(ENOSPC, `region${dyn.id}: cannot create a device: ${e.message}`);
-        }
-        const dev = dyn.seed ?? dyn.youngest;
-        if (!dev) throw new KernelError(ENOSPC, `region${dyn.id}: no seed device`);
-        sysfsWrite(dev.name, 'align', () => devDaxSetAlign(dev, o.align));
-        sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, o.size));
-        if (this.armed && this.mayFailByInjection({ op: 'enable', dev: dev.name }, this.pending())) this.preBind = machineState(k, this.m.bus, this.liveTasks());
-        try {
-          bindDevDax(dev);
-        } catch (e) {
-          if (!(e instanceof KernelError)) throw e;
-          throw new KernelError(e.errno, `${dev.name}: enable failed: ${e.message}`);
-        }
+        const r = daxctlCreateDevice(
+          machine,
+          { region: DYN_REGION, size: o.size, align: o.align },
+          {
+            beforeEnable: (dev) => {
+              if (this.armed && this.mayFailByInjection({ op: 'enable', dev: dev.name }, this.pending())) this.preBind = machineState(this.m.k, this.m.bus, this.liveTasks());
+            },
+          },
+        );
+        if (r.errno) throw new KernelError(r.errno, r.errors[r.errors.length - 1] ?? 'create-device failed');
         return 0;
       }
-      case 'resize': {
-        const dev = this.dev(o.dev);
-        sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, o.size));
+      case 'resize':
+        daxctlReconfigureDevice(machine, this.dev(o.dev), { size: o.size });
         return 0;
-      }
-      case 'enable': {
-        const dev = this.dev(o.dev);
-        if (!dev.bound) bindDevDax(dev);
+      case 'enable':
+        daxctlEnableDevice(machine, this.dev(o.dev));
         return 0;
-      }
-      case 'disable': {
-        const dev = this.dev(o.dev);
-        if (dev.bound) unbindDevDax(dev);
+      case 'disable':
+        daxctlDisableDevice(machine, this.dev(o.dev));
         return 0;
-      }
-      case 'destroy': {
-        // daxctl destroy-device -f: disable, size 0, delete
-        const dev = this.dev(o.dev);
-        if (dev.bound) unbindDevDax(dev);
-        if (dev.size) sysfsWrite(dev.name, 'size', () => devDaxSetSize(dev, 0));
-        daxRegionDelete(dev.region, dev.name);
+      case 'destroy':
+        daxctlDestroyDevice(machine, this.dev(o.dev), true);
         return 0;
-      }
-      case 'spawn': {
-        const t = createTask(k, this.nextPid, o.p);
-        this.procs.set(o.p, { task: t, maps: new Map(), holds: [], exited: false });
-        this.nextPid++;
+      case 'spawn':
+        session.spawn(o.p);
+        this.procs.set(o.p, { task: session.proc(o.p).task, maps: new Map(), holds: [], exited: false });
         return 0;
-      }
-      case 'exit': {
-        const p = this.procs.get(o.p)!;
-        this.release(p);
-        exitTask(k, p.task);
+      case 'exit':
+        session.exit(o.p);
+        this.procs.get(o.p)!.holds = [];
         return 0;
-      }
       case 'mmap': {
-        const p = this.procs.get(o.p)!;
-        const start = daxMmap(k, p.task, this.dev(o.dev), { length: o.length, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, pgoff: Math.floor(o.offset / this.ps) });
-        p.maps.set(o.m, { dev: this.devs.get(o.dev)!, start, length: o.length, offset: o.offset });
+        const start = session.mmap(o.p, o.m, o.dev, { length: o.length, offset: o.offset, write: true, shared: true });
+        this.procs.get(o.p)!.maps.set(o.m, { dev: this.devs.get(o.dev)!, start, length: o.length, offset: o.offset });
         return 0;
       }
-      case 'munmap': {
-        const p = this.procs.get(o.p)!;
-        const mp = p.maps.get(o.m)!;
-        munmap(p.task, mp.start, mp.length);
+      case 'munmap':
+        session.munmap(o.p, o.m);
         return 0;
-      }
-      case 'touch': {
-        const p = this.procs.get(o.p)!;
-        const mp = p.maps.get(o.m)!;
-        return touch(p.task, mp.start + o.off, o.write);
-      }
+      case 'touch':
+        return session.touch(o.p, o.m, o.off, o.write);
       case 'pin': {
-        const p = this.procs.get(o.p)!;
-        const mp = p.maps.get(o.m)!;
-        const nr = Math.ceil(o.len / this.ps);
-        const pages = new Float64Array(nr);
-        // a GUP instance per line, armed with a pending grab failure (the app's Machine.newGup())
-        const gup = new Gup(k, { generation: o.gen });
-        const armedGrab = this.grabFailAt > 0;
-        if (armedGrab) {
-          gup.armGrabFailure(this.grabFailAt);
-          this.grabFailAt = 0;
-        }
-        const flags = FOLL_WRITE | (o.kind === 'longterm' ? FOLL_LONGTERM : 0);
-        const rc = o.kind === 'get' ? getUserPagesFast(gup, p.task.mm, mp.start + o.off, nr, flags, pages) : pinUserPagesFast(gup, p.task.mm, mp.start + o.off, nr, flags, pages);
-        this.grabFired = armedGrab && gup.failGrabAt === 0;
-        this.lastTaken = pages.slice(0, Math.max(0, rc));
-        this.lastGup = gup;
+        const armedGrab = machine.pendingGrabFailure > 0;
+        const rc = session.pin(o.p, o.m, o.off, o.len, { kind: o.kind, gen: o.gen });
+        this.grabFired = armedGrab && session.lastGup!.failGrabAt === 0;
         return rc;
       }
       case 'unpin':
-        this.release(this.procs.get(o.p)!);
+        session.unpin(o.p);
+        this.procs.get(o.p)!.holds = [];
         return 0;
-      case 'poison': {
-        // the app's Machine.poison(): a consumer maps the unit, reads the byte, memory_failure(MF_ACTION_REQUIRED) for it
-        const dev = this.dev(o.dev);
-        const ps = this.ps;
-        if (!Number.isSafeInteger(o.off) || o.off < 0 || o.off >= dev.size) throw new KernelError(EINVAL, `poison: --offset ${o.off} is outside ${dev.name} (size ${dev.size})`);
-        if (!dev.bound) throw new KernelError(ENXIO, `poison: ${dev.name} is not enabled`);
-        const unitOff = o.off - (o.off % dev.align);
-        const task = createTask(k, 1000 + this.mce++, 'mce-consumer');
-        try {
-          const addr = daxMmap(k, task, dev, { length: dev.align, prot: PROT_READ, flags: MAP_SHARED, pgoff: unitOff / ps });
-          if (touch(task, addr + (o.off - unitOff)) & VM_FAULT_ERROR) throw new KernelError(EFAULT, `poison: ${dev.name} offset ${o.off} could not be mapped`);
-          const pfn = Math.floor(daxPgoffToPhys(dev, Math.floor(o.off / ps), ps) / ps);
-          const r = memoryFailure(k, pfn, MF_ACTION_REQUIRED, task);
-          if (r < 0) throw new KernelError(-r, `memory_failure: pfn ${hex(pfn)} (${dev.name} offset ${o.off}) was not recovered`);
-        } finally {
-          exitTask(k, task);
-        }
+      case 'poison':
+        machine.apply({ op: 'poison', dev: o.dev, offset: o.off });
         return 0;
-      }
-      case 'fail': {
-        // the app's Machine.armFailures(): kernel points now, a grab for the next pin line's GUP instance
-        const { grab, ...kernel } = { [o.point]: o.n } as FailSpec;
-        armFailures({ k }, kernel);
-        if (grab !== undefined) this.grabFailAt = grab;
+      case 'fail':
+        machine.armFailures(`${o.point}:${o.n}`);
         this.armed = true;
         return 0;
-      }
     }
   }
 
   private dev(name: string): DevDax {
-    const d = this.m.bus.device(name);
-    if (!d) throw new KernelError(ENXIO, `dax device: "${name}" does not exist`);
-    return d;
+    return this.m.machine.daxDevice(name);
   }
 
   /** Updates the model after an op whose result matched the prediction (or failed on an injection). */
@@ -864,7 +715,7 @@ export class FuzzModel {
       case 'pin': {
         const p = this.procs.get(o.p)!;
         const mp = p.maps.get(o.m)!;
-        if (taken && taken.length > 0) p.holds.push({ kind: o.kind === 'get' ? 'get' : 'pin', pfns: taken, dev: mp.dev, gup: this.lastGup! });
+        if (taken && taken.length > 0) p.holds.push({ kind: o.kind === 'get' ? 'get' : 'pin', pfns: taken, dev: mp.dev });
         return;
       }
       case 'poison':
@@ -904,16 +755,6 @@ export class FuzzModel {
       }
     }
     return v;
-  }
-}
-
-/** A libdaxctl sysfs write (daxctl_dev_set_size/align): any refusal is -ENXIO, as libdaxctl reports it. */
-function sysfsWrite(dev: string, attr: string, write: () => void): void {
-  try {
-    write();
-  } catch (e) {
-    if (!(e instanceof KernelError)) throw e;
-    throw new KernelError(ENXIO, `libdaxctl: daxctl_dev_set_${attr}: ${dev}: failed to set ${attr} (${e.message})`);
   }
 }
 

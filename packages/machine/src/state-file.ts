@@ -1,50 +1,15 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { type MachineState, STATE_FORMAT, STATE_VERSION, StateFormatError, upgradeState } from './state.js';
 
 /**
- * The machine's state between invocations: its configuration and the log of
- * the operations that changed it. Replaying the log on a fresh boot gives the
- * same machine (same pfns, same device names): the model is deterministic.
- *
- * Writes are atomic: the new state goes to a temporary file in the same
- * directory, is fsync'd, and renamed over the old one. A file that cannot be
- * read back (truncated, corrupted, foreign) is refused and never overwritten.
+ * The state file (Node.js only: `@daxsim/machine/state-file`). Writes are
+ * atomic: the new state goes to a temporary file in the same directory, is
+ * fsync'd, and renamed over the old one. A file that cannot be read back
+ * (truncated, corrupted, foreign, a version this daxsim does not read) is
+ * refused and never overwritten.
  */
-
-export const STATE_FORMAT = 'daxsim-machine';
-export const STATE_VERSION = 1;
-
-export interface MachineConfig {
-  readonly arch: string;
-  /** RAM bytes per NUMA node. */
-  readonly ram: readonly number[];
-  /** Persistent-memory regions (regionN), bytes each. */
-  readonly pmem: readonly number[];
-  /** Soft-reserved ranges (dynamic dax regions), bytes each. */
-  readonly softReserved: readonly number[];
-  /** The vmemmap generation the simulated kernel runs (default tail-reuse). */
-  readonly generation?: string;
-  /**
-   * How dax_set_mapping() computes page->index: 'align-down' (the kernel's
-   * 2024 fix, default) or 'align-up' (the seed's patch 5, ALIGN()).
-   */
-  readonly setMappingIndex?: string;
-}
-
-export type Op = { readonly op: string } & Readonly<Record<string, unknown>>;
-
-export interface MachineState {
-  readonly config: MachineConfig;
-  readonly ops: readonly Op[];
-}
-
-interface StateFile {
-  format: string;
-  version: number;
-  sha256: string;
-  state: MachineState;
-}
 
 export class StateFileError extends Error {
   constructor(message: string) {
@@ -53,7 +18,14 @@ export class StateFileError extends Error {
   }
 }
 
-const digest = (state: MachineState) => createHash('sha256').update(JSON.stringify(state)).digest('hex');
+interface StateFile {
+  format: string;
+  version: number;
+  sha256: string;
+  state: unknown;
+}
+
+const digest = (state: unknown) => createHash('sha256').update(JSON.stringify(state)).digest('hex');
 
 /** Reads a state file; undefined when it does not exist. Throws StateFileError when it cannot be trusted. */
 export function readState(path: string): MachineState | undefined {
@@ -72,14 +44,17 @@ export function readState(path: string): MachineState | undefined {
   }
   if (typeof file !== 'object' || file === null || file.format !== STATE_FORMAT)
     throw new StateFileError(`${path}: not a daxsim machine state (format is not "${STATE_FORMAT}") — left untouched`);
-  if (file.version !== STATE_VERSION)
-    throw new StateFileError(`${path}: machine state version ${file.version} is not supported (expected ${STATE_VERSION}) — left untouched`);
   if (!file.state || typeof file.sha256 !== 'string' || digest(file.state) !== file.sha256)
     throw new StateFileError(`${path}: machine state checksum mismatch (corrupted?) — left untouched`);
-  return file.state;
+  try {
+    return upgradeState(file.version, file.state);
+  } catch (e) {
+    if (e instanceof StateFormatError) throw new StateFileError(`${path}: ${e.message} — left untouched`);
+    throw e;
+  }
 }
 
-/** Writes the state atomically (temp file, fsync, rename). */
+/** Writes the state atomically (temp file, fsync, rename), always in the current version. */
 export function writeState(path: string, state: MachineState): void {
   const file: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, sha256: digest(state), state };
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);

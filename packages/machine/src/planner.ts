@@ -1,24 +1,16 @@
 import { vmemmapCanOptimize } from '@daxsim/page-alloc';
 import {
   type ArchProfile,
-  ARCH_PROFILES,
   ENOMEM,
   KernelError,
-  VMEMMAP_GENERATIONS,
   type VmemmapGeneration,
-  isVmemmapGeneration,
   pagesPerSection,
   pagesPerSubsection,
   pmdSize,
   structPagesPerPage,
 } from '@daxsim/mm';
-import { type OptSpec, UsageError, flag, formatUsage, str } from './args.js';
-import type { Command, CommandContext } from './command.js';
-import type { MemmapCost } from './device-info.js';
-import { type MapLocation, ndPfnInit, pfnAltmap } from './nvdimm.js';
-import { table } from './output.js';
-import { reportError } from './session.js';
-import { humanBytes, parseSize } from './size.js';
+import { type MapLocation, ndPfnInit, pfnAltmap } from '@daxsim/nvdimm';
+import type { MemmapCost } from './memmap-cost.js';
 
 const GiB = 2 ** 30;
 
@@ -30,6 +22,12 @@ export interface PlanInput {
   generation: VmemmapGeneration;
   /** Physical start of the namespace; default: where a default machine puts region0 (64 GiB). */
   start?: number;
+  /**
+   * The machine's RAM, whose boot memmap (sparse_init) built vmemmap page
+   * tables before the namespace: a table that RAM's vmemmap already uses is
+   * not allocated again. Default: the default machine's 64 GiB at 0.
+   */
+  ram?: readonly { readonly start: number; readonly size: number }[];
 }
 
 /**
@@ -129,10 +127,15 @@ export function planMemmap(p: PlanInput): MemmapCost {
   // Page tables below the top level: distinct entries of the level above over the whole vmemmap range.
   const V0 = vm(startPfn);
   const V1 = vm(endPfn);
-  let tables = pteTables.size;
+  // The boot memmap's vmemmap ranges (sparseInitBootMemory(): RAM's subsections), whose tables exist already.
+  const sub = pagesPerSubsection(arch);
+  const boot = (p.ram ?? [{ start: 0, size: 64 * GiB }]).map((r) => [vm(Math.ceil(r.start / ps / sub) * sub), vm(Math.floor((r.start + r.size) / ps / sub) * sub)] as const).filter(([a, b]) => b > a);
+  const bootHas = (g: number, granule: number) => boot.some(([a, b]) => g * granule < b && (g + 1) * granule > a);
+  let tables = 0;
+  for (const g of pteTables) if (!bootHas(g, pmd)) tables++;
   for (let l = 1; l < arch.levels.length - 1; l++) {
     const granule = 2 ** arch.levels[l - 1]!.shift;
-    tables += Math.floor((V1 - 1) / granule) - Math.floor(V0 / granule) + 1;
+    for (let g = Math.floor(V0 / granule); g <= Math.floor((V1 - 1) / granule); g++) if (!bootHas(g, granule)) tables++;
   }
 
   // struct pages written: memmap_init_range() for the altmap's own pfns, then memmap_init_zone_device()
@@ -157,103 +160,3 @@ export function planMemmap(p: PlanInput): MemmapCost {
     struct_pages_initialised: written,
   };
 }
-
-// ------------------------------------------------------------------ the command
-
-const OPTS: OptSpec[] = [
-  { long: 'size', arg: 'size', help: 'namespace size (K/M/G/T/P suffixes)' },
-  { long: 'align', arg: 'a[,a...]', help: 'device aligns: 4K, 2M, 1G (default 4K,2M,1G)' },
-  { long: 'map', arg: 'mem|dev[,...]', help: 'where the struct pages live (default mem,dev)' },
-  { long: 'arch', arg: 'arch[,...]', help: `architectures (default x86_64): ${Object.keys(ARCH_PROFILES).join(', ')}` },
-  { long: 'generation', arg: 'gen[,...]', help: `vmemmap generations (default all): ${VMEMMAP_GENERATIONS.join(', ')}` },
-  { long: 'json', help: 'print a JSON array, one object per configuration' },
-  { long: 'help', short: 'h', help: 'show this help' },
-];
-const USAGE = formatUsage('daxsim plan --size SIZE [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--json]', OPTS);
-
-const listOpt = (v: string | undefined, dflt: string[]) => (v === undefined ? dflt : v.split(',').map((s) => s.trim()).filter(Boolean));
-
-function plan(ctx: CommandContext): number {
-  const o = ctx.parsed.opts;
-  let configs: PlanInput[];
-  try {
-    if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);
-    const sizeText = str(o['size']);
-    if (sizeText === undefined) throw new UsageError('--size is required');
-    const pm = /^(\d+)[pP]$/.exec(sizeText);
-    const size = pm ? Number(pm[1]) * 2 ** 50 : parseSize(sizeText);
-    if (size === undefined || size <= 0) throw new UsageError(`failed to parse --size '${sizeText}'`);
-    const arches = listOpt(str(o['arch']), ['x86_64']).map((a) => {
-      const p = (ARCH_PROFILES as Record<string, ArchProfile>)[a];
-      if (!p) throw new UsageError(`invalid --arch '${a}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
-      return p;
-    });
-    const maps = listOpt(str(o['map']), ['mem', 'dev']).map((m) => {
-      if (m !== 'mem' && m !== 'dev') throw new UsageError(`invalid --map '${m}': mem or dev`);
-      return m as MapLocation;
-    });
-    const gens = listOpt(str(o['generation']), [...VMEMMAP_GENERATIONS]).map((g) => {
-      if (!isVmemmapGeneration(g)) throw new UsageError(`invalid --generation '${g}': one of ${VMEMMAP_GENERATIONS.join(', ')}`);
-      return g;
-    });
-    const alignTexts = str(o['align']);
-    configs = [];
-    for (const arch of arches) {
-      const aligns =
-        alignTexts === undefined
-          ? [...arch.devdaxAligns]
-          : alignTexts.split(',').map((t) => {
-              const a = parseSize(t.trim());
-              if (a === undefined) throw new UsageError(`failed to parse --align '${t}'`);
-              if (!arch.devdaxAligns.includes(a))
-                throw new KernelError(22, `plan: --align ${t} is not an align device-dax supports on ${arch.name} (${arch.devdaxAligns.map(humanBytes).join(', ')})`);
-              return a;
-            });
-      for (const align of aligns)
-        for (const map of maps)
-          for (const generation of gens) {
-            if (size % Math.max(align, 16 * 2 ** 20))
-              throw new KernelError(22, `plan: --size ${sizeText} is not a multiple of max(align ${humanBytes(align)}, 16 MiB)`);
-            configs.push({ arch, size, align, map, generation });
-          }
-    }
-  } catch (e) {
-    return reportError(ctx, e, USAGE);
-  }
-  try {
-    const rows = configs.map(planMemmap);
-    if (flag(o['json'])) {
-      ctx.out.out(JSON.stringify(rows, null, 2));
-      return 0;
-    }
-    ctx.out.out(
-      table([
-        ['arch', 'size', 'align', 'map', 'generation', 'RAM: struct pages', 'RAM: page tables', 'device', 'struct pages written'],
-        ...rows.map((r) => [
-          r.arch,
-          humanBytes(r.size),
-          humanBytes(r.align),
-          r.map,
-          r.generation,
-          humanBytes(r.vmemmap_data_bytes),
-          humanBytes(r.vmemmap_pagetable_bytes),
-          humanBytes(r.device_reserved_bytes),
-          r.struct_pages_initialised,
-        ]),
-      ]),
-    );
-    return 0;
-  } catch (e) {
-    return reportError(ctx, e);
-  }
-}
-
-export const planCommandImpl: Command = {
-  path: ['plan'],
-  synopsis: 'daxsim plan --size SIZE --align A[,A...] --map mem|dev --arch ARCH[,...] --generation G[,...] [--json]',
-  summary: 'the memmap cost of a devdax namespace of any size, planned (checked against the simulation)',
-  options: OPTS,
-  run: plan,
-};
-
-export { USAGE as PLAN_USAGE };

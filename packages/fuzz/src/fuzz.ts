@@ -1,6 +1,6 @@
 import type { VmemmapGeneration } from '@daxsim/mm';
 import { GUP_GENERATIONS } from '@daxsim/gup';
-import { FAIL_POINTS } from './fault-inject.js';
+import { FAIL_POINTS } from '@daxsim/debug-vm';
 import { FUZZ_PROLOGUE, type FuzzMachine, type FuzzOp, FuzzModel, GiB, KiB, MiB, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
 
 /**

@@ -1,0 +1,28 @@
+export { DEFAULT_CONFIG, layoutMachine } from './config.js';
+export type { MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
+export { Machine } from './machine.js';
+export { OP_NAMES } from './ops.js';
+export type { Op, OpName } from './ops.js';
+export { STATE_FORMAT, STATE_VERSION, STATE_VERSIONS_READ, StateFormatError, upgradeState } from './state.js';
+export type { MachineState } from './state.js';
+export { ndctlCreateNamespace, ndctlDestroyNamespace, ndctlDisableNamespace, ndctlEnableNamespace, ndctlNamespaces } from './ndctl.js';
+export type { CreateNamespaceRequest } from './ndctl.js';
+export {
+  daxRegions,
+  daxctlCreateDevice,
+  daxctlDestroyDevice,
+  daxctlDevices,
+  daxctlDisableDevice,
+  daxctlEnableDevice,
+  daxctlReconfigureDevice,
+  sysfsWrite,
+} from './daxctl.js';
+export type { CreateDeviceHooks, CreateDeviceRequest, CreateDeviceResult, DeviceMapping } from './daxctl.js';
+export { deviceOfFile, runGupTest } from './gup-test.js';
+export { memmapCost, memmapDevices } from './memmap-cost.js';
+export type { MemmapCost } from './memmap-cost.js';
+export { planMemmap } from './planner.js';
+export type { PlanInput } from './planner.js';
+export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runScenario } from './scenario.js';
+export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';
+export { displaySize, humanBytes, parseSize } from './size.js';

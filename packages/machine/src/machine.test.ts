@@ -1,0 +1,145 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EBUSY, EINVAL, ENOSPC, ENXIO, X86_64 } from '@daxsim/mm';
+import { errnoOf } from '@daxsim/mm/test';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, type MachineConfig } from './config.js';
+import { Machine } from './machine.js';
+import { memmapCost, memmapDevices } from './memmap-cost.js';
+import { ndctlCreateNamespace, ndctlDestroyNamespace } from './ndctl.js';
+import { planMemmap } from './planner.js';
+import { StateFileError, readState, writeState } from './state-file.js';
+import { STATE_VERSION } from './state.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** What a QEMU guest with `-m 8G` and a label-less `-device nvdimm` of 16 GiB boots with. */
+const qemu16G = (extra: Partial<MachineConfig> = {}): Machine =>
+  Machine.create({ arch: 'x86_64', ram: [8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [], ...extra });
+
+describe('the first command of a pmem tutorial: ndctl create-namespace -f -e namespace0.0 -m devdax', () => {
+  // Measured on Linux 6.1 (and 7.3-rc7) in QEMU with a label-less 16 GiB NVDIMM:
+  // dax size and the RAM that memremap_pages() took for the vmemmap.
+  const KERNEL = {
+    '2M/mem': { size: 17_177_772_032, ram: 67_633_152 },
+    '1G/mem': { size: 16_106_127_360, ram: 655_360 },
+  } as const;
+
+  for (const align of [4096, 2 * MiB, GiB])
+    for (const map of ['mem', 'dev'] as const) {
+      const name = `${align === 4096 ? '4K' : align === GiB ? '1G' : '2M'}/${map}`;
+      it(`${name}: the dax size and vmemmap RAM of the kernel, and the planner's`, () => {
+        const m = qemu16G();
+        const ns = ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
+        expect(ns).toMatchObject({ id: 0, type: 'io', mode: 'devdax', size: 16 * GiB, enabled: true });
+        const dev = m.daxDevice('dax0.0');
+        const cost = memmapCost(m, memmapDevices(m)[0]!);
+        const ram = cost.vmemmap_data_bytes + cost.vmemmap_pagetable_bytes;
+        const known = KERNEL[name as keyof typeof KERNEL];
+        if (known) expect({ size: dev.size, ram }).toEqual(known);
+        // the planner, checked against the simulation on the same start
+        const plan = planMemmap({ arch: X86_64, size: 16 * GiB, align, map, generation: 'tail-reuse', start: m.pmem[0]!.start, ram: [{ start: 0, size: 8 * GiB }] });
+        expect(plan.vmemmap_data_bytes + plan.vmemmap_pagetable_bytes).toBe(ram);
+        expect(plan.device_reserved_bytes).toBe(cost.device_reserved_bytes);
+        // --map=dev: the struct pages of every page come from the device, none from RAM
+        if (map === 'dev') expect(cost.vmemmap_data_bytes).toBe(0);
+      });
+    }
+
+  it('without -e, a label-less region has no idle namespace: ENOSPC, nothing changed', () => {
+    const m = qemu16G();
+    expect(errnoOf(() => ndctlCreateNamespace(m, { mode: 'devdax' }))).toBe(ENOSPC);
+    expect(m.ops).toEqual([]);
+  });
+
+  it('refuses -s on a label-less region, an active namespace without -f, and a namespace that does not exist', () => {
+    const m = qemu16G();
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', size: 8 * GiB, force: true }))).toBe(EINVAL);
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax' }))).toBe(EBUSY);
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.3', mode: 'devdax', force: true }))).toBe(ENXIO);
+    expect(m.ops).toEqual([]);
+  });
+
+  it('destroy leaves namespace0.0 raw and disabled; the next -e makes it a dax device again', () => {
+    const m = qemu16G();
+    const ns = ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem', force: true });
+    expect(ndctlDestroyNamespace(m, ns, true)).toBe(true);
+    expect(ns).toMatchObject({ mode: 'raw', enabled: false, size: 16 * GiB });
+    expect(m.bus.device('dax0.0')).toBeUndefined();
+    ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'fsdax', force: true });
+    expect(ns).toMatchObject({ mode: 'fsdax', enabled: true, align: 2 * MiB, map: 'dev' });
+  });
+});
+
+describe('a labelled region', () => {
+  it('ndctl create-namespace -s takes the seed, first-fit, and leaves a new seed', () => {
+    const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 8 * GiB, labels: true }], softReserved: [] });
+    const a = ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * MiB, map: 'mem', size: 2 * GiB });
+    const b = ndctlCreateNamespace(m, { mode: 'fsdax', size: 2 * GiB });
+    expect([a.id, a.start - m.pmem[0]!.start, b.id, b.start - m.pmem[0]!.start, m.pmem[0]!.seed]).toEqual([0, 0, 1, 2 * GiB, 2]);
+    // the default size is the largest free extent
+    expect(ndctlCreateNamespace(m, { mode: 'raw' }).size).toBe(4 * GiB);
+    expect(errnoOf(() => ndctlCreateNamespace(m, { mode: 'raw' }))).toBe(ENOSPC);
+  });
+});
+
+describe('the machine and its log', () => {
+  it('replays its operations to the same machine, uuids and pfns included', () => {
+    const m = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: 4 * GiB, labels: true }], softReserved: [2 * GiB] });
+    ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * MiB, map: 'dev', size: 2 * GiB });
+    m.apply({ op: 'dax.unbind', dev: 'dax1.0' });
+    m.apply({ op: 'dax.size', dev: 'dax1.0', size: GiB });
+    const r = Machine.fromState(m.state());
+    expect(JSON.stringify(r.pmem)).toBe(JSON.stringify(m.pmem));
+    expect(r.bus.devices.map((d) => [d.name, d.size, d.bound, d.ranges])).toEqual(m.bus.devices.map((d) => [d.name, d.size, d.bound, d.ranges]));
+    expect(r.k.mem.digest()).toBe(m.k.mem.digest());
+  });
+
+  it('a failed operation is not logged and changes nothing', () => {
+    const m = qemu16G();
+    expect(errnoOf(() => m.apply({ op: 'ns.reconfig', dev: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem' }))).toBe(EBUSY);
+    expect(errnoOf(() => m.apply({ op: 'dax.bind', dev: 'dax9.9' }))).toBe(ENXIO);
+    expect(m.ops).toEqual([]);
+  });
+});
+
+describe('the state file', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'daxsim-machine-'));
+
+  it('writes the current version and reads it back', () => {
+    const path = join(dir(), 'm.json');
+    const m = qemu16G();
+    ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', force: true });
+    writeState(path, m.state());
+    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(STATE_VERSION);
+    expect(readState(path)).toEqual(m.state());
+  });
+
+  it("reads a version-1 state (pmem regions as sizes) as labelled regions, and replays it to the same namespaces", () => {
+    const path = join(dir(), 'v1.json');
+    // what daxsim 0.0.0 wrote for `machine create --pmem 4G` and `ndctl create-namespace -m devdax -s 2G`
+    const state = {
+      config: { arch: 'x86_64', ram: [4 * GiB], pmem: [4 * GiB], softReserved: [] },
+      ops: [{ op: 'ns.create', region: 0, id: 0, start: 4 * GiB, size: 2 * GiB, mode: 'devdax', align: 2 * MiB, map: 'dev' }],
+    };
+    const sha256 = createHash('sha256').update(JSON.stringify(state)).digest('hex');
+    writeFileSync(path, JSON.stringify({ format: 'daxsim-machine', version: 1, sha256, state }));
+    const m = Machine.fromState(readState(path)!);
+    expect(m.config.pmem).toEqual([{ size: 4 * GiB, labels: true }]);
+    expect(m.namespace('namespace0.0')).toMatchObject({ mode: 'devdax', size: 2 * GiB, enabled: true });
+    expect(m.daxDevice('dax0.0').bound).toBe(true);
+  });
+
+  it('refuses a version it does not read, naming it, and leaves the file untouched', () => {
+    const path = join(dir(), 'v9.json');
+    const state = { config: {}, ops: [] };
+    const text = JSON.stringify({ format: 'daxsim-machine', version: 9, sha256: createHash('sha256').update(JSON.stringify(state)).digest('hex'), state });
+    writeFileSync(path, text);
+    expect(() => readState(path)).toThrow(StateFileError);
+    expect(() => readState(path)).toThrow(/version 9 is not supported/);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+});

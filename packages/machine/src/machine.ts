@@ -1,0 +1,250 @@
+import {
+  DaxBus,
+  type DaxRegion,
+  type DevDax,
+  bindDevDax,
+  createDynamicRegion,
+  createTask,
+  daxMmap,
+  daxPgoffToPhys,
+  daxRegionCreate,
+  daxRegionDelete,
+  devDaxAddMapping,
+  devDaxSetAlign,
+  devDaxSetSize,
+  exitTask,
+  touch,
+  unbindDevDax,
+} from '@daxsim/device-dax';
+import { armFailures, parseFailSpec } from '@daxsim/debug-vm';
+import { Gup, type GupGeneration } from '@daxsim/gup';
+import { type Kernel, createKernel } from '@daxsim/memremap';
+import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
+import {
+  type ArchProfile,
+  DEFAULT_VMEMMAP_GENERATION,
+  EFAULT,
+  EINVAL,
+  ENOMEM,
+  ENXIO,
+  KernelError,
+  MAP_SHARED,
+  PROT_READ,
+  type SigInfo,
+  VM_FAULT_ERROR,
+  type VmemmapGeneration,
+  archByName,
+} from '@daxsim/mm';
+import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
+import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
+import { type MachineConfig, layoutMachine } from './config.js';
+import type { Op } from './ops.js';
+import type { MachineState } from './state.js';
+
+/**
+ * A simulated machine: the kernel with its page allocator, sections and
+ * pgmaps; the nvdimm bus with its pmem regions and namespaces; the dax bus
+ * with the dynamic regions of soft-reserved memory.
+ *
+ * Every change goes through `apply(op)`, which either succeeds and is logged
+ * (so the state replays) or throws a KernelError and leaves the machine as it
+ * was.
+ */
+export class Machine {
+  readonly config: MachineConfig;
+  readonly arch: ArchProfile;
+  readonly k: Kernel;
+  readonly bus: DaxBus;
+  readonly nvdimm: NvdimmBus;
+  readonly generation: VmemmapGeneration;
+  /** Dynamic dax regions from soft-reserved ranges (dax_hmem). */
+  readonly softReserved: DaxRegion[] = [];
+  private readonly ops_: Op[] = [];
+  /** The signals the consumer of the last `poison` op received. */
+  lastSignals: SigInfo[] = [];
+  /** A `grab` failure armed for the next GUP instance this machine makes (DAXSIM_FAIL). */
+  private grabFailAt = 0;
+  /** Machine checks consumed so far (each consumer gets its own pid). */
+  private mce = 0;
+
+  private constructor(config: MachineConfig) {
+    const layout = layoutMachine(config);
+    this.config = config;
+    this.arch = archByName(config.arch)!;
+    this.generation = (config.generation ?? DEFAULT_VMEMMAP_GENERATION) as VmemmapGeneration;
+    const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
+    const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
+    this.k = createKernel({ arch: this.arch, ram, devices });
+    // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
+    if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
+    this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: (config.setMappingIndex ?? 'align-down') as 'align-down' | 'align-up' });
+    this.nvdimm = new NvdimmBus(
+      this.k,
+      this.bus,
+      layout.pmem.map((r, i) => ({ id: i, start: r.start, size: r.size, nid: r.nid, labels: config.pmem[i]!.labels })),
+    );
+    layout.softReserved.forEach((r, i) => {
+      // dax_hmem: dynamic dax regions take the ids after the pmem regions; dax<id>.0 is bound at boot
+      const id = layout.pmem.length + i;
+      const region = createDynamicRegion(this.bus, { id, start: r.start, size: r.size, targetNode: r.nid, parentName: r.name });
+      this.softReserved.push(region);
+      bindDevDax(region.devices.get(`dax${id}.0`)!);
+    });
+  }
+
+  /** A new machine (no operations yet); EINVAL naming the option when the configuration cannot boot. */
+  static create(config: MachineConfig): Machine {
+    return new Machine(config);
+  }
+
+  /** Boots the machine a state describes and replays its operations. */
+  static fromState(state: MachineState): Machine {
+    const m = new Machine(state.config);
+    for (const op of state.ops) m.apply(op);
+    return m;
+  }
+
+  get ops(): readonly Op[] {
+    return this.ops_;
+  }
+
+  get pmem(): readonly PmemRegion[] {
+    return this.nvdimm.regions;
+  }
+
+  state(): MachineState {
+    return { config: this.config, ops: [...this.ops_] };
+  }
+
+  /** Runs one operation; logs it on success, throws (changing nothing) on failure. */
+  apply(op: Op): void {
+    const nv = this.nvdimm;
+    switch (op.op) {
+      case 'ns.create':
+        nv.createNamespace(op.region, op.id, op.start, op.size, op);
+        break;
+      case 'ns.reconfig':
+        nv.reconfigureNamespace(this.namespace(op.dev), op);
+        break;
+      case 'ns.raw':
+        nv.zeroInfoBlock(this.namespace(op.dev));
+        break;
+      case 'ns.destroy':
+        nv.destroyNamespace(this.namespace(op.dev));
+        break;
+      case 'ns.disable':
+        nv.disableNamespace(this.namespace(op.dev));
+        break;
+      case 'ns.enable':
+        nv.enableNamespace(this.namespace(op.dev));
+        break;
+      case 'dax.create':
+        daxRegionCreate(this.daxRegion(op.region));
+        break;
+      case 'dax.delete':
+        daxRegionDelete(this.daxRegion(op.region), op.dev);
+        break;
+      case 'dax.size':
+        devDaxSetSize(this.daxDevice(op.dev), op.size);
+        break;
+      case 'dax.align':
+        devDaxSetAlign(this.daxDevice(op.dev), op.align);
+        break;
+      case 'dax.mapping':
+        devDaxAddMapping(this.daxDevice(op.dev), op.start, op.end);
+        break;
+      case 'dax.bind':
+        bindDevDax(this.daxDevice(op.dev));
+        break;
+      case 'dax.unbind':
+        unbindDevDax(this.daxDevice(op.dev));
+        break;
+      case 'poison':
+        this.lastSignals = this.poison(op.dev, op.offset);
+        break;
+      default: {
+        const never: never = op;
+        throw new KernelError(EINVAL, `machine state: unknown operation "${(never as { op: string }).op}"`);
+      }
+    }
+    this.ops_.push(op);
+  }
+
+  /**
+   * A machine check on a device byte: a process maps the device and reads
+   * the unit (so its head page carries the mapping and index, as a real
+   * consumer's access would leave it), the read consumes the poison, and
+   * memory_failure() runs with MF_ACTION_REQUIRED for that process.
+   * Returns the signals the process got.
+   */
+  private poison(devName: string, offset: number): SigInfo[] {
+    const dev = this.daxDevice(devName);
+    const ps = this.arch.pageSize;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= dev.size)
+      throw new KernelError(EINVAL, `poison: --offset ${offset} is outside ${devName} (size ${dev.size})`);
+    if (!dev.bound) throw new KernelError(ENXIO, `poison: ${devName} is not enabled`);
+    const unitOff = offset - (offset % dev.align);
+    const task = createTask(this.k, 1000 + this.mce, 'mce-consumer');
+    try {
+      const addr = daxMmap(this.k, task, dev, { length: dev.align, prot: PROT_READ, flags: MAP_SHARED, pgoff: unitOff / ps });
+      if (touch(task, addr + (offset - unitOff)) & VM_FAULT_ERROR)
+        throw new KernelError(EFAULT, `poison: ${devName} offset ${offset} could not be mapped`);
+      const pfn = Math.floor(daxPgoffToPhys(dev, Math.floor(offset / ps), ps) / ps);
+      const rc = memoryFailure(this.k, pfn, MF_ACTION_REQUIRED, task);
+      if (rc < 0) throw new KernelError(-rc, `memory_failure: pfn 0x${pfn.toString(16)} (${devName} offset ${offset}) was not recovered`);
+      this.mce++;
+      return [...task.signals];
+    } finally {
+      exitTask(this.k, task);
+    }
+  }
+
+  /**
+   * Arms fault injection (DAXSIM_FAIL syntax: `page_alloc:5,altmap:2,pgtable:3,grab:7`):
+   * the n-th such allocation or grab from now fails once. Grabs fail in the
+   * next GUP instance made with newGup().
+   */
+  armFailures(text: string): void {
+    const { grab, ...kernel } = parseFailSpec(text);
+    armFailures({ k: this.k }, kernel);
+    if (grab !== undefined) this.grabFailAt = grab;
+  }
+
+  /** The grab failure armed for the next GUP instance (0: none). */
+  get pendingGrabFailure(): number {
+    return this.grabFailAt;
+  }
+
+  /** A GUP instance of the given generation (armed with a pending grab failure, if any). */
+  newGup(generation?: GupGeneration): Gup {
+    const g = new Gup(this.k, generation === undefined ? {} : { generation });
+    if (this.grabFailAt) {
+      g.armGrabFailure(this.grabFailAt);
+      this.grabFailAt = 0;
+    }
+    return g;
+  }
+
+  // ------------------------------------------------------------ lookups
+
+  /** A namespace by name ("namespace0.0"); -ENXIO when there is none. */
+  namespace(name: string): Namespace {
+    const ns = this.nvdimm.namespace(name);
+    if (!ns) throw new KernelError(ENXIO, `namespace: "${name}" does not exist`);
+    return ns;
+  }
+
+  /** A dax region by id; -ENXIO when there is none. */
+  daxRegion(id: number): DaxRegion {
+    const r = this.bus.region(id);
+    if (!r) throw new KernelError(ENXIO, `dax region: region${id} does not exist`);
+    return r;
+  }
+
+  /** A dax device by name ("dax0.0"); -ENXIO when there is none. */
+  daxDevice(name: string): DevDax {
+    const d = this.bus.device(name);
+    if (!d) throw new KernelError(ENXIO, `dax device: "${name}" does not exist`);
+    return d;
+  }
+}

@@ -1,0 +1,50 @@
+import type { MapLocation, NamespaceMode } from '@daxsim/nvdimm';
+
+/**
+ * The kernel-level steps that change a machine: what a command does to the
+ * kernel (a namespace given capacity, a sysfs write to a dax device's size,
+ * a bind), not the command line. The log of these replays a machine exactly,
+ * including a command that failed halfway (daxctl's seed device left behind
+ * after a refused resize).
+ */
+export type Op =
+  /** A labelled region's idle namespace given capacity and a mode, then enabled. */
+  | { readonly op: 'ns.create'; readonly region: number; readonly id: number; readonly start: number; readonly size: number; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation }
+  /** A disabled, configured namespace given a new claim (mode, align, map) and enabled. */
+  | { readonly op: 'ns.reconfig'; readonly dev: string; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation }
+  /** The info block zeroed: a disabled namespace back to raw, keeping its capacity (namespace_prep_reconfig()). */
+  | { readonly op: 'ns.raw'; readonly dev: string }
+  /** Disabled, info block zeroed, and (labelled) its capacity given back: idle. */
+  | { readonly op: 'ns.destroy'; readonly dev: string }
+  | { readonly op: 'ns.disable'; readonly dev: string }
+  | { readonly op: 'ns.enable'; readonly dev: string }
+  /** A write to a dax region's `create` attribute: a new 0-size device. */
+  | { readonly op: 'dax.create'; readonly region: number }
+  /** A write to a dax region's `delete` attribute. */
+  | { readonly op: 'dax.delete'; readonly region: number; readonly dev: string }
+  | { readonly op: 'dax.size'; readonly dev: string; readonly size: number }
+  | { readonly op: 'dax.align'; readonly dev: string; readonly align: number }
+  | { readonly op: 'dax.mapping'; readonly dev: string; readonly start: number; readonly end: number }
+  | { readonly op: 'dax.bind'; readonly dev: string }
+  | { readonly op: 'dax.unbind'; readonly dev: string }
+  /** A machine check consumed at a device byte (see Machine.poison). */
+  | { readonly op: 'poison'; readonly dev: string; readonly offset: number };
+
+export type OpName = Op['op'];
+
+export const OP_NAMES: readonly OpName[] = [
+  'ns.create',
+  'ns.reconfig',
+  'ns.raw',
+  'ns.destroy',
+  'ns.disable',
+  'ns.enable',
+  'dax.create',
+  'dax.delete',
+  'dax.size',
+  'dax.align',
+  'dax.mapping',
+  'dax.bind',
+  'dax.unbind',
+  'poison',
+];

@@ -1,0 +1,452 @@
+import { type DevDax, createTask, daxMmap, exitTask, munmap, touch, userRead, userWrite } from '@daxsim/device-dax';
+import {
+  DEFAULT_GUP_GENERATION,
+  FOLL_LONGTERM,
+  FOLL_WRITE,
+  type Gup,
+  type GupGeneration,
+  getUserPagesFast,
+  isGupGeneration,
+  pinUserPagesFast,
+  putPages,
+  unpinUserPages,
+} from '@daxsim/gup';
+import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
+import {
+  type CounterName,
+  KernelError,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+  type SigInfo,
+  type Task,
+  VM_FAULT_ERROR,
+  entryPfn,
+} from '@daxsim/mm';
+import type { Machine } from './machine.js';
+import { parseSize } from './size.js';
+
+/**
+ * The scenario language of `daxsim run`, one command per line (# starts a
+ * comment). Tool lines (`ndctl ...`, `daxctl ...`, `gup-test ...`, `stat`)
+ * are handed to a tool runner (the command line supplies its own);
+ * the rest is interpreted here:
+ *
+ *   machine --arch x86_64 --ram 4G --soft-reserved 1G   (first line only: a fresh machine)
+ *   spawn p1
+ *   p1 mmap m1 dax0.1 length=4M offset=0 prot=rw flags=shared
+ *   p1 touch m1 0x1000 write
+ *   p1 write m1 0x1000 hello        p1 read m1 0x1000 5
+ *   p1 pin m1 0 2M gen=head-once [get] [longterm]   (also: p1 get ..., p1 longterm ...)
+ *   fail page_alloc:3               (DAXSIM_FAIL syntax: the n-th allocation or grab from now fails)
+ *   p1 unpin
+ *   poison dax0.1 0x200000          p1 poison m1 0x200000   (p1 is the consumer: BUS_MCEERR_AR)
+ *   p1 munmap m1
+ *   p1 exit
+ *
+ * Every line yields a structured outcome: what it did, the errno of a
+ * refusal, the fault it caused, the pages it took, the signals and
+ * kernel events it led to.
+ */
+
+/** A malformed line: the scenario stops there. */
+export class ScenarioSyntaxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScenarioSyntaxError';
+  }
+}
+
+export interface ScenarioSignal {
+  readonly proc: string;
+  readonly info: SigInfo;
+}
+
+export interface LineOutcome {
+  readonly lineNo: number;
+  readonly line: string;
+  /** 0, or the errno the line was refused with (a tool line: the errno of its exit status). */
+  errno: number;
+  /** A tool line's exit status. */
+  status?: number;
+  /** touch: the vm_fault_t of the fault. */
+  faultRc?: number;
+  /** pin/get/longterm: pages taken. */
+  taken?: number;
+  /** What the line reports, one entry per line of text (tool output; mapping addresses; data read). */
+  readonly messages: string[];
+  /** Signals delivered while the line ran, to the processes of the scenario. */
+  readonly signals: ScenarioSignal[];
+  /** Fault counters that moved (fault_pud, fault_pmd, fault_pte, fault_fallback, fault_sigbus). */
+  readonly faults: Partial<Record<CounterName, number>>;
+  memoryFailures: number;
+}
+
+/** What a tool line ran to: its exit status and its output (stdout and stderr, in order). */
+export interface ToolResult {
+  readonly status: number;
+  readonly text: string;
+}
+
+export type ToolRunner = (words: string[], m: Machine) => Promise<ToolResult> | ToolResult;
+
+export const TOOL_WORDS: readonly string[] = ['ndctl', 'daxctl', 'gup-test', 'stat'];
+
+interface Mapping {
+  dev: DevDax;
+  addr: number;
+  length: number;
+}
+interface Hold {
+  pages: Float64Array;
+  n: number;
+  get: boolean;
+  gup: Gup;
+}
+export interface ScenarioProcess {
+  readonly task: Task;
+  readonly maps: Map<string, Mapping>;
+  holds: Hold[];
+  alive: boolean;
+}
+
+export interface PinRequest {
+  readonly kind: 'get' | 'pin' | 'longterm';
+  readonly gen: GupGeneration;
+}
+
+/**
+ * The processes of a scenario on a machine, and what they do: each method
+ * is one process line. Refusals throw KernelError (the machine unchanged);
+ * misuse (a process that does not exist) throws ScenarioSyntaxError.
+ */
+export class ScenarioSession {
+  readonly m: Machine;
+  readonly procs = new Map<string, ScenarioProcess>();
+  private nextPid = 100;
+  /** The pages the last pin line took (for callers that check them). */
+  lastTaken: Float64Array = new Float64Array(0);
+  /** The GUP instance of the last pin line. */
+  lastGup: Gup | null = null;
+
+  constructor(m: Machine) {
+    this.m = m;
+  }
+
+  /** The live processes' tasks (for invariant sweeps). */
+  liveTasks(): Task[] {
+    return [...this.procs.values()].filter((p) => p.alive).map((p) => p.task);
+  }
+
+  proc(name: string): ScenarioProcess {
+    const pr = this.procs.get(name);
+    if (!pr) throw new ScenarioSyntaxError(`no process '${name}' (spawn it first)`);
+    if (!pr.alive) throw new ScenarioSyntaxError(`process '${name}' has exited`);
+    return pr;
+  }
+
+  mapping(p: string, mname: string | undefined): Mapping {
+    const pr = this.proc(p);
+    const mp = mname ? pr.maps.get(mname) : undefined;
+    if (!mp) throw new ScenarioSyntaxError(`no mapping '${mname ?? ''}' in ${p}`);
+    return mp;
+  }
+
+  spawn(name: string): Task {
+    if (this.procs.has(name)) throw new ScenarioSyntaxError(`process '${name}' exists`);
+    const task = createTask(this.m.k, this.nextPid, name);
+    this.nextPid++;
+    this.procs.set(name, { task, maps: new Map(), holds: [], alive: true });
+    return task;
+  }
+
+  mmap(p: string, mname: string, devName: string, o: { length?: number; offset: number; write: boolean; shared: boolean }): number {
+    const pr = this.proc(p);
+    if (pr.maps.has(mname)) throw new ScenarioSyntaxError(`${p} already has a mapping '${mname}'`);
+    const dev = this.m.daxDevice(devName);
+    const length = o.length ?? dev.size;
+    const addr = daxMmap(this.m.k, pr.task, dev, {
+      length,
+      prot: o.write ? PROT_READ | PROT_WRITE : PROT_READ,
+      flags: o.shared ? MAP_SHARED : MAP_PRIVATE,
+      pgoff: Math.floor(o.offset / this.m.arch.pageSize),
+    });
+    pr.maps.set(mname, { dev, addr, length });
+    return addr;
+  }
+
+  /** handle_mm_fault() at an offset of a mapping; returns the vm_fault_t. */
+  touch(p: string, mname: string, off: number, write: boolean): number {
+    const mp = this.mapping(p, mname);
+    return touch(this.proc(p).task, mp.addr + off, write);
+  }
+
+  read(p: string, mname: string, off: number, len: number): Uint8Array | null {
+    const mp = this.mapping(p, mname);
+    return userRead(this.m.k, this.proc(p).task, mp.addr + off, len);
+  }
+
+  write(p: string, mname: string, off: number, data: Uint8Array): boolean {
+    const mp = this.mapping(p, mname);
+    return userWrite(this.m.k, this.proc(p).task, mp.addr + off, data);
+  }
+
+  /**
+   * get_user_pages_fast / pin_user_pages_fast (FOLL_LONGTERM for longterm)
+   * over `len` bytes at an offset of a mapping, with a GUP instance of its
+   * own. Returns the pages taken, or -errno when none could be.
+   */
+  pin(p: string, mname: string, off: number, len: number, r: PinRequest): number {
+    const mp = this.mapping(p, mname);
+    const pr = this.proc(p);
+    const gup = this.m.newGup(r.gen);
+    const n = Math.ceil(len / this.m.arch.pageSize);
+    const pages = new Float64Array(n);
+    const get = r.kind === 'get';
+    const flags = FOLL_WRITE | (r.kind === 'longterm' ? FOLL_LONGTERM : 0);
+    const got = get ? getUserPagesFast(gup, pr.task.mm, mp.addr + off, n, flags, pages) : pinUserPagesFast(gup, pr.task.mm, mp.addr + off, n, flags, pages);
+    this.lastGup = gup;
+    this.lastTaken = pages.slice(0, Math.max(0, got));
+    if (got > 0) pr.holds.push({ pages, n: got, get, gup });
+    return got;
+  }
+
+  /** Releases every page the process holds, in the order taken; returns how many. */
+  unpin(p: string): number {
+    const pr = this.proc(p);
+    let n = 0;
+    for (const h of pr.holds) {
+      if (h.get) putPages(h.gup, h.pages, h.n);
+      else unpinUserPages(h.gup, h.pages, h.n);
+      n += h.n;
+    }
+    pr.holds = [];
+    return n;
+  }
+
+  /** The process reads a byte and consumes poison there: memory_failure(MF_ACTION_REQUIRED) for it. */
+  poisonAt(p: string, mname: string, off: number): number {
+    const mp = this.mapping(p, mname);
+    const pr = this.proc(p);
+    const addr = mp.addr + off;
+    const rc = touch(pr.task, addr);
+    if (rc & VM_FAULT_ERROR) return rc;
+    const pt = pr.task.mm.pgd;
+    pt.walk(addr);
+    const pfn = entryPfn(pt.wLo, pt.wHi, this.m.arch.pageShift) + Math.floor((addr % pt.levelSize(pt.wLevel)) / this.m.arch.pageSize);
+    const r = memoryFailure(this.m.k, pfn, MF_ACTION_REQUIRED, pr.task);
+    if (r < 0) throw new KernelError(-r, `memory_failure: pfn 0x${pfn.toString(16)} was not recovered`);
+    return rc;
+  }
+
+  munmap(p: string, mname: string): void {
+    const mp = this.mapping(p, mname);
+    munmap(this.proc(p).task, mp.addr, mp.length);
+    this.proc(p).maps.delete(mname);
+  }
+
+  /** The process exits: its pins are released, its address space torn down. */
+  exit(p: string): void {
+    const pr = this.proc(p);
+    this.unpin(p);
+    exitTask(this.m.k, pr.task);
+    pr.alive = false;
+  }
+}
+
+const FAULT_COUNTERS: CounterName[] = ['fault_pud', 'fault_pmd', 'fault_pte', 'fault_fallback', 'fault_sigbus'];
+
+function kv(words: string[]): { flags: Set<string>; kv: Map<string, string> } {
+  const flags = new Set<string>();
+  const map = new Map<string, string>();
+  for (const w of words) {
+    const i = w.indexOf('=');
+    if (i > 0) map.set(w.slice(0, i), w.slice(i + 1));
+    else flags.add(w);
+  }
+  return { flags, kv: map };
+}
+
+function num(s: string | undefined, what: string): number {
+  const v = s === undefined ? undefined : parseSize(s);
+  if (v === undefined) throw new ScenarioSyntaxError(`${what}: '${s ?? ''}' is not a size or offset`);
+  return v;
+}
+
+export interface ScenarioOptions {
+  /** The machine to run on; or made by the scenario's `machine` line; or `boot()` when there is neither. */
+  readonly machine?: Machine;
+  /** Makes the machine of a `machine ...` line (its words after `machine`). */
+  readonly machineLine?: (args: string[]) => Machine;
+  /** The machine when the scenario does not make one. */
+  readonly boot?: () => Machine;
+  /** Runs tool lines (ndctl, daxctl, gup-test, stat). */
+  readonly tool?: ToolRunner;
+  /** Called with each line's outcome as soon as it has run. */
+  readonly onLine?: (o: LineOutcome) => void;
+}
+
+export interface ScenarioResult {
+  readonly outcomes: LineOutcome[];
+  /** Lines refused (an errno or a failing tool), which are events of the workload, not failures of the run. */
+  readonly refused: number;
+  readonly machine: Machine | undefined;
+  readonly session: ScenarioSession | undefined;
+  /** The line that stopped the scenario, with why (a ScenarioSyntaxError). */
+  readonly error?: { readonly lineNo: number; readonly message: string };
+}
+
+/** Runs a scenario's lines in order; a malformed line stops it (see ScenarioResult.error). */
+export async function runScenario(text: string, opts: ScenarioOptions = {}): Promise<ScenarioResult> {
+  const lines = text.split('\n');
+  let machine = opts.machine;
+  let session: ScenarioSession | undefined;
+  const outcomes: LineOutcome[] = [];
+  let refused = 0;
+  const seen = new Map<ScenarioProcess, number>();
+  const ensure = (): [Machine, ScenarioSession] => {
+    if (!machine) {
+      if (!opts.boot) throw new ScenarioSyntaxError('no machine: start the scenario with a `machine ...` line');
+      machine = opts.boot();
+    }
+    session ??= new ScenarioSession(machine);
+    return [machine, session];
+  };
+  for (let ln = 0; ln < lines.length; ln++) {
+    const line = lines[ln]!.replace(/#.*/, '').trim();
+    if (!line) continue;
+    const words = line.split(/\s+/);
+    const o: LineOutcome = { lineNo: ln + 1, line, errno: 0, messages: [], signals: [], faults: {}, memoryFailures: 0 };
+    try {
+      if (words[0] === 'machine') {
+        if (machine) throw new ScenarioSyntaxError('machine must be the first command of a scenario');
+        if (!opts.machineLine) throw new ScenarioSyntaxError('this interpreter cannot make machines from a line');
+        machine = opts.machineLine(words.slice(1));
+        outcomes.push(o);
+        opts.onLine?.(o);
+        continue;
+      }
+      const [m, s] = ensure();
+      const before = m.k.counters.snapshot();
+      try {
+        await runLine(m, s, words, o, opts.tool);
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        o.errno = e.errno;
+        o.messages.push(e.message);
+      }
+      if (o.errno) refused++;
+      const delta = m.k.counters.since(before);
+      for (const c of FAULT_COUNTERS) if (delta[c]) o.faults[c] = delta[c];
+      o.memoryFailures = delta.memory_failure ?? 0;
+      for (const [pname, pr] of s.procs) {
+        const from = seen.get(pr) ?? 0;
+        for (const info of pr.task.signals.slice(from)) o.signals.push({ proc: pname, info });
+        seen.set(pr, pr.task.signals.length);
+      }
+    } catch (e) {
+      if (e instanceof ScenarioSyntaxError) return { outcomes, refused, machine, session, error: { lineNo: ln + 1, message: e.message } };
+      throw e;
+    }
+    outcomes.push(o);
+    opts.onLine?.(o);
+  }
+  return { outcomes, refused, machine, session };
+}
+
+async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineOutcome, tool: ToolRunner | undefined): Promise<void> {
+  const w0 = words[0]!;
+  if (TOOL_WORDS.includes(w0)) {
+    if (!tool) throw new ScenarioSyntaxError(`'${w0}' lines need a tool runner`);
+    const r = await tool(words, m);
+    o.status = r.status;
+    if (r.text) o.messages.push(...r.text.replace(/\n$/, '').split('\n'));
+    // ndctl/daxctl exit with (-errno) & 0xff
+    if (r.status !== 0) o.errno = 256 - r.status;
+    return;
+  }
+  if (w0 === 'fail') {
+    if (words.length !== 2) throw new ScenarioSyntaxError('fail POINT:N[,POINT:N...]');
+    m.armFailures(words[1]!);
+    return;
+  }
+  if (w0 === 'poison' && words.length === 3) {
+    m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
+    return;
+  }
+  if (w0 === 'spawn') {
+    if (!words[1] || words.length !== 2) throw new ScenarioSyntaxError('spawn NAME');
+    s.spawn(words[1]);
+    return;
+  }
+  const p = w0;
+  s.proc(p);
+  const verb = words[1];
+  switch (verb) {
+    case 'mmap': {
+      const mname = words[2];
+      const devName = words[3];
+      if (!mname || !devName) throw new ScenarioSyntaxError('P mmap NAME daxX.Y length=SIZE [offset=BYTES] [prot=rw|r] [flags=shared|private]');
+      const a = kv(words.slice(4));
+      const len = a.kv.get('length');
+      const addr = s.mmap(p, mname, devName, {
+        ...(len !== undefined ? { length: num(len, 'length') } : {}),
+        offset: num(a.kv.get('offset') ?? '0', 'offset'),
+        write: (a.kv.get('prot') ?? 'rw') !== 'r',
+        shared: (a.kv.get('flags') ?? 'shared') !== 'private',
+      });
+      const mp = s.mapping(p, mname);
+      o.messages.push(`${p}: ${mname} at 0x${addr.toString(16)}-0x${(addr + mp.length).toString(16)}`);
+      return;
+    }
+    case 'touch': {
+      o.faultRc = s.touch(p, words[2]!, num(words[3], 'touch offset'), words.slice(4).includes('write'));
+      if (o.faultRc & VM_FAULT_ERROR) o.messages.push(`fault failed (vm_fault_t 0x${o.faultRc.toString(16)})`);
+      return;
+    }
+    case 'read': {
+      const data = s.read(p, words[2]!, num(words[3], 'read offset'), num(words[4], 'read length'));
+      if (data) o.messages.push(`read: ${JSON.stringify(new TextDecoder().decode(data))}`);
+      return;
+    }
+    case 'write': {
+      if (!s.write(p, words[2]!, num(words[3], 'write offset'), new TextEncoder().encode(words.slice(4).join(' ')))) o.messages.push('write failed');
+      return;
+    }
+    case 'pin':
+    case 'get':
+    case 'longterm': {
+      const mname = words[2]!;
+      s.mapping(p, mname);
+      const off = num(words[3], 'pin offset');
+      const len = num(words[4], 'pin length');
+      const a = kv(words.slice(5));
+      const gen = a.kv.get('gen') ?? DEFAULT_GUP_GENERATION;
+      if (!isGupGeneration(gen)) throw new ScenarioSyntaxError(`gen=${gen}: one of per-page, head-once, grab-first`);
+      const kind = verb === 'get' || a.flags.has('get') ? 'get' : verb === 'longterm' || a.flags.has('longterm') ? 'longterm' : 'pin';
+      const n = Math.ceil(len / m.arch.pageSize);
+      const got = s.pin(p, mname, off, len, { kind, gen });
+      o.taken = Math.max(0, got);
+      if (got < 0) throw new KernelError(-got, `${kind === 'get' ? 'get' : 'pin'}_user_pages_fast: ${n} pages at ${s.mapping(p, mname).dev.name} offset ${off} failed`);
+      o.messages.push(`${kind === 'get' ? 'got' : 'pinned'} ${got} of ${n} pages`);
+      return;
+    }
+    case 'unpin':
+      o.messages.push(`released ${s.unpin(p)} pages`);
+      return;
+    case 'poison': {
+      const rc = s.poisonAt(p, words[2]!, num(words[3], 'poison offset'));
+      if (rc & VM_FAULT_ERROR) o.faultRc = rc;
+      return;
+    }
+    case 'munmap':
+      s.munmap(p, words[2]!);
+      return;
+    case 'exit':
+      s.exit(p);
+      return;
+    default:
+      throw new ScenarioSyntaxError(`unknown command '${words.slice(0, 2).join(' ')}'`);
+  }
+}

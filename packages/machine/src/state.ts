@@ -1,0 +1,56 @@
+import type { MachineConfig } from './config.js';
+import { OP_NAMES, type Op } from './ops.js';
+
+/**
+ * The machine between invocations: its configuration and the log of the
+ * operations that changed it. Replaying the log on a fresh boot gives the
+ * same machine (same pfns, same device names): the model is deterministic.
+ */
+export interface MachineState {
+  readonly config: MachineConfig;
+  readonly ops: readonly Op[];
+}
+
+export const STATE_FORMAT = 'daxsim-machine';
+/**
+ * 2: pmem regions are `{ size, labels }` (label-less by default) and
+ * namespaces can be reconfigured in place (`ns.reconfig`, `ns.raw`).
+ * 1: pmem regions were sizes, with namespaces placed in them as a labelled
+ * region's are; a version-1 state is read as labelled regions and replays
+ * to the same machine.
+ */
+export const STATE_VERSION = 2;
+export const STATE_VERSIONS_READ: readonly number[] = [1, 2];
+
+/** Why a state cannot be trusted (the message says what, and names the version when that is why). */
+export class StateFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateFormatError';
+  }
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Checks a decoded state's shape and brings an older version's up to date. */
+export function upgradeState(version: number, raw: unknown): MachineState {
+  if (!STATE_VERSIONS_READ.includes(version))
+    throw new StateFormatError(`machine state version ${version} is not supported (this daxsim reads versions ${STATE_VERSIONS_READ.join(' and ')})`);
+  const s = raw as { config?: Record<string, unknown>; ops?: unknown };
+  if (!s || typeof s !== 'object' || !s.config || !Array.isArray(s.ops)) throw new StateFormatError('machine state has no config or no ops');
+  const c = s.config;
+  const nums = (v: unknown) => Array.isArray(v) && v.every(isNum);
+  if (typeof c['arch'] !== 'string' || !nums(c['ram']) || !nums(c['softReserved']) || !Array.isArray(c['pmem']))
+    throw new StateFormatError('machine state config is malformed');
+  const pmem = (c['pmem'] as unknown[]).map((p) => {
+    if (version === 1 && isNum(p)) return { size: p, labels: true };
+    const q = p as { size?: unknown; labels?: unknown };
+    if (version >= 2 && q && isNum(q.size) && typeof q.labels === 'boolean') return { size: q.size, labels: q.labels };
+    throw new StateFormatError('machine state config.pmem is malformed');
+  });
+  for (const op of s.ops as { op?: unknown }[])
+    if (!op || typeof op !== 'object' || !OP_NAMES.includes(op.op as Op['op']))
+      throw new StateFormatError(`machine state: unknown operation ${JSON.stringify((op as { op?: unknown })?.op)}`);
+  const config: MachineConfig = { ...(c as unknown as MachineConfig), pmem };
+  return { config, ops: s.ops as Op[] };
+}
