@@ -21,6 +21,7 @@ export const COMMANDS: Command[] = [
 
 const GLOBAL_OPTS: OptSpec[] = [
   { long: 'machine', arg: 'path', help: 'machine state file (default ./daxsim-machine.json or $DAXSIM_MACHINE)' },
+  { long: 'lock-timeout', arg: 'seconds', help: "wait this long for another command's lock on the state file (default 60 or $DAXSIM_LOCK_TIMEOUT)" },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 
@@ -40,18 +41,21 @@ function topUsage(): string {
 }
 
 /** Splits leading global options (--machine) from the command words. */
-function splitGlobals(argv: string[]): { machine?: string; help: boolean; rest: string[] } {
+function splitGlobals(argv: string[]): { machine?: string; lockTimeout?: string; help: boolean; rest: string[] } {
   let machine: string | undefined;
+  let lockTimeout: string | undefined;
   let help = false;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--machine') machine = argv[++i];
     else if (a.startsWith('--machine=')) machine = a.slice('--machine='.length);
+    else if (a === '--lock-timeout') lockTimeout = argv[++i] ?? '';
+    else if (a.startsWith('--lock-timeout=')) lockTimeout = a.slice('--lock-timeout='.length);
     else if ((a === '--help' || a === '-h') && i === 0 && argv.length === 1) help = true;
     else break;
   }
-  return { ...(machine !== undefined ? { machine } : {}), help, rest: argv.slice(i) };
+  return { ...(machine !== undefined ? { machine } : {}), ...(lockTimeout !== undefined ? { lockTimeout } : {}), help, rest: argv.slice(i) };
 }
 
 /** Runs daxsim with `argv` (without node and the script); returns the exit status. */
@@ -67,6 +71,12 @@ export async function main(
     return 0;
   }
   const statePath = g.machine ?? (env['DAXSIM_MACHINE'] || 'daxsim-machine.json');
+  const lockText = g.lockTimeout ?? env['DAXSIM_LOCK_TIMEOUT'];
+  const lockSeconds = lockText === undefined ? undefined : Number(lockText);
+  if (lockSeconds !== undefined && !(lockSeconds >= 0 && Number.isFinite(lockSeconds))) {
+    out.err(`  Error: invalid --lock-timeout '${lockText}': seconds, a number >= 0\n\n${topUsage()}`);
+    return 129;
+  }
   let cmd: Command | undefined;
   let words = 0;
   for (const c of COMMANDS) {
@@ -83,7 +93,14 @@ export async function main(
     }
   }
   const dispatch = (argv2: string[], out2: Output, m2?: Machine) => main(argv2, out2, env, m2);
-  return runCommand(cmd ?? defaultRunCommand, g.rest.slice(words), { out, statePath, env, dispatch, ...(machine ? { machine } : {}) });
+  return runCommand(cmd ?? defaultRunCommand, g.rest.slice(words), {
+    out,
+    statePath,
+    env,
+    dispatch,
+    ...(lockSeconds !== undefined ? { lockTimeoutMs: lockSeconds * 1000 } : {}),
+    ...(machine ? { machine } : {}),
+  });
 }
 
 async function runCommand(cmd: Command, args: string[], base: Omit<CommandContext, 'parsed'>): Promise<number> {

@@ -15,6 +15,8 @@ export interface CommandContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** A machine to act on instead of the state file's (a scenario's machine); nothing is saved then. */
   readonly machine?: Machine;
+  /** How long a command that changes the machine waits for the state file's lock (--lock-timeout); default 60 s. */
+  readonly lockTimeoutMs?: number;
   /** The dispatcher, for commands that run other command lines (`run`). */
   readonly dispatch: Dispatch;
 }

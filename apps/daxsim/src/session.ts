@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG, Machine } from '@daxsim/machine';
-import { StateFileError, readState, writeState } from '@daxsim/machine/state-file';
+import { StateFileError, StateLockError, readState, withStateLock, writeState } from '@daxsim/machine/state-file';
 import { KernelError, strerror } from '@daxsim/mm';
 import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
@@ -9,25 +9,57 @@ export const exitStatus = (errno: number): number => (256 - Math.abs(errno)) & 0
 
 export { strerror };
 
+/** The lock options of a command: --lock-timeout / $DAXSIM_LOCK_TIMEOUT (seconds), $DAXSIM_LOCK_STALE (seconds). */
+function lockOptions(ctx: CommandContext) {
+  const stale = Number(ctx.env['DAXSIM_LOCK_STALE']);
+  return {
+    ...(ctx.lockTimeoutMs !== undefined ? { timeoutMs: ctx.lockTimeoutMs } : {}),
+    ...(stale > 0 ? { staleMs: stale * 1000 } : {}),
+  };
+}
+
 /**
- * Loads the machine the state file describes (the default machine when there
- * is none), runs `fn`, and saves the state again if operations were applied —
- * also when `fn` fails after some of them (as a real command that fails
- * halfway leaves what it did). The write is atomic.
+ * Runs `fn` on the machine the state file describes (the default machine
+ * when there is none). A command that may change it holds the state file's
+ * lock from the read to the write, so concurrent commands serialise as
+ * daxctl calls do on the kernel's device locks, and none of them loses
+ * another's work; its state is saved if operations were applied — also
+ * when `fn` fails after some of them (as a real command that fails halfway
+ * leaves what it did). A read-only command reads without the lock: every
+ * write is an atomic rename, so it sees one whole state.
  */
-export function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T, opts: { readOnly?: boolean } = {}): T {
+export async function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T, opts: { readOnly?: boolean } = {}): Promise<T> {
   if (ctx.machine) return fn(ctx.machine);
-  const state = readState(ctx.statePath);
-  const m = state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
-  // DAXSIM_FAIL arms fault injection for this command's operations (not for the replay)
-  const fail = ctx.env['DAXSIM_FAIL'];
-  if (fail) m.armFailures(fail);
-  const before = m.ops.length;
-  try {
-    return fn(m);
-  } finally {
-    if (!opts.readOnly && m.ops.length !== before) writeState(ctx.statePath, m.state());
-  }
+  const boot = (): Machine => {
+    const state = readState(ctx.statePath);
+    const m = state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
+    // DAXSIM_FAIL arms fault injection for this command's operations (not for the replay)
+    const fail = ctx.env['DAXSIM_FAIL'];
+    if (fail) m.armFailures(fail);
+    return m;
+  };
+  if (opts.readOnly) return fn(boot());
+  return withStateLock(
+    ctx.statePath,
+    (lock) => {
+      const m = boot();
+      const before = m.ops.length;
+      try {
+        return fn(m);
+      } finally {
+        if (m.ops.length !== before) {
+          lock.assertHeld();
+          writeState(ctx.statePath, m.state());
+        }
+      }
+    },
+    lockOptions(ctx),
+  );
+}
+
+/** Runs `fn` holding the state file's lock (for commands that write the state themselves: `machine create`). */
+export function withStateFileLock<T>(ctx: CommandContext, fn: () => T): Promise<T> {
+  return withStateLock(ctx.statePath, () => fn(), lockOptions(ctx));
 }
 
 /** Turns what a command threw into its message and exit status. */
@@ -40,6 +72,10 @@ export function reportError(ctx: CommandContext, e: unknown, usage?: string): nu
   if (e instanceof StateFileError) {
     ctx.out.err(`daxsim: ${e.message}`);
     return 1;
+  }
+  if (e instanceof StateLockError) {
+    ctx.out.err(`daxsim: ${e.message}`);
+    return exitStatus(e.errno);
   }
   if (e instanceof KernelError) {
     ctx.out.err(`daxsim: ${e.message}`);

@@ -46,7 +46,7 @@ const LIST_OPTS: OptSpec[] = [
   HELP,
 ];
 
-function list(ctx: CommandContext): number {
+async function list(ctx: CommandContext): Promise<number> {
   const usage = formatUsage('daxsim daxctl list [<options>]', LIST_OPTS);
   try {
     const o = ctx.parsed.opts;
@@ -56,7 +56,7 @@ function list(ctx: CommandContext): number {
     const human = flag(o['human']);
     const wantR = flag(o['regions']) || (filter !== undefined && !flag(o['devices']) && devFilter === undefined);
     const wantD = flag(o['devices']) || !wantR;
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         const regions = regionsOf(m, filter);
@@ -126,7 +126,7 @@ function parseInput(path: string): InputDevice {
   return { chardev: o.chardev!, size: num(o.size)!, align: num(o.align)!, mappings };
 }
 
-function createDevice(ctx: CommandContext): number {
+async function createDevice(ctx: CommandContext): Promise<number> {
   const usage = formatUsage('daxsim daxctl create-device [<options>]', CREATE_OPTS);
   let filter: number | undefined;
   let size: number | undefined;
@@ -153,7 +153,7 @@ function createDevice(ctx: CommandContext): number {
     return reportError(ctx, e, usage);
   }
   try {
-    return withMachine(ctx, (m) => {
+    return await withMachine(ctx, (m) => {
       const r = daxctlCreateDevice(m, {
         ...(filter !== undefined ? { region: filter } : {}),
         ...(size !== undefined ? { size } : {}),
@@ -183,7 +183,7 @@ function devicesFor(m: Machine, ctx: CommandContext, verbWord: string): DevDax[]
 type DeviceAction = (m: Machine, dev: DevDax, ctx: CommandContext) => void;
 
 function perDevice(name: string, verbWord: string, past: string, errWord: string, opts: OptSpec[], action: DeviceAction, validate?: (ctx: CommandContext) => void) {
-  return (ctx: CommandContext): number => {
+  return async (ctx: CommandContext): Promise<number> => {
     const usage = formatUsage(`daxsim daxctl ${name} <device>|all [<options>]`, opts);
     try {
       validate?.(ctx);
@@ -192,7 +192,7 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
       return reportError(ctx, e, usage);
     }
     try {
-      return withMachine(ctx, (m) => {
+      return await withMachine(ctx, (m) => {
         const devs = devicesFor(m, ctx, verbWord);
         let rc = devs.length ? 0 : -ENXIO;
         let done = 0;

@@ -7,12 +7,12 @@ import { humanBytes, memmapCost, memmapDevices } from '@daxsim/machine';
 
 const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
 
-function dmesg(ctx: CommandContext): number {
+async function dmesg(ctx: CommandContext): Promise<number> {
   try {
     const level = str(ctx.parsed.opts['level']);
     const max = level === undefined ? 7 : Number(level);
     if (!Number.isInteger(max) || max < 0 || max > 7) throw new UsageError(`--level ${level}: 0 (emerg) .. 7 (debug)`);
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         const text = m.k.log.entries
@@ -32,9 +32,9 @@ function dmesg(ctx: CommandContext): number {
   }
 }
 
-function stat(ctx: CommandContext): number {
+async function stat(ctx: CommandContext): Promise<number> {
   try {
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         const devices = memmapDevices(m).map((d) => ({ device: d.name, ...memmapCost(m, d) }));
@@ -74,14 +74,14 @@ function stat(ctx: CommandContext): number {
   }
 }
 
-function layout(ctx: CommandContext): number {
+async function layout(ctx: CommandContext): Promise<number> {
   try {
     const name = ctx.parsed.positionals[0];
     if (!name || ctx.parsed.positionals.length > 1) throw new UsageError('specify one device: daxsim layout daxX.Y');
     const idx = str(ctx.parsed.opts['page']);
     const page = idx === undefined ? 0 : Number(idx);
     if (!Number.isInteger(page) || page < 0) throw new UsageError(`--page ${idx}: a compound page index`);
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         ctx.out.out(drawLayout(m, name, page));

@@ -5,11 +5,11 @@ import type { Command, CommandContext } from '../command.js';
 import { DEFAULT_CONFIG, Machine, type MachineConfig, humanBytes } from '@daxsim/machine';
 import { machineConfigFromOptions, machineCreateOptions } from '../machine-options.js';
 import { readState, writeState } from '@daxsim/machine/state-file';
-import { reportError } from '../session.js';
+import { reportError, withStateFileLock } from '../session.js';
 
 const CREATE_USAGE = formatUsage('daxsim machine create [--arch ARCH] [--ram SIZE]... [--pmem SIZE[:labels]]... [--soft-reserved SIZE]...', machineCreateOptions);
 
-function create(ctx: CommandContext): number {
+async function create(ctx: CommandContext): Promise<number> {
   let cfg: MachineConfig;
   try {
     if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);
@@ -18,14 +18,16 @@ function create(ctx: CommandContext): number {
     return reportError(ctx, e, CREATE_USAGE);
   }
   try {
-    if (existsSync(ctx.statePath) && !flag(ctx.parsed.opts['force'])) {
-      readState(ctx.statePath); // refuses (untouched) when it is not a machine state
-      throw new KernelError(EEXIST, `machine create: ${ctx.statePath} already holds a machine (use --force to replace it)`);
-    }
-    const m = Machine.create(cfg); // validates by booting
-    writeState(ctx.statePath, m.state());
-    ctx.out.out(describe(m));
-    return 0;
+    return await withStateFileLock(ctx, () => {
+      if (existsSync(ctx.statePath) && !flag(ctx.parsed.opts['force'])) {
+        readState(ctx.statePath); // refuses (untouched) when it is not a machine state
+        throw new KernelError(EEXIST, `machine create: ${ctx.statePath} already holds a machine (use --force to replace it)`);
+      }
+      const m = Machine.create(cfg); // validates by booting
+      writeState(ctx.statePath, m.state());
+      ctx.out.out(describe(m));
+      return 0;
+    });
   } catch (e) {
     return reportError(ctx, e);
   }

@@ -72,7 +72,7 @@ function createDefaults(ctx: CommandContext): CreateNamespaceRequest {
   };
 }
 
-function createNamespace(ctx: CommandContext): number {
+async function createNamespace(ctx: CommandContext): Promise<number> {
   let req: CreateNamespaceRequest;
   try {
     req = createDefaults(ctx);
@@ -80,7 +80,7 @@ function createNamespace(ctx: CommandContext): number {
     return reportError(ctx, e, CREATE_USAGE);
   }
   try {
-    return withMachine(ctx, (m) => {
+    return await withMachine(ctx, (m) => {
       const ns = ndctlCreateNamespace(m, req);
       ctx.out.out(JSON.stringify(namespaceJson(m, ns, { human: ctx.out.isTTY, dax: true }), null, 2));
       return 0;
@@ -105,7 +105,7 @@ const LIST_OPTS: OptSpec[] = [
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 
-function list(ctx: CommandContext): number {
+async function list(ctx: CommandContext): Promise<number> {
   try {
     const o = ctx.parsed.opts;
     if (ctx.parsed.positionals.length) throw new UsageError(`unknown parameter "${ctx.parsed.positionals[0]}"`);
@@ -113,7 +113,7 @@ function list(ctx: CommandContext): number {
     const regionFilter = parseRegionId(str(o['region']));
     const wantR = flag(o['regions']) || (regionFilter !== undefined && !flag(o['namespaces']));
     const wantN = flag(o['namespaces']) || !wantR;
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         const regions = m.pmem.filter((r) => regionFilter === undefined || r.id === regionFilter);
@@ -143,13 +143,13 @@ function list(ctx: CommandContext): number {
 
 /** destroy-namespace / enable-namespace / disable-namespace over a name or "all" (do_xaction_namespace()). */
 function namespaceAction(verb: 'destroy' | 'enable' | 'disable', opts: OptSpec[]) {
-  return (ctx: CommandContext): number => {
+  return async (ctx: CommandContext): Promise<number> => {
     const usage = formatUsage(`daxsim ndctl ${verb}-namespace <namespace> [<options>]`, opts);
     const target = ctx.parsed.positionals[0];
     if (!target) return reportError(ctx, new UsageError(`specify a namespace to ${verb}, or "all"`), usage);
     if (ctx.parsed.positionals.length > 1) return reportError(ctx, new UsageError(`unknown extra parameter "${ctx.parsed.positionals[1]}"`), usage);
     try {
-      return withMachine(ctx, (m) => {
+      return await withMachine(ctx, (m) => {
         let done = 0;
         let rc = target === 'all' ? 0 : -6; // -ENXIO until the named namespace is found
         for (const ns of ndctlNamespaces(m, target)) {

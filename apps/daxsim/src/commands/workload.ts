@@ -38,7 +38,7 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: 
   return { generation, rest };
 }
 
-function gupTest(ctx: CommandContext): number {
+async function gupTest(ctx: CommandContext): Promise<number> {
   let split: { generation: GupGeneration; rest: string[] };
   try {
     split = splitGupGeneration(ctx.parsed.positionals);
@@ -48,7 +48,7 @@ function gupTest(ctx: CommandContext): number {
     return reportError(ctx, e, GUP_TEST_SYNOPSIS);
   }
   try {
-    return withMachine(
+    return await withMachine(
       ctx,
       (m) => {
         const r = runGupTest(m, split.rest, split.generation);
@@ -81,7 +81,7 @@ export function describeSignal(who: string, s: SigInfo): string {
   return `${who}: ${sig} ${code} addr=0x${s.addr.toString(16)}${lsb}`;
 }
 
-function poison(ctx: CommandContext): number {
+async function poison(ctx: CommandContext): Promise<number> {
   let dev: string;
   let offset: number;
   try {
@@ -96,7 +96,7 @@ function poison(ctx: CommandContext): number {
     return reportError(ctx, e, POISON_USAGE);
   }
   try {
-    return withMachine(ctx, (m) => {
+    return await withMachine(ctx, (m) => {
       const logFrom = m.k.log.entries.length;
       m.apply({ op: 'poison', dev, offset });
       const signals = m.lastSignals;
