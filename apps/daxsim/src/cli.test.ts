@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, daxsim, scratch } from '../test/cli.js';
+import { planMemmap } from '@daxsim/machine';
+import { X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
 
 const GiB = 2 ** 30;
@@ -28,6 +30,21 @@ describe('daxsim --help', () => {
 });
 
 describe('daxsim (the default run)', () => {
+  it('prints each row as soon as it is measured, also into a pipe', async () => {
+    const child = spawn(process.execPath, [CLI, '--quick'], { cwd: scratch(), env: { ...process.env, DAXSIM_MACHINE: '' } });
+    let seen = '';
+    let firstRowAlone: boolean | undefined;
+    child.stdout.on('data', (d) => {
+      seen += d;
+      // the first memmap row arrives while the later rows and gup_test are still being measured
+      if (firstRowAlone === undefined && /^ *4 KiB {2}mem {2}pre-series .*$/m.test(seen)) firstRowAlone = !seen.includes('dev  tail-reuse-pmd') && !seen.includes('gup_test -m');
+    });
+    const status = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+    expect(status).toBe(0);
+    expect(firstRowAlone).toBe(true);
+    expect(seen).toContain('invariants: ');
+  }, 120_000);
+
   it('measures every align, map and generation and gup_test per GUP generation (--quick --json)', () => {
     const r = daxsim(scratch(), ['--quick', '--json']);
     expect(r.status).toBe(0);
@@ -38,6 +55,10 @@ describe('daxsim (the default run)', () => {
     const t2 = row(2 * MiB, 'mem', 'tail-reuse');
     expect(t2.struct_pages_initialised / (t2.namespace_size / (2 * MiB))).toBe(128);
     expect(t2.vmemmap_data_bytes).toBe((t2.namespace_size / (2 * MiB)) * 2 * 4096);
+    // per TiB: the planner at exactly 1 TiB on the same machine, not the 16 GiB row scaled
+    const plan = planMemmap({ arch: X86_64, size: 2 ** 40, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', start: 64 * GiB, ram: [{ start: 0, size: 64 * GiB }] });
+    expect(t2.plan_tib_ram_bytes).toBe(plan.vmemmap_data_bytes + plan.vmemmap_pagetable_bytes);
+    expect(t2.plan_tib_data_bytes).toBe(4 * GiB);
     expect(row(2 * MiB, 'mem', 'pre-series').vmemmap_data_bytes).toBe((16 * GiB) / 64);
     expect(row(GiB, 'dev', 'tail-reuse').vmemmap_data_bytes).toBe(0);
     const pmd = row(GiB, 'mem', 'tail-reuse-pmd');
@@ -342,14 +363,19 @@ describe('run', () => {
       [`machine --ram 4G --soft-reserved 2G ${smi}`, 'spawn p', 'p mmap m dax0.0 length=8M', 'p touch m 0x201000', 'p poison m 0x201000', 'p touch m 0x201000'].join('\n');
     writeFileSync(join(dir, 'fixed'), script(''));
     writeFileSync(join(dir, 'seed'), script('--set-mapping-index align-up'));
-    const fixed = daxsim(dir, ['run', 'fixed']).stdout;
-    const seed = daxsim(dir, ['run', 'seed']).stdout;
+    const fixedRun = daxsim(dir, ['run', 'fixed']);
+    const seedRun = daxsim(dir, ['run', 'seed']);
+    expect([fixedRun.status, seedRun.status]).toEqual([0, 0]);
+    const fixed = fixedRun.stdout;
+    const seed = seedRun.stdout;
     // the fix: page->index names the unit that was faulted, memory_failure() finds and unmaps it
     expect(fixed).toContain('p: SIGBUS BUS_MCEERR_AR addr=0x7f0000200000 addr_lsb=21');
     expect(fixed).toMatch(/fixed:6: p touch m 0x201000\n(.*\n)*?  p: SIGBUS BUS_ADRERR/);
     // the seed: the index points one unit further on; the consumer is not told and the poisoned unit stays mapped
     expect(seed).not.toContain('BUS_MCEERR_AR');
     expect(seed).not.toContain('BUS_ADRERR');
+    // ... yet memory_failure() ran and poisoned the unit, and the next access still reaches it without a fault
+    expect(seed).toMatch(/seed:5: p poison m 0x201000\n {2}memory_failure: 1\nseed:6: p touch m 0x201000\nseed: done, 0 commands refused\n$/);
   });
 
   it('stops at a malformed line with a usage error', () => {

@@ -46,3 +46,35 @@ export function table(rows: (string | number)[][], align: ('l' | 'r')[] = []): s
     })
     .join('\n');
 }
+
+/**
+ * A table printed a row at a time, as each row is measured: the columns have
+ * fixed widths (at least the header's), so the first row can be printed
+ * before the last one exists. A cell wider than its column widens that row only.
+ */
+export class StreamTable {
+  private readonly widths: number[];
+  constructor(
+    private readonly headers: string[],
+    minWidths: number[],
+    private readonly align: ('l' | 'r')[] = [],
+  ) {
+    this.widths = headers.map((h, i) => Math.max(h.length, minWidths[i] ?? 0));
+  }
+  private line(cells: (string | number)[]): string {
+    return cells
+      .map((cell, c) => {
+        const s = String(cell ?? '');
+        return (this.align[c] ?? (c === 0 ? 'l' : 'r')) === 'l' ? s.padEnd(this.widths[c]!) : s.padStart(this.widths[c]!);
+      })
+      .join('  ')
+      .trimEnd();
+  }
+  /** The header and the rule under it. */
+  head(): string {
+    return `${this.line(this.headers)}\n${this.widths.map((w) => '-'.repeat(w)).join('  ')}`;
+  }
+  row(cells: (string | number)[]): string {
+    return this.line(cells);
+  }
+}

@@ -12,9 +12,10 @@ import {
   memmapDevices,
   ndctlCreateNamespace,
   ndctlDestroyNamespace,
+  planMemmap,
   runGupTest,
 } from '@daxsim/machine';
-import { table } from '../output.js';
+import { StreamTable } from '../output.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -45,7 +46,14 @@ export interface MemmapRow extends MemmapCost {
   namespace_size: number;
   init_ms: number;
   memremap_ms: number;
-  per_tib_ram_bytes: number;
+  /**
+   * The same namespace at exactly 1 TiB, from the planner (which tests hold
+   * equal to the simulation, byte for byte): RAM for struct pages plus the
+   * vmemmap page tables. Not an extrapolation of the measured row.
+   */
+  plan_tib_ram_bytes: number;
+  plan_tib_data_bytes: number;
+  plan_tib_pagetable_bytes: number;
 }
 
 export interface GupRow {
@@ -89,12 +97,23 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
     .map((r) => /memmap_init_zone_device initialised \d+ pages in (\d+)ms/.exec(r.text))
     .filter((x): x is RegExpExecArray => x !== null);
   ndctlDestroyNamespace(m, ns, true);
+  const plan = planMemmap({
+    arch: m.arch,
+    size: TiB,
+    align,
+    map,
+    generation: cost.generation as VmemmapGeneration,
+    start: region.start,
+    ram: m.config.ram.map((size, i) => ({ start: m.config.ram.slice(0, i).reduce((a, b) => a + b, 0), size })),
+  });
   return {
     ...cost,
     namespace_size: covered,
     init_ms: init.length ? Number(init[init.length - 1]![1]) : NaN,
     memremap_ms: Math.round(ms * 10) / 10,
-    per_tib_ram_bytes: ((cost.vmemmap_data_bytes + cost.vmemmap_pagetable_bytes) / covered) * TiB,
+    plan_tib_ram_bytes: plan.vmemmap_data_bytes + plan.vmemmap_pagetable_bytes,
+    plan_tib_data_bytes: plan.vmemmap_data_bytes,
+    plan_tib_pagetable_bytes: plan.vmemmap_pagetable_bytes,
   };
 }
 
@@ -126,20 +145,29 @@ export function measureGup(m: Machine, map: 'mem' | 'dev', test: 'u' | 'a', gene
   };
 }
 
-/** Why a measured per-TiB figure differs from the letter's, from what the measurement is made of. */
+/** Why the planned per-TiB figure differs from the letter's, from what it is made of. */
 function why(row: MemmapRow, seedBytes: number | undefined): string | undefined {
   if (seedBytes === undefined) return undefined;
-  const ours = row.per_tib_ram_bytes;
+  const ours = row.plan_tib_ram_bytes;
   if (ours === seedBytes) return undefined;
-  const perTiB = (b: number) => (b / row.namespace_size) * TiB;
-  const data = perTiB(row.vmemmap_data_bytes);
-  const tables = perTiB(row.vmemmap_pagetable_bytes);
+  const data = row.plan_tib_data_bytes;
+  const tables = row.plan_tib_pagetable_bytes;
   const head = `${humanBytes(row.align)} ${row.generation}: ${humanBytes(ours)}/TiB vs the letter's ${humanBytes(seedBytes)}`;
   if (data === seedBytes)
     return `${head}: the struct pages alone are exactly the letter's figure; the letter leaves out the ${humanBytes(tables)} of vmemmap page tables that map them`;
   if (ours > seedBytes && ours - seedBytes <= tables)
     return `${head}: struct pages ${humanBytes(data)} + page tables ${humanBytes(tables)}; the letter counts the PTE tables but not the ${humanBytes(ours - seedBytes)} of PMD/PUD tables above them`;
+  if (data < seedBytes && ours < seedBytes)
+    return `${head}: struct pages ${humanBytes(data)} + page tables ${humanBytes(tables)}; a 1 TiB namespace loses its first align-sized unit to the info block, which the letter's round figure does not`;
   return `${head}: struct pages ${humanBytes(data)} + page tables ${humanBytes(tables)} (not explained by page tables: look at this row)`;
+}
+
+/** The cover letter's per-TiB figure for a row, where it gives one (struct pages in RAM, 2M and 1G). */
+function seedFor(r: { align: number; map: string; generation: string }): number | undefined {
+  const a = r.align === 2 * MiB ? '2M' : r.align === GiB ? '1G' : undefined;
+  if (r.map !== 'mem' || !a) return undefined;
+  const g = r.generation === 'compound' ? 'pre-series' : r.generation;
+  return SEED.perTiB[g]?.[a];
 }
 
 const OPTS: OptSpec[] = [
@@ -151,9 +179,15 @@ const OPTS: OptSpec[] = [
 async function run(ctx: CommandContext): Promise<number> {
   const json = flag(ctx.parsed.opts['json']);
   const quick = flag(ctx.parsed.opts['quick']);
+  // Text goes out a row at a time, as each is measured, on a terminal or not; --json prints one document at the end.
+  const say = (s: string) => {
+    if (!json) ctx.out.out(s);
+  };
   const progress = (s: string) => {
     if (ctx.out.isTTY && !json) process.stderr.write(`\r\x1b[K${s}`);
   };
+  sweeps.cheap = sweeps.full = 0;
+  sweeps.violations = [];
   const t0 = performance.now();
   const memmap: MemmapRow[] = [];
   const combos: [number, 'mem' | 'dev', VmemmapGeneration][] = [];
@@ -164,13 +198,59 @@ async function run(ctx: CommandContext): Promise<number> {
         combos.push([a.bytes, map, g]);
       }
   const pmem = quick ? 16 * GiB : DEFAULT_CONFIG.pmem[0]!.size;
+  const config = { ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }] };
+  say('daxsim: the compound devmap series (v4) on a simulated machine');
+  say(
+    `machine: x86_64, 4 KiB pages, 64 GiB RAM, one label-less ${humanBytes(pmem)} pmem region; each row is \`ndctl create-namespace -f -e namespace0.0 -m devdax -a ALIGN -M MAP\`, measured, then destroyed`,
+  );
+  say('');
+  say('struct page cost of the namespace, measured (frames the page allocator handed out, device pfns the altmap handed out,');
+  say('struct pages written); and RAM per TiB, planned for a namespace of exactly 1 TiB (the planner equals the simulation):');
+  say('');
+  const genWidth = Math.max(...VMEMMAP_GENERATIONS.map((g) => g.length));
+  const mt = new StreamTable(
+    ['align', 'map', 'generation', 'RAM: struct pages', 'RAM: page tables', 'device pfns', 'struct pages written', 'init ms', 'RAM per TiB (plan)', 'cover letter'],
+    [5, 3, genWidth, 9, 9, 9, 9, 5, 9, 9],
+    ['r', 'l', 'l'],
+  );
+  say(mt.head());
   // One machine for every row, generations side by side: each namespace is destroyed after it is measured.
-  const machine = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }] });
+  const machine = Machine.create(config);
   for (const [i, [align, map, g]] of combos.entries()) {
     progress(`[${i + 1}/${combos.length}] memremap_pages: ${humanBytes(pmem)} devdax, align ${humanBytes(align)}, --map=${map}, ${g}`);
     machine.bus.generation = g;
-    memmap.push(measureNamespace(machine, align, map));
+    const r = measureNamespace(machine, align, map);
+    memmap.push(r);
+    progress('');
+    const seed = seedFor(r);
+    say(
+      mt.row([
+        humanBytes(r.align),
+        r.map,
+        r.generation,
+        humanBytes(r.vmemmap_data_bytes),
+        humanBytes(r.vmemmap_pagetable_bytes),
+        humanBytes(r.device_reserved_bytes),
+        r.struct_pages_initialised,
+        r.init_ms,
+        humanBytes(r.plan_tib_ram_bytes),
+        seed === undefined ? '' : humanBytes(seed),
+      ]),
+    );
   }
+  say('');
+  for (const line of memmapSummary(memmap)) say(line);
+  say('');
+  const sizeMb = quick ? 4096 : 16384;
+  const repeats = quick ? 3 : 10;
+  say(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S on the 2M device, struct pages in RAM (mem) or on the device (dev), median per loop:`);
+  say('');
+  const gt = new StreamTable(
+    ['test', 'map', 'generation', 'get ms', 'put ms', 'atomics per get loop', 'atomics per put loop', 'cover letter'],
+    [18, 3, Math.max(...GUP_GENERATIONS.map((g) => g.length)), 6, 6, 8, 8, 18],
+    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'l'],
+  );
+  say(gt.head());
   const gup: GupRow[] = [];
   for (const map of ['mem', 'dev'] as const) {
     // the 2M device over the whole region, its memmap in RAM or on the device
@@ -178,8 +258,11 @@ async function run(ctx: CommandContext): Promise<number> {
     const ns = devdaxNamespace(machine, 2 * MiB, map);
     for (const test of ['u', 'a'] as const)
       for (const g of GUP_GENERATIONS) {
-        progress(`gup_test -m ${quick ? 4096 : 16384} -r ${quick ? 3 : 10} -n 512 -w -S -${test} --map=${map} (${g})`);
-        gup.push(quick ? measureGup(machine, map, test, g, 4096, 3) : measureGup(machine, map, test, g));
+        progress(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S -${test} --map=${map} (${g})`);
+        const r = measureGup(machine, map, test, g, sizeMb, repeats);
+        gup.push(r);
+        progress('');
+        say(gt.row([r.test, r.map, r.generation, r.get_ms_median, r.put_ms_median, r.get_atomics_per_loop, r.put_atomics_per_loop, seedGup(r)]));
       }
     // after every get and put: every struct page of the device as the kernel would have it
     progress(`invariant sweep of every struct page (--map=${map})`);
@@ -190,62 +273,32 @@ async function run(ctx: CommandContext): Promise<number> {
   progress('');
   const elapsed = (performance.now() - t0) / 1000;
   if (json) {
-    ctx.out.out(
-      JSON.stringify({ machine: DEFAULT_CONFIG, memmap, gup, invariants: { ...sweeps }, seed: SEED, seconds: Math.round(elapsed * 10) / 10 }, null, 2),
-    );
+    ctx.out.out(JSON.stringify({ machine: config, memmap, gup, invariants: { ...sweeps }, seed: SEED, seconds: Math.round(elapsed * 10) / 10 }, null, 2));
     return sweeps.violations.length ? 1 : 0;
   }
-  ctx.out.out(report(memmap, gup, quick, elapsed));
-  ctx.out.out(
+  say('');
+  for (const line of gupSummary(gup)) say(line);
+  say(
     sweeps.violations.length
       ? `invariants: ${sweeps.violations.length} VIOLATIONS:\n${sweeps.violations.slice(0, 20).join('\n')}`
       : `invariants: ${sweeps.cheap} sampled and ${sweeps.full} full sweeps of the machine (debug-vm checkInvariants), no violation`,
   );
+  say(`(${elapsed.toFixed(1)} s)`);
   return sweeps.violations.length ? 1 : 0;
 }
 
-function report(memmap: MemmapRow[], gup: GupRow[], quick: boolean, seconds: number): string {
+/** What the memmap rows say beside the cover letter. */
+function memmapSummary(memmap: MemmapRow[]): string[] {
   const out: string[] = [];
-  out.push('daxsim: the compound devmap series (v4) on a simulated machine');
-  out.push(`machine: x86_64, 4 KiB pages, 64 GiB RAM, one ${quick ? 16 : 128} GiB pmem region; each row builds a devdax namespace over the whole region, measures it and destroys it again`);
-  out.push('');
-  out.push('struct page cost of the namespace (measured: frames the page allocator handed out, device pfns the altmap handed out,');
-  out.push('struct pages written), and that cost per TiB of device memory:');
-  out.push('');
-  const seedFor = (r: MemmapRow) => {
-    const a = r.align === 2 * MiB ? '2M' : r.align === GiB ? '1G' : undefined;
-    if (r.map !== 'mem' || !a) return undefined;
-    const g = r.generation === 'compound' ? 'pre-series' : r.generation;
-    return SEED.perTiB[g]?.[a];
-  };
-  out.push(
-    table([
-      ['align', 'map', 'generation', 'RAM: struct pages', 'RAM: page tables', 'device pfns', 'struct pages written', 'init ms', 'RAM per TiB', 'cover letter'],
-      ...memmap.map((r) => [
-        humanBytes(r.align),
-        r.map,
-        r.generation,
-        humanBytes(r.vmemmap_data_bytes),
-        humanBytes(r.vmemmap_pagetable_bytes),
-        humanBytes(r.device_reserved_bytes),
-        r.struct_pages_initialised,
-        r.init_ms,
-        humanBytes(r.per_tib_ram_bytes),
-        seedFor(r) === undefined ? '' : humanBytes(seedFor(r)!),
-      ]),
-    ]),
-  );
-  const notes = memmap.map((r) => why(r, seedFor(r))).filter((x): x is string => Boolean(x));
   const byKey = (a: number, g: string, map = 'mem') => memmap.find((r) => r.align === a && r.generation === g && r.map === map);
   const pre = byKey(2 * MiB, 'pre-series');
   const t2 = byKey(2 * MiB, 'tail-reuse');
   const t1 = byKey(GiB, 'tail-reuse');
   const t1p = byKey(GiB, 'tail-reuse-pmd');
-  out.push('');
   if (pre && t2 && t1 && t1p) {
-    const ratio = (x: MemmapRow) => (pre.per_tib_ram_bytes / x.per_tib_ram_bytes).toFixed(1);
+    const ratio = (x: MemmapRow) => (pre.plan_tib_ram_bytes / x.plan_tib_ram_bytes).toFixed(1);
     out.push(
-      `struct page RAM is ${ratio(t2)}x smaller at 2M and ${ratio(t1)}x (${ratio(t1p)}x with patch 14) at 1G than before the series; the letter says 3.8x / 1071x.`,
+      `struct page RAM per TiB is ${ratio(t2)}x smaller at 2M and ${ratio(t1)}x (${ratio(t1p)}x with patch 14) at 1G than before the series; the letter says 3.8x / 1071x.`,
     );
     const cp = byKey(2 * MiB, 'compound');
     if (cp)
@@ -256,21 +309,22 @@ function report(memmap: MemmapRow[], gup: GupRow[], quick: boolean, seconds: num
       `memmap init of ${humanBytes(pre.namespace_size)}: ${pre.init_ms} ms before, ${t2.init_ms} ms at 2M, ${t1.init_ms} ms at 1G (the letter: 268-358 ms, 80-110 ms, <1 ms on its hardware).`,
     );
   }
-  for (const n of notes) out.push(`note: ${n}`);
-  out.push('');
-  out.push(`gup_test -m ${quick ? 4096 : 16384} -r ${quick ? 3 : 10} -n 512 -w -S on the 2M device, struct pages in RAM (mem) or on the device (dev), median per loop:`);
-  out.push('');
-  const seedGup = (r: GupRow) => {
-    const s = r.test === 'GUP_FAST_BENCHMARK' ? SEED.gup[r.map].get : SEED.gup[r.map].pin;
-    return r.generation === 'per-page' ? `~${s.before} ms (before)` : r.generation === 'head-once' ? `~${s.after} ms (after)` : '';
-  };
-  out.push(
-    table([
-      ['test', 'map', 'generation', 'get ms', 'put ms', 'atomics per get loop', 'atomics per put loop', 'cover letter'],
-      ...gup.map((r) => [r.test, r.map, r.generation, r.get_ms_median, r.put_ms_median, r.get_atomics_per_loop, r.put_atomics_per_loop, seedGup(r)]),
-    ]),
-  );
-  out.push('');
+  for (const r of memmap) {
+    const n = why(r, seedFor(r));
+    if (n) out.push(`note: ${n}`);
+  }
+  return out;
+}
+
+/** The letter's gup_test figure beside a row. */
+function seedGup(r: GupRow): string {
+  const s = r.test === 'GUP_FAST_BENCHMARK' ? SEED.gup[r.map].get : SEED.gup[r.map].pin;
+  return r.generation === 'per-page' ? `~${s.before} ms (before)` : r.generation === 'head-once' ? `~${s.after} ms (after)` : '';
+}
+
+/** What the gup_test rows say beside the cover letter. */
+function gupSummary(gup: GupRow[]): string[] {
+  const out: string[] = [];
   for (const map of ['mem', 'dev'] as const)
     for (const t of ['GUP_FAST_BENCHMARK', 'PIN_FAST_BENCHMARK'] as const) {
       const before = gup.find((r) => r.test === t && r.map === map && r.generation === 'per-page');
@@ -287,8 +341,7 @@ function report(memmap: MemmapRow[], gup: GupRow[], quick: boolean, seconds: num
   out.push(
     'note: times are this simulation in JavaScript on this machine; the letter timed the kernel on its test box. Operation counts are comparable, milliseconds are not; compare ratios.',
   );
-  out.push(`(${seconds.toFixed(1)} s)`);
-  return out.join('\n');
+  return out;
 }
 
 export const defaultRunCommand: Command = {
