@@ -402,6 +402,25 @@ describe('the state file', () => {
     }
   });
 
+  it('compacts the log when a device is created and destroyed again, keeping dmesg and counters', () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '4G']);
+    daxsim(dir, ['daxctl', 'disable-device', 'dax0.0']);
+    daxsim(dir, ['daxctl', 'reconfigure-device', '-s', '0', 'dax0.0']);
+    const ops = () => daxsim(dir, ['machine', 'show', '--json']).json().ops.length;
+    const base = ops();
+    for (let i = 0; i < 3; i++) {
+      const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '2G']);
+      expect(c.status).toBe(0);
+      expect(ops()).toBe(base + 3);
+      expect(daxsim(dir, ['daxctl', 'destroy-device', '-f', 'dax0.1']).status).toBe(0);
+      expect(ops()).toBe(base);
+    }
+    // what happened is still there: three creations in the kernel log, their page allocations in the counters
+    expect(daxsim(dir, ['dmesg']).stdout.match(/dax dax0\.1: alloc range/g)).toHaveLength(3);
+    expect(daxsim(dir, ['stat', '--json']).json().counters.pgalloc_vmemmap_data).toBeGreaterThanOrEqual(3 * 1024);
+  });
+
   it('keeps the previous state when a write is killed halfway', () => {
     const dir = scratch();
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '2G']);

@@ -43,11 +43,14 @@ export async function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T,
     ctx.statePath,
     (lock) => {
       const m = boot();
+      // the first command on a machine records where it started, so that going back there compacts the log
+      if (m.checkpoints.length === 0) m.checkpoint();
       const before = m.ops.length;
       try {
         return fn(m);
       } finally {
         if (m.ops.length !== before) {
+          m.checkpoint();
           lock.assertHeld();
           writeState(ctx.statePath, m.state());
         }

@@ -4,7 +4,7 @@ export { Machine } from './machine.js';
 export { OP_NAMES } from './ops.js';
 export type { Op, OpName } from './ops.js';
 export { STATE_FORMAT, STATE_VERSION, STATE_VERSIONS_READ, StateFormatError, upgradeState } from './state.js';
-export type { MachineState } from './state.js';
+export type { Checkpoint, MachineState } from './state.js';
 export { ndctlCreateNamespace, ndctlDestroyNamespace, ndctlDisableNamespace, ndctlEnableNamespace, ndctlNamespaces } from './ndctl.js';
 export type { CreateNamespaceRequest } from './ndctl.js';
 export {

@@ -16,7 +16,7 @@ import {
   touch,
   unbindDevDax,
 } from '@daxsim/device-dax';
-import { armFailures, parseFailSpec } from '@daxsim/debug-vm';
+import { armFailures, machineState, parseFailSpec } from '@daxsim/debug-vm';
 import { Gup, type GupGeneration } from '@daxsim/gup';
 import { type Kernel, createKernel } from '@daxsim/memremap';
 import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
@@ -30,6 +30,8 @@ import {
   KernelError,
   MAP_SHARED,
   PROT_READ,
+  C,
+  type CounterName,
   type SigInfo,
   VM_FAULT_ERROR,
   type VmemmapGeneration,
@@ -39,7 +41,21 @@ import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { type MachineConfig, layoutMachine } from './config.js';
 import type { Op } from './ops.js';
-import type { MachineState } from './state.js';
+import type { Checkpoint, MachineState } from './state.js';
+
+/** cyrb53: a 53-bit string hash (the digest of a checkpoint; no Node.js crypto, so that the machine runs in a browser). */
+function hash53(str: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < str.length; i++) {
+    const ch = str.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+}
 
 /**
  * A simulated machine: the kernel with its page allocator, sections and
@@ -66,6 +82,8 @@ export class Machine {
   private grabFailAt = 0;
   /** Machine checks consumed so far (each consumer gets its own pid). */
   private mce = 0;
+  /** Digests after the first N operations (see checkpoint()). */
+  private checkpoints_: Checkpoint[] = [];
 
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
@@ -97,15 +115,63 @@ export class Machine {
     return new Machine(config);
   }
 
-  /** Boots the machine a state describes and replays its operations. */
+  /**
+   * Boots the machine a state describes and replays its operations; then
+   * restores what the operations dropped by compaction advanced (the uuid
+   * serial, machine checks, kernel object addresses) and the history
+   * (kernel log, event counters).
+   */
   static fromState(state: MachineState): Machine {
     const m = new Machine(state.config);
     for (const op of state.ops) m.apply(op);
+    m.checkpoints_ = [...(state.checkpoints ?? [])];
+    if (state.carried) {
+      m.nvdimm.serial = state.carried.nsSerial;
+      m.mce = state.carried.mce;
+      m.k.objects.reserve(state.carried.kobjects ?? 0);
+    }
+    if (state.history) {
+      m.k.log.restore(state.history.log);
+      m.k.counters.v.fill(0);
+      for (const [name, v] of Object.entries(state.history.events)) if (name in C) m.k.counters.v[C[name as CounterName]] = v;
+    }
     return m;
+  }
+
+  /**
+   * What the machine's future depends on, hashed: memory contents, the page
+   * allocator, sections, pgmaps, the dax bus and the nvdimm bus (history —
+   * the log, event counters — and counters carried separately are left out).
+   */
+  digest(): string {
+    const { materialised: _, ...st } = machineState(this.k, this.bus);
+    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id) }));
+  }
+
+  /**
+   * A command boundary: the log is compacted when the machine is as it was
+   * at an earlier checkpoint (a device created and destroyed again, a
+   * namespace reconfigured and back): the operations since are dropped, so
+   * the next command replays what the machine is, not what it went through.
+   * A replay of the compacted log gives the same machine, byte for byte.
+   */
+  checkpoint(): void {
+    const digest = this.digest();
+    const earlier = this.checkpoints_.find((c) => c.digest === digest);
+    if (earlier) {
+      this.ops_.length = earlier.ops;
+      this.checkpoints_ = this.checkpoints_.filter((c) => c.ops <= earlier.ops);
+      return;
+    }
+    this.checkpoints_.push({ ops: this.ops_.length, digest });
   }
 
   get ops(): readonly Op[] {
     return this.ops_;
+  }
+
+  get checkpoints(): readonly Checkpoint[] {
+    return this.checkpoints_;
   }
 
   get pmem(): readonly PmemRegion[] {
@@ -113,7 +179,13 @@ export class Machine {
   }
 
   state(): MachineState {
-    return { config: this.config, ops: [...this.ops_] };
+    return {
+      config: this.config,
+      ops: [...this.ops_],
+      checkpoints: [...this.checkpoints_],
+      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated },
+      history: { log: [...this.k.log.entries], events: this.k.counters.snapshot() },
+    };
   }
 
   /** Runs one operation; logs it on success, throws (changing nothing) on failure. */

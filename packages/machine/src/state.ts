@@ -9,6 +9,21 @@ import { OP_NAMES, type Op } from './ops.js';
 export interface MachineState {
   readonly config: MachineConfig;
   readonly ops: readonly Op[];
+  /**
+   * Digests of the machine after the first `ops` operations, one per saved
+   * command: when a later command leaves the machine as it was at one of
+   * them, the operations since are dropped (Machine.checkpoint()).
+   */
+  readonly checkpoints?: readonly Checkpoint[];
+  /** Counters the dropped operations advanced, restored after the replay. */
+  readonly carried?: { readonly nsSerial: number; readonly mce: number; readonly kobjects?: number };
+  /** What happened, as opposed to what is: the kernel log and the event counters, restored after the replay. */
+  readonly history?: { readonly log: readonly { time: number; level: number; text: string }[]; readonly events: Readonly<Record<string, number>> };
+}
+
+export interface Checkpoint {
+  readonly ops: number;
+  readonly digest: string;
 }
 
 export const STATE_FORMAT = 'daxsim-machine';
@@ -52,5 +67,14 @@ export function upgradeState(version: number, raw: unknown): MachineState {
     if (!op || typeof op !== 'object' || !OP_NAMES.includes(op.op as Op['op']))
       throw new StateFormatError(`machine state: unknown operation ${JSON.stringify((op as { op?: unknown })?.op)}`);
   const config: MachineConfig = { ...(c as unknown as MachineConfig), pmem };
-  return { config, ops: s.ops as Op[] };
+  const extra = raw as Partial<MachineState>;
+  const ops = s.ops as Op[];
+  const checkpoints = Array.isArray(extra.checkpoints) ? extra.checkpoints.filter((k) => isNum(k?.ops) && k.ops <= ops.length && typeof k.digest === 'string') : undefined;
+  return {
+    config,
+    ops,
+    ...(checkpoints ? { checkpoints } : {}),
+    ...(extra.carried && isNum(extra.carried.nsSerial) && isNum(extra.carried.mce) ? { carried: extra.carried } : {}),
+    ...(extra.history && Array.isArray(extra.history.log) && extra.history.events ? { history: extra.history } : {}),
+  };
 }

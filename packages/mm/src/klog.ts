@@ -49,6 +49,11 @@ export class KernelLog {
     return this.records;
   }
 
+  /** Replaces the records with `records` (a machine restored from its saved history). */
+  restore(records: readonly LogRecord[]): void {
+    this.records.splice(0, this.records.length, ...records.slice(-this.capacity));
+  }
+
   /** The log as dmesg prints it: `[    0.123456] text`. */
   dmesg(): string {
     return this.records.map(formatLogRecord).join('\n');

@@ -26,6 +26,20 @@ export class KernelObjects {
     return [((h % 0x1000000) * 256) | 0, (this.baseHi + Math.floor(h / 0x1000000)) | 0];
   }
 
+  /** How many addresses have been handed out (the next object's comes after them). */
+  get allocated(): number {
+    return this.byHandle.length;
+  }
+
+  /**
+   * Skips addresses up to `n` handed out: a machine whose compacted log
+   * replays fewer objects gives its next object the address the full
+   * history would have.
+   */
+  reserve(n: number): void {
+    while (this.byHandle.length < n) this.byHandle.push(undefined);
+  }
+
   /** The object a pointer refers to; undefined for NULL or an unknown address. */
   deref<T>(lo: number, hi: number): T | undefined {
     if (lo === 0 && hi === 0) return undefined;

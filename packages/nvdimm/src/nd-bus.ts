@@ -72,8 +72,8 @@ export class NvdimmBus {
   readonly arch: ArchProfile;
   readonly regions: PmemRegion[] = [];
   private readonly attached = new Map<Namespace, Attached>();
-  /** Counts claims made, so that each gets its own uuid on replay as on the first run. */
-  private serial = 0;
+  /** Counts claims made, so that each gets its own uuid on replay as on the first run (a compacted log restores it). */
+  serial = 0;
 
   constructor(k: Kernel, dax: DaxBus, regions: readonly NdRegionDesc[]) {
     this.k = k;

@@ -24,6 +24,7 @@ async function create(ctx: CommandContext): Promise<number> {
         throw new KernelError(EEXIST, `machine create: ${ctx.statePath} already holds a machine (use --force to replace it)`);
       }
       const m = Machine.create(cfg); // validates by booting
+      m.checkpoint(); // the boot state: the log compacts back to it
       writeState(ctx.statePath, m.state());
       ctx.out.out(describe(m));
       return 0;
