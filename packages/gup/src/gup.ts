@@ -23,8 +23,9 @@ import { StructPageCursor } from './page-cursor.js';
  *   (v5.15, and upstream until devmap went away);
  * - `head-once`: the seed's patch 8: compound_head()/PageHead() read first,
  *   record_subpages(), one try_grab_compound_head() per compound page;
- * - `grab-first`: the order the review asked for: take the reference first,
- *   then read the compound geometry under it.
+ * - `grab-first`: Jason Gunthorpe's sketch in the review: one reference on
+ *   the head first, compound_order() read under it, then the remaining
+ *   npages - 1 references in a second grab (two atomics per compound page).
  */
 export type GupGeneration = 'per-page' | 'head-once' | 'grab-first';
 export const GUP_GENERATIONS: readonly GupGeneration[] = ['per-page', 'head-once', 'grab-first'];
@@ -248,6 +249,24 @@ export class Gup {
     }
     this.warnOnce('try_grab_compound_head: neither FOLL_GET nor FOLL_PIN');
     return -1;
+  }
+
+  /**
+   * The second grab of the review's grab-first sketch: `refs` more references
+   * (and for FOLL_PIN, pins) on a head the caller already holds, so no
+   * "unless zero" test: one atomic on _refcount, and for FOLL_PIN on a head
+   * with a pincount one more on the pincount. The model refuses a grab that
+   * would carry _refcount past INT_MAX (false), as it does for the others.
+   */
+  grabCompoundHead(head: number, refs: number, flags: number): boolean {
+    const m = this.memmap;
+    const pin = (flags & FOLL_PIN) !== 0 && (flags & FOLL_GET) === 0;
+    const pincount = pin && this.hpagePincountAvailable(head);
+    const adds = pin && !pincount ? refs * GUP_PIN_COUNTING_BIAS : refs;
+    if (m.pageRefCount(head) > REFCOUNT_MAX - adds) return false;
+    if (pincount) m.compoundPincountAdd(head, refs);
+    m.pageRefAdd(head, adds);
+    return true;
   }
 
   /**
