@@ -22,7 +22,7 @@ import {
   pagesPerSubsection,
   pgmapAltmap,
 } from '@daxsim/mm';
-import { type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
+import { type MemmapInitPath, type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
 import { SparseMem, addPages, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
 
 /** What memremap_pages() measured for one pgmap (counted, never computed). */
@@ -44,6 +44,8 @@ interface PgmapEntry {
   /** The vmemmap shift the memmap was built with (0 for 'pre-series'). */
   readonly shift: number;
   readonly nid: number;
+  /** Which memmap_init_zone_device() loops build the struct pages ('fast' unless a test asks). */
+  readonly initPath: MemmapInitPath;
   /** [startPfn, endPfn) per range */
   readonly spans: { startPfn: number; endPfn: number }[];
   stats: MemmapStats;
@@ -229,7 +231,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   }
   // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
   if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid);
-  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation);
+  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath);
   entry.stats.initMs += res.ms;
   // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
   pgmap.ref += pfnLen(k, pgmap, rangeId);
@@ -248,7 +250,7 @@ function pageunmapRange(k: Kernel, pgmap: DevPagemap, rangeId: number): void {
  * Throws KernelError on a refusal (nothing changed) or on -ENOMEM (everything
  * taken is given back first).
  */
-export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: { generation?: VmemmapGeneration } = {}): void {
+export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: { generation?: VmemmapGeneration; initPath?: MemmapInitPath } = {}): void {
   const generation = opts.generation ?? DEFAULT_VMEMMAP_GENERATION;
   validate(k, pgmap, generation);
   if (nid < 0 || !k.buddy.nids.includes(nid)) nid = k.buddy.nids[0] ?? 0; // numa_mem_id()
@@ -264,6 +266,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     generation,
     shift: generation === 'pre-series' ? 0 : pgmap.vmemmapShift,
     nid,
+    initPath: opts.initPath ?? 'fast',
     spans: [],
     stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, initMs: 0 },
   };
