@@ -39,3 +39,4 @@ export {
   sparseRemoveSection,
 } from './hotplug.js';
 export type { MhpParams, SparseKernel } from './hotplug.js';
+export type { VmemmapPopulated } from './vmemmap.js';

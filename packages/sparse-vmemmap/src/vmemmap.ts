@@ -452,7 +452,14 @@ function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: 
  * table that several PMDs share (seed patch 14) is only unhooked until its
  * last user, who then tears its PTEs down.
  */
-export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null): void {
+/**
+ * vmemmap_populated() (arch/powerpc/mm/init_64.c): whether some subsection
+ * whose struct pages lie in the `nrPfns` pfns from `pfn` is still active. The
+ * section table answers it (sectionDeactivate passes SparseMem's view).
+ */
+export type VmemmapPopulated = (pfn: number, nrPfns: number) => boolean;
+
+export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null, populated: VmemmapPopulated | null = null): void {
   const pt = ptOf(k);
   const pmdLevel = k.arch.pmdLevel;
   const pteLevel = k.arch.pteLevel;
@@ -470,7 +477,15 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
         const target = entryPfn(lo, pt.hi(pmdTable, pmdIdx), shift);
         const whole = addr % pmd === 0 && next - addr === pmd;
         if (lo & _PAGE_PSE) {
-          if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a PMD-mapped vmemmap block at ${hex(addr)}`);
+          if (!whole && hugepagesFlavour(k) === 'ppc64' && populated !== null) {
+            // ppc64 vmemmap_free(): a 2 MiB block serves many sections; it goes only when
+            // no subsection it describes is still active (the caller cleared its own first)
+            const blockPfn = (addr - (addr % pmd) - k.mmu.vmemmapOffset) / k.arch.structPageSize;
+            if (populated(blockPfn, pmd / k.arch.structPageSize)) {
+              addr = next;
+              continue;
+            }
+          } else if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a PMD-mapped vmemmap block at ${hex(addr)}`);
           pt.clearEntry(pmdTable, pmdIdx, addr, pmdLevel);
           freeVmemmapFrame(k, target, k.arch.pmdShift - shift, altmap);
         } else if (k.buddy.pageCount(target) > 1) {
