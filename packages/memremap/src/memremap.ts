@@ -21,6 +21,7 @@ import {
   isVmemmapGeneration,
   pagesPerSubsection,
   pgmapAltmap,
+  pow2,
 } from '@daxsim/mm';
 import { type MemmapInitPath, type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
 import { SparseMem, addPages, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
@@ -134,11 +135,11 @@ export function pfnEnd(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
 }
 // pfn_len(): compound pages in the range (one pgmap reference each)
 export function pfnLen(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
-  return Math.floor((pfnEnd(k, pgmap, rangeId) - pfnFirst(k, pgmap, rangeId)) / 2 ** pgmapVmemmapShift(k, pgmap));
+  return Math.floor((pfnEnd(k, pgmap, rangeId) - pfnFirst(k, pgmap, rangeId)) / pow2(pgmapVmemmapShift(k, pgmap)));
 }
 // pfn_next() (seed patch 4): steps by the compound size
 export function pfnNext(k: Kernel, pgmap: DevPagemap, pfn: number): number {
-  return pfn + 2 ** pgmapVmemmapShift(k, pgmap);
+  return pfn + pow2(pgmapVmemmapShift(k, pgmap));
 }
 // for_each_device_pfn(): every head (or base) pfn of every range
 export function forEachDevicePfn(k: Kernel, pgmap: DevPagemap, fn: (pfn: number) => void): void {

@@ -51,11 +51,7 @@ export function sectionDeactivate(k: SparseKernel, pfn: number, nrPages: number,
     s.setSectionNid(sec, 0);
   }
   // depopulate_section_memmap()
-  vmemmapFree(k, pfnToVmemmap(k, pfn), pfnToVmemmap(k, pfn + nrPages), altmap, (first, nr) => {
-    const pps = s.pagesPerSubsection;
-    for (let p = first - (first % pps); p < first + nr; p += pps) if (s.pfnSectionValid(p)) return true;
-    return false;
-  });
+  vmemmapFree(k, pfnToVmemmap(k, pfn), pfnToVmemmap(k, pfn + nrPages), altmap, s);
 }
 
 // sparse_add_section(): 0, -EEXIST (subsection already present), -EINVAL or -ENOMEM

@@ -19,6 +19,7 @@ import {
   pagesPerSubsection,
   pgmapVmemmapNr,
   pmdSize,
+  pow2,
 } from '@daxsim/mm';
 import type { PageAllocKernel } from '@daxsim/page-alloc';
 
@@ -86,7 +87,7 @@ export function vmemAltmapFree(k: VmemmapKernel, altmap: VmemAltmap, pfn: number
 
 // vmemmap_alloc_block_buf(): from the altmap when there is one, else from the page allocator
 export function vmemmapAllocBlockBuf(k: VmemmapKernel, order: number, nid: number, altmap: VmemAltmap | null): number {
-  if (altmap !== null) return altmapAllocBlockBuf(k, 2 ** order, altmap);
+  if (altmap !== null) return altmapAllocBlockBuf(k, pow2(order), altmap);
   return k.buddy.allocPages(order, nid, 'vmemmap_data');
 }
 
@@ -453,11 +454,21 @@ function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: 
  * last user, who then tears its PTEs down.
  */
 /**
- * vmemmap_populated() (arch/powerpc/mm/init_64.c): whether some subsection
- * whose struct pages lie in the `nrPfns` pfns from `pfn` is still active. The
- * section table answers it (sectionDeactivate passes SparseMem's view).
+ * What ppc64's vmemmap_populated() (arch/powerpc/mm/init_64.c) asks of the
+ * section table: whether a subsection is active. sectionDeactivate passes its
+ * SparseMem.
  */
-export type VmemmapPopulated = (pfn: number, nrPfns: number) => boolean;
+export interface VmemmapPopulated {
+  readonly pagesPerSubsection: number;
+  pfnSectionValid(pfn: number): boolean;
+}
+
+/** vmemmap_populated(): some subsection among the `nrPfns` pfns from `pfn` is still active. */
+function vmemmapPopulated(s: VmemmapPopulated, pfn: number, nrPfns: number): boolean {
+  const pps = s.pagesPerSubsection;
+  for (let p = pfn - (pfn % pps); p < pfn + nrPfns; p += pps) if (s.pfnSectionValid(p)) return true;
+  return false;
+}
 
 export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null, populated: VmemmapPopulated | null = null): void {
   const pt = ptOf(k);
@@ -481,7 +492,7 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
             // ppc64 vmemmap_free(): a 2 MiB block serves many sections; it goes only when
             // no subsection it describes is still active (the caller cleared its own first)
             const blockPfn = (addr - (addr % pmd) - k.mmu.vmemmapOffset) / k.arch.structPageSize;
-            if (populated(blockPfn, pmd / k.arch.structPageSize)) {
+            if (vmemmapPopulated(populated, blockPfn, pmd / k.arch.structPageSize)) {
               addr = next;
               continue;
             }
