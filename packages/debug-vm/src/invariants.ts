@@ -70,20 +70,40 @@ class Sink {
   }
 }
 
-/** What one walk of the vmemmap page tables found. */
+/** A growable Float64Array: the sweep's scratch lists, so recording an entry allocates nothing. */
+class F64List {
+  a = new Float64Array(256);
+  n = 0;
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = x;
+  }
+}
+
+/** Leaf orders fit in 5 bits: a data frame's sort key is pfn * ORDER_KEYS + order. */
+const ORDER_KEYS = 32;
+
+/** What one walk of the vmemmap page tables found (typed arrays: nothing per PTE or per frame). */
 interface VmemmapScan {
   /** Distinct table frames (the pgd included). */
   tables: Set<number>;
   /** Page-table entries that point at each table. */
   tableRefs: Map<number, number>;
-  /** PTEs (and PMD leaves, at the block's first frame) that map each data frame; each distinct table counted once. */
-  leafRefs: Map<number, number>;
-  /** Order of the block a frame heads (0 for a PTE-mapped frame, PMD order for a PMD leaf). */
-  leafOrder: Map<number, number>;
-  /** The data blocks [first frame, frames], one per distinct leaf frame. */
-  dataBlocks: [number, number][];
-  /** Mapped vmemmap page indexes, as sorted [first, last] runs. */
-  mapped: [number, number][];
+  /** Distinct data frames mapped by a leaf (the first frame of a PMD block), ascending. */
+  framePfn: Float64Array;
+  /** Order of the block each frame heads (0 for a PTE-mapped frame, PMD order for a PMD leaf). */
+  frameOrder: Uint8Array;
+  /** Leaf entries that map each frame; each distinct table counted once. */
+  frameRefs: Uint32Array;
+  nFrames: number;
+  /** Mapped vmemmap page indexes, as ascending runs runFirst[i]..runLast[i]. */
+  runFirst: Float64Array;
+  runLast: Float64Array;
+  nRuns: number;
 }
 
 function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
@@ -91,60 +111,124 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
   const arch = k.arch;
   const ps = arch.pageSize;
   const last = pt.nrLevels - 1;
-  const scan: VmemmapScan = {
-    tables: new Set([pt.root]),
-    tableRefs: new Map(),
-    leafRefs: new Map(),
-    leafOrder: new Map(),
-    dataBlocks: [],
-    mapped: [],
-  };
+  const pmdOrder = arch.pmdShift - arch.pageShift;
+  const tables = new Set([pt.root]);
+  const tableRefs = new Map<number, number>();
+  const leafKeys = new F64List(); // one pfn * ORDER_KEYS + order per counted leaf
+  const runs = new F64List(); // first, last pairs, ascending
+  let curFirst = -1;
+  let curLast = -2;
   const top = arch.levels[0]!;
   const topEntries = 2 ** top.bits;
   const idx0 = pt.index(0, 0);
-  const runs: [number, number][] = [];
   const visit = (table: number, level: number, vaBase: number, count: boolean): void => {
     const n = 2 ** arch.levels[level]!.bits;
     const size = pt.levelSize(level);
-    for (let i = 0; i < n; i++) {
+    // The top level starts at the window's first entry, so leaves come in ascending va.
+    for (let ii = 0; ii < n; ii++) {
+      const i = level === 0 ? (idx0 + ii) % topEntries : ii;
       const lo = pt.lo(table, i);
       if (!(lo & _PAGE_PRESENT)) continue;
       const hi = pt.hi(table, i);
       const target = entryPfn(lo, hi, arch.pageShift);
-      const va = level === 0 ? ((i - idx0 + topEntries) % topEntries) * size : vaBase + i * size;
+      const va = level === 0 ? ii * size : vaBase + i * size;
       const leaf = level === last || (lo & _PAGE_PSE) !== 0;
       if (!leaf) {
-        if (count) scan.tableRefs.set(target, (scan.tableRefs.get(target) ?? 0) + 1);
-        const seen = scan.tables.has(target);
-        scan.tables.add(target);
+        if (count) tableRefs.set(target, (tableRefs.get(target) ?? 0) + 1);
+        const seen = tables.has(target);
+        tables.add(target);
         // A table several entries share (seed patch 14) is counted once, but its mappings are recorded for every va.
         visit(target, level + 1, va, count && !seen);
         continue;
       }
       if (level !== last && level !== arch.pmdLevel) sink.add('vmemmap-leaf-level', `a leaf at level ${level} maps vmemmap ${hex(va)}`);
       if ((lo & PAGE_KERNEL_LO) !== PAGE_KERNEL_LO) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL`);
-      const order = level === last ? 0 : arch.pmdShift - arch.pageShift;
-      if (count) {
-        scan.leafRefs.set(target, (scan.leafRefs.get(target) ?? 0) + 1);
-        scan.leafOrder.set(target, order);
-        if (scan.leafRefs.get(target) === 1) scan.dataBlocks.push([target, 2 ** order]);
-      }
+      const order = level === last ? 0 : pmdOrder;
+      if (count) leafKeys.push(target * ORDER_KEYS + order);
       const first = Math.floor((va - k.mmu.vmemmapOffset) / ps);
-      runs.push([first, first + 2 ** order - 1]);
+      const lastVmi = first + 2 ** order - 1;
+      if (first <= curLast + 1) {
+        if (lastVmi > curLast) curLast = lastVmi;
+      } else {
+        if (curFirst >= 0) {
+          runs.push(curFirst);
+          runs.push(curLast);
+        }
+        curFirst = first;
+        curLast = lastVmi;
+      }
     }
   };
   visit(pt.root, 0, 0, true);
-  runs.sort((a, b) => a[0] - b[0]);
-  for (const r of runs) {
-    const prev = scan.mapped[scan.mapped.length - 1];
-    if (prev && r[0] <= prev[1] + 1) prev[1] = Math.max(prev[1], r[1]);
-    else scan.mapped.push([r[0], r[1]]);
+  if (curFirst >= 0) {
+    runs.push(curFirst);
+    runs.push(curLast);
   }
-  return scan;
+  // Distinct data frames and how many leaves map each: sort the keys, count equal neighbours.
+  const keys = leafKeys.a.subarray(0, leafKeys.n).sort();
+  const framePfn = new Float64Array(keys.length);
+  const frameOrder = new Uint8Array(keys.length);
+  const frameRefs = new Uint32Array(keys.length);
+  let nFrames = 0;
+  for (let x = 0; x < keys.length; ) {
+    const key = keys[x]!;
+    let y = x + 1;
+    while (y < keys.length && keys[y] === key) y++;
+    const pfn = Math.floor(key / ORDER_KEYS);
+    if (nFrames > 0 && framePfn[nFrames - 1] === pfn) {
+      // one frame mapped as both a PTE page and a PMD block: keep the larger block, count every leaf
+      frameOrder[nFrames - 1] = Math.max(frameOrder[nFrames - 1]!, key % ORDER_KEYS);
+      frameRefs[nFrames - 1]! += y - x;
+    } else {
+      framePfn[nFrames] = pfn;
+      frameOrder[nFrames] = key % ORDER_KEYS;
+      frameRefs[nFrames] = y - x;
+      nFrames++;
+    }
+    x = y;
+  }
+  const nRuns = runs.n / 2;
+  const runFirst = new Float64Array(nRuns);
+  const runLast = new Float64Array(nRuns);
+  for (let r = 0; r < nRuns; r++) {
+    runFirst[r] = runs.a[2 * r]!;
+    runLast[r] = runs.a[2 * r + 1]!;
+  }
+  return { tables, tableRefs, framePfn, frameOrder, frameRefs, nFrames, runFirst, runLast, nRuns };
 }
 
-function runsCover(runs: [number, number][], first: number, last: number): boolean {
-  for (const r of runs) if (r[0] <= first && last <= r[1]) return true;
+/** Index of the data frame whose block starts at `pfn`, or -1 (binary search). */
+function frameIndex(scan: VmemmapScan, pfn: number): number {
+  let lo = 0;
+  let hi = scan.nFrames - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const f = scan.framePfn[mid]!;
+    if (f === pfn) return mid;
+    if (f < pfn) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Whether `pfn` lies inside some mapped data block (binary search on the block starts). */
+function inDataBlock(scan: VmemmapScan, pfn: number): boolean {
+  let lo = 0;
+  let hi = scan.nFrames - 1;
+  let best = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (scan.framePfn[mid]! <= pfn) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  // blocks may nest only when one frame is mapped at two orders, which frameOrder already merged
+  return best >= 0 && pfn < scan.framePfn[best]! + 2 ** scan.frameOrder[best]!;
+}
+
+function runsCover(scan: VmemmapScan, first: number, last: number): boolean {
+  for (let r = 0; r < scan.nRuns; r++) if (scan.runFirst[r]! <= first && last <= scan.runLast[r]!) return true;
   return false;
 }
 
@@ -168,8 +252,10 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
   }
   // Data frames: a RAM frame's page count is the number of PTEs that map it (get_page per shared PTE).
   let ramData = 0;
-  for (const [f, refs] of scan.leafRefs) {
-    const order = scan.leafOrder.get(f)!;
+  for (let x = 0; x < scan.nFrames; x++) {
+    const f = scan.framePfn[x]!;
+    const refs = scan.frameRefs[x]!;
+    const order = scan.frameOrder[x]!;
     if (b.managesPfn(f)) {
       ramData += 2 ** order;
       if (b.pageCount(f) !== refs) sink.add('vmemmap-shared-frame-refs', `vmemmap frame ${hex(f)} is mapped by ${refs} PTEs, page count ${b.pageCount(f)}`);
@@ -191,7 +277,7 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
   let userFrames = 0;
   for (const [t, owner] of userTables) {
     userFrames++;
-    if (scan.tables.has(t) || scan.dataBlocks.some(([f, n]) => t >= f && t < f + n)) sink.add('frame-owner', `frame ${hex(t)} is a page table of ${owner} and a vmemmap frame`);
+    if (scan.tables.has(t) || inDataBlock(scan, t)) sink.add('frame-owner', `frame ${hex(t)} is a page table of ${owner} and a vmemmap frame`);
     if (!b.managesPfn(t)) sink.add('frame-owner', `user table ${hex(t)} of ${owner} is not RAM`);
   }
   if (allTasks && b.framesInUse('user_pagetable') !== userFrames)
@@ -229,7 +315,10 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
     return false;
   };
   for (const t of scan.tables) if (freeOverlaps(t, 1)) sink.add('buddy-in-use-free', `vmemmap table ${hex(t)} is on a free list`);
-  for (const [f, n] of scan.dataBlocks) if (b.managesPfn(f) && freeOverlaps(f, n)) sink.add('buddy-in-use-free', `vmemmap data block ${hex(f)} is on a free list`);
+  for (let x = 0; x < scan.nFrames; x++) {
+    const f = scan.framePfn[x]!;
+    if (b.managesPfn(f) && freeOverlaps(f, 2 ** scan.frameOrder[x]!)) sink.add('buddy-in-use-free', `vmemmap data block ${hex(f)} is on a free list`);
+  }
   for (const t of userTables.keys()) if (freeOverlaps(t, 1)) sink.add('buddy-in-use-free', `user page table ${hex(t)} is on a free list`);
   let inUse = 0;
   for (const p of ['vmemmap_data', 'vmemmap_pagetable', 'user_pagetable', 'other'] as const) inUse += b.framesInUse(p);
@@ -253,7 +342,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
     // The whole memmap of the span is mapped.
     const first = Math.floor(sp.startPfn / spp);
     const last = Math.ceil(sp.endPfn / spp) - 1;
-    if (!runsCover(scan.mapped, first, last)) sink.add('vmemmap-populated', `${sp.pgmap.name}: the vmemmap of pfns ${hex(sp.startPfn)}-${hex(sp.endPfn - 1)} is not fully mapped`);
+    if (!runsCover(scan, first, last)) sink.add('vmemmap-populated', `${sp.pgmap.name}: the vmemmap of pfns ${hex(sp.startPfn)}-${hex(sp.endPfn - 1)} is not fully mapped`);
   }
   // Every active subsection belongs to a live span; every present section has usage and some active subsection.
   for (const sec of s.presentSections()) {
@@ -264,12 +353,16 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
     for (let i = 0; i < s.subsectionsPerSection; i++) {
       const pfn = base + i * pps;
       if (!s.pfnSectionValid(pfn)) continue;
-      if (!spans.some((sp) => pfn >= sp.startPfn && pfn < sp.endPfn)) sink.add('subsection-map', `subsection at pfn ${hex(pfn)} is active but no live pgmap covers it`);
+      let covered = false;
+      for (let x = 0; x < spans.length && !covered; x++) covered = pfn >= spans[x]!.startPfn && pfn < spans[x]!.endPfn;
+      if (!covered) sink.add('subsection-map', `subsection at pfn ${hex(pfn)} is active but no live pgmap covers it`);
     }
   }
   // Every mapped vmemmap page describes pfns of an active subsection (cheap: one per subsection's worth).
   const vstep = full ? 1 : pps / spp;
-  for (const [a, z] of scan.mapped) {
+  for (let r = 0; r < scan.nRuns; r++) {
+    const a = scan.runFirst[r]!;
+    const z = scan.runLast[r]!;
     for (let vmi = a; vmi <= z; vmi += vstep) {
       if (!s.pfnSectionValid(vmi * spp)) {
         sink.add('vmemmap-populated', `vmemmap page ${vmi} (pfn ${hex(vmi * spp)}) is mapped but its subsection is not active`);
@@ -303,18 +396,21 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
       else if (m.compoundOrder(head) !== shift || m.compoundNr(head) !== nr)
         sink.add('compound-order', `head ${hex(head)} of ${pgmap.name}: order ${m.compoundOrder(head)} nr ${m.compoundNr(head)}, pgmap order ${shift}`);
       const f = frameOf(head);
-      if (scan.leafRefs.has(f) && scan.leafRefs.get(f)! > 1) sink.add('vmemmap-shared-head', `head ${hex(head)} lives in frame ${hex(f)}, which ${scan.leafRefs.get(f)} PTEs share`);
+      const x = frameIndex(scan, f);
+      if (x >= 0 && scan.frameRefs[x]! > 1) sink.add('vmemmap-shared-head', `head ${hex(head)} lives in frame ${hex(f)}, which ${scan.frameRefs[x]} PTEs share`);
     } else if (m.PageHead(head) || m.PageTail(head)) sink.add('compound-head', `pfn ${hex(head)} of ${pgmap.name} (order 0) is compound`);
     // Reference counts: 1 idle, plus what gets and pins explain.
-    const want = refs?.get(head) ?? { gets: 0, pins: 0 };
+    const want = refs?.get(head);
+    const gets = want?.gets ?? 0;
+    const pins = want?.pins ?? 0;
     const pincountAvail = shift > 1;
     const rc = m.pageRefCount(head);
-    const expect = 1 + want.gets + want.pins * (pincountAvail ? 1 : GUP_PIN_COUNTING_BIAS);
+    const expect = 1 + gets + pins * (pincountAvail ? 1 : GUP_PIN_COUNTING_BIAS);
     if (refs !== undefined ? rc !== expect : rc < 1)
-      sink.add('page-refcount', `head ${hex(head)} of ${pgmap.name}: _refcount ${rc}, expected ${refs !== undefined ? expect : '>= 1'} (${want.gets} gets, ${want.pins} pins)`);
+      sink.add('page-refcount', `head ${hex(head)} of ${pgmap.name}: _refcount ${rc}, expected ${refs !== undefined ? expect : '>= 1'} (${gets} gets, ${pins} pins)`);
     if (pincountAvail) {
       const pc = m.compoundPincount(head);
-      if (refs !== undefined ? pc !== want.pins : pc < 0) sink.add('page-pincount', `head ${hex(head)} of ${pgmap.name}: pincount ${pc}, expected ${refs !== undefined ? want.pins : '>= 0'}`);
+      if (refs !== undefined ? pc !== pins : pc < 0) sink.add('page-pincount', `head ${hex(head)} of ${pgmap.name}: pincount ${pc}, expected ${refs !== undefined ? pins : '>= 0'}`);
     }
   };
   const checkTail = (pgmap: DevPagemap, head: number, pfn: number): void => {
@@ -337,10 +433,15 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
         if (sink.full) return;
         try {
           checkHead(pgmap, head, shift);
-          if (refs) seenHeads.add(head); // only the pinned heads are looked up again: a full sweep of a large device would overflow a Set
+          if (refs?.has(head)) seenHeads.add(head); // only the ledger's heads are looked up again
           if (shift === 0) continue;
           if (full) for (let t = head + 1; t < head + nr; t++) checkTail(pgmap, head, t);
-          else for (const t of new Set([head + 1, head + 2, head + nr - 1])) if (t > head && t < head + nr) checkTail(pgmap, head, t);
+          else {
+            // tails 1, 2 and the last, each once (nr is a power of two >= 2)
+            checkTail(pgmap, head, head + 1);
+            if (nr > 2) checkTail(pgmap, head, head + 2);
+            if (nr > 3) checkTail(pgmap, head, head + nr - 1);
+          }
         } catch (err) {
           sink.add('struct-page-readable', `${pgmap.name}: struct page of pfn ${hex(head)} cannot be read: ${(err as Error).message}`);
         }
@@ -409,32 +510,34 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean)
     walkUser(t.mm.pgd, owner, sink, tables, (va, level, lo, hi) => {
       const size = t.mm.pgd.levelSize(level);
       const pfn = entryPfn(lo, hi, k.arch.pageShift);
-      const where = `${owner} ${hex(va)}`;
-      if (!(hi & _PAGE_DEVMAP_HI)) sink.add('user-leaf-devmap', `${where}: leaf without _PAGE_DEVMAP`);
-      if (pfn % (size / ps) !== 0) sink.add('user-leaf-align', `${where}: pfn ${hex(pfn)} not aligned to the ${hex(size)} leaf`);
+      // the leaf's name (owner and va) is formatted only inside a failing branch
+      if (!(hi & _PAGE_DEVMAP_HI)) sink.add('user-leaf-devmap', `${owner} ${hex(va)}: leaf without _PAGE_DEVMAP`);
+      if (pfn % (size / ps) !== 0) sink.add('user-leaf-align', `${owner} ${hex(va)}: pfn ${hex(pfn)} not aligned to the ${hex(size)} leaf`);
       const vma = t.mm.findVma(va);
       if (!vma || va + size > vma.end) {
-        sink.add('user-leaf-vma', `${where}: leaf of ${hex(size)} is not inside a vma`);
+        sink.add('user-leaf-vma', `${owner} ${hex(va)}: leaf of ${hex(size)} is not inside a vma`);
         return;
       }
       const dev = vma.file?.privateData as DevDax | undefined;
-      if (!dev || !dev.alive) sink.add('user-leaf-dev', `${where}: leaf maps ${dev?.name ?? 'a file'} which is not alive`);
-      if (dev && size !== dev.align) sink.add('user-leaf-size', `${where}: leaf of ${hex(size)}, ${dev.name} align ${hex(dev.align)}`);
+      if (!dev || !dev.alive) sink.add('user-leaf-dev', `${owner} ${hex(va)}: leaf maps ${dev?.name ?? 'a file'} which is not alive`);
+      if (dev && size !== dev.align) sink.add('user-leaf-size', `${owner} ${hex(va)}: leaf of ${hex(size)}, ${dev.name} align ${hex(dev.align)}`);
       const e = k.pgmaps.find(pfn);
-      if (!e || e.pgmap.dead) sink.add('user-leaf-pgmap', `${where}: pfn ${hex(pfn)} is in no live pgmap`);
+      if (!e || e.pgmap.dead) sink.add('user-leaf-pgmap', `${owner} ${hex(va)}: pfn ${hex(pfn)} is in no live pgmap`);
       else {
-        if (dev && e.pgmap !== dev.pgmap) sink.add('user-leaf-pgmap', `${where}: pfn ${hex(pfn)} belongs to ${e.pgmap.name}, not ${dev.name}'s pgmap`);
-        if (!e.spans.some((s) => pfn >= s.startPfn && pfn + size / ps <= s.endPfn)) sink.add('user-leaf-pgmap', `${where}: leaf runs past ${e.pgmap.name}`);
+        if (dev && e.pgmap !== dev.pgmap) sink.add('user-leaf-pgmap', `${owner} ${hex(va)}: pfn ${hex(pfn)} belongs to ${e.pgmap.name}, not ${dev.name}'s pgmap`);
+        let inside = false;
+        for (let x = 0; x < e.spans.length && !inside; x++) inside = pfn >= e.spans[x]!.startPfn && pfn + size / ps <= e.spans[x]!.endPfn;
+        if (!inside) sink.add('user-leaf-pgmap', `${owner} ${hex(va)}: leaf runs past ${e.pgmap.name}`);
       }
       if (dev) {
         const phys = daxPgoffToPhys(dev, vma.pgoffOf(va), size);
-        if (phys !== pfn * ps) sink.add('user-leaf-target', `${where}: maps pfn ${hex(pfn)}, file offset says ${phys < 0 ? 'nothing' : hex(phys / ps)}`);
+        if (phys !== pfn * ps) sink.add('user-leaf-target', `${owner} ${hex(va)}: maps pfn ${hex(pfn)}, file offset says ${phys < 0 ? 'nothing' : hex(phys / ps)}`);
       }
       if (e) {
         const n = full && e.shift === 0 ? size / ps : 1;
         for (let i = 0; i < n; i++)
           if (k.memmap.testFlag(k.memmap.compoundHead(pfn + i), PG_hwpoison)) {
-            sink.add('user-leaf-poison', `${where}: maps hwpoisoned pfn ${hex(pfn + i)}`);
+            sink.add('user-leaf-poison', `${owner} ${hex(va)}: maps hwpoisoned pfn ${hex(pfn + i)}`);
             break;
           }
       }

@@ -222,8 +222,10 @@ function mapDevicePfn(dev: DevDax, vmf: VmFault, phys: number, faultSize: number
     return VM_FAULT_SIGBUS;
   }
   const pfn = phys / k.arch.pageSize;
-  // Model: consuming a poisoned unit again raises a new machine check; the
-  // fault handler refuses it up front instead. A compound unit carries the
+  // A divergence kept on purpose (README): drivers/dax/device.c has no
+  // PG_hwpoison test, so the kernel maps the unit again and the access raises
+  // a new machine check (memory_failure() again); the model has no machine
+  // check on user access and refuses the unit here instead. A compound unit carries the
   // mark on its head; a base-page memmap ('pre-series') on any of its pages.
   const compound = memmapShift(dev.region.bus, dev.pgmap!) > 0;
   const nr = compound ? 1 : faultSize / k.arch.pageSize;

@@ -34,10 +34,14 @@ function translate(mm: MmStruct, addr: number, write: boolean): { phys: number; 
 }
 
 /**
- * do_user_addr_fault(): a user access to `addr` that missed the page tables.
- * Returns the vm_fault_t; on an error the task gets its signal (SIGSEGV for
- * no vma or a write to a read-only one, SIGBUS with BUS_ADRERR for
- * VM_FAULT_SIGBUS).
+ * do_user_addr_fault() + mm_fault_error() (arch/x86/mm/fault.c): a user
+ * access to `addr` that missed the page tables. Returns the vm_fault_t; on an
+ * error the task gets its signal (SIGSEGV for no vma or a write to a
+ * read-only one, SIGBUS with BUS_ADRERR for VM_FAULT_SIGBUS). VM_FAULT_OOM
+ * sends no signal: the kernel calls pagefault_out_of_memory() (5.15: the OOM
+ * killer picks a victim; 5.16+: a warning) and returns to user space, which
+ * retries the access. The model has no OOM killer and does not retry: the
+ * caller gets VM_FAULT_OOM back and the task is left as it was.
  */
 export function doUserFault(task: Task, addr: number, write: boolean): number {
   const vma = task.mm.findVma(addr);
@@ -51,8 +55,8 @@ export function doUserFault(task: Task, addr: number, write: boolean): number {
   }
   const rc = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
   if (rc & VM_FAULT_ERROR) {
-    if (rc & VM_FAULT_OOM) task.sendSignal({ signo: SIGBUS, code: BUS_ADRERR, addr, addrLsb: 0 });
-    else if (rc & VM_FAULT_SIGSEGV) task.sendSignal({ signo: SIGSEGV, code: SEGV_ACCERR, addr, addrLsb: 0 });
+    if (rc & VM_FAULT_OOM) return rc; // pagefault_out_of_memory(): no signal
+    if (rc & VM_FAULT_SIGSEGV) task.sendSignal({ signo: SIGSEGV, code: SEGV_ACCERR, addr, addrLsb: 0 });
     else task.sendSignal({ signo: SIGBUS, code: BUS_ADRERR, addr, addrLsb: 0 });
   }
   return rc;
@@ -61,7 +65,7 @@ export function doUserFault(task: Task, addr: number, write: boolean): number {
 /**
  * A user load (or store) of one byte at `addr`: 0 when the page tables
  * already map it, VM_FAULT_NOPAGE when a fault mapped it, or the error the
- * fault returned (the task has been signalled).
+ * fault returned (the task has been signalled, except after VM_FAULT_OOM).
  */
 export function touch(task: Task, addr: number, write = false): number {
   if (translate(task.mm, addr, write)) return 0;
@@ -93,12 +97,12 @@ function access(k: KernelCore, task: Task, addr: number, len: number, write: boo
   return out ?? new Uint8Array(0);
 }
 
-/** A user read of `len` bytes at `addr`, faulting as needed; null when the task got a signal. */
+/** A user read of `len` bytes at `addr`, faulting as needed; null when a fault failed (the task got its signal, or VM_FAULT_OOM). */
 export function userRead(k: KernelCore, task: Task, addr: number, len: number): Uint8Array | null {
   return access(k, task, addr, len, false, null);
 }
 
-/** A user write of `data` at `addr`, faulting as needed; false when the task got a signal. */
+/** A user write of `data` at `addr`, faulting as needed; false when a fault failed (the task got its signal, or VM_FAULT_OOM). */
 export function userWrite(k: KernelCore, task: Task, addr: number, data: Uint8Array): boolean {
   return access(k, task, addr, data.length, true, data) !== null;
 }

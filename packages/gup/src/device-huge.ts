@@ -204,12 +204,16 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
   return ret;
 }
 
-// The review's order (Jason Gunthorpe, 2021-10-08/13): nothing in a struct
-// page is read before a reference is held. The grab covers the extent the
-// page-table entry maps (known from the entry alone, as gup_huge_pmd() does
-// for THP); once the head is held, its compound geometry says how many of
-// those subpages it really covers, and any excess is given back (only when an
-// entry maps pages smaller than itself). One atomic per compound page.
+// The review's order, as Jason Gunthorpe sketched it (2021-10-13, the
+// `if (devmap) refs = 1` branch): take one reference on the page's head
+// before any struct page field is read, read compound_order() under it (a
+// held head keeps its tails stable), record the subpages it covers up to
+// `end`, then take the remaining npages - 1 references on the head it holds.
+// Two atomics per compound page (four for FOLL_PIN on a compound memmap:
+// refcount and pincount each time), never a transient over-reference. The
+// sketch's `npages > 2` test is read as `npages > 1`: a two-page compound
+// needs its second reference too. The pmd/pud re-check the sketch does per
+// iteration is done once by the caller (gupHugeLeaf), after the whole entry.
 function gupDeviceHugeGrabFirst(g: Gup, pfn: number, addr: number, end: number, flags: number): boolean {
   const nrStart = g.nr;
   const ps = g.pageSize;
@@ -223,22 +227,29 @@ function gupDeviceHugeGrabFirst(g: Gup, pfn: number, addr: number, end: number, 
       ret = false;
       break;
     }
-    const want = (end - addr) / ps;
-    const head = g.tryGrabCompoundHead(pfn, want, flags);
+    // head_page = try_grab_compound_head(page, 1, flags)
+    const head = g.tryGrabCompoundHead(pfn, 1, flags);
     if (head < 0) {
       undoDevPagemap(g, nrStart, flags);
       ret = false;
       break;
     }
-    // Holding the head: its tails are stable, read the geometry.
-    let refs = m.PageHead(head) ? head + m.compoundNr(head) - pfn : 1;
-    if (refs < want) g.putCompoundHead(head, want - refs, flags);
-    else refs = want;
-    recordSubpages(g, pfn, refs);
+    // npages = min(pages left in the compound page from pfn on, pages left to end)
+    const left = (end - addr) / ps;
+    let npages = m.PageHead(head) ? head + m.compoundNr(head) - pfn : 1;
+    if (npages > left) npages = left;
+    // grab_compound_head(head_page, npages - 1, flags): the head is held, no "try".
+    if (npages > 1 && !g.grabCompoundHead(head, npages - 1, flags)) {
+      g.putCompoundHead(head, 1, flags);
+      undoDevPagemap(g, nrStart, flags);
+      ret = false;
+      break;
+    }
+    recordSubpages(g, pfn, npages);
     m.SetPageReferenced(head);
-    g.nr += refs;
-    pfn += refs;
-    addr += refs * ps;
+    g.nr += npages;
+    pfn += npages;
+    addr += npages * ps;
   } while (addr !== end);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;

@@ -1,9 +1,6 @@
 import {
   C,
-  MEMORY_DEVICE_FS_DAX,
-  MEMORY_DEVICE_PRIVATE,
   PG_referenced,
-  ZONE_DEVICE,
   ZONE_MOVABLE,
   type ArchProfile,
   type Counters,
@@ -12,7 +9,7 @@ import {
   type MmStruct,
   type PhysicalMemory,
 } from '@daxsim/mm';
-import { getDevPagemap, putDevPagemap, type Kernel } from '@daxsim/memremap';
+import { devmapManagedKey, getDevPagemap, putDevPagemap, putPage, putPageFinal, type Kernel } from '@daxsim/memremap';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { StructPageCursor } from './page-cursor.js';
 
@@ -23,8 +20,9 @@ import { StructPageCursor } from './page-cursor.js';
  *   (v5.15, and upstream until devmap went away);
  * - `head-once`: the seed's patch 8: compound_head()/PageHead() read first,
  *   record_subpages(), one try_grab_compound_head() per compound page;
- * - `grab-first`: the order the review asked for: take the reference first,
- *   then read the compound geometry under it.
+ * - `grab-first`: Jason Gunthorpe's sketch in the review: one reference on
+ *   the head first, compound_order() read under it, then the remaining
+ *   npages - 1 references in a second grab (two atomics per compound page).
  */
 export type GupGeneration = 'per-page' | 'head-once' | 'grab-first';
 export const GUP_GENERATIONS: readonly GupGeneration[] = ['per-page', 'head-once', 'grab-first'];
@@ -251,6 +249,24 @@ export class Gup {
   }
 
   /**
+   * The second grab of the review's grab-first sketch: `refs` more references
+   * (and for FOLL_PIN, pins) on a head the caller already holds, so no
+   * "unless zero" test: one atomic on _refcount, and for FOLL_PIN on a head
+   * with a pincount one more on the pincount. The model refuses a grab that
+   * would carry _refcount past INT_MAX (false), as it does for the others.
+   */
+  grabCompoundHead(head: number, refs: number, flags: number): boolean {
+    const m = this.memmap;
+    const pin = (flags & FOLL_PIN) !== 0 && (flags & FOLL_GET) === 0;
+    const pincount = pin && this.hpagePincountAvailable(head);
+    const adds = pin && !pincount ? refs * GUP_PIN_COUNTING_BIAS : refs;
+    if (m.pageRefCount(head) > REFCOUNT_MAX - adds) return false;
+    if (pincount) m.compoundPincountAdd(head, refs);
+    m.pageRefAdd(head, adds);
+    return true;
+  }
+
+  /**
    * try_grab_page(): one reference (FOLL_GET) or one pin (FOLL_PIN) on
    * compound_head(pfn). True on success; neither flag is a no-op success.
    */
@@ -317,52 +333,19 @@ export class Gup {
     this.putPage(head);
   }
 
-  /**
-   * put_page() (v5.15): drops a reference on compound_head(pfn). A
-   * devmap-managed page (fsdax, device-private) is idle at refcount 1 and
-   * calls its pgmap's page_free; any other ZONE_DEVICE page that reaches 0
-   * drops its pgmap reference (__put_page). Device-dax pages are not
-   * devmap-managed.
-   */
+  /** put_page() (v5.15, memremap's putPage): one reference on compound_head(pfn) dropped. */
   putPage(pfn: number): void {
-    const m = this.memmap;
-    const head = m.compoundHead(pfn);
-    if (this.devmapManagedKey() && m.pageZonenum(head) === ZONE_DEVICE) {
-      const pgmap = m.pagePgmap<DevPagemap>(head);
-      if (pgmap !== undefined && (pgmap.type === MEMORY_DEVICE_FS_DAX || pgmap.type === MEMORY_DEVICE_PRIVATE)) {
-        // put_devmap_managed_page()
-        const count = m.pageRefAdd(head, -1);
-        if (count === 1) pgmap.ops?.pageFree?.(head);
-        else if (count === 0) this.putPageFinal(head);
-        return;
-      }
-    }
-    if (m.pageRefAdd(head, -1) === 0) this.putPageFinal(head);
+    putPage(this.k, pfn);
   }
 
-  /**
-   * The devmap_managed_key static branch: on while some fsdax or
-   * device-private pgmap is mapped, so put_page() of every other page skips
-   * the page_is_devmap_managed() test.
-   */
+  /** The devmap_managed_key static branch (memremap's devmapManagedKey). */
   devmapManagedKey(): boolean {
-    const entries = this.k.pgmaps.entries;
-    for (let i = 0; i < entries.length; i++) {
-      const t = entries[i]!.pgmap.type;
-      if (t === MEMORY_DEVICE_FS_DAX || t === MEMORY_DEVICE_PRIVATE) return true;
-    }
-    return false;
+    return devmapManagedKey(this.k);
   }
 
-  /** __put_page(): a ZONE_DEVICE page at refcount 0 gives its pgmap reference back and stays put. */
+  /** __put_page() (memremap's putPageFinal). */
   putPageFinal(head: number): void {
-    const m = this.memmap;
-    if (m.pageZonenum(head) === ZONE_DEVICE) {
-      const pgmap = m.pagePgmap<DevPagemap>(head);
-      if (pgmap !== undefined) putDevPagemap(this.k, pgmap);
-      return;
-    }
-    // Ordinary pages are never GUP'd in this model (only device memory is mapped into user space).
+    putPageFinal(this.k, head);
   }
 
   /** SetPageReferenced(): PG_referenced is a PF_HEAD flag, so it lands on the head. */

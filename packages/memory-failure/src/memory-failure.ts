@@ -16,7 +16,7 @@ import {
   entryPresent,
   unmapMappingRange,
 } from '@daxsim/mm';
-import { type Kernel, getDevPagemap, pgmapPfnValid, putDevPagemap } from '@daxsim/memremap';
+import { type Kernel, getDevPagemap, pgmapPfnValid, putDevPagemap, putPage } from '@daxsim/memremap';
 
 // enum mf_flags (include/linux/mm.h, v5.15)
 export const MF_COUNT_INCREASED = 1 << 0;
@@ -85,8 +85,11 @@ function devPagemapMappingShift(vma: Vma, addr: number): number {
   return Math.log2(pt.levelSize(level));
 }
 
-/** collect_procs_file() + add_to_kill(): every vma of the file that maps file page `index`, of tasks told early. */
-function collectProcs(k: Kernel, mapping: AddressSpace, index: number, forceEarly: boolean, current: Task | undefined): ToKill[] {
+/**
+ * collect_procs_file() + add_to_kill(): every vma of the file that maps file
+ * page `index` (that of `page`, the compound head), of tasks told early.
+ */
+function collectProcs(k: Kernel, page: number, mapping: AddressSpace, index: number, forceEarly: boolean, current: Task | undefined): ToKill[] {
   const out: ToKill[] = [];
   const tasks = new Set<Task>();
   for (const vma of mapping.iMmap) if (vma.mm.owner) tasks.add(vma.mm.owner);
@@ -98,7 +101,8 @@ function collectProcs(k: Kernel, mapping: AddressSpace, index: number, forceEarl
       if (index < vma.pgoff || index >= vma.pgoff + pages) continue; // vma_interval_tree_foreach(pgoff, pgoff)
       const addr = pageAddressInVma(vma, index);
       const sizeShift = devPagemapMappingShift(vma, addr);
-      if (addr < 0) k.log.info(`Memory failure: Unable to find user space address ${index.toString(16)} in ${t.comm}`);
+      // add_to_kill() prints page_to_pfn(p): the pfn of the page collect_procs() got (the head, seed patch 1)
+      if (addr < 0) k.log.info(`Memory failure: Unable to find user space address ${page.toString(16)} in ${t.comm}`);
       else if (sizeShift === 0) continue; // mapped by the vma but not faulted in: nothing to tell
       out.push({ task: t, addr, sizeShift });
     }
@@ -140,6 +144,9 @@ function actionResult(k: Kernel, pfn: number, rc: number): void {
 function memoryFailureDevPagemap(k: Kernel, pfn: number, flags: number, pgmap: NonNullable<ReturnType<typeof getDevPagemap>>, current: Task | undefined): number {
   const memmap = k.memmap;
   let rc = -EBUSY;
+  // MF_COUNT_INCREASED (madvise(MADV_HWPOISON) took a reference with
+  // get_user_pages_fast()): dropped first, before anything is checked.
+  if (flags & MF_COUNT_INCREASED) putPage(k, pfn);
   out: {
     if (!pgmapPfnValid(k, pgmap, pfn)) {
       rc = -ENXIO; // device metadata space is not recoverable
@@ -153,7 +160,7 @@ function memoryFailureDevPagemap(k: Kernel, pfn: number, flags: number, pgmap: N
     memmap.SetPageHWPoison(head);
     flags |= MF_ACTION_REQUIRED | MF_MUST_KILL;
     const index = memmap.pageIndex(head);
-    const tokill = collectProcs(k, mapping, index, (flags & MF_ACTION_REQUIRED) !== 0, current);
+    const tokill = collectProcs(k, head, mapping, index, (flags & MF_ACTION_REQUIRED) !== 0, current);
     // Unmap the largest mapping size used, so device-dax mappings are not split.
     let size = 0;
     for (const tk of tokill) size = Math.max(size, 2 ** tk.sizeShift);

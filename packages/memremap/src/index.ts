@@ -17,4 +17,5 @@ export {
   pgmapVmemmapShift,
   putDevPagemap,
 } from './memremap.js';
+export { devmapManagedKey, putPage, putPageFinal } from './put-page.js';
 export type { CreateKernelOptions, Kernel, MemmapStats } from './memremap.js';

@@ -21,8 +21,9 @@ import {
   isVmemmapGeneration,
   pagesPerSubsection,
   pgmapAltmap,
+  pow2,
 } from '@daxsim/mm';
-import { type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
+import { type MemmapInitPath, type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
 import { SparseMem, addPages, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
 
 /** What memremap_pages() measured for one pgmap (counted, never computed). */
@@ -44,6 +45,8 @@ interface PgmapEntry {
   /** The vmemmap shift the memmap was built with (0 for 'pre-series'). */
   readonly shift: number;
   readonly nid: number;
+  /** Which memmap_init_zone_device() loops build the struct pages ('fast' unless a test asks). */
+  readonly initPath: MemmapInitPath;
   /** [startPfn, endPfn) per range */
   readonly spans: { startPfn: number; endPfn: number }[];
   stats: MemmapStats;
@@ -132,11 +135,11 @@ export function pfnEnd(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
 }
 // pfn_len(): compound pages in the range (one pgmap reference each)
 export function pfnLen(k: Kernel, pgmap: DevPagemap, rangeId: number): number {
-  return Math.floor((pfnEnd(k, pgmap, rangeId) - pfnFirst(k, pgmap, rangeId)) / 2 ** pgmapVmemmapShift(k, pgmap));
+  return Math.floor((pfnEnd(k, pgmap, rangeId) - pfnFirst(k, pgmap, rangeId)) / pow2(pgmapVmemmapShift(k, pgmap)));
 }
 // pfn_next() (seed patch 4): steps by the compound size
 export function pfnNext(k: Kernel, pgmap: DevPagemap, pfn: number): number {
-  return pfn + 2 ** pgmapVmemmapShift(k, pgmap);
+  return pfn + pow2(pgmapVmemmapShift(k, pgmap));
 }
 // for_each_device_pfn(): every head (or base) pfn of every range
 export function forEachDevicePfn(k: Kernel, pgmap: DevPagemap, fn: (pfn: number) => void): void {
@@ -229,7 +232,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   }
   // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
   if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid);
-  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation);
+  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath);
   entry.stats.initMs += res.ms;
   // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
   pgmap.ref += pfnLen(k, pgmap, rangeId);
@@ -248,7 +251,7 @@ function pageunmapRange(k: Kernel, pgmap: DevPagemap, rangeId: number): void {
  * Throws KernelError on a refusal (nothing changed) or on -ENOMEM (everything
  * taken is given back first).
  */
-export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: { generation?: VmemmapGeneration } = {}): void {
+export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: { generation?: VmemmapGeneration; initPath?: MemmapInitPath } = {}): void {
   const generation = opts.generation ?? DEFAULT_VMEMMAP_GENERATION;
   validate(k, pgmap, generation);
   if (nid < 0 || !k.buddy.nids.includes(nid)) nid = k.buddy.nids[0] ?? 0; // numa_mem_id()
@@ -264,6 +267,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     generation,
     shift: generation === 'pre-series' ? 0 : pgmap.vmemmapShift,
     nid,
+    initPath: opts.initPath ?? 'fast',
     spans: [],
     stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, initMs: 0 },
   };

@@ -217,14 +217,18 @@ export function archByName(name: string): ArchProfile | undefined {
 // Derived constants, as the kernel's macros derive them.
 
 /** PAGES_PER_SECTION */
-export const pagesPerSection = (a: ArchProfile): number => 2 ** (a.sectionSizeBits - a.pageShift);
+/** 2 ** n for n in 0..63, by table: `2 ** n` with a variable n is a pow() call, and these helpers run per section. */
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+/** 2 ** n for an integer n in 0..63, by table lookup. */
+export const pow2 = (n: number): number => POW2[n]!;
+export const pagesPerSection = (a: ArchProfile): number => POW2[a.sectionSizeBits - a.pageShift]!;
 /** PAGES_PER_SUBSECTION */
-export const pagesPerSubsection = (a: ArchProfile): number => 2 ** (a.subsectionShift - a.pageShift);
+export const pagesPerSubsection = (a: ArchProfile): number => POW2[a.subsectionShift - a.pageShift]!;
 /** SUBSECTIONS_PER_SECTION */
-export const subsectionsPerSection = (a: ArchProfile): number => 2 ** (a.sectionSizeBits - a.subsectionShift);
+export const subsectionsPerSection = (a: ArchProfile): number => POW2[a.sectionSizeBits - a.subsectionShift]!;
 /** Struct pages that fit in one page of vmemmap (64 on x86-64). */
 export const structPagesPerPage = (a: ArchProfile): number => a.pageSize / a.structPageSize;
-export const pmdSize = (a: ArchProfile): number => 2 ** a.pmdShift;
-export const pudSize = (a: ArchProfile): number => (a.pudShift ? 2 ** a.pudShift : 0);
+export const pmdSize = (a: ArchProfile): number => POW2[a.pmdShift]!;
+export const pudSize = (a: ArchProfile): number => (a.pudShift ? POW2[a.pudShift]! : 0);
 /** pageblock_nr_pages */
-export const pageblockNrPages = (a: ArchProfile): number => 2 ** a.pageblockOrder;
+export const pageblockNrPages = (a: ArchProfile): number => POW2[a.pageblockOrder]!;

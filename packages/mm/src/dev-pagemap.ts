@@ -1,3 +1,4 @@
+import { pow2 } from './arch.js';
 /** enum memory_type (include/linux/memremap.h, v5.15) */
 export const MEMORY_DEVICE_PRIVATE = 1;
 export const MEMORY_DEVICE_FS_DAX = 2;
@@ -63,7 +64,7 @@ export interface DevPagemap {
 
 /** pgmap_vmemmap_nr(): base pages per compound page. */
 export function pgmapVmemmapNr(pgmap: DevPagemap): number {
-  return 2 ** pgmap.vmemmapShift;
+  return pow2(pgmap.vmemmapShift);
 }
 
 /** pgmap_altmap(): the altmap, when PGMAP_ALTMAP_VALID. */

@@ -11,6 +11,7 @@ export {
   pagesPerSection,
   pagesPerSubsection,
   pmdSize,
+  pow2,
   pudSize,
   structPagesPerPage,
   subsectionsPerSection,

@@ -10,6 +10,7 @@ import {
   _PAGE_USER,
   entryDevmap,
   entryPfn,
+  entryPresent,
   mkEntryHi,
   mkEntryLo,
 } from './pgtable.js';
@@ -38,8 +39,15 @@ describe('PageTable', () => {
       pt.setEntry(t, pt.index(va, pte), mkEntryLo(77, arch.pageShift, _PAGE_PRESENT | _PAGE_RW), mkEntryHi(77, arch.pageShift, 0), va, pte);
       expect(pt.walk(va)).toBe(pte);
       expect(entryPfn(pt.wLo, pt.wHi, arch.pageShift)).toBe(77);
-      // the neighbour page is not present but its tables exist
-      expect(pt.walk(va + arch.pageSize * (arch.pteLevel === pte ? 1 : 0))).toBe(pte);
+      // the neighbour page (next entry of the same PTE table) is not present, but its tables exist:
+      // the walk reaches the PTE level and finds an empty entry there
+      expect(pt.index(va + arch.pageSize, pte)).toBe(pt.index(va, pte) + 1);
+      expect(pt.walk(va + arch.pageSize)).toBe(pte);
+      expect(entryPresent(pt.wLo)).toBe(false);
+      // an address under another top-level entry stops at the top, not present
+      const far = va + pt.levelSize(0) * (pt.index(va, 0) === 0 ? 1 : -1);
+      expect(pt.walk(far)).toBe(0);
+      expect(entryPresent(pt.wLo)).toBe(false);
       // populating again allocates nothing
       pt.populate(va, pte);
       expect(alloc.allocated).toBe(arch.levels.length);

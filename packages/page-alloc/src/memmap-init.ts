@@ -204,6 +204,8 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   tail[W_MAPPING] = TAIL_MAPPING_LO;
   tail[W_MAPPING + 1] = TAIL_MAPPING_HI;
   tail[W_REFCOUNT] = 0;
+  // struct pages written, counted as they are written (not from the loop bounds)
+  let written = 0;
   if (pfnsPerCompound === 1) {
     // base pages: one translation per vmemmap page
     const page = new Int32Array(spp * 16);
@@ -213,15 +215,15 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
       const i = mm.locate(pfn);
       if (n === spp) mm.w.set(page, i);
       else writeRun(mm.w, i, base, n);
+      written += n;
       pfn += n;
     }
-    k.counters.v[C.struct_pages_initialised] += endPfn - startPfn;
+    k.counters.v[C.struct_pages_initialised] += written;
     if (pb !== undefined) for (let pfn = startPfn + ((pbNr - (startPfn % pbNr)) % pbNr); pfn < endPfn; pfn += pbNr) pb.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
     return;
   }
   const head = base.slice();
   head[0] = (1 << PG_reserved) | (1 << PG_head); // __SetPageHead folded into the head's flags store
-  let count = 0;
   // a vmemmap page of tails, and its last spp - 3 (the head's vmemmap page after tails 1 and 2)
   const page = new Int32Array(spp * 16);
   for (let j = 0; j < spp; j++) page.set(tail, j * 16);
@@ -241,6 +243,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
     // tails 1 and 2, then prep_compound_head, then the rest
     writeRun(w, i + 16, tail, 2);
+    written += 3;
     prepCompoundHead(mm, h, shift);
     const last = h + nrInit;
     for (let pfn = h + 3; pfn < last; ) {
@@ -251,11 +254,11 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
       else if (n === spp - 3) w.set(rest, i);
       else writeRun(w, i, tail, n);
       if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+      written += n;
       pfn += n;
     }
-    count += nrInit;
   }
-  k.counters.v[C.struct_pages_initialised] += count;
+  k.counters.v[C.struct_pages_initialised] += written;
 }
 
 // memmap_init_range() for the pfns that hold a device's own memmap (altmap): reserved ZONE_DEVICE pages

@@ -51,7 +51,7 @@ export function sectionDeactivate(k: SparseKernel, pfn: number, nrPages: number,
     s.setSectionNid(sec, 0);
   }
   // depopulate_section_memmap()
-  vmemmapFree(k, pfnToVmemmap(k, pfn), pfnToVmemmap(k, pfn + nrPages), altmap);
+  vmemmapFree(k, pfnToVmemmap(k, pfn), pfnToVmemmap(k, pfn + nrPages), altmap, s);
 }
 
 // sparse_add_section(): 0, -EEXIST (subsection already present), -EINVAL or -ENOMEM

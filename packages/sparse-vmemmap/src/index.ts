@@ -41,3 +41,4 @@ export {
 export type { MhpParams, SparseKernel } from './hotplug.js';
 export { sparseInitBootMemory } from './boot-memmap.js';
 export type { BootMemoryRange } from './boot-memmap.js';
+export type { VmemmapPopulated } from './vmemmap.js';

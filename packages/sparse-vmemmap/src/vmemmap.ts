@@ -19,6 +19,7 @@ import {
   pagesPerSubsection,
   pgmapVmemmapNr,
   pmdSize,
+  pow2,
 } from '@daxsim/mm';
 import type { PageAllocKernel } from '@daxsim/page-alloc';
 
@@ -86,7 +87,7 @@ export function vmemAltmapFree(k: VmemmapKernel, altmap: VmemAltmap, pfn: number
 
 // vmemmap_alloc_block_buf(): from the altmap when there is one, else from the page allocator
 export function vmemmapAllocBlockBuf(k: VmemmapKernel, order: number, nid: number, altmap: VmemAltmap | null): number {
-  if (altmap !== null) return altmapAllocBlockBuf(k, 2 ** order, altmap);
+  if (altmap !== null) return altmapAllocBlockBuf(k, pow2(order), altmap);
   return k.buddy.allocPages(order, nid, 'vmemmap_data');
 }
 
@@ -232,32 +233,83 @@ export function vmemmapPopulateBasepages(k: VmemmapKernel, start: number, end: n
   return vmemmapPopulateRange(k, start, end, nid, altmap, -1);
 }
 
-// vmemmap_populate_hugepages() (arch/x86/mm/init_64.c): 2 MiB PMD blocks, falling back to base pages without an altmap
+/** How a PMD-mapped profile's vmemmap_populate() treats a PMD (its kernel source, Linux 5.15). */
+type HugepagesFlavour = 'x86' | 'arm64' | 'ppc64';
+
+function hugepagesFlavour(k: VmemmapKernel): HugepagesFlavour {
+  const name = k.arch.name;
+  if (name.startsWith('arm64')) return 'arm64';
+  if (name.startsWith('ppc64')) return 'ppc64';
+  return 'x86';
+}
+
+// altmap_cross_boundary() (arch/powerpc/mm/init_64.c): the pfns whose struct
+// pages the block at `addr` holds are not all inside the altmap's range.
+function altmapCrossBoundary(k: VmemmapKernel, altmap: VmemAltmap, addr: number, size: number): boolean {
+  const startPfn = (addr - k.mmu.vmemmapOffset) / k.arch.structPageSize;
+  const nrPfn = size / k.arch.structPageSize;
+  return startPfn + nrPfn > altmap.endPfn || startPfn < altmap.basePfn;
+}
+
+/**
+ * The PMD-block form of vmemmap_populate(), per profile (Linux 5.15):
+ * - x86-64, vmemmap_populate_hugepages() (arch/x86/mm/init_64.c): an empty
+ *   PMD gets a PMD block (from the altmap if any); when that fails, -ENOMEM
+ *   with an altmap, else base pages without the altmap; a PMD that already
+ *   holds a PTE table gets base pages without the altmap
+ *   (vmemmap_populate_basepages(addr, next, node, NULL)); a PMD block is
+ *   verified and kept.
+ * - arm64 4K, vmemmap_populate() under ARM64_KERNEL_USES_PMD_MAPS
+ *   (arch/arm64/mm/mmu.c): an empty PMD gets a PMD block; when that fails,
+ *   base pages *with* the altmap; any present PMD is only verified.
+ * - ppc64 radix, vmemmap_populate() (arch/powerpc/mm/init_64.c): one
+ *   mmu_vmemmap_psize (2 MiB) block per PMD not yet populated; from the
+ *   altmap unless the block would describe pfns outside it
+ *   (altmap_cross_boundary), falling back to system memory when the altmap
+ *   allocation fails; no base-page fallback. The kernel's
+ *   vmemmap_populated() looks at the subsection map; the model looks at the
+ *   PMD (the same thing here: nothing else maps the vmemmap on ppc64).
+ */
 export function vmemmapPopulateHugepages(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null): number {
+  const flavour = hugepagesFlavour(k);
   const pt = ptOf(k);
   const pmdLevel = k.arch.pmdLevel;
   const pmd = pmdSize(k.arch);
   const order = k.arch.pmdShift - k.arch.pageShift;
   const shift = k.arch.pageShift;
   for (let addr = start; addr < end; ) {
-    const next = Math.min(end, addr - (addr % pmd) + pmd);
+    const blockStart = addr - (addr % pmd);
+    const next = Math.min(end, blockStart + pmd);
     k.ptNid = nid;
     const table = pt.populate(addr, pmdLevel);
     if (table < 0) return -ENOMEM;
     const idx = pt.wIndex;
     const lo = pt.lo(table, idx);
     if (!(lo & _PAGE_PRESENT)) {
-      const p = vmemmapAllocBlockBuf(k, order, nid, altmap);
+      let p = -ENOMEM;
+      if (flavour === 'ppc64') {
+        if (altmap !== null && !altmapCrossBoundary(k, altmap, blockStart, pmd)) p = vmemmapAllocBlockBuf(k, order, nid, altmap);
+        if (p < 0) p = vmemmapAllocBlockBuf(k, order, nid, null); // "falling back to system memory"
+        if (p < 0) return -ENOMEM;
+      } else {
+        p = vmemmapAllocBlockBuf(k, order, nid, altmap);
+      }
       if (p >= 0) {
         pt.setEntry(table, idx, mkEntryLo(p, shift, PAGE_KERNEL_LO | _PAGE_PSE), mkEntryHi(p, shift, 0), addr, pmdLevel);
         addr = next;
         continue;
       }
-      if (altmap !== null) return -ENOMEM; // no fallback from an altmap
+      if (flavour === 'arm64') {
+        const r = vmemmapPopulateBasepages(k, addr, next, nid, altmap);
+        if (r < 0) return r;
+      } else {
+        if (altmap !== null) return -ENOMEM; // x86: no fallback from an altmap
+        const r = vmemmapPopulateBasepages(k, addr, next, nid, null);
+        if (r < 0) return r;
+      }
+    } else if (!(lo & _PAGE_PSE) && flavour === 'x86') {
+      // x86 only: a PTE table already there gets base pages, without the altmap.
       const r = vmemmapPopulateBasepages(k, addr, next, nid, null);
-      if (r < 0) return r;
-    } else if (!(lo & _PAGE_PSE)) {
-      const r = vmemmapPopulateBasepages(k, addr, next, nid, altmap);
       if (r < 0) return r;
     }
     addr = next;
@@ -401,7 +453,24 @@ function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: 
  * table that several PMDs share (seed patch 14) is only unhooked until its
  * last user, who then tears its PTEs down.
  */
-export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null): void {
+/**
+ * What ppc64's vmemmap_populated() (arch/powerpc/mm/init_64.c) asks of the
+ * section table: whether a subsection is active. sectionDeactivate passes its
+ * SparseMem.
+ */
+export interface VmemmapPopulated {
+  readonly pagesPerSubsection: number;
+  pfnSectionValid(pfn: number): boolean;
+}
+
+/** vmemmap_populated(): some subsection among the `nrPfns` pfns from `pfn` is still active. */
+function vmemmapPopulated(s: VmemmapPopulated, pfn: number, nrPfns: number): boolean {
+  const pps = s.pagesPerSubsection;
+  for (let p = pfn - (pfn % pps); p < pfn + nrPfns; p += pps) if (s.pfnSectionValid(p)) return true;
+  return false;
+}
+
+export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap: VmemAltmap | null, populated: VmemmapPopulated | null = null): void {
   const pt = ptOf(k);
   const pmdLevel = k.arch.pmdLevel;
   const pteLevel = k.arch.pteLevel;
@@ -419,7 +488,15 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
         const target = entryPfn(lo, pt.hi(pmdTable, pmdIdx), shift);
         const whole = addr % pmd === 0 && next - addr === pmd;
         if (lo & _PAGE_PSE) {
-          if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a PMD-mapped vmemmap block at ${hex(addr)}`);
+          if (!whole && hugepagesFlavour(k) === 'ppc64' && populated !== null) {
+            // ppc64 vmemmap_free(): a 2 MiB block serves many sections; it goes only when
+            // no subsection it describes is still active (the caller cleared its own first)
+            const blockPfn = (addr - (addr % pmd) - k.mmu.vmemmapOffset) / k.arch.structPageSize;
+            if (vmemmapPopulated(populated, blockPfn, pmd / k.arch.structPageSize)) {
+              addr = next;
+              continue;
+            }
+          } else if (!whole) throw new KernelError(EINVAL, `BUG: partial removal of a PMD-mapped vmemmap block at ${hex(addr)}`);
           pt.clearEntry(pmdTable, pmdIdx, addr, pmdLevel);
           freeVmemmapFrame(k, target, k.arch.pmdShift - shift, altmap);
         } else if (k.buddy.pageCount(target) > 1) {
