@@ -31,6 +31,25 @@ describe('the planner agrees with the simulation byte for byte', () => {
     }
   }
 
+  it('x86_64, a namespace whose vmemmap crosses a PMD-table boundary (pfn 2^24): every align, map and generation', () => {
+    // RAM up to 62 GiB puts region0 at 62 GiB: its 4 GiB straddle vmemmap offset 1 GiB, where a second PMD table begins
+    // (arm64-4k crosses a top-level entry already above: its vmemmap window starts 2 MiB below one)
+    const arch = ARCH_PROFILES.x86_64;
+    for (const align of arch.devdaxAligns)
+      for (const map of ['mem', 'dev'] as const)
+        for (const generation of VMEMMAP_GENERATIONS) {
+          const m = Machine.create({ arch: arch.name, ram: [62 * GiB], pmem: [{ size: 4 * GiB, labels: false }], softReserved: [], generation });
+          const start = m.pmem[0]!.start;
+          expect(start).toBe(62 * GiB);
+          ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
+          const sim = memmapCost(m, memmapDevices(m)[0]!);
+          const plan = planMemmap({ arch, size: 4 * GiB, align, map, generation, start, ram: [{ start: 0, size: 62 * GiB }] });
+          const pick = (c: typeof sim) => [c.vmemmap_data_bytes, c.vmemmap_pagetable_bytes, c.device_reserved_bytes, c.struct_pages_initialised];
+          expect({ align, map, generation, cost: pick(plan) }).toEqual({ align, map, generation, cost: pick(sim) });
+          expect(sim.vmemmap_pagetable_bytes).toBeGreaterThan(0);
+        }
+  }, 120_000);
+
   it('reproduces the cover letter per TiB at 1G: 40 MiB with tail reuse, 16 MiB with patch 14', () => {
     const arch = ARCH_PROFILES.x86_64;
     const t = planMemmap({ arch, size: 2 ** 40, align: GiB, map: 'mem', generation: 'tail-reuse' });

@@ -67,16 +67,24 @@ export function planMemmap(p: PlanInput): MemmapCost {
   const pmdBlocks = new Set<number>(); // PMD granules mapped by a PSE block
   let lastPage = -1; // the highest vmemmap page populated so far (chunks come in increasing order)
 
-  const altmapAlloc = (n: number) => {
+  // altmap_alloc_block_buf(): n pfns, aligned to n's lowest set bit, from what is left of the altmap
+  const altmapPad = (n: number) => {
     const a = altmap!;
     const next = a.basePfn + a.reserve + a.alloc + a.align;
     const alignTo = n & -n;
-    const pad = (alignTo - (next % alignTo)) % alignTo;
-    if (n + pad > Math.max(0, a.free - (a.alloc + a.align))) throw new KernelError(ENOMEM, `plan: the altmap (${a.free} pfns) cannot hold the memmap`);
+    return (alignTo - (next % alignTo)) % alignTo;
+  };
+  const altmapFits = (n: number) => n + altmapPad(n) <= Math.max(0, altmap!.free - (altmap!.alloc + altmap!.align));
+  const altmapAlloc = (n: number) => {
+    const a = altmap!;
+    const pad = altmapPad(n);
+    if (!altmapFits(n)) throw new KernelError(ENOMEM, `plan: the altmap (${a.free} pfns) cannot hold the memmap`);
     a.alloc += n;
     a.align += pad;
     altmapPfns += n;
   };
+  // vmemmap_populate()'s PMD-block form differs per architecture (see sparse-vmemmap's vmemmapPopulateHugepages)
+  const flavour = arch.name.startsWith('arm64') ? 'arm64' : arch.name.startsWith('ppc64') ? 'ppc64' : 'x86';
   // basepages over [v0, v1): a PTE per vmemmap page not yet present
   const basepages = (v0: number, v1: number, fromAltmap: boolean) => {
     for (let g = Math.floor(v0 / pmd); g * pmd < v1; g++) pteTables.add(g);
@@ -109,12 +117,27 @@ export function planMemmap(p: PlanInput): MemmapCost {
     } else if (arch.vmemmapPmdMapped) {
       for (let g = Math.floor(v0 / pmd); g * pmd < v1; g++) {
         if (pmdBlocks.has(g)) continue;
+        const clip0 = Math.max(v0, g * pmd);
+        const clip1 = Math.min(v1, (g + 1) * pmd);
         if (pteTables.has(g)) {
-          basepages(Math.max(v0, g * pmd), Math.min(v1, (g + 1) * pmd), altmap !== null);
+          // x86: a PTE table already there gets base pages, never from the altmap; arm64 and ppc64 leave it as it is
+          if (flavour === 'x86') basepages(clip0, clip1, false);
           continue;
         }
+        let fromAltmap = altmap !== null && altmapFits(2 ** pmdOrder);
+        if (flavour === 'ppc64' && altmap !== null) {
+          // altmap_cross_boundary(): a block whose struct pages describe pfns outside the altmap's range comes from RAM
+          const first = (g * pmd - off) / sp;
+          if (first + pmd / sp > altmap.endPfn || first < altmap.basePfn) fromAltmap = false;
+        } else if (altmap !== null && !fromAltmap) {
+          if (flavour === 'arm64') {
+            basepages(clip0, clip1, true); // arm64: a block the altmap cannot hold falls back to base pages, from the altmap
+            continue;
+          }
+          altmapAlloc(2 ** pmdOrder); // x86: -ENOMEM, no fallback from an altmap
+        }
         pmdBlocks.add(g);
-        if (altmap) altmapAlloc(2 ** pmdOrder);
+        if (fromAltmap) altmapAlloc(2 ** pmdOrder);
         else ramData += 2 ** pmdOrder;
         lastPage = Math.max(lastPage, (g + 1) * (pmd / ps) - 1);
       }
