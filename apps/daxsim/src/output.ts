@@ -1,3 +1,5 @@
+import { type MemmapCost, humanBytes } from '@daxsim/machine';
+
 /** Where a command writes: JSON and tables to stdout, summaries and errors to stderr (as ndctl/daxctl do). */
 export interface Output {
   out(text: string): void;
@@ -77,4 +79,9 @@ export class StreamTable {
   row(cells: (string | number)[]): string {
     return this.line(cells);
   }
+}
+
+/** The measured part of a memmap cost as table cells: RAM for struct pages, RAM for page tables, device pfns, struct pages written. */
+export function memmapCostCells(c: MemmapCost): (string | number)[] {
+  return [humanBytes(c.vmemmap_data_bytes), humanBytes(c.vmemmap_pagetable_bytes), humanBytes(c.device_reserved_bytes), c.struct_pages_initialised];
 }

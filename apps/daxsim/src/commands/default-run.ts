@@ -15,7 +15,7 @@ import {
   planMemmap,
   runGupTest,
 } from '@daxsim/machine';
-import { StreamTable } from '../output.js';
+import { StreamTable, memmapCostCells } from '../output.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -228,10 +228,7 @@ async function run(ctx: CommandContext): Promise<number> {
         humanBytes(r.align),
         r.map,
         r.generation,
-        humanBytes(r.vmemmap_data_bytes),
-        humanBytes(r.vmemmap_pagetable_bytes),
-        humanBytes(r.device_reserved_bytes),
-        r.struct_pages_initialised,
+        ...memmapCostCells(r),
         r.init_ms,
         humanBytes(r.plan_tib_ram_bytes),
         seed === undefined ? '' : humanBytes(seed),

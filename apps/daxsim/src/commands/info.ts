@@ -1,7 +1,7 @@
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { drawLayout } from '../layout.js';
-import { table } from '../output.js';
+import { memmapCostCells, table } from '../output.js';
 import { reportError, withMachine } from '../session.js';
 import { humanBytes, memmapCost, memmapDevices } from '@daxsim/machine';
 
@@ -54,10 +54,7 @@ async function stat(ctx: CommandContext): Promise<number> {
                 humanBytes(d.align),
                 d.map,
                 d.generation,
-                humanBytes(d.vmemmap_data_bytes),
-                humanBytes(d.vmemmap_pagetable_bytes),
-                humanBytes(d.device_reserved_bytes),
-                d.struct_pages_initialised,
+                ...memmapCostCells(d),
               ]),
             ]),
           );

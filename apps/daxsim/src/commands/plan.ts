@@ -3,7 +3,7 @@ import { type PlanInput, humanBytes, parseSize, planMemmap } from '@daxsim/machi
 import type { MapLocation } from '@daxsim/nvdimm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { table } from '../output.js';
+import { memmapCostCells, table } from '../output.js';
 import { reportError } from '../session.js';
 
 const OPTS: OptSpec[] = [
@@ -81,10 +81,7 @@ function plan(ctx: CommandContext): number {
           humanBytes(r.align),
           r.map,
           r.generation,
-          humanBytes(r.vmemmap_data_bytes),
-          humanBytes(r.vmemmap_pagetable_bytes),
-          humanBytes(r.device_reserved_bytes),
-          r.struct_pages_initialised,
+          ...memmapCostCells(r),
         ]),
       ]),
     );
