@@ -94,15 +94,15 @@ export type Marks = ReadonlyMap<number, string>;
  */
 export function drawLayout(l: VmemmapLayout, marks: Marks, onPick: (pfn: number) => void): SVGSVGElement {
   const { pages, frames, tables } = boxes(l);
-  const rowH = 30;
+  const rowH = 32;
   const gap = 8;
   const top = 40;
   const xT = 10;
   const wT = 190;
   const xP = 240;
-  const wP = 300;
-  const xF = 660;
-  const wF = 330;
+  const wP = 380;
+  const xF = 720;
+  const wF = 270;
   const frameRows = frames.length;
   const frameY = (i: number) => top + (i * (pages.length * (rowH + gap))) / Math.max(frameRows, 1);
   const height = top + Math.max(pages.length, frameRows) * (rowH + gap) + 20;
@@ -123,8 +123,8 @@ export function drawLayout(l: VmemmapLayout, marks: Marks, onPick: (pfn: number)
     const g = el('g', { class: t.users > 1 ? 'table shared' : 'table', 'data-table': hex(t.table), 'data-users': t.users });
     g.append(el('rect', { x: xT, y: y0, width: wT, height: y1 - y0, rx: 4 }));
     const what = t.level === 'pte' ? 'PTE table' : `${t.level.toUpperCase()} table`;
-    g.append(el('text', { x: xT + 8, y: y0 + 18 }, `${what} pfn ${hex(t.table)}`));
-    if (t.users > 1) g.append(el('text', { x: xT + 8, y: y0 + 34, class: 'note' }, `shared by ${t.users} ${t.level === 'pte' ? 'PMD' : 'upper'} entries`));
+    g.append(el('text', { x: xT + 8, y: y0 + 14 }, `${what} pfn ${hex(t.table)}`));
+    if (t.users > 1) g.append(el('text', { x: xT + 8, y: y0 + 27, class: 'note' }, `shared by ${t.users} ${t.level === 'pte' ? 'PMD' : 'upper'} entries`));
     svg.append(g);
   }
   pages.forEach((b, i) => {

@@ -184,7 +184,7 @@ export interface PoisonStep {
   readonly annotation: StepAnnotation;
 }
 
-const hex = (n: number) => `0x${n.toString(16)}`;
+const hex = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
 
 /**
  * The model behind the page: one machine with one device at a time, and
@@ -257,12 +257,11 @@ export class Engine {
     return { page, head: read(headPfn), tail1: read(headPfn + 1), tail2: read(headPfn + 2) };
   }
 
-  // What a kernel pointer in a struct page points at (pgmap, address_space), by the object registry's name for it.
+  // What a kernel pointer in a struct page points at (a dev_pagemap, a file's address_space): its name in the model.
   private objectName(lo: number, hi: number): string | null {
-    const o = this.machine().k.objects.deref<{ name?: unknown; constructor?: { name?: string } }>(lo, hi);
+    const o = this.machine().k.objects.deref<{ name?: unknown }>(lo, hi);
     if (!o) return null;
-    const kind = o.constructor?.name ?? 'object';
-    return typeof o.name === 'string' ? `${kind} ${o.name}` : kind;
+    return typeof o.name === 'string' ? o.name : 'a kernel object';
   }
 
   private steps(): ScenarioSession {

@@ -270,20 +270,23 @@ async function renderPlan(section: HTMLElement): Promise<void> {
     ram: r.cost.vmemmap_data_bytes + r.cost.vmemmap_pagetable_bytes,
     ramPerTiB: ((r.cost.vmemmap_data_bytes + r.cost.vmemmap_pagetable_bytes) * perTiB) / GiB,
   }));
+  // log scale: the configurations differ by three orders of magnitude (16 GiB per TiB against 64 KiB)
+  const floor = 1 / 64;
+  const alignOrder = [...new Set(ok.map((r) => `${sizeText(r.align)} ${r.map}`))];
   const chart = Plot.plot({
     title: `RAM per TiB of device memory (from a ${sizeText(state.planSize)} namespace)`,
-    width: 960,
-    height: 120 + 160 * state.planArches.length,
+    width: 1100,
+    height: 130 + 200 * state.planArches.length,
     marginLeft: 60,
     marginRight: 90,
-    x: { label: null, axis: null },
-    y: { label: 'GiB of RAM per TiB', grid: true },
-    fx: { label: 'align / map' },
+    x: { label: null, axis: null, domain: [...VMEMMAP_GENERATIONS] },
+    y: { type: 'log', label: 'MiB of RAM per TiB (log)', grid: true, domain: [floor, 32 * 1024] },
+    fx: { label: 'align, map', domain: alignOrder },
     fy: { label: null },
     color: { legend: true, domain: [...VMEMMAP_GENERATIONS] },
     marks: [
-      Plot.barY(data, { fx: (d: (typeof data)[number]) => `${d.align} ${d.map}`, fy: 'arch', x: 'generation', y: 'ramPerTiB', fill: 'generation', tip: true }),
-      Plot.ruleY([0]),
+      Plot.barY(data, { fx: (d: (typeof data)[number]) => `${d.align} ${d.map}`, fy: 'arch', x: 'generation', y1: floor, y2: (d: (typeof data)[number]) => Math.max(floor, d.ramPerTiB * 1024), fill: 'generation', tip: true }),
+      Plot.text(data, { fx: (d: (typeof data)[number]) => `${d.align} ${d.map}`, fy: 'arch', x: 'generation', y: (d: (typeof data)[number]) => Math.max(floor, d.ramPerTiB * 1024), text: (d: (typeof data)[number]) => bytes(d.ram * perTiB), dy: -6, fontSize: 9, rotate: 0 }),
     ],
   });
   section.append(h('figure', { 'data-testid': 'plan-chart' }, chart));
