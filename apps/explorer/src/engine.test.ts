@@ -1,19 +1,10 @@
 import { planMemmap } from '@daxsim/machine';
-import { ARCH_PROFILES, EINVAL, ENOMEM, KernelError, VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { ARCH_PROFILES, EINVAL, ENOMEM, VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { Engine, TAB_FRAME_BUDGET, planRows, plannedFootprint } from './engine.js';
 
 const GiB = 2 ** 30;
-const errno = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KernelError) return e.errno;
-    throw e;
-  }
-  return 0;
-};
-
 describe('the explorer engine', () => {
   it('plans every align of each architecture, both maps and every generation of @daxsim/mm, with planMemmap()', () => {
     const rows = planRows(2 ** 40, ['x86_64', 'arm64-64k']);
@@ -29,12 +20,12 @@ describe('the explorer engine', () => {
     expect(bad.length).toBe(2 * VMEMMAP_GENERATIONS.length);
     expect(bad.every((r) => r.align === GiB)).toBe(true);
     expect(bad[0]!.error).toMatch(/not a multiple of max\(align/);
-    expect(errno(() => planRows(2 ** 40, ['vax']))).toBe(EINVAL);
+    expect(errnoOf(() => planRows(2 ** 40, ['vax']))).toBe(EINVAL);
   });
 
   it('refuses (ENOMEM, naming the size) a device whose planned memmap frames do not fit in a tab', () => {
     const spec = { arch: 'x86_64', ram: 64 * GiB, size: 1024 * GiB, align: 4096, map: 'mem' as const, generation: 'pre-series' };
-    expect(errno(() => plannedFootprint(spec))).toBe(ENOMEM);
+    expect(errnoOf(() => plannedFootprint(spec))).toBe(ENOMEM);
     expect(() => plannedFootprint(spec)).toThrow(/size 1T .* more than this tab's/);
     const small = plannedFootprint({ ...spec, size: 16 * GiB, align: 2 ** 21, generation: 'tail-reuse' });
     expect(small.vmemmap_data_bytes + small.vmemmap_pagetable_bytes).toBeLessThan(TAB_FRAME_BUDGET);
@@ -44,10 +35,10 @@ describe('the explorer engine', () => {
     const e = new Engine();
     const r = e.build({ arch: 'x86_64', ram: 4 * GiB, size: 2 * GiB, align: 2 ** 21, map: 'mem', generation: 'tail-reuse' });
     const before = e.m!.k.counters.snapshot();
-    expect(errno(() => e.fault(r.devSize))).toBe(EINVAL);
+    expect(errnoOf(() => e.fault(r.devSize))).toBe(EINVAL);
     expect(() => e.poison(-1)).toThrow(/offset -0x1 is outside dax0.0/);
-    expect(errno(() => e.pin(r.devSize - 4096, 2))).toBe(EINVAL);
-    expect(errno(() => e.inspect(r.firstPfn - 1))).toBe(EINVAL);
+    expect(errnoOf(() => e.pin(r.devSize - 4096, 2))).toBe(EINVAL);
+    expect(errnoOf(() => e.inspect(r.firstPfn - 1))).toBe(EINVAL);
     expect(e.m!.k.counters.snapshot()).toEqual(before);
     // and the steps themselves move the model's counters
     const f = e.fault(0);

@@ -28,17 +28,10 @@ import {
   strerror,
 } from '@daxsim/mm';
 import { type StructPageView, decodeStructPage } from './struct-page-view.js';
-import { sizeText } from './url-state.js';
+import { type ExplorerState, sizeText } from './url-state.js';
 
 /** What the device view builds: a label-less pmem region of `size`, reconfigured to devdax. */
-export interface DeviceSpec {
-  readonly arch: string;
-  readonly ram: number;
-  readonly size: number;
-  readonly align: number;
-  readonly map: 'mem' | 'dev';
-  readonly generation: string;
-}
+export type DeviceSpec = Pick<ExplorerState, 'arch' | 'ram' | 'size' | 'align' | 'map' | 'generation'>;
 
 /** One configuration of the plan: its cost as planMemmap() gives it, or why it cannot be planned. */
 export interface PlanRow {

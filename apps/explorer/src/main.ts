@@ -1,4 +1,4 @@
-import type { VmemmapLayout } from '@daxsim/machine';
+import { type VmemmapLayout, humanBytes } from '@daxsim/machine';
 import { GUP_GENERATIONS } from '@daxsim/gup';
 import { ARCH_PROFILES, VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
 import * as Plot from '@observablehq/plot';
@@ -24,16 +24,7 @@ function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, 
 }
 const hex = (n: number) => `0x${n.toString(16)}`;
 const GiB = 2 ** 30;
-const bytes = (n: number) => {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-};
+const bytes = humanBytes;
 /** A number as shown, with its exact value in data-value (what the tests read). */
 const num = (testid: string, value: number, shown: string = value.toLocaleString('en')) => h('span', { 'data-testid': testid, 'data-value': value, class: 'num' }, shown);
 
@@ -303,8 +294,8 @@ async function renderPlan(section: HTMLElement): Promise<void> {
     height: 300,
     marginLeft: 60,
     x: { type: 'log', label: 'namespace size (GiB)' },
-    y: { type: 'log', label: 'MiB of RAM per TiB', grid: true },
-    fx: { label: 'align' },
+    y: { type: 'log', label: 'MiB of RAM per TiB', grid: true, nice: true },
+    fx: { label: 'align', domain: archByName(curveArch)!.devdaxAligns.map(sizeText) },
     color: { legend: true, domain: [...VMEMMAP_GENERATIONS] },
     marks: [Plot.line(cdata, { x: 'size', y: 'perTiB', stroke: 'generation', fx: 'align', marker: true, tip: true })],
   });
