@@ -20,6 +20,7 @@ const ORDER = [
   '@daxsim/machine',
   '@daxsim/fuzz',
   'daxsim',
+  '@daxsim/explorer',
 ];
 const dirs = ['packages', 'apps'].flatMap((d) =>
   existsSync(join(root, d)) ? readdirSync(join(root, d)).map((n) => join(root, d, n)) : [],

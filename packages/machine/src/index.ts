@@ -26,3 +26,4 @@ export type { PlanInput } from './planner.js';
 export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runScenario } from './scenario.js';
 export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';
 export { displaySize, humanBytes, parseSize } from './size.js';
+export { type VmemmapLayout, type VmemmapPageView, vmemmapLayout } from './vmemmap-layout.js';

@@ -1,0 +1,34 @@
+import { Machine, ndctlCreateNamespace, vmemmapLayout } from '@daxsim/machine';
+import { describe, expect, it } from 'vitest';
+import { ONE_BY_ONE, boxes } from './draw.js';
+
+const GiB = 2 ** 30;
+function layout(align: number, generation: string, page: number) {
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 4 * GiB, labels: false }], softReserved: [], generation });
+  ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
+  return vmemmapLayout(m, 'dax0.0', page);
+}
+
+describe('the boxes of the vmemmap drawing', () => {
+  it('tail-reuse 2M: eight page boxes, one each, two frame boxes, seven arrows onto the shared one', () => {
+    const b = boxes(layout(2 ** 21, 'tail-reuse', 2));
+    expect(b.pages.map((p) => [p.first, p.last, p.frameBox])).toEqual([[0, 0, 0], [1, 1, 1], [2, 2, 1], [3, 3, 1], [4, 4, 1], [5, 5, 1], [6, 6, 1], [7, 7, 1]]);
+    expect(b.frames.map((f) => f.users)).toEqual([1, 7]);
+  });
+
+  it('compound 1G: 4096 vmemmap pages of their own collapse into runs of consecutive frames, one box per leaf table', () => {
+    const l = layout(GiB, 'compound', 0);
+    expect(l.pages.length).toBeGreaterThan(ONE_BY_ONE);
+    const b = boxes(l);
+    expect(b.pages.reduce((n, p) => n + p.pages.length, 0)).toBe(4096);
+    expect(b.frames.every((f) => f.users === 1)).toBe(true);
+    expect(b.frames.reduce((n, f) => n + f.lastFrame - f.firstFrame + 1, 0)).toBe(4096);
+    expect(b.tables.length).toBe(new Set(l.pages.map((p) => p.table)).size);
+  });
+
+  it('tail-reuse-pmd 1G: a PTE table several PMD entries point at is a shared table box', () => {
+    const b = boxes(layout(GiB, 'tail-reuse-pmd', 1));
+    expect(b.frames.length).toBe(2);
+    expect(b.tables.some((t) => t.users > 1)).toBe(true);
+  });
+});
