@@ -260,6 +260,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
     if (!s.hasUsage(sec)) sink.add('section-usage', `present section ${sec} has no usage`);
     if (s.subsectionMapEmpty(sec)) sink.add('subsection-map', `present section ${sec} has no active subsection`);
     if (s.earlySection(sec)) continue; // boot memory (sparse_init): RAM, which no pgmap covers
+    if (!(s.sectionFlags(sec) & SECTION_TAINT_ZONE_DEVICE_BIT)) continue; // hot-added System RAM (dax_kmem): no pgmap either
     const base = s.sectionNrToPfn(sec);
     for (let i = 0; i < s.subsectionsPerSection; i++) {
       const pfn = base + i * pps;

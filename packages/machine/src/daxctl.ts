@@ -127,10 +127,12 @@ export function daxctlReconfigureDevice(m: Machine, d: DevDax, req: { size?: num
 
 /** `daxctl enable-device`: binds a device that is not (enabling an enabled one succeeds). */
 export function daxctlEnableDevice(m: Machine, d: DevDax): void {
+  if (m.kmem.isBound(d)) throw new KernelError(ENXIO, `${d.name}: status operations are only applicable in devdax mode`);
   if (!d.bound) m.apply({ op: 'dax.bind', dev: d.name });
 }
 
 /** `daxctl disable-device`: unbinds a device that is bound. */
 export function daxctlDisableDevice(m: Machine, d: DevDax): void {
+  if (m.kmem.isBound(d)) throw new KernelError(ENXIO, `${d.name}: status operations are only applicable in devdax mode`);
   if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
 }

@@ -18,6 +18,8 @@ export {
   sysfsWrite,
 } from './daxctl.js';
 export type { CreateDeviceHooks, CreateDeviceRequest, CreateDeviceResult, DeviceMapping } from './daxctl.js';
+export { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory, daxctlReconfigureMode } from './daxctl-memory.js';
+export type { DaxctlMemoryInfo, DaxctlMemoryResult, ReconfigureModeRequest } from './daxctl-memory.js';
 export { deviceOfFile, runGupTest } from './gup-test.js';
 export { memmapCost, memmapDevices } from './memmap-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
