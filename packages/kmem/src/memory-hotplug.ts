@@ -1,6 +1,7 @@
 import { initSinglePage } from '@daxsim/page-alloc';
 import type { Kernel } from '@daxsim/memremap';
 import {
+  C,
   EBUSY,
   EEXIST,
   EINVAL,
@@ -38,6 +39,8 @@ export interface MemoryBlock {
   readonly altmap: VmemAltmap | null;
   /** The resource that added it ("dax0.0"). */
   readonly owner: string;
+  /** struct pages the last onlining wrote (__init_single_page calls, measured). */
+  pagesInitialised: number;
 }
 
 /** What the memmap of one add_memory_driver_managed() took, measured when it was built. */
@@ -168,7 +171,7 @@ export class MemoryHotplug {
       const pfn = startPfn + i * ppb;
       const id = k.sparse.pfnToSectionNr(pfn) / sectionsPerBlock;
       const altmap = altmaps[i] ?? null;
-      this.blocks.set(id, { id, startPfn: pfn, nrPages: ppb, nid, state: 'offline', zone: -1, nrVmemmapPages: altmap ? altmap.free : 0, altmap, owner });
+      this.blocks.set(id, { id, startPfn: pfn, nrPages: ppb, nid, state: 'offline', zone: -1, nrVmemmapPages: altmap ? altmap.free : 0, altmap, owner, pagesInitialised: 0 });
     }
     const stats: HotplugMemmapStats = {
       vmemmapDataFrames: b.framesInUse('vmemmap_data') - before.data,
@@ -271,6 +274,7 @@ export class MemoryHotplug {
     if (blk.state === 'online') throw new KernelError(EINVAL, `memory${id}: state: ${type}: the block is online already`);
     const zone = this.zoneForPfnRange(type, blk.nid, blk.startPfn, blk.nrPages);
     const mm = k.memmap;
+    const written = k.counters.v[C.struct_pages_initialised]!;
     const first = blk.startPfn + blk.nrVmemmapPages;
     const end = blk.startPfn + blk.nrPages;
     // mhp_init_memmap_on_memory(): the memmap's own pfns are initialised and stay reserved (never freed)
@@ -285,6 +289,7 @@ export class MemoryHotplug {
       mm.setPageCount(pfn, 0);
     }
     this.setSectionsOnline(blk, true);
+    blk.pagesInitialised = k.counters.v[C.struct_pages_initialised]! - written;
     blk.state = 'online';
     blk.zone = zone;
   }

@@ -22,6 +22,8 @@ export { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory, daxctlReconf
 export type { DaxctlMemoryInfo, DaxctlMemoryResult, ReconfigureModeRequest } from './daxctl-memory.js';
 export { deviceOfFile, runGupTest } from './gup-test.js';
 export { memmapCost, memmapDevices } from './memmap-cost.js';
+export { systemRamCosts } from './system-ram-cost.js';
+export type { SystemRamCost } from './system-ram-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
 export { planMemmap } from './planner.js';
 export type { PlanInput } from './planner.js';
