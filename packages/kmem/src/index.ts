@@ -4,3 +4,4 @@ export type { HotplugMemmapStats, MemoryBlock, MemoryHotplugOptions, OnlineType 
 export { DaxKmem } from './kmem.js';
 export type { KmemBinding, KmemRange } from './kmem.js';
 export { AnonMemory } from './anon.js';
+export { onlinePagesInit, onlinePagesInitReference } from './online-memmap.js';

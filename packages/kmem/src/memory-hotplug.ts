@@ -17,6 +17,7 @@ import {
 } from '@daxsim/mm';
 import { SECTION_IS_ONLINE, addPages, removePages } from '@daxsim/sparse-vmemmap';
 import { memoryBlockSizeBytes } from './block-size.js';
+import { onlinePagesInit } from './online-memmap.js';
 
 /** What a write to a memory block's `state` (or auto_online_blocks) asks for: enum mmop. */
 export type OnlineType = 'offline' | 'online' | 'online_kernel' | 'online_movable';
@@ -284,10 +285,7 @@ export class MemoryHotplug {
     }
     k.buddy.onlinePageRange(blk.nid, first, end - first, zone === ZONE_MOVABLE);
     // move_pfn_range_to_zone() → memmap_init_range(); generic_online_page() → __free_pages_core(): count 0
-    for (let pfn = first; pfn < end; pfn++) {
-      initSinglePage(mm, pfn, zone, blk.nid);
-      mm.setPageCount(pfn, 0);
-    }
+    onlinePagesInit(k, first, end, zone, blk.nid);
     this.setSectionsOnline(blk, true);
     blk.pagesInitialised = k.counters.v[C.struct_pages_initialised]! - written;
     blk.state = 'online';
