@@ -181,6 +181,9 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
         const a = e.pgmap.altmap;
         if (a && f >= a.basePfn + a.reserve && f + 2 ** order <= a.basePfn + a.reserve + a.alloc + a.align) inAltmap = true;
       }
+      // the altmaps of hot-added memory blocks (memmap_on_memory, @daxsim/kmem)
+      for (const a of (k as { hotplugAltmaps?: Iterable<{ basePfn: number; reserve: number; alloc: number; align: number }> }).hotplugAltmaps ?? [])
+        if (f >= a.basePfn + a.reserve && f + 2 ** order <= a.basePfn + a.reserve + a.alloc + a.align) inAltmap = true;
       if (!inAltmap) sink.add('vmemmap-device-frame', `vmemmap frame ${hex(f)} is device memory outside every live altmap's allocation`);
     }
   }

@@ -1,5 +1,5 @@
 export { memoryBlockSizeBytes } from './block-size.js';
-export { MemoryHotplug, ONLINE_TYPES, isOnlineType } from './memory-hotplug.js';
+export { MemoryHotplug, ONLINE_TYPES, isOnlineType, memoryBlockMemmapPages, mhpSupportsMemmapOnMemory } from './memory-hotplug.js';
 export type { HotplugMemmapStats, MemoryBlock, MemoryHotplugOptions, OnlineType } from './memory-hotplug.js';
 export { DaxKmem } from './kmem.js';
 export type { KmemBinding, KmemRange } from './kmem.js';

@@ -1,6 +1,7 @@
 import { initSinglePage } from '@daxsim/page-alloc';
 import type { Kernel } from '@daxsim/memremap';
 import {
+  type ArchProfile,
   C,
   EBUSY,
   EEXIST,
@@ -23,6 +24,27 @@ import { onlinePagesInit } from './online-memmap.js';
 export type OnlineType = 'offline' | 'online' | 'online_kernel' | 'online_movable';
 export const ONLINE_TYPES: readonly OnlineType[] = ['offline', 'online', 'online_kernel', 'online_movable'];
 export const isOnlineType = (s: string): s is OnlineType => (ONLINE_TYPES as readonly string[]).includes(s);
+
+/** memory_block_memmap_on_memory_pages(): pfns of one block's own memmap, its vmemmap rounded up to whole pages. */
+export function memoryBlockMemmapPages(arch: ArchProfile, blockSize: number): number {
+  return Math.ceil(((blockSize / arch.pageSize) * arch.structPageSize) / arch.pageSize);
+}
+
+/**
+ * mhp_supports_memmap_on_memory() as of 6.8 (one altmap per memory block),
+ * given that the parameter is on: the block's memmap fills whole pages and
+ * whole pageblocks and leaves memory over, and (x86-64, arm64:
+ * arch_supports_memmap_on_memory()) it fills whole PMDs, so that it maps
+ * with PMD leaves.
+ */
+export function mhpSupportsMemmapOnMemory(arch: ArchProfile, blockSize: number): boolean {
+  const vmemmapSize = (blockSize / arch.pageSize) * arch.structPageSize;
+  const memmapPages = memoryBlockMemmapPages(arch, blockSize);
+  if (vmemmapSize % arch.pageSize !== 0) return false;
+  if (memmapPages % pageblockNrPages(arch) !== 0) return false;
+  if (memmapPages === blockSize / arch.pageSize) return false;
+  return vmemmapSize % pmdSize(arch) === 0;
+}
 
 /** struct memory_block (drivers/base/memory.c): one memoryN device. */
 export interface MemoryBlock {
@@ -77,6 +99,8 @@ export class MemoryHotplug {
   memmapOnMemory: boolean;
   /** memoryN by N. */
   readonly blocks = new Map<number, MemoryBlock>();
+  /** The altmaps of the blocks that hold their own memmap (also as k.hotplugAltmaps, for invariant sweeps). */
+  readonly altmaps = new Set<VmemAltmap>();
   /** Movable pages that live in the buddy allocator and migrate on offline (see AnonMemory). */
   readonly movableOwners = new Set<{ pfns: number[]; readonly nid: number; readonly movable: boolean }>();
   private readonly ram: MemoryHotplugOptions['ram'];
@@ -88,6 +112,7 @@ export class MemoryHotplug {
     this.autoOnline = opts.autoOnline ?? 'offline';
     this.memmapOnMemory = opts.memmapOnMemory ?? false;
     this.ram = opts.ram;
+    (k as Kernel & { hotplugAltmaps?: Set<VmemAltmap> }).hotplugAltmaps = this.altmaps;
   }
 
   /** The blocks whose start lies in [start, end) bytes, by id. */
@@ -96,31 +121,14 @@ export class MemoryHotplug {
     return [...this.blocks.values()].filter((b) => b.startPfn * ps >= start && b.startPfn * ps < end).sort((a, b) => a.id - b.id);
   }
 
-  /**
-   * memory_block_memmap_on_memory_pages(): pfns of a block's own memmap,
-   * the vmemmap of the block rounded up to whole pages.
-   */
+  /** memory_block_memmap_on_memory_pages() */
   memmapPagesPerBlock(): number {
-    const ps = this.k.arch.pageSize;
-    return Math.ceil((this.pagesPerBlock * this.k.arch.structPageSize) / ps);
+    return memoryBlockMemmapPages(this.k.arch, this.blockSize);
   }
 
-  /**
-   * mhp_supports_memmap_on_memory() as of 6.8 (one altmap per memory
-   * block): the parameter is on, the block's memmap fills whole pages and
-   * whole pageblocks and leaves memory over, and (x86-64, arm64) it fills
-   * whole PMDs so that it maps with PMD leaves.
-   */
+  /** mhp_supports_memmap_on_memory() (see mhpSupportsMemmapOnMemory) */
   mhpSupportsMemmapOnMemory(): boolean {
-    const arch = this.k.arch;
-    const vmemmapSize = this.pagesPerBlock * arch.structPageSize;
-    const memmapPages = this.memmapPagesPerBlock();
-    if (!this.memmapOnMemory) return false;
-    if (vmemmapSize % arch.pageSize !== 0) return false;
-    if (memmapPages % pageblockNrPages(arch) !== 0) return false;
-    if (memmapPages === this.pagesPerBlock) return false;
-    // arch_supports_memmap_on_memory(): x86-64 and arm64 want the vmemmap to be whole PMDs
-    return vmemmapSize % pmdSize(arch) === 0;
+    return this.memmapOnMemory && mhpSupportsMemmapOnMemory(this.k.arch, this.blockSize);
   }
 
   /**
@@ -172,6 +180,7 @@ export class MemoryHotplug {
       const pfn = startPfn + i * ppb;
       const id = k.sparse.pfnToSectionNr(pfn) / sectionsPerBlock;
       const altmap = altmaps[i] ?? null;
+      if (altmap) this.altmaps.add(altmap);
       this.blocks.set(id, { id, startPfn: pfn, nrPages: ppb, nid, state: 'offline', zone: -1, nrVmemmapPages: altmap ? altmap.free : 0, altmap, owner, pagesInitialised: 0 });
     }
     const stats: HotplugMemmapStats = {
@@ -204,7 +213,10 @@ export class MemoryHotplug {
     for (const blk of blocks)
       if (blk.state === 'online')
         throw new KernelError(EBUSY, `remove_memory: memory${blk.id} [${hex(blk.startPfn * ps)}-${hex((blk.startPfn + blk.nrPages) * ps - 1)}] is online`);
-    for (const blk of blocks) this.blocks.delete(blk.id);
+    for (const blk of blocks) {
+      this.blocks.delete(blk.id);
+      if (blk.altmap) this.altmaps.delete(blk.altmap);
+    }
     if (blocks.some((blk) => blk.altmap)) for (const blk of blocks) removePages(k, blk.startPfn, blk.nrPages, blk.altmap);
     else removePages(k, start / ps, size / ps, null);
   }

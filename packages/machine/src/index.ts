@@ -23,6 +23,8 @@ export type { DaxctlMemoryInfo, DaxctlMemoryResult, ReconfigureModeRequest } fro
 export { deviceOfFile, runGupTest } from './gup-test.js';
 export { memmapCost, memmapDevices } from './memmap-cost.js';
 export { systemRamCosts } from './system-ram-cost.js';
+export { planSystemRam } from './plan-system-ram.js';
+export type { SystemRamPlan, SystemRamPlanInput } from './plan-system-ram.js';
 export type { SystemRamCost } from './system-ram-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
 export { planMemmap } from './planner.js';
