@@ -21,7 +21,7 @@ export function daxDeviceJson(dev: DevDax, opts: { human: boolean; mappings: boo
     o['total_memblocks'] = opts.memory.total_memblocks;
     if (opts.memory.movable !== undefined) o['movable'] = opts.memory.movable;
   }
-  if (!dev.bound) o['state'] = 'disabled';
+  if (!dev.bound && !opts.memory) o['state'] = 'disabled';
   if (opts.mappings) {
     // libdaxctl pushes each mappingN at the head of its list: they print in reverse index order
     const maps = [...dev.mappings()].sort((a, b) => Number(b.name.slice(7)) - Number(a.name.slice(7)));

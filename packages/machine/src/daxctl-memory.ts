@@ -171,7 +171,7 @@ export interface ReconfigureModeRequest {
 
 // daxctl_dev_enable(): the bind; a refused probe is "failed to enable" with the bind's errno
 function devEnable(m: Machine, d: DevDax, op: 'kmem.bind' | 'dax.bind', out: string[]): number {
-  if (d.bound) return 0;
+  if (m.enabled(d)) return 0;
   try {
     m.apply({ op, dev: d.name });
     return 0;
@@ -185,7 +185,7 @@ function devEnable(m: Machine, d: DevDax, op: 'kmem.bind' | 'dax.bind', out: str
 
 // daxctl_dev_disable()
 function devDisable(m: Machine, d: DevDax, out: string[]): number {
-  if (!d.bound) return 0;
+  if (!m.enabled(d)) return 0;
   try {
     m.apply({ op: 'dax.unbind', dev: d.name });
     return 0;
@@ -204,7 +204,7 @@ function devDisable(m: Machine, d: DevDax, out: string[]): number {
  * reconfig_mode_devdax() (EBUSY while memory is online; -f offlines it
  * first).
  */
-export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureModeRequest): DaxctlMemoryResult {
+export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureModeRequest, hooks: { beforeEnable?: (dev: DevDax) => void } = {}): DaxctlMemoryResult {
   const out: string[] = [];
   const verbose = req.verbose ?? false;
   if (req.mode === 'system-ram') {
@@ -213,7 +213,7 @@ export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureMod
       return { rc: -EBUSY, messages: out };
     }
     let skipEnable = false;
-    if (d.bound) {
+    if (m.enabled(d)) {
       if (m.kmem.isBound(d)) {
         out.push(`${d.name} was already in system-ram mode`);
         skipEnable = true;
@@ -223,6 +223,7 @@ export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureMod
       }
     }
     if (!skipEnable) {
+      hooks.beforeEnable?.(d);
       const rc = devEnable(m, d, 'kmem.bind', out);
       if (rc) return { rc, messages: out };
     }
@@ -230,7 +231,7 @@ export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureMod
     return { rc: devOnlineMemory(m, d, { noMovable: req.noMovable ?? false, verbose }, out), messages: out };
   }
   if (req.mode !== 'devdax') throw new KernelError(EINVAL, `${d.name}: unknown mode requested: ${String(req.mode)}`);
-  if (d.bound) {
+  if (m.enabled(d)) {
     // disable_system_ram_device()
     if (!m.kmem.isBound(d)) {
       out.push(`${d.name} was already in devdax mode`);
@@ -248,5 +249,6 @@ export function daxctlReconfigureMode(m: Machine, d: DevDax, req: ReconfigureMod
     const rc = devDisable(m, d, out);
     if (rc) return { rc, messages: out };
   }
+  hooks.beforeEnable?.(d);
   return { rc: devEnable(m, d, 'dax.bind', out), messages: out };
 }

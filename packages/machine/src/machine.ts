@@ -127,6 +127,11 @@ export class Machine {
   /** Runs one operation; logs it on success, throws (changing nothing) on failure. */
   apply(op: Op): void {
     const nv = this.nvdimm;
+    // a device bound to dax_kmem has dev->driver set: its sysfs writes and another bind are -EBUSY
+    if ((op.op === 'dax.size' || op.op === 'dax.align' || op.op === 'dax.mapping' || op.op === 'dax.bind' || op.op === 'dax.delete') && this.bus.device(op.dev)) {
+      const d = this.daxDevice(op.dev);
+      if (this.kmem.isBound(d)) throw new KernelError(EBUSY, `${d.name}: ${op.op.slice(4)}: the device is bound to kmem`);
+    }
     switch (op.op) {
       case 'ns.create':
         nv.createNamespace(op.region, op.id, op.start, op.size, op);
@@ -249,11 +254,13 @@ export class Machine {
     return g;
   }
 
-  /** dax_bus_probe() with dax_kmem: the device's memory becomes System RAM. */
+  /**
+   * dax_bus_probe() with dax_kmem: the device's memory becomes System RAM.
+   * (DevDax.bound stays false: it says bound to device_dax; `enabled()` says bound to either.)
+   */
   private kmemBind(dev: DevDax): void {
-    if (dev.bound) throw new KernelError(EBUSY, `${dev.name}: bind: already bound to ${this.kmem.isBound(dev) ? 'kmem' : 'device_dax'}`);
+    if (dev.bound) throw new KernelError(EBUSY, `${dev.name}: bind: already bound to device_dax`);
     this.kmem.probe(dev);
-    dev.bound = true;
     const region = dev.region;
     if (!region.isStatic && region.seed === dev) region.seed = null;
   }
@@ -261,7 +268,11 @@ export class Machine {
   /** dax_bus_remove() with dax_kmem: remove_memory() of the device's ranges (EBUSY while a block is online). */
   private kmemUnbind(dev: DevDax): void {
     this.kmem.remove(dev);
-    dev.bound = false;
+  }
+
+  /** daxctl_dev_is_enabled(): bound to a driver, device_dax or dax_kmem. */
+  enabled(dev: DevDax): boolean {
+    return dev.bound || this.kmem.isBound(dev);
   }
 
   // ------------------------------------------------------------ lookups
