@@ -128,4 +128,32 @@ describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
     expect(daxctlOfflineMemory(m, d, { verbose: false }).rc).toBe(0);
     expect(daxctlReconfigureMode(m, d, { mode: 'devdax' }).rc).toBe(0);
   });
+
+  it('refuses bad kernel-level operations with the kernel errno, naming the argument, changing nothing', () => {
+    const m = machine({ memmapOnMemory: true });
+    const d = m.daxDevice('dax0.0');
+    expect(daxctlReconfigureMode(m, d, { mode: 'system-ram' }).rc).toBe(0);
+    const snap = m.k.buddy.snapshot();
+    const ops = m.ops.length;
+    const refuse = (op: Parameters<Machine['apply']>[0], errno: number, re: RegExp) => {
+      try {
+        m.apply(op);
+        expect.unreachable();
+      } catch (e) {
+        expect((e as { errno: number }).errno).toBe(errno);
+        expect((e as Error).message).toMatch(re);
+      }
+    };
+    refuse({ op: 'memory.state', block: 15, state: 'offline' }, EINVAL, /memory15: no such memory block/);
+    refuse({ op: 'memory.state', block: 16, state: 'online_movable' }, EINVAL, /memory16: .*online already/);
+    refuse({ op: 'dax.size', dev: 'dax0.0', size: 0 }, EBUSY, /dax0\.0: size: the device is bound to kmem/);
+    refuse({ op: 'dax.bind', dev: 'dax0.0' }, EBUSY, /bound to kmem/);
+    refuse({ op: 'kmem.bind', dev: 'dax0.0' }, EBUSY, /already bound to kmem/);
+    refuse({ op: 'dax.memmap_on_memory', dev: 'dax0.0', value: true }, EBUSY, /memmap_on_memory: the device is bound to kmem/);
+    refuse({ op: 'kmem.unbind', dev: 'dax0.0' }, EBUSY, /cannot be hotremoved: memory16 is online/);
+    expect(m.k.buddy.snapshot()).toEqual(snap);
+    expect(m.ops.length).toBe(ops);
+    expect(() => machine({ autoOnline: 'sometimes' })).toThrowError(/--auto-online sometimes is not offline, online, online_kernel or online_movable/);
+    expect(() => machine({ softReservedNodes: [0, 1] })).toThrowError(/--soft-reserved-node given 2 times for 1 soft-reserved ranges/);
+  });
 });
