@@ -25,7 +25,7 @@ export { memmapCost, memmapDevices } from './memmap-cost.js';
 export { systemRamCosts } from './system-ram-cost.js';
 export { planSystemRam } from './plan-system-ram.js';
 export type { SystemRamPlan, SystemRamPlanInput } from './plan-system-ram.js';
-export type { SystemRamCost } from './system-ram-cost.js';
+export type { SystemRamCost, SystemRamMemmap } from './system-ram-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
 export { planMemmap } from './planner.js';
 export type { PlanInput } from './planner.js';

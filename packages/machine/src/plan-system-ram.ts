@@ -1,5 +1,6 @@
 import { memoryBlockMemmapPages, memoryBlockSizeBytes, mhpSupportsMemmapOnMemory } from '@daxsim/kmem';
 import { type ArchProfile, EINVAL, KernelError, pagesPerSection, pagesPerSubsection, pmdSize } from '@daxsim/mm';
+import type { SystemRamMemmap } from './system-ram-cost.js';
 
 const GiB = 2 ** 30;
 
@@ -19,19 +20,10 @@ export interface SystemRamPlanInput {
 }
 
 /** What the memmap of a device in system-ram mode takes, planned (`daxsim plan --mode system-ram`). */
-export interface SystemRamPlan {
-  arch: string;
+export interface SystemRamPlan extends SystemRamMemmap {
   size: number;
   /** Bytes hot-added: the device trimmed to whole memory blocks. */
   hotplug_size: number;
-  block_size: number;
-  /** Whether memmap_on_memory applies (asked for, and mhp_supports_memmap_on_memory()). */
-  memmap_on_memory: boolean;
-  vmemmap_data_bytes: number;
-  vmemmap_pagetable_bytes: number;
-  device_reserved_bytes: number;
-  /** struct pages written when every block is onlined. */
-  struct_pages_initialised: number;
 }
 
 /**

@@ -1,12 +1,10 @@
 import type { Machine } from './machine.js';
 
-/** The memmap of one device in system-ram mode, as the model measured it when dax_kmem hot-added it. */
-export interface SystemRamCost {
-  device: string;
+/** What the memmap of hot-added memory takes (measured by systemRamCosts(), planned by planSystemRam()). */
+export interface SystemRamMemmap {
   arch: string;
-  /** Bytes hot-added (the device's ranges trimmed to memory blocks). */
-  size: number;
   block_size: number;
+  /** Whether memmap_on_memory applied (asked for, and mhp_supports_memmap_on_memory()). */
   memmap_on_memory: boolean;
   /** RAM frames holding struct pages, in bytes. */
   vmemmap_data_bytes: number;
@@ -14,8 +12,15 @@ export interface SystemRamCost {
   vmemmap_pagetable_bytes: number;
   /** Hot-added memory that holds its own struct pages (memmap_on_memory), in bytes. */
   device_reserved_bytes: number;
-  /** struct pages written by the onlining of the blocks online now. */
+  /** struct pages written by onlining (the blocks online now; planned: every block). */
   struct_pages_initialised: number;
+}
+
+/** The memmap of one device in system-ram mode, as the model measured it when dax_kmem hot-added it. */
+export interface SystemRamCost extends SystemRamMemmap {
+  device: string;
+  /** Bytes hot-added (the device's ranges trimmed to memory blocks). */
+  size: number;
   online_memblocks: number;
   total_memblocks: number;
 }

@@ -193,6 +193,11 @@ export class BuddyAllocator implements FrameAllocator {
       if (pfn < 0) for (const a of this.nodes) if (!a.movable && !local.includes(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
       this.lastArea = local.find((a) => !a.movable);
     }
+    return this.charge(pfn, order, purpose);
+  }
+
+  /** Counts an allocation (or its failure, pfn < 0) for its purpose; returns pfn or -ENOMEM. */
+  private charge(pfn: number, order: number, purpose: FramePurpose): number {
     if (pfn < 0) {
       this.counters.v[C.pgalloc_fail]++;
       return -ENOMEM;
@@ -270,14 +275,7 @@ export class BuddyAllocator implements FrameAllocator {
       }
       if (pfn >= 0) break;
     }
-    if (pfn < 0) {
-      this.counters.v[C.pgalloc_fail]++;
-      return -ENOMEM;
-    }
-    const n = 1 << order;
-    this.counters.v[PURPOSE_COUNTER[purpose]] += n;
-    this.inUse[PURPOSE_INDEX[purpose]] += n;
-    return pfn;
+    return this.charge(pfn, order, purpose);
   }
 
   /**
