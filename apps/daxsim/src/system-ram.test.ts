@@ -96,6 +96,15 @@ describe('the tracker\'s cases as daxsim run scenarios', () => {
     expect(r.stdout).toMatch(/done, 0 commands refused/);
   });
 
+  it('memmap_on_memory: the struct pages of hot-added memory come out of its own blocks', () => {
+    const r = run('kmem-memmap-on-memory.scn');
+    const text = after(r.stdout, 'stat --json');
+    const stat = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1));
+    expect(stat.system_ram).toEqual([
+      expect.objectContaining({ device: 'dax0.0', memmap_on_memory: true, vmemmap_data_bytes: 0, device_reserved_bytes: 8 * 2 * 2 ** 20, struct_pages_initialised: GiB / 4096 }),
+    ]);
+  });
+
   it('every scenario of the README is one of these files, verbatim', () => {
     const readme = readFileSync(join(HERE, '..', 'README.md'), 'utf8');
     for (const f of readdirSync(SCENARIOS).filter((n) => n.startsWith('kmem-'))) expect(readme).toContain(readFileSync(join(SCENARIOS, f), 'utf8').trim());

@@ -46,6 +46,7 @@ import { parseSize } from './size.js';
  *   p1 munmap m1
  *   p1 alloc buf 4M node=1 [kernel]   (anonymous memory, or a kernel buffer with `kernel`, on a node)
  *   p1 free buf
+ *   sysfs dax0.0 memmap_on_memory 1   (a write to /sys/bus/dax/devices/dax0.0/memmap_on_memory)
  *   p1 exit
  *
  * Every line yields a structured outcome: what it did, the errno of a
@@ -402,6 +403,14 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
   }
   if (w0 === 'poison' && words.length === 3) {
     m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
+    return;
+  }
+  if (w0 === 'sysfs') {
+    // memmap_on_memory_store(): kstrtobool() of the value
+    const v = words[3]?.toLowerCase();
+    if (words.length !== 4 || words[2] !== 'memmap_on_memory' || !['0', '1', 'y', 'n', 'on', 'off'].includes(v ?? ''))
+      throw new ScenarioSyntaxError('sysfs daxX.Y memmap_on_memory 0|1');
+    m.apply({ op: 'dax.memmap_on_memory', dev: words[1]!, value: v === '1' || v === 'y' || v === 'on' });
     return;
   }
   if (w0 === 'spawn') {
