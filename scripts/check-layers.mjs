@@ -15,6 +15,7 @@ const ORDER = [
   '@daxsim/gup',
   '@daxsim/device-dax',
   '@daxsim/memory-failure',
+  '@daxsim/kmem',
   '@daxsim/debug-vm',
   '@daxsim/nvdimm',
   '@daxsim/machine',

@@ -1,5 +1,5 @@
 import type { DaxRegion, DevDax } from '@daxsim/device-dax';
-import { type Machine, displaySize } from '@daxsim/machine';
+import { type DaxctlMemoryInfo, type Machine, daxctlMemoryInfo, displaySize } from '@daxsim/machine';
 import { type Namespace, type PmemRegion, REGION_ALIGN, availableSize, maxAvailableExtent, namespaceName } from '@daxsim/nvdimm';
 
 /** Sizes as the tools print them: plain numbers, or display_size() strings with -u. */
@@ -7,16 +7,21 @@ const sz = (bytes: number, human: boolean): number | string => (human ? displayS
 /** util_json_object_hex(): a number, or "0x..." with -u. */
 const hexv = (n: number, human: boolean): number | string => (human ? '0x' + n.toString(16) : n);
 
-/** daxctl's device object (daxctl/json.c util_daxctl_dev_to_json). */
-export function daxDeviceJson(dev: DevDax, opts: { human: boolean; mappings: boolean }): Record<string, unknown> {
+/** daxctl's device object (daxctl/json.c util_daxctl_dev_to_json); `memory` is daxctlMemoryInfo() (system-ram mode), or null. */
+export function daxDeviceJson(dev: DevDax, opts: { human: boolean; mappings: boolean; memory?: DaxctlMemoryInfo | null }): Record<string, unknown> {
   const o: Record<string, unknown> = {
     chardev: dev.name,
     size: sz(dev.size, opts.human),
     target_node: dev.targetNode,
     align: dev.align,
-    mode: 'devdax',
+    mode: opts.memory ? 'system-ram' : 'devdax',
   };
-  if (!dev.bound) o['state'] = 'disabled';
+  if (opts.memory) {
+    o['online_memblocks'] = opts.memory.online_memblocks;
+    o['total_memblocks'] = opts.memory.total_memblocks;
+    if (opts.memory.movable !== undefined) o['movable'] = opts.memory.movable;
+  }
+  if (!dev.bound && !opts.memory) o['state'] = 'disabled';
   if (opts.mappings) {
     // libdaxctl pushes each mappingN at the head of its list: they print in reverse index order
     const maps = [...dev.mappings()].sort((a, b) => Number(b.name.slice(7)) - Number(a.name.slice(7)));
@@ -33,7 +38,7 @@ export function daxDeviceJson(dev: DevDax, opts: { human: boolean; mappings: boo
 /** daxctl's region object (util_daxctl_region_to_json); `path` is left out when nested in ndctl output. */
 export function daxRegionJson(
   region: DaxRegion,
-  opts: { human: boolean; devices: boolean; mappings: boolean; idle: boolean; path: boolean },
+  opts: { human: boolean; devices: boolean; mappings: boolean; idle: boolean; path: boolean; machine?: Machine },
 ): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (opts.path) o['path'] = region.isStatic ? `/${region.parentName}` : `/platform/${region.parentName}`;
@@ -43,7 +48,7 @@ export function daxRegionJson(
   o['align'] = region.align;
   if (opts.devices) {
     const devs = region.devicesById().filter((d) => opts.idle || d.size > 0);
-    if (devs.length) o['devices'] = devs.map((d) => daxDeviceJson(d, opts));
+    if (devs.length) o['devices'] = devs.map((d) => daxDeviceJson(d, { ...opts, memory: opts.machine ? daxctlMemoryInfo(opts.machine, d) : null }));
   }
   return o;
 }
@@ -59,7 +64,7 @@ export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean;
   if (ns.mode === 'devdax') {
     const region = m.nvdimm.daxRegionOf(ns);
     if (opts.dax && region) {
-      o['daxregion'] = daxRegionJson(region, { human: opts.human, devices: true, mappings: false, idle: true, path: false });
+      o['daxregion'] = daxRegionJson(region, { human: opts.human, devices: true, mappings: false, idle: true, path: false, machine: m });
     } else if (region) {
       o['chardev'] = `dax${ns.region}.${ns.id}`;
     }

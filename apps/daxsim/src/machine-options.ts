@@ -1,6 +1,6 @@
 import { ARCH_PROFILES, VMEMMAP_GENERATIONS, isVmemmapGeneration } from '@daxsim/mm';
 import { DEFAULT_CONFIG, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
-import { type OptSpec, UsageError, list, str } from './args.js';
+import { type OptSpec, UsageError, flag, list, str } from './args.js';
 import type { CommandContext } from './command.js';
 
 /** The options of `machine create` (and of a scenario's `machine` line), and the configuration they make. */
@@ -20,6 +20,18 @@ export const machineCreateOptions: OptSpec[] = [
     arg: 'align-down|align-up',
     help: "dax_set_mapping()'s page->index: align-down (the 2024 fix, default) or align-up (the seed's patch 5)",
   },
+  {
+    long: 'soft-reserved-node',
+    arg: 'nid',
+    repeat: true,
+    help: 'the NUMA node of the next soft-reserved range (its target_node; default 0): CXL/HBM memory often has a node of its own',
+  },
+  {
+    long: 'auto-online',
+    arg: 'policy',
+    help: 'auto_online_blocks: offline (default), online, online_kernel or online_movable: what the kernel does with hot-added memory blocks',
+  },
+  { long: 'memmap-on-memory', help: 'memory_hotplug.memmap_on_memory=1: hot-added blocks may hold their own memmap' },
   { long: 'force', short: 'f', help: 'replace an existing machine' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
@@ -49,6 +61,13 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
   const smi = str(o['set-mapping-index']);
   if (smi !== undefined && smi !== 'align-down' && smi !== 'align-up') throw new UsageError(`invalid --set-mapping-index '${smi}': align-down or align-up`);
   const ram = sizes('ram', list(o['ram']));
+  const autoOnline = str(o['auto-online']);
+  if (autoOnline !== undefined && !['offline', 'online', 'online_kernel', 'online_movable'].includes(autoOnline))
+    throw new UsageError(`invalid --auto-online '${autoOnline}': offline, online, online_kernel or online_movable`);
+  const srNodes = list(o['soft-reserved-node']).map((v) => {
+    if (!/^\d+$/.test(v)) throw new UsageError(`invalid --soft-reserved-node '${v}': a node number`);
+    return Number(v);
+  });
   const cfg: MachineConfig = {
     arch,
     ram: ram.length ? ram : DEFAULT_CONFIG.ram,
@@ -56,6 +75,9 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     softReserved: sizes('soft-reserved', list(o['soft-reserved'])),
     ...(gen !== undefined ? { generation: gen } : {}),
     ...(smi !== undefined ? { setMappingIndex: smi } : {}),
+    ...(srNodes.length ? { softReservedNodes: srNodes } : {}),
+    ...(autoOnline !== undefined ? { autoOnline } : {}),
+    ...(flag(o['memmap-on-memory']) ? { memmapOnMemory: true } : {}),
   };
   return cfg;
 }

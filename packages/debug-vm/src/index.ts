@@ -11,5 +11,6 @@ export {
   pendingFailures,
 } from './fault-inject.js';
 export type { FailPoint, FailSpec, FailTarget } from './fault-inject.js';
+export { checkMemoryBlocks } from './memory-blocks-invariant.js';
 export { machineState } from './state.js';
 export type { MachineState } from './state.js';

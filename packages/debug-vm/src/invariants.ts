@@ -267,6 +267,9 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
         const a = e.pgmap.altmap;
         if (a && f >= a.basePfn + a.reserve && f + 2 ** order <= a.basePfn + a.reserve + a.alloc + a.align) inAltmap = true;
       }
+      // the altmaps of hot-added memory blocks (memmap_on_memory, @daxsim/kmem)
+      for (const a of (k as { hotplugAltmaps?: Iterable<{ basePfn: number; reserve: number; alloc: number; align: number }> }).hotplugAltmaps ?? [])
+        if (f >= a.basePfn + a.reserve && f + 2 ** order <= a.basePfn + a.reserve + a.alloc + a.align) inAltmap = true;
       if (!inAltmap) sink.add('vmemmap-device-frame', `vmemmap frame ${hex(f)} is device memory outside every live altmap's allocation`);
     }
   }
@@ -349,6 +352,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
     if (!s.hasUsage(sec)) sink.add('section-usage', `present section ${sec} has no usage`);
     if (s.subsectionMapEmpty(sec)) sink.add('subsection-map', `present section ${sec} has no active subsection`);
     if (s.earlySection(sec)) continue; // boot memory (sparse_init): RAM, which no pgmap covers
+    if (!(s.sectionFlags(sec) & SECTION_TAINT_ZONE_DEVICE_BIT)) continue; // hot-added System RAM (dax_kmem): no pgmap either
     const base = s.sectionNrToPfn(sec);
     for (let i = 0; i < s.subsectionsPerSection; i++) {
       const pfn = base + i * pps;

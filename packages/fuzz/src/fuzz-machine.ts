@@ -1,5 +1,15 @@
 import { type DaxBus, type DaxRegion, type DevDax, daxPgoffToPhys } from '@daxsim/device-dax';
-import { type FailPoint, type FailSpec, type MachineState, type Violation, checkInvariants, formatViolation, machineState, pendingFailures } from '@daxsim/debug-vm';
+import {
+  type FailPoint,
+  type FailSpec,
+  type MachineState,
+  type Violation,
+  checkInvariants,
+  checkMemoryBlocks,
+  formatViolation,
+  machineState,
+  pendingFailures,
+} from '@daxsim/debug-vm';
 import type { GupGeneration } from '@daxsim/gup';
 import {
   Machine,
@@ -9,7 +19,10 @@ import {
   daxctlDestroyDevice,
   daxctlDisableDevice,
   daxctlEnableDevice,
+  daxctlOfflineMemory,
+  daxctlOnlineMemory,
   daxctlReconfigureDevice,
+  daxctlReconfigureMode,
   ndctlCreateNamespace,
 } from '@daxsim/machine';
 import type { Kernel } from '@daxsim/memremap';
@@ -76,7 +89,13 @@ export type FuzzOp =
   | { op: 'unpin'; p: string }
   | { op: 'poison'; dev: string; off: number }
   | { op: 'exit'; p: string }
-  | { op: 'fail'; point: FailPoint; n: number };
+  | { op: 'fail'; point: FailPoint; n: number }
+  /** daxctl reconfigure-device --mode=system-ram [--no-movable] */
+  | { op: 'sysram'; dev: string; noMovable: boolean }
+  /** daxctl reconfigure-device --mode=devdax [-f] */
+  | { op: 'devdax'; dev: string; force: boolean }
+  | { op: 'online'; dev: string }
+  | { op: 'offline'; dev: string };
 
 /** A size as a scenario writes it: 4K, 2M, 1G or bytes. */
 export function fmtSize(n: number): string {
@@ -117,6 +136,14 @@ export function formatOp(o: FuzzOp): string {
       return `${o.p} exit`;
     case 'fail':
       return `fail ${o.point}:${o.n}`;
+    case 'sysram':
+      return `daxctl reconfigure-device --mode=system-ram${o.noMovable ? ' --no-movable' : ''} ${o.dev}`;
+    case 'devdax':
+      return `daxctl reconfigure-device --mode=devdax${o.force ? ' -f' : ''} ${o.dev}`;
+    case 'online':
+      return `daxctl online-memory ${o.dev}`;
+    case 'offline':
+      return `daxctl offline-memory ${o.dev}`;
   }
 }
 
@@ -177,6 +204,12 @@ interface MDev {
   poisoned: Set<number>;
   /** Destroyed: a later device of the same name is another device. */
   gone: boolean;
+  /** Bound to dax_kmem (system-ram mode); `bound` (to device_dax) is false then. */
+  kmem: boolean;
+  /** system-ram: every block online (false: every block offline). */
+  online: boolean;
+  /** system-ram: onlined into ZONE_MOVABLE (false: ZONE_NORMAL, where kernel pages may land). */
+  movable: boolean;
 }
 interface MMap {
   dev: MDev;
@@ -272,7 +305,7 @@ export class FuzzModel {
     this.m = m;
     this.altmapDev = m.bus.devices.find((d) => d.pgmap?.altmap)?.name ?? '';
     for (const d of m.bus.devices)
-      this.devs.set(d.name, { name: d.name, size: d.size, align: d.align, bound: d.bound, isStatic: d.region.isStatic, poisoned: new Set(), gone: false });
+      this.devs.set(d.name, { name: d.name, size: d.size, align: d.align, bound: d.bound, isStatic: d.region.isStatic, poisoned: new Set(), gone: false, kmem: false, online: false, movable: true });
   }
 
   get ps(): number {
@@ -340,7 +373,7 @@ export class FuzzModel {
 
   /** Is file offset `fileOff` of `dev` (model) mappable now? */
   private pageValid(dev: MDev | undefined, fileOff: number): boolean {
-    if (!dev || dev.gone || !dev.bound) return false;
+    if (!dev || dev.gone || !dev.bound || dev.kmem) return false;
     if (fileOff < 0 || fileOff >= dev.size) return false;
     return !dev.poisoned.has(Math.floor(fileOff / dev.align));
   }
@@ -380,7 +413,7 @@ export class FuzzModel {
         if (!d) return null;
         if (d.isStatic) return { kind: 'errno', errno: ENXIO }; // EACCES: read-only
         if (o.size % Math.max(d.align, 2 * MiB) !== 0) return { kind: 'errno', errno: ENXIO }; // EINVAL
-        if (d.bound) return { kind: 'errno', errno: ENXIO }; // EBUSY: size_store checks dev->driver
+        if (d.bound || d.kmem) return { kind: 'errno', errno: ENXIO }; // EBUSY: size_store checks dev->driver
         if (o.size === d.size) return { kind: 'ok' };
         if (o.size > d.size && o.size - d.size > this.dynAvail()) return { kind: 'errno', errno: ENXIO }; // ENOSPC
         return { kind: 'ok' };
@@ -388,6 +421,7 @@ export class FuzzModel {
       case 'enable': {
         const d = this.devs.get(o.dev);
         if (!d) return null;
+        if (d.kmem) return { kind: 'errno', errno: ENXIO }; // status operations are only applicable in devdax mode
         if (d.bound) return { kind: 'ok' }; // daxctl: already enabled
         if (d.size === 0) return { kind: 'errno', errno: ENXIO };
         const real = this.m.bus.device(o.dev)!;
@@ -397,6 +431,7 @@ export class FuzzModel {
       case 'disable': {
         const d = this.devs.get(o.dev);
         if (!d) return null;
+        if (d.kmem) return { kind: 'errno', errno: ENXIO }; // status operations are only applicable in devdax mode
         if (!d.bound) return { kind: 'ok' }; // daxctl: already disabled
         if (this.devHeld(o.dev)) return { kind: 'errno', errno: EBUSY };
         return { kind: 'ok' };
@@ -405,8 +440,8 @@ export class FuzzModel {
         const d = this.devs.get(o.dev);
         if (!d) return null;
         if (d.isStatic) return null;
-        this.destroyHeld = d.bound && this.devHeld(o.dev);
-        if (this.destroyHeld) return { kind: 'errno', errno: EBUSY }; // the disable is refused
+        this.destroyHeld = (d.bound && this.devHeld(o.dev)) || (d.kmem && d.online);
+        if (this.destroyHeld) return { kind: 'errno', errno: EBUSY }; // the disable is refused (held, or memory online)
         if (o.dev === `dax${DYN_REGION}.0`) return { kind: 'errno', errno: EBUSY }; // disabled and emptied, but id 0 is never deleted
         return { kind: 'ok' };
       }
@@ -420,7 +455,7 @@ export class FuzzModel {
         const p = this.procs.get(o.p);
         const d = this.devs.get(o.dev);
         if (!p || p.exited || !d || p.maps.has(o.m)) return null;
-        if (!d.bound) return { kind: 'errno', errno: ENXIO };
+        if (!d.bound || d.kmem) return { kind: 'errno', errno: ENXIO };
         if (o.length % d.align !== 0) return { kind: 'errno', errno: EINVAL };
         // A file offset that is not align-aligned makes dax_get_unmapped_area() fall back to page
         // alignment: check_vma() then refuses only if the address it found is misaligned.
@@ -460,12 +495,50 @@ export class FuzzModel {
         // the app's machine check: a consumer maps the unit, reads it, and memory_failure() runs for it
         const d = this.devs.get(o.dev);
         if (!d || o.off >= d.size) return null;
-        if (!d.bound) return { kind: 'errno', errno: ENXIO };
+        if (!d.bound || d.kmem) return { kind: 'errno', errno: ENXIO };
         if (d.poisoned.has(Math.floor(o.off / d.align))) return { kind: 'errno', errno: EFAULT }; // the read SIGBUSes
         return { kind: 'ok' };
       }
       case 'fail':
         return { kind: 'ok' };
+      case 'sysram': {
+        const d = this.devs.get(o.dev);
+        if (!d) return null;
+        if (d.kmem) return { kind: 'ok' }; // already in system-ram mode: onlines what is offline
+        if (d.bound && this.devHeld(o.dev)) return { kind: 'errno', errno: EBUSY }; // disable failed
+        if (d.size === 0) return { kind: 'errno', errno: ENXIO };
+        // dev_dax_kmem_probe(): a range with a whole memory block, or EINVAL
+        const bs = this.m.machine.kmem.hotplug.blockSize;
+        const real = this.m.bus.device(o.dev)!;
+        const fits = real.ranges.some((r) => Math.floor((r.end + 1) / bs) * bs > Math.ceil(r.start / bs) * bs);
+        return fits ? { kind: 'ok' } : { kind: 'errno', errno: EINVAL };
+      }
+      case 'devdax': {
+        const d = this.devs.get(o.dev);
+        if (!d) return null;
+        if (d.kmem) {
+          if (d.online && !o.force) return { kind: 'errno', errno: EBUSY }; // refusing to change modes
+          // -f offlines first: a kernel page in a ZONE_NORMAL block makes that EBUSY
+          const mayBusy = d.online && !d.movable;
+          const real = this.m.bus.device(o.dev)!;
+          if (!this.probeAligned(real)) return { kind: 'any', errnos: [EINVAL, EBUSY] };
+          return mayBusy ? { kind: 'any', errnos: [EBUSY] } : { kind: 'ok' };
+        }
+        if (d.bound) return { kind: 'ok' }; // already in devdax mode (daxctl returns 1 and prints it)
+        if (d.size === 0) return { kind: 'errno', errno: ENXIO };
+        return this.probeAligned(this.m.bus.device(o.dev)!) ? { kind: 'ok' } : { kind: 'errno', errno: EINVAL };
+      }
+      case 'online': {
+        const d = this.devs.get(o.dev);
+        if (!d) return null;
+        return d.kmem ? { kind: 'ok' } : { kind: 'errno', errno: ENXIO };
+      }
+      case 'offline': {
+        const d = this.devs.get(o.dev);
+        if (!d) return null;
+        if (!d.kmem) return { kind: 'errno', errno: ENXIO };
+        return d.online && !d.movable ? { kind: 'any', errnos: [EBUSY] } : { kind: 'ok' };
+      }
     }
   }
 
@@ -477,9 +550,9 @@ export class FuzzModel {
    * (touch, the machine check's read), mmap and spawn (its pgd).
    */
   private mayFailByInjection(o: FuzzOp, armed: FailSpec): boolean {
-    if (armed.altmap !== undefined && o.op === 'enable' && o.dev === this.altmapDev) return true;
+    if (armed.altmap !== undefined && (o.op === 'enable' || o.op === 'devdax') && o.dev === this.altmapDev) return true;
     if (armed.page_alloc === undefined && armed.pgtable === undefined) return false;
-    return o.op === 'enable' || o.op === 'touch' || o.op === 'poison' || o.op === 'mmap' || o.op === 'spawn';
+    return o.op === 'enable' || o.op === 'touch' || o.op === 'poison' || o.op === 'mmap' || o.op === 'spawn' || o.op === 'sysram' || o.op === 'devdax';
   }
 
   /** What is armed: the kernel's points and the grab waiting for the next pin line. */
@@ -568,19 +641,20 @@ export class FuzzModel {
     // faults it made before the failing grab are kept, as the kernel keeps them; the refcount
     // ledger in the sweep proves it took no reference. create-device: as before its enable, since
     // daxctl keeps the device it made and sized.)
-    const ref = o.op === 'create' ? this.preBind : before;
+    const ref = o.op === 'create' || o.op === 'sysram' || o.op === 'devdax' ? this.preBind : before;
     if (failedByInjection && !ref && o.op !== 'pin') v.push(`unwind: ${label} failed on injected ${fired.join(',')}, an op the model does not expect to allocate`);
     if (failedByInjection && ref && o.op !== 'pin') {
       const now = machineState(this.m.k, this.m.bus, this.liveTasks());
       if (JSON.stringify(now) !== JSON.stringify(ref)) v.push(`unwind: ${label} failed on injected ${fired.join(',')} but changed the machine: ${diffState(ref, now)}`);
     }
     if (v.length === 0) this.apply(o, errno, rc, taken);
-    if (o.op === 'pin' || o.op === 'unpin' || o.op === 'exit' || o.op === 'enable' || o.op === 'create') this.ledgerCache = null;
+    if (o.op === 'pin' || o.op === 'unpin' || o.op === 'exit' || o.op === 'enable' || o.op === 'create' || o.op === 'devdax') this.ledgerCache = null;
     this.steps++;
     v.push(...this.compareModel());
     if (sweep !== 'none') {
       const found: Violation[] = checkInvariants(this.m.k, this.m.bus, this.liveTasks(), { full: sweep === 'full', sampleSeed: this.steps, refs: this.ledger(), allTasks: true });
       for (const x of found) v.push(`invariant ${formatViolation(x)}`);
+      for (const x of checkMemoryBlocks(this.m.machine.kmem.hotplug)) v.push(`invariant ${formatViolation(x)}`);
     }
     return { violations: v, skipped: false, outcome: outcomeOf(o, errno, rc) };
   }
@@ -654,6 +728,28 @@ export class FuzzModel {
         machine.armFailures(`${o.point}:${o.n}`);
         this.armed = true;
         return 0;
+      case 'sysram':
+      case 'devdax': {
+        const r = daxctlReconfigureMode(
+          machine,
+          this.dev(o.dev),
+          o.op === 'sysram' ? { mode: 'system-ram', noMovable: o.noMovable } : { mode: 'devdax', force: o.force },
+          {
+            beforeEnable: (dev) => {
+              if (this.armed && this.mayFailByInjection(o, this.pending())) this.preBind = machineState(this.m.k, this.m.bus, this.liveTasks());
+              void dev;
+            },
+          },
+        );
+        if (r.rc < 0) throw new KernelError(-r.rc, r.messages.join('; ') || `${formatOp(o)}: ${r.rc}`);
+        return 0;
+      }
+      case 'online':
+      case 'offline': {
+        const r = o.op === 'online' ? daxctlOnlineMemory(machine, this.dev(o.dev), { noMovable: false, verbose: false }) : daxctlOfflineMemory(machine, this.dev(o.dev), { verbose: false });
+        if (r.rc < 0) throw new KernelError(-r.rc, r.messages.join('; ') || `${formatOp(o)}: ${r.rc}`);
+        return 0;
+      }
     }
   }
 
@@ -668,7 +764,7 @@ export class FuzzModel {
       case 'create': {
         const plan = this.createPlan!;
         if (plan.made === null) return;
-        this.devs.set(plan.made, { name: plan.made, size: 0, align: this.m.dyn.align, bound: false, isStatic: false, poisoned: new Set(), gone: false });
+        this.devs.set(plan.made, { name: plan.made, size: 0, align: this.m.dyn.align, bound: false, isStatic: false, poisoned: new Set(), gone: false, kmem: false, online: false, movable: true });
         this.seed ??= plan.made;
         const d = this.devs.get(plan.seed)!;
         if (plan.alignOk) d.align = o.align;
@@ -698,6 +794,8 @@ export class FuzzModel {
         const d = this.devs.get(o.dev)!;
         if (this.destroyHeld) return; // the disable was refused: nothing happened
         d.bound = false;
+        d.kmem = false;
+        d.online = false;
         d.size = 0;
         if (!failed) {
           d.gone = true;
@@ -724,6 +822,58 @@ export class FuzzModel {
           d.poisoned.add(Math.floor(o.off / d.align));
         }
         return;
+      case 'sysram': {
+        const d = this.devs.get(o.dev)!;
+        if (d.kmem) {
+          if (!failed && !d.online) {
+            d.online = true;
+            d.movable = true;
+          }
+          return;
+        }
+        if (failed && errno === EBUSY) return; // the devdax disable was refused
+        if (failed) {
+          d.bound = false; // daxctl disabled it first; the kmem bind failed
+          return;
+        }
+        d.bound = false;
+        d.kmem = true;
+        d.online = true;
+        d.movable = !o.noMovable;
+        if (this.seed === o.dev) this.seed = null;
+        return;
+      }
+      case 'devdax': {
+        const d = this.devs.get(o.dev)!;
+        if (d.kmem) {
+          if (failed && errno === EBUSY) {
+            // refused; with -f some blocks may be offline by now (an unmovable page stopped the rest)
+            if (o.force) d.online = this.m.machine.kmem.blocksOf(this.dev(o.dev)).some((b) => b.state === 'online');
+            return;
+          }
+          d.kmem = false;
+          d.online = false;
+          d.bound = !failed;
+          if (!failed && this.seed === o.dev) this.seed = null;
+          if (!failed) d.poisoned.clear();
+          return;
+        }
+        if (!failed && !d.bound) {
+          d.bound = true;
+          d.poisoned.clear();
+          if (this.seed === o.dev) this.seed = null;
+        }
+        return;
+      }
+      case 'online':
+        if (!failed) this.devs.get(o.dev)!.online = true;
+        return;
+      case 'offline': {
+        const d = this.devs.get(o.dev)!;
+        if (!failed) d.online = false;
+        else d.online = this.m.machine.kmem.blocksOf(this.dev(o.dev)).some((b) => b.state === 'online');
+        return;
+      }
       default:
         return;
     }

@@ -80,6 +80,14 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
     const m = pick([...p[1].maps.keys()], s.b)!;
     return { op: 'munmap', p: p[0], m };
   }
+  if (t >= 64 && t < 68) {
+    // system-ram transitions: devdax <-> system-ram, online/offline
+    const d = pick(devs, s.a);
+    if (!d) return null;
+    if (t === 64) return { op: 'sysram', dev: d.name, noMovable: s.b % 4 === 0 };
+    if (t === 65) return { op: 'devdax', dev: d.name, force: s.c % 2 === 0 };
+    return t === 66 ? { op: 'online', dev: d.name } : { op: 'offline', dev: d.name };
+  }
   if (t < 70) {
     const p = pick(withMaps, s.a);
     if (!p) return null;

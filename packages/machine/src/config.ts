@@ -31,6 +31,16 @@ export interface MachineConfig {
    * 2024 fix, default) or 'align-up' (the seed's patch 5, ALIGN()).
    */
   readonly setMappingIndex?: string;
+  /**
+   * The NUMA node of each soft-reserved range (its dax region's
+   * target_node): default 0, node 0 of the RAM. CXL and HBM memory usually
+   * has a memory-only node of its own.
+   */
+  readonly softReservedNodes?: readonly number[];
+  /** /sys/devices/system/memory/auto_online_blocks: offline (default), online, online_kernel, online_movable. */
+  readonly autoOnline?: string;
+  /** The memory_hotplug.memmap_on_memory parameter (default off). */
+  readonly memmapOnMemory?: boolean;
 }
 
 /** The default machine: x86-64, 64 GiB of RAM on node 0, one label-less 128 GiB pmem region. */
@@ -71,6 +81,12 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   const smi = config.setMappingIndex ?? 'align-down';
   if (smi !== 'align-down' && smi !== 'align-up')
     throw new KernelError(EINVAL, `machine: --set-mapping-index ${smi} is not align-down or align-up`);
+  if (config.autoOnline !== undefined && !['offline', 'online', 'online_kernel', 'online_movable'].includes(config.autoOnline))
+    throw new KernelError(EINVAL, `machine: --auto-online ${config.autoOnline} is not offline, online, online_kernel or online_movable`);
+  for (const n of config.softReservedNodes ?? [])
+    if (!Number.isInteger(n) || n < 0 || n > 63) throw new KernelError(EINVAL, `machine: --soft-reserved-node ${n} is not a node number 0..63`);
+  if ((config.softReservedNodes?.length ?? 0) > config.softReserved.length)
+    throw new KernelError(EINVAL, `machine: --soft-reserved-node given ${config.softReservedNodes!.length} times for ${config.softReserved.length} soft-reserved ranges`);
   const subsection = 2 ** arch.subsectionShift;
   const check = (what: string, sizes: readonly number[], unit: number) => {
     for (const s of sizes)
@@ -94,7 +110,7 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
     return r;
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
-  const softReserved = config.softReserved.map((s, i) => device(s, `hmem.${i}`));
+  const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
   if (at / arch.pageSize >= 2 ** 32)
     throw new KernelError(EINVAL, `machine: ${at} bytes of physical address space is more than the model's 2^32 pfns`);
   return { ram, pmem, softReserved };

@@ -113,8 +113,8 @@ export function daxctlDevices(m: Machine, target: string, region?: number): DevD
 
 /** `daxctl destroy-device`: disable (-f), size 0, delete. */
 export function daxctlDestroyDevice(m: Machine, d: DevDax, force: boolean): void {
-  if (d.bound && !force) throw new KernelError(ENXIO, `${d.name} is active, specify --force for deletion`);
-  if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
+  if (m.enabled(d) && !force) throw new KernelError(ENXIO, `${d.name} is active, specify --force for deletion`);
+  if (m.enabled(d)) m.apply({ op: 'dax.unbind', dev: d.name });
   if (d.size) sysfsWrite(m, { op: 'dax.size', dev: d.name, size: 0 }, d.name, 'size');
   m.apply({ op: 'dax.delete', region: d.region.id, dev: d.name });
 }
@@ -127,10 +127,12 @@ export function daxctlReconfigureDevice(m: Machine, d: DevDax, req: { size?: num
 
 /** `daxctl enable-device`: binds a device that is not (enabling an enabled one succeeds). */
 export function daxctlEnableDevice(m: Machine, d: DevDax): void {
+  if (m.kmem.isBound(d)) throw new KernelError(ENXIO, `${d.name}: status operations are only applicable in devdax mode`);
   if (!d.bound) m.apply({ op: 'dax.bind', dev: d.name });
 }
 
 /** `daxctl disable-device`: unbinds a device that is bound. */
 export function daxctlDisableDevice(m: Machine, d: DevDax): void {
+  if (m.kmem.isBound(d)) throw new KernelError(ENXIO, `${d.name}: status operations are only applicable in devdax mode`);
   if (d.bound) m.apply({ op: 'dax.unbind', dev: d.name });
 }

@@ -18,8 +18,14 @@ export {
   sysfsWrite,
 } from './daxctl.js';
 export type { CreateDeviceHooks, CreateDeviceRequest, CreateDeviceResult, DeviceMapping } from './daxctl.js';
+export { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory, daxctlReconfigureMode } from './daxctl-memory.js';
+export type { DaxctlMemoryInfo, DaxctlMemoryResult, ReconfigureModeRequest } from './daxctl-memory.js';
 export { deviceOfFile, runGupTest } from './gup-test.js';
 export { memmapCost, memmapDevices } from './memmap-cost.js';
+export { systemRamCosts } from './system-ram-cost.js';
+export { planSystemRam } from './plan-system-ram.js';
+export type { SystemRamPlan, SystemRamPlanInput } from './plan-system-ram.js';
+export type { SystemRamCost, SystemRamMemmap } from './system-ram-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
 export { planMemmap } from './planner.js';
 export type { PlanInput } from './planner.js';

@@ -18,11 +18,13 @@ import {
 } from '@daxsim/device-dax';
 import { armFailures, machineState, parseFailSpec } from '@daxsim/debug-vm';
 import { Gup, type GupGeneration } from '@daxsim/gup';
+import { DaxKmem, MemoryHotplug, type OnlineType } from '@daxsim/kmem';
 import { type Kernel, createKernel } from '@daxsim/memremap';
 import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
 import {
   type ArchProfile,
   DEFAULT_VMEMMAP_GENERATION,
+  EBUSY,
   EFAULT,
   EINVAL,
   ENOMEM,
@@ -73,6 +75,8 @@ export class Machine {
   readonly bus: DaxBus;
   readonly nvdimm: NvdimmBus;
   readonly generation: VmemmapGeneration;
+  /** dax_kmem and the memory hotplug it drives (system-ram mode). */
+  readonly kmem: DaxKmem;
   /** Dynamic dax regions from soft-reserved ranges (dax_hmem). */
   readonly softReserved: DaxRegion[] = [];
   private readonly ops_: Op[] = [];
@@ -95,6 +99,10 @@ export class Machine {
     this.k = createKernel({ arch: this.arch, ram, devices });
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
+    const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
+    this.kmem = new DaxKmem(
+      new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: (config.autoOnline ?? 'offline') as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
+    );
     this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: (config.setMappingIndex ?? 'align-down') as 'align-down' | 'align-up' });
     this.nvdimm = new NvdimmBus(
       this.k,
@@ -191,6 +199,11 @@ export class Machine {
   /** Runs one operation; logs it on success, throws (changing nothing) on failure. */
   apply(op: Op): void {
     const nv = this.nvdimm;
+    // a device bound to dax_kmem has dev->driver set: its sysfs writes and another bind are -EBUSY
+    if ((op.op === 'dax.size' || op.op === 'dax.align' || op.op === 'dax.mapping' || op.op === 'dax.bind' || op.op === 'dax.delete') && this.bus.device(op.dev)) {
+      const d = this.daxDevice(op.dev);
+      if (this.kmem.isBound(d)) throw new KernelError(EBUSY, `${d.name}: ${op.op.slice(4)}: the device is bound to kmem`);
+    }
     switch (op.op) {
       case 'ns.create':
         nv.createNamespace(op.region, op.id, op.start, op.size, op);
@@ -228,8 +241,24 @@ export class Machine {
       case 'dax.bind':
         bindDevDax(this.daxDevice(op.dev));
         break;
-      case 'dax.unbind':
-        unbindDevDax(this.daxDevice(op.dev));
+      case 'dax.unbind': {
+        // the driver's remove: dax_kmem's for a device in system-ram mode
+        const d = this.daxDevice(op.dev);
+        if (this.kmem.isBound(d)) this.kmemUnbind(d);
+        else unbindDevDax(d);
+        break;
+      }
+      case 'kmem.bind':
+        this.kmemBind(this.daxDevice(op.dev));
+        break;
+      case 'kmem.unbind':
+        this.kmemUnbind(this.daxDevice(op.dev));
+        break;
+      case 'dax.memmap_on_memory':
+        this.kmem.setMemmapOnMemory(this.daxDevice(op.dev), op.value);
+        break;
+      case 'memory.state':
+        this.kmem.hotplug.setBlockState(op.block, op.state);
         break;
       case 'poison':
         this.lastSignals = this.poison(op.dev, op.offset);
@@ -295,6 +324,27 @@ export class Machine {
       this.grabFailAt = 0;
     }
     return g;
+  }
+
+  /**
+   * dax_bus_probe() with dax_kmem: the device's memory becomes System RAM.
+   * (DevDax.bound stays false: it says bound to device_dax; `enabled()` says bound to either.)
+   */
+  private kmemBind(dev: DevDax): void {
+    if (dev.bound) throw new KernelError(EBUSY, `${dev.name}: bind: already bound to device_dax`);
+    this.kmem.probe(dev);
+    const region = dev.region;
+    if (!region.isStatic && region.seed === dev) region.seed = null;
+  }
+
+  /** dax_bus_remove() with dax_kmem: remove_memory() of the device's ranges (EBUSY while a block is online). */
+  private kmemUnbind(dev: DevDax): void {
+    this.kmem.remove(dev);
+  }
+
+  /** daxctl_dev_is_enabled(): bound to a driver, device_dax or dax_kmem. */
+  enabled(dev: DevDax): boolean {
+    return dev.bound || this.kmem.isBound(dev);
   }
 
   // ------------------------------------------------------------ lookups

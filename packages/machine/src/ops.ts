@@ -28,7 +28,15 @@ export type Op =
   | { readonly op: 'dax.bind'; readonly dev: string }
   | { readonly op: 'dax.unbind'; readonly dev: string }
   /** A machine check consumed at a device byte (see Machine.poison). */
-  | { readonly op: 'poison'; readonly dev: string; readonly offset: number };
+  | { readonly op: 'poison'; readonly dev: string; readonly offset: number }
+  /** The device bound to dax_kmem: its memory hot-added as System RAM (and auto-onlined as the policy says). */
+  | { readonly op: 'kmem.bind'; readonly dev: string }
+  /** The device unbound from dax_kmem: its memory removed (every block offline first). */
+  | { readonly op: 'kmem.unbind'; readonly dev: string }
+  /** A write to /sys/bus/dax/devices/<dev>/memmap_on_memory. */
+  | { readonly op: 'dax.memmap_on_memory'; readonly dev: string; readonly value: boolean }
+  /** A write to /sys/devices/system/memory/memory<block>/state. */
+  | { readonly op: 'memory.state'; readonly block: number; readonly state: 'offline' | 'online' | 'online_kernel' | 'online_movable' };
 
 export type OpName = Op['op'];
 
@@ -47,4 +55,8 @@ export const OP_NAMES: readonly OpName[] = [
   'dax.bind',
   'dax.unbind',
   'poison',
+  'kmem.bind',
+  'kmem.unbind',
+  'dax.memmap_on_memory',
+  'memory.state',
 ];

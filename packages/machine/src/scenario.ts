@@ -24,6 +24,7 @@ import {
   VM_FAULT_ERROR,
   entryPfn,
 } from '@daxsim/mm';
+import { AnonMemory } from '@daxsim/kmem';
 import type { Machine } from './machine.js';
 import { parseSize } from './size.js';
 
@@ -43,6 +44,9 @@ import { parseSize } from './size.js';
  *   p1 unpin
  *   poison dax0.1 0x200000          p1 poison m1 0x200000   (p1 is the consumer: BUS_MCEERR_AR)
  *   p1 munmap m1
+ *   p1 alloc buf 4M node=1 [kernel]   (anonymous memory, or a kernel buffer with `kernel`, on a node)
+ *   p1 free buf
+ *   sysfs dax0.0 memmap_on_memory 1   (a write to /sys/bus/dax/devices/dax0.0/memmap_on_memory)
  *   p1 exit
  *
  * Every line yields a structured outcome: what it did, the errno of a
@@ -109,6 +113,8 @@ export interface ScenarioProcess {
   readonly maps: Map<string, Mapping>;
   holds: Hold[];
   alive: boolean;
+  /** Memory the process took with `alloc` (anonymous pages or kernel buffers), by name. */
+  readonly anon: Map<string, AnonMemory>;
 }
 
 export interface PinRequest {
@@ -157,7 +163,7 @@ export class ScenarioSession {
     if (this.procs.has(name)) throw new ScenarioSyntaxError(`process '${name}' exists`);
     const task = createTask(this.m.k, this.nextPid, name);
     this.nextPid++;
-    this.procs.set(name, { task, maps: new Map(), holds: [], alive: true });
+    this.procs.set(name, { task, maps: new Map(), holds: [], alive: true, anon: new Map() });
     return task;
   }
 
@@ -246,10 +252,34 @@ export class ScenarioSession {
     this.proc(p).maps.delete(mname);
   }
 
-  /** The process exits: its pins are released, its address space torn down. */
+  /**
+   * The process takes `bytes` of memory on node `nid`: anonymous pages
+   * (movable: ZONE_MOVABLE first, migrated when their block goes offline)
+   * or, with `kernel`, a kernel buffer on its behalf (GFP_KERNEL:
+   * ZONE_NORMAL only, unmovable). Returns the pages taken.
+   */
+  alloc(p: string, name: string, bytes: number, nid: number, kernel: boolean): AnonMemory {
+    const pr = this.proc(p);
+    if (pr.anon.has(name)) throw new ScenarioSyntaxError(`${p} already has memory '${name}'`);
+    const a = AnonMemory.alloc(this.m.kmem.hotplug, nid, Math.ceil(bytes / this.m.arch.pageSize), !kernel);
+    pr.anon.set(name, a);
+    return a;
+  }
+
+  /** Gives back memory taken with alloc. */
+  free(p: string, name: string): void {
+    const pr = this.proc(p);
+    const a = pr.anon.get(name);
+    if (!a) throw new ScenarioSyntaxError(`no memory '${name}' in ${p}`);
+    a.free();
+    pr.anon.delete(name);
+  }
+
+  /** The process exits: its pins are released, its memory freed, its address space torn down. */
   exit(p: string): void {
     const pr = this.proc(p);
     this.unpin(p);
+    for (const name of [...pr.anon.keys()]) this.free(p, name);
     exitTask(this.m.k, pr.task);
     pr.alive = false;
   }
@@ -375,6 +405,14 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
     m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
     return;
   }
+  if (w0 === 'sysfs') {
+    // memmap_on_memory_store(): kstrtobool() of the value
+    const v = words[3]?.toLowerCase();
+    if (words.length !== 4 || words[2] !== 'memmap_on_memory' || !['0', '1', 'y', 'n', 'on', 'off'].includes(v ?? ''))
+      throw new ScenarioSyntaxError('sysfs daxX.Y memmap_on_memory 0|1');
+    m.apply({ op: 'dax.memmap_on_memory', dev: words[1]!, value: v === '1' || v === 'y' || v === 'on' });
+    return;
+  }
   if (w0 === 'spawn') {
     if (!words[1] || words.length !== 2) throw new ScenarioSyntaxError('spawn NAME');
     s.spawn(words[1]);
@@ -442,6 +480,23 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
     }
     case 'munmap':
       s.munmap(p, words[2]!);
+      return;
+    case 'alloc': {
+      const name = words[2];
+      if (!name || words[3] === undefined) throw new ScenarioSyntaxError('P alloc NAME SIZE [node=N] [kernel]');
+      const a = kv(words.slice(4));
+      const nid = Number(a.kv.get('node') ?? '0');
+      if (!Number.isInteger(nid) || nid < 0) throw new ScenarioSyntaxError(`node=${a.kv.get('node')}: a node number`);
+      const mem = s.alloc(p, name, num(words[3], 'alloc size'), nid, a.flags.has('kernel'));
+      const ps = m.arch.pageSize;
+      const lo = Math.min(...mem.pfns) * ps;
+      const hi = (Math.max(...mem.pfns) + 1) * ps;
+      o.taken = mem.pfns.length;
+      o.messages.push(`${p}: ${name}: ${mem.pfns.length} ${a.flags.has('kernel') ? 'kernel' : 'anonymous'} pages within 0x${lo.toString(16)}-0x${(hi - 1).toString(16)}`);
+      return;
+    }
+    case 'free':
+      s.free(p, words[2] ?? '');
       return;
     case 'exit':
       s.exit(p);

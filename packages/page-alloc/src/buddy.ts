@@ -1,6 +1,7 @@
 import {
   C,
   type Counters,
+  EBUSY,
   ENOMEM,
   EINVAL,
   type FrameAllocator,
@@ -41,6 +42,10 @@ class NodeFreeArea {
   readonly nrFree: Float64Array;
   /** page_count() of allocated frames (index pfn - basePfn); 0 for free frames. */
   readonly refcount: Int32Array;
+  /** A hot-plugged area onlined to ZONE_MOVABLE: only movable allocations come from it. */
+  movable = false;
+  /** A hot-plugged area (online_pages()): its frames come and go with its memory block. */
+  hotplug = false;
 
   constructor(nid: number, startPfn: number, nrPages: number, maxOrder: number) {
     this.nid = nid;
@@ -180,13 +185,19 @@ export class BuddyAllocator implements FrameAllocator {
     let pfn = -1;
     // fast path: the first area of the node that served the last call (one node per nid in most machines)
     const last = this.lastArea;
-    if (last !== undefined && last.nid === nid) pfn = this.rmqueue(last, order);
+    if (last !== undefined && last.nid === nid && !last.movable) pfn = this.rmqueue(last, order);
     if (pfn < 0) {
+      // GFP_KERNEL: ZONE_NORMAL only, never a ZONE_MOVABLE area
       const local = this.byNid.get(nid) ?? [];
-      for (const a of local) if ((pfn = this.rmqueue(a, order)) >= 0) break;
-      if (pfn < 0) for (const a of this.nodes) if (!local.includes(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
-      this.lastArea = local[0];
+      for (const a of local) if (!a.movable && (pfn = this.rmqueue(a, order)) >= 0) break;
+      if (pfn < 0) for (const a of this.nodes) if (!a.movable && !local.includes(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
+      this.lastArea = local.find((a) => !a.movable);
     }
+    return this.charge(pfn, order, purpose);
+  }
+
+  /** Counts an allocation (or its failure, pfn < 0) for its purpose; returns pfn or -ENOMEM. */
+  private charge(pfn: number, order: number, purpose: FramePurpose): number {
     if (pfn < 0) {
       this.counters.v[C.pgalloc_fail]++;
       return -ENOMEM;
@@ -239,6 +250,121 @@ export class BuddyAllocator implements FrameAllocator {
     a.setFree(idx, k);
     this.counters.v[C.pgfree] += n;
     this.inUse[PURPOSE_INDEX[purpose]] -= n;
+  }
+
+  /**
+   * A movable allocation (GFP_HIGHUSER_MOVABLE, a process's anonymous page):
+   * the zonelist of `nid` from the highest zone down (ZONE_MOVABLE areas,
+   * then ZONE_NORMAL), then the other nodes in the same order. `exclude`
+   * keeps a pfn range out (the range offline_pages() is migrating away
+   * from). Returns the pfn or -ENOMEM.
+   */
+  allocMovablePages(order: number, nid: number, purpose: FramePurpose, exclude?: { start: number; end: number }): number {
+    if (order < 0 || order >= this.maxOrder) {
+      this.counters.v[C.pgalloc_fail]++;
+      return -ENOMEM;
+    }
+    const local = this.byNid.get(nid) ?? [];
+    const remote = this.nodes.filter((a) => a.nid !== nid);
+    const usable = (a: NodeFreeArea) => exclude === undefined || a.endPfn <= exclude.start || a.startPfn >= exclude.end;
+    let pfn = -1;
+    for (const list of [local, remote]) {
+      for (const movable of [true, false]) {
+        for (const a of list) if (a.movable === movable && usable(a) && (pfn = this.rmqueue(a, order)) >= 0) break;
+        if (pfn >= 0) break;
+      }
+      if (pfn >= 0) break;
+    }
+    return this.charge(pfn, order, purpose);
+  }
+
+  /**
+   * online_pages() → generic_online_page() → __free_pages_core() for a
+   * memory block: a new area of `nid` over [startPfn, startPfn + nrPages),
+   * every frame handed to it in the largest aligned blocks (the kernel
+   * frees them to the tail of the free lists, so boot RAM is still used
+   * first). EINVAL when the range overlaps an area the allocator has.
+   */
+  onlinePageRange(nid: number, startPfn: number, nrPages: number, movable: boolean): void {
+    const end = startPfn + nrPages;
+    if (!Number.isSafeInteger(startPfn) || !Number.isSafeInteger(nrPages) || nrPages <= 0)
+      throw new KernelError(EINVAL, `online_pages: pfn ${startPfn} nr_pages ${nrPages} is not a range`);
+    for (const a of this.nodes)
+      if (startPfn < a.endPfn && a.startPfn < end) throw new KernelError(EINVAL, `online_pages: pfns ${hex(startPfn)}-${hex(end - 1)} overlap pfns the allocator has`);
+    const area = new NodeFreeArea(nid, startPfn, nrPages, this.maxOrder);
+    area.movable = movable;
+    area.hotplug = true;
+    let pfn = startPfn;
+    while (pfn < end) {
+      let order = this.maxOrder - 1;
+      while (order > 0 && ((pfn - area.basePfn) % 2 ** order !== 0 || pfn + 2 ** order > end)) order--;
+      area.setFree(pfn - area.basePfn, order);
+      pfn += 2 ** order;
+    }
+    this.nodes.push(area);
+    const list = this.byNid.get(nid) ?? [];
+    list.push(area);
+    this.byNid.set(nid, list);
+  }
+
+  /**
+   * The allocated blocks of the hot-plugged area that starts at startPfn, as
+   * [pfn, order] (what scan_movable_pages() would find). EINVAL when no
+   * hot-plugged area starts there.
+   */
+  hotplugAreaAllocated(startPfn: number): [pfn: number, order: number][] {
+    const a = this.hotplugArea(startPfn);
+    const out: [number, number][] = [];
+    for (let idx = a.startPfn - a.basePfn; idx < a.endPfn - a.basePfn; ) {
+      let freeOrder = -1;
+      for (let k = this.maxOrder - 1; k >= 0; k--)
+        if (a.isFree(idx, k)) {
+          freeOrder = k;
+          break;
+        }
+      if (freeOrder >= 0) {
+        idx = ((idx >>> freeOrder) + 1) << freeOrder;
+        continue;
+      }
+      // an allocated block: its head has the count; its order is the span up to the next head or free frame
+      let n = 1;
+      while (idx + n < a.endPfn - a.basePfn && a.refcount[idx + n] === 0 && !a.isFreeAnyOrder(idx + n, this.maxOrder)) n++;
+      out.push([a.basePfn + idx, 31 - Math.clz32(n)]);
+      idx += n;
+    }
+    return out;
+  }
+
+  /**
+   * offline_pages() after migration: the hot-plugged area that starts at
+   * startPfn leaves the allocator (its free blocks taken off the lists).
+   * EBUSY, changing nothing, while any of its frames is allocated.
+   */
+  offlinePageRange(startPfn: number): void {
+    const a = this.hotplugArea(startPfn);
+    let free = 0;
+    for (let k = 0; k < this.maxOrder; k++) free += a.nrFree[k]! * 2 ** k;
+    if (free !== a.endPfn - a.startPfn)
+      throw new KernelError(EBUSY, `offline_pages: ${a.endPfn - a.startPfn - free} pages of pfns ${hex(a.startPfn)}-${hex(a.endPfn - 1)} are still allocated`);
+    this.nodes.splice(this.nodes.indexOf(a), 1);
+    const list = this.byNid.get(a.nid)!;
+    list.splice(list.indexOf(a), 1);
+    if (!list.length) this.byNid.delete(a.nid);
+    if (this.lastArea === a) this.lastArea = undefined;
+  }
+
+  /** Free frames of the hot-plugged area that starts at startPfn. */
+  hotplugAreaFree(startPfn: number): number {
+    const a = this.hotplugArea(startPfn);
+    let free = 0;
+    for (let k = 0; k < this.maxOrder; k++) free += a.nrFree[k]! * 2 ** k;
+    return free;
+  }
+
+  private hotplugArea(startPfn: number): NodeFreeArea {
+    const a = this.nodes.find((x) => x.hotplug && x.startPfn === startPfn);
+    if (!a) throw new KernelError(EINVAL, `offline_pages: no onlined range starts at pfn ${hex(startPfn)}`);
+    return a;
   }
 
   /** get_page() on an allocated frame (the head of its block). */
@@ -305,7 +431,7 @@ export class BuddyAllocator implements FrameAllocator {
    * every free block (pfn, order) in its bitmaps, with nr_free per order as
    * the allocator counts it. Not for hot paths.
    */
-  debugNodes(): { nid: number; startPfn: number; endPfn: number; nrFree: number[]; freeBlocks: [pfn: number, order: number][] }[] {
+  debugNodes(): { nid: number; startPfn: number; endPfn: number; nrFree: number[]; freeBlocks: [pfn: number, order: number][]; hotplug: boolean; movable: boolean }[] {
     return this.nodes.map((a) => {
       const freeBlocks: [number, number][] = [];
       a.free.forEach((bm, k) => {
@@ -318,7 +444,7 @@ export class BuddyAllocator implements FrameAllocator {
           }
         }
       });
-      return { nid: a.nid, startPfn: a.startPfn, endPfn: a.endPfn, nrFree: Array.from(a.nrFree), freeBlocks };
+      return { nid: a.nid, startPfn: a.startPfn, endPfn: a.endPfn, nrFree: Array.from(a.nrFree), freeBlocks, hotplug: a.hotplug, movable: a.movable };
     });
   }
 

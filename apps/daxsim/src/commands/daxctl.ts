@@ -9,7 +9,11 @@ import {
   daxctlDevices,
   daxctlDisableDevice,
   daxctlEnableDevice,
+  daxctlMemoryInfo,
+  daxctlOfflineMemory,
+  daxctlOnlineMemory,
   daxctlReconfigureDevice,
+  daxctlReconfigureMode,
   parseSize,
 } from '@daxsim/machine';
 import { ENXIO, KernelError } from '@daxsim/mm';
@@ -61,18 +65,18 @@ async function list(ctx: CommandContext): Promise<number> {
       (m) => {
         const regions = regionsOf(m, filter);
         const devOk = (d: DevDax) => (devFilter === undefined || devFilter === 'all' || d.name === devFilter) && (flag(o['idle']) || d.size > 0);
-        const devOpts = { human, mappings: flag(o['mappings']) };
+        const devOpts = (d: DevDax) => ({ human, mappings: flag(o['mappings']), memory: daxctlMemoryInfo(m, d) });
         let items: unknown[];
         if (wantR) {
           items = regions.map((r) => {
             const j = daxRegionJson(r, { human, devices: false, mappings: false, idle: false, path: true });
             if (wantD) {
               const devs = r.devicesById().filter(devOk);
-              if (devs.length) j['devices'] = devs.map((d) => daxDeviceJson(d, devOpts));
+              if (devs.length) j['devices'] = devs.map((d) => daxDeviceJson(d, devOpts(d)));
             }
             return j;
           });
-        } else items = regions.flatMap((r) => r.devicesById().filter(devOk).map((d) => daxDeviceJson(d, devOpts)));
+        } else items = regions.flatMap((r) => r.devicesById().filter(devOk).map((d) => daxDeviceJson(d, devOpts(d))));
         if (!items.length) return 0;
         ctx.out.out(JSON.stringify(human && items.length === 1 ? items[0] : items, null, 2));
         return 0;
@@ -182,6 +186,15 @@ function devicesFor(m: Machine, ctx: CommandContext, verbWord: string): DevDax[]
 
 type DeviceAction = (m: Machine, dev: DevDax, ctx: CommandContext) => void;
 
+/** A per-device action that failed with daxctl's return code, its messages printed already. */
+class DaxctlFailure extends Error {
+  readonly rc: number;
+  constructor(rc: number) {
+    super(`daxctl: ${rc}`);
+    this.rc = rc;
+  }
+}
+
 function perDevice(name: string, verbWord: string, past: string, errWord: string, opts: OptSpec[], action: DeviceAction, validate?: (ctx: CommandContext) => void) {
   return async (ctx: CommandContext): Promise<number> => {
     const usage = formatUsage(`daxsim daxctl ${name} <device>|all [<options>]`, opts);
@@ -202,6 +215,10 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
             done++;
             rc = 0;
           } catch (e) {
+            if (e instanceof DaxctlFailure) {
+              rc = e.rc;
+              continue;
+            }
             if (!(e instanceof KernelError)) throw e;
             ctx.out.err(e.message);
             rc = -e.errno;
@@ -221,6 +238,21 @@ const destroyOne: DeviceAction = (m, d, ctx) => daxctlDestroyDevice(m, d, flag(c
 
 const reconfigureOne: DeviceAction = (m, d, ctx) => {
   const o = ctx.parsed.opts;
+  const mode = str(o['mode']);
+  if (mode !== undefined && str(o['size']) === undefined && str(o['align']) === undefined) {
+    // do_reconfig() → reconfig_mode_system_ram() / reconfig_mode_devdax()
+    const r = daxctlReconfigureMode(m, d, {
+      mode: mode as 'system-ram' | 'devdax',
+      noOnline: flag(o['no-online']),
+      noMovable: flag(o['no-movable']),
+      force: flag(o['force']),
+      verbose: flag(o['verbose']),
+    });
+    for (const line of r.messages) ctx.out.err(line);
+    if (r.rc < 0) throw new DaxctlFailure(r.rc);
+    ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false, memory: daxctlMemoryInfo(m, d) })], null, 2));
+    return;
+  }
   const align = str(o['align']) !== undefined ? parseSize(str(o['align'])!)! : undefined;
   const size = str(o['size']) !== undefined ? parseSize(str(o['size'])!)! : undefined;
   daxctlReconfigureDevice(m, d, { ...(size !== undefined ? { size } : {}), ...(align !== undefined ? { align } : {}) });
@@ -232,7 +264,8 @@ const validateReconfigure = (ctx: CommandContext) => {
   const mode = str(o['mode']);
   if (str(o['size']) === undefined && str(o['align']) === undefined && mode === undefined)
     throw new UsageError("error: a 'align', 'mode' or 'size' option is required");
-  if (mode !== undefined && mode !== 'devdax') throw new UsageError(`unsupported mode '${mode}' (daxsim models devdax only)`);
+  if (mode !== undefined && mode !== 'devdax' && mode !== 'system-ram') throw new UsageError(`unsupported mode '${mode}': system-ram or devdax`);
+  if (mode === 'devdax' && flag(o['no-online'])) throw new UsageError('--no-online is incompatible with --mode=devdax');
   for (const k of ['size', 'align'] as const) {
     const v = str(o[k]);
     if (v !== undefined && parseSize(v) === undefined) throw new UsageError(`failed to parse ${k} '${v}'`);
@@ -247,11 +280,27 @@ const RECONFIG_OPTS: OptSpec[] = [
   REGION,
   { long: 'size', short: 's', arg: 'size', help: 'new size (the device must be disabled)' },
   { long: 'align', short: 'a', arg: 'align', help: 'new align (the device must be disabled)' },
-  { long: 'mode', short: 'm', arg: 'mode', help: 'devdax' },
+  { long: 'mode', short: 'm', arg: 'mode', help: 'system-ram (dax_kmem: the memory becomes RAM) or devdax' },
+  { long: 'no-online', short: 'N', help: "don't online the memory blocks (system-ram)" },
+  { long: 'no-movable', help: 'online the memory in ZONE_NORMAL instead of ZONE_MOVABLE' },
+  { long: 'force', short: 'f', help: 'override the auto-online check (system-ram); offline the memory first (devdax)' },
   HUMAN,
   VERBOSE,
   HELP,
 ];
+const ONLINE_OPTS: OptSpec[] = [REGION, { long: 'no-movable', help: 'online the memory in ZONE_NORMAL' }, HUMAN, VERBOSE, HELP];
+const OFFLINE_OPTS: OptSpec[] = [REGION, HUMAN, VERBOSE, HELP];
+
+const onlineOne: DeviceAction = (m, d, ctx) => {
+  const r = daxctlOnlineMemory(m, d, { noMovable: flag(ctx.parsed.opts['no-movable']), verbose: flag(ctx.parsed.opts['verbose']) });
+  for (const line of r.messages) ctx.out.err(line);
+  if (r.rc < 0) throw new DaxctlFailure(r.rc);
+};
+const offlineOne: DeviceAction = (m, d, ctx) => {
+  const r = daxctlOfflineMemory(m, d, { verbose: flag(ctx.parsed.opts['verbose']) });
+  for (const line of r.messages) ctx.out.err(line);
+  if (r.rc < 0) throw new DaxctlFailure(r.rc);
+};
 const XABLE_OPTS: OptSpec[] = [REGION, VERBOSE, HELP];
 
 export const daxctlCommands: Command[] = [
@@ -272,10 +321,24 @@ export const daxctlCommands: Command[] = [
   },
   {
     path: ['daxctl', 'reconfigure-device'],
-    synopsis: 'daxsim daxctl reconfigure-device <device>|all -s SIZE|-a ALIGN',
-    summary: 'resize or realign a disabled dax device',
+    synopsis: 'daxsim daxctl reconfigure-device <device>|all -s SIZE|-a ALIGN|-m system-ram|devdax [-N] [--no-movable] [-f]',
+    summary: 'resize or realign a disabled dax device, or switch it between devdax and system-ram',
     options: RECONFIG_OPTS,
     run: perDevice('reconfigure-device', 'reconfigure', 'reconfigured', 'reconfiguring devices', RECONFIG_OPTS, reconfigureOne, validateReconfigure),
+  },
+  {
+    path: ['daxctl', 'online-memory'],
+    synopsis: 'daxsim daxctl online-memory <device>|all [--no-movable]',
+    summary: "online a system-ram device's memory blocks",
+    options: ONLINE_OPTS,
+    run: perDevice('online-memory', 'online memory for', 'onlined memory for', 'onlining memory', ONLINE_OPTS, onlineOne),
+  },
+  {
+    path: ['daxctl', 'offline-memory'],
+    synopsis: 'daxsim daxctl offline-memory <device>|all',
+    summary: "offline a system-ram device's memory blocks",
+    options: OFFLINE_OPTS,
+    run: perDevice('offline-memory', 'offline memory for', 'offlined memory for', 'offlining memory', OFFLINE_OPTS, offlineOne),
   },
   {
     path: ['daxctl', 'enable-device'],

@@ -3,7 +3,7 @@ import type { Command, CommandContext } from '../command.js';
 import { drawLayout } from '../layout.js';
 import { memmapCostCells, table } from '../output.js';
 import { reportError, withMachine } from '../session.js';
-import { humanBytes, memmapCost, memmapDevices } from '@daxsim/machine';
+import { humanBytes, memmapCost, memmapDevices, systemRamCosts } from '@daxsim/machine';
 
 const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
 
@@ -38,10 +38,11 @@ async function stat(ctx: CommandContext): Promise<number> {
       ctx,
       (m) => {
         const devices = memmapDevices(m).map((d) => ({ device: d.name, ...memmapCost(m, d) }));
+        const systemRam = systemRamCosts(m);
         const counters = m.k.counters.snapshot();
         const buddy = { free_frames: m.k.buddy.nrFreePages(), materialised_frames: m.k.mem.materialisedFrames };
         if (flag(ctx.parsed.opts['json'])) {
-          ctx.out.out(JSON.stringify({ devices, counters, buddy }, null, 2));
+          ctx.out.out(JSON.stringify({ devices, ...(systemRam.length ? { system_ram: systemRam } : {}), counters, buddy }, null, 2));
           return 0;
         }
         if (devices.length) {
@@ -55,6 +56,25 @@ async function stat(ctx: CommandContext): Promise<number> {
                 d.map,
                 d.generation,
                 ...memmapCostCells(d),
+              ]),
+            ]),
+          );
+          ctx.out.out('');
+        }
+        if (systemRam.length) {
+          ctx.out.out(
+            table([
+              ['device (system-ram)', 'size', 'block size', 'memmap on memory', 'vmemmap data', 'vmemmap tables', 'on device', 'struct pages written', 'online blocks'],
+              ...systemRam.map((d) => [
+                d.device,
+                humanBytes(d.size),
+                humanBytes(d.block_size),
+                d.memmap_on_memory ? 'yes' : 'no',
+                humanBytes(d.vmemmap_data_bytes),
+                humanBytes(d.vmemmap_pagetable_bytes),
+                humanBytes(d.device_reserved_bytes),
+                d.struct_pages_initialised,
+                `${d.online_memblocks}/${d.total_memblocks}`,
               ]),
             ]),
           );
