@@ -314,6 +314,11 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     expect(rows).toHaveLength(4);
     expect(rows[1]).toMatchObject({ arch: 'x86_64', size: 2 ** 40, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 4 * GiB });
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3Q']).status).toBe(129);
+    // the same device hot-added as System RAM by dax_kmem: 64 bytes per 4 KiB page, in RAM or (memmap_on_memory) on the device
+    const ram = daxsim(scratch(), ['plan', '--mode', 'system-ram', '--size', '1T', '--json']);
+    expect(ram.status, ram.stderr).toBe(0);
+    expect(JSON.stringify(ram.json())).toContain(String(16 * GiB));
+    expect(daxsim(scratch(), ['plan', '--mode', 'sideways', '--size', '1T']).status).toBe(129);
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3M']).status).toBe(256 - 22);
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'arm64-4k', '--align', '1G']).status).toBe(256 - 22);
   });

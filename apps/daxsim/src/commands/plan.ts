@@ -4,6 +4,7 @@ import type { MapLocation } from '@daxsim/nvdimm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { memmapCostCells, table } from '../output.js';
+import { PLAN_SYSTEM_RAM_OPTS, planSystemRamCommand } from '../plan-system-ram.js';
 import { reportError } from '../session.js';
 
 const OPTS: OptSpec[] = [
@@ -13,14 +14,18 @@ const OPTS: OptSpec[] = [
   { long: 'arch', arg: 'arch[,...]', help: `architectures (default x86_64): ${Object.keys(ARCH_PROFILES).join(', ')}` },
   { long: 'generation', arg: 'gen[,...]', help: `vmemmap generations (default all): ${VMEMMAP_GENERATIONS.join(', ')}` },
   { long: 'json', help: 'print a JSON array, one object per configuration' },
+  ...PLAN_SYSTEM_RAM_OPTS,
   { long: 'help', short: 'h', help: 'show this help' },
 ];
-const USAGE = formatUsage('daxsim plan --size SIZE [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--json]', OPTS);
+const USAGE = formatUsage('daxsim plan --size SIZE [--mode devdax|system-ram] [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--memmap-on-memory] [--json]', OPTS);
 
 const listOpt = (v: string | undefined, dflt: string[]) => (v === undefined ? dflt : v.split(',').map((s) => s.trim()).filter(Boolean));
 
 function plan(ctx: CommandContext): number {
   const o = ctx.parsed.opts;
+  const mode = str(o['mode']);
+  if (mode === 'system-ram') return planSystemRamCommand(ctx);
+  if (mode !== undefined && mode !== 'devdax') return reportError(ctx, new UsageError(`invalid --mode '${mode}': devdax or system-ram`), USAGE);
   let configs: PlanInput[];
   try {
     if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs } from '../args.js';
-import { BufferOutput } from '../output.js';
+import { parseArgs } from './args.js';
+import { BufferOutput } from './output.js';
 import { PLAN_SYSTEM_RAM_OPTS, planSystemRamCommand } from './plan-system-ram.js';
 
 const GiB = 2 ** 30;

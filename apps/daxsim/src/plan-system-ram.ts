@@ -1,9 +1,9 @@
 import { ARCH_PROFILES, type ArchProfile } from '@daxsim/mm';
 import { humanBytes, parseSize, planSystemRam } from '@daxsim/machine';
-import { type OptSpec, UsageError, flag, str } from '../args.js';
-import type { CommandContext } from '../command.js';
-import { table } from '../output.js';
-import { reportError } from '../session.js';
+import { type OptSpec, UsageError, flag, str } from './args.js';
+import type { CommandContext } from './command.js';
+import { table } from './output.js';
+import { reportError } from './session.js';
 
 /**
  * The options `plan` gains for `--mode system-ram` (to be added to plan's
