@@ -343,7 +343,10 @@ export class Memmap {
     const i = this.locate(pfn);
     const lo = this.w[i + W_HEAD]!;
     if ((lo & 1) === 0) return pfn;
-    const hi = this.w[i + W_HEAD_HI]!;
+    return this.headFromCompoundInfo(pfn, lo, this.w[i + W_HEAD_HI]!);
+  }
+  /** The head pfn a tail's compound_info words [lo, hi] (bit 0 set) designate, for pfn's struct page: a mask or a pointer. */
+  headFromCompoundInfo(pfn: number, lo: number, hi: number): number {
     if (isCompoundInfoMask(lo, hi)) return this.virtToPfn(this.pageVirtLo(pfn) & lo & ~1, this.pageVirtHi(pfn) & hi);
     return this.virtToPfn(lo & ~1, hi);
   }
