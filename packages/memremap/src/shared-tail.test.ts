@@ -8,13 +8,15 @@ import {
   PPC64_64K,
   PAGE_COMPOUND_HEAD_OFFSET,
   type ArchProfile,
+  X86_64,
+  X86_64_LA57,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
   _PAGE_RW,
   compoundInfoMask,
 } from '@daxsim/mm';
-import { compoundNrPages, vmemmapCanOptimize } from '@daxsim/page-alloc';
-import { sharedTails } from '@daxsim/sparse-vmemmap';
+import { compoundNrPages, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
+import { sharedTails, sparseAddSection, sparseRemoveSection } from '@daxsim/sparse-vmemmap';
 import { type Kernel, createKernel, memmapStats, memremapPages, memunmapPages, newDevPagemap } from './index.js';
 
 const MiB = 2 ** 20;
@@ -134,6 +136,37 @@ describe('shared-tail: one vmemmap page per compound page, tails read-only onto 
   });
 });
 
+describe('shared-tail memmap init', () => {
+  it('the fast path writes the same bytes as the reference path through the accessors', () => {
+    for (const align of [2 * MiB, GiB]) {
+      const a = machine();
+      const b = machine();
+      const pa = map(a, 2 * GiB, align, 'shared-tail');
+      const pb = map(b, 2 * GiB, align, 'shared-tail');
+      const c0 = b.counters.get('struct_pages_initialised');
+      memmapInitZoneDevice(b, DEV / 4096, (2 * GiB) / 4096, pb, 0, 'shared-tail', 'reference');
+      expect(b.counters.get('struct_pages_initialised') - c0).toBe(memmapStats(a, pa).structPagesInitialised);
+      expect(b.mem.digest()).toBe(a.mem.digest());
+    }
+  });
+  it('with an altmap nothing is shared, but tails still encode their head as a mask', () => {
+    const k = machine();
+    const pg = newDevPagemap({
+      ranges: [{ start: DEV, end: DEV + GiB - 1 }],
+      type: MEMORY_DEVICE_GENERIC,
+      vmemmapShift: 9,
+      name: 'dax0.0',
+      altmap: { basePfn: DEV / 4096, endPfn: (DEV + GiB) / 4096, reserve: 0, free: (16 * MiB) / 4096, align: 0, alloc: 0 },
+    });
+    memremapPages(k, pg, 0, { generation: 'shared-tail' });
+    expect(memmapStats(k, pg).sharedTailFrames).toBe(0);
+    expect(sharedTails(k)).toHaveLength(0);
+    const head = (DEV + 16 * MiB) / 4096 + 512;
+    expect(k.memmap.compoundHead(head + 400)).toBe(head);
+    expect(k.memmap.compoundHeadRaw(head + 400)).toEqual([0xffff8001, 0xffffffff]);
+  });
+});
+
 describe('vmemmap_can_optimize() rules on ppc64 with 64K pages', () => {
   // Documentation/powerpc/vmemmap_dedup.rst: at 2M a compound page has 32 struct pages, a 64K vmemmap page holds 1024:
   // no deduplication; at 1G, 16384 struct pages in 16 vmemmap pages: deduplicated (radix only).
@@ -169,5 +202,45 @@ describe('vmemmap_can_optimize() rules on ppc64 with 64K pages', () => {
     }
     expect((err as KernelError).errno).toBe(EOPNOTSUPP);
     expect(k.pgmaps.entries).toHaveLength(0);
+  });
+});
+
+describe('the figures measured on Linux 7.3-rc7 (QEMU, 8 GiB RAM, label-less 16 GiB NVDIMM, devdax --map=mem)', () => {
+  // The kernel's vmemmap for its own RAM exists before the NVDIMM's: sparse_init() maps the memmap of the
+  // boot sections (PMD blocks on x86-64), so the device's vmemmap shares its upper page tables.
+  function bootedMachine(arch: ArchProfile) {
+    const k = createKernel({ arch, ram: [{ nid: 0, size: 8 * GiB }], devices: [{ start: 8 * GiB, size: 16 * GiB, name: 'pmem0' }] });
+    for (let pfn = 0; pfn < (8 * GiB) / 4096; pfn += 32768) expect(sparseAddSection(k, 0, pfn, 32768, null, null)).toBe(0);
+    return k;
+  }
+  // The model's sweeps know device sections only: the boot sections go once the figures are read.
+  const unboot = (k: Kernel) => {
+    for (let pfn = 0; pfn < (8 * GiB) / 4096; pfn += 32768) sparseRemoveSection(k, pfn, 32768, null);
+  };
+  for (const arch of [X86_64, X86_64_LA57])
+    for (const [align, data, bytes] of [
+      [2 * MiB, 16384, 67_633_152],
+      [GiB, 32, 655_360],
+    ] as const)
+      it(`${arch.name}, ${align === GiB ? '1G' : '2M'}: ${data} distinct vmemmap pages, ${bytes} bytes of RAM (tail-reuse, as 6.1 and 7.3 run it)`, () => {
+        const k = bootedMachine(arch);
+        const pg = map(k, 16 * GiB, align, 'tail-reuse', 8 * GiB);
+        const s = memmapStats(k, pg);
+        expect(s.vmemmapDataFrames).toBe(data);
+        expect(s.vmemmapPagetableFrames).toBe(128); // one PTE table per 2 MiB of vmemmap, nothing above
+        expect((s.vmemmapDataFrames + s.vmemmapPagetableFrames) * 4096).toBe(bytes);
+        unboot(k);
+      });
+  it('and the shared-tail proposal on the same machine: half the data pages at 2M, a 1G device with 17', () => {
+    for (const [align, data] of [
+      [2 * MiB, 8192 + 1],
+      [GiB, 16 + 1],
+    ] as const) {
+      const k = bootedMachine(X86_64_LA57);
+      const s = memmapStats(k, map(k, 16 * GiB, align, 'shared-tail', 8 * GiB));
+      expect(s.vmemmapDataFrames).toBe(data);
+      expect(s.vmemmapPagetableFrames).toBe(128);
+      unboot(k);
+    }
   });
 });
