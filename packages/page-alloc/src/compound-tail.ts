@@ -1,7 +1,4 @@
 import {
-  PAGE_COMPOUND_HEAD_OFFSET,
-  PAGE_MAPCOUNT_OFFSET,
-  PAGE_MAPPING_OFFSET,
   PG_reserved,
   STRUCT_PAGE_WORDS,
   TAIL_MAPPING_HI,
@@ -11,12 +8,7 @@ import {
   structPagesPerPage,
 } from '@daxsim/mm';
 import type { KernelCore } from '@daxsim/mm';
-
-const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET / 4;
-const W_MAPPING = PAGE_MAPPING_OFFSET / 4;
-const W_MAPCOUNT = PAGE_MAPCOUNT_OFFSET / 4;
-const NODES_HI_SHIFT = 54 - 32;
-const ZONES_HI_SHIFT = 51 - 32;
+import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, ZONES_HI_SHIFT } from './words.js';
 
 /**
  * The words of one ZONE_DEVICE tail struct page of `order` on node `nid` in

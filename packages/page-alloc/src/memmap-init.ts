@@ -3,10 +3,6 @@ import {
   type DevPagemap,
   type KernelCore,
   type Memmap,
-  PAGE_COMPOUND_HEAD_OFFSET,
-  PAGE_MAPCOUNT_OFFSET,
-  PAGE_MAPPING_OFFSET,
-  PAGE_REFCOUNT_OFFSET,
   PG_head,
   PG_reserved,
   TAIL_MAPPING_HI,
@@ -25,6 +21,7 @@ import {
 } from '@daxsim/mm';
 import type { ArchProfile } from '@daxsim/mm';
 import { prepCompoundHead, prepCompoundTail } from './compound.js';
+import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, W_REFCOUNT, ZONES_HI_SHIFT } from './words.js';
 
 /** enum migratetype (include/linux/mmzone.h) */
 export const MIGRATE_UNMOVABLE = 0;
@@ -41,13 +38,6 @@ export interface PageblockFlags {
 /** What memmap init needs of the kernel: the core, and optionally the pageblock flags. */
 export type MemmapInitKernel = KernelCore & { pageblock?: PageblockFlags };
 
-// Word offsets inside one struct page (the mm byte offsets / 4).
-const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET / 4;
-const W_MAPPING = PAGE_MAPPING_OFFSET / 4;
-const W_MAPCOUNT = PAGE_MAPCOUNT_OFFSET / 4;
-const W_REFCOUNT = PAGE_REFCOUNT_OFFSET / 4;
-const NODES_HI_SHIFT = 54 - 32;
-const ZONES_HI_SHIFT = 51 - 32;
 
 // __init_single_page(): mm_zero_struct_page, set_page_links, refcount 1, _mapcount -1, INIT_LIST_HEAD(lru)
 export function initSinglePage(mm: Memmap, pfn: number, zone: number, nid: number): void {
