@@ -212,6 +212,6 @@ export {
 } from './generation.js';
 export type { VmemmapGeneration, VmemmapOptimizeRule } from './generation.js';
 export type { StructPageLayout } from './struct-page.js';
-export { KERNELS, KERNEL_VERSIONS, isKernelVersion } from './kernels.js';
+export { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
 export type { KernelSpec, KernelVersion, PagingPolicy } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';

@@ -1,3 +1,4 @@
+import { type ArchProfile, X86_64, X86_64_LA57 } from './arch.js';
 import type { VmemmapGeneration, VmemmapOptimizeRule } from './generation.js';
 
 /** Kernel releases a machine can be told to run (`--kernel`). */
@@ -55,4 +56,15 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelSpec>> = {
 
 export function isKernelVersion(s: string): s is KernelVersion {
   return (KERNEL_VERSIONS as readonly string[]).includes(s);
+}
+
+/**
+ * The x86-64 page-table profile a kernel runs on a CPU: 5-level (the la57
+ * profile, vmemmap_base 0xffd4000000000000) when the kernel pages that way
+ * and the CPU has LA57, 4-level otherwise. Other architectures are returned
+ * as given.
+ */
+export function archForKernel(spec: KernelSpec, arch: ArchProfile, cpuHasLa57: boolean): ArchProfile {
+  if (!arch.name.startsWith('x86_64')) return arch;
+  return spec.paging === '5-level-if-la57' && cpuHasLa57 ? X86_64_LA57 : X86_64;
 }

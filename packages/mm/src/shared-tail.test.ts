@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ARCH_PROFILES, X86_64 } from './arch.js';
+import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
 import { EFAULT, KernelError } from './errno.js';
 import { PROPOSED_VMEMMAP_GENERATIONS, VMEMMAP_OPTIMIZE_RULES, isVmemmapGeneration } from './generation.js';
-import { KERNELS, KERNEL_VERSIONS, isKernelVersion } from './kernels.js';
+import { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
 import { PAGE_KERNEL_RO_LO } from './pgtable.js';
 import {
   PAGE_COMPOUND_HEAD_OFFSET,
@@ -103,5 +103,12 @@ describe('KERNELS: what each kernel release runs', () => {
     expect(KERNELS['6.6'].vmemmapOptimizeRule).toBe('reserve-nr');
     expect(KERNELS['5.19'].vmemmapOptimizeRule).toBe('seed');
     expect(KERNELS['5.15'].vmemmapGeneration).toBe('pre-series');
+  });
+  it('paging: 7.3 on an LA57 CPU is the 5-level profile (vmemmap_base 0xffd4000000000000); older kernels and other CPUs 4-level', () => {
+    expect(archForKernel(KERNELS['7.3'], X86_64, true)).toBe(X86_64_LA57);
+    expect(X86_64_LA57.vmemmapStart).toBe(0xffd4000000000000n);
+    expect(archForKernel(KERNELS['7.3'], X86_64, false)).toBe(X86_64);
+    expect(archForKernel(KERNELS['6.6'], X86_64_LA57, true)).toBe(X86_64);
+    expect(archForKernel(KERNELS['7.3'], ARCH_PROFILES['ppc64-64k']!, true)).toBe(ARCH_PROFILES['ppc64-64k']);
   });
 });
