@@ -5,7 +5,6 @@ import { sharedTails } from '@daxsim/sparse-vmemmap';
 import { armFailures, disarmFailures, pendingFailures } from './fault-inject.js';
 import { checkInvariants, formatViolation } from './invariants.js';
 import { machineState } from './state.js';
-import { FUZZ_OPS, fuzzGeneration } from './test/fuzz-suite.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -90,6 +89,3 @@ describe('shared-tail memremap_pages under injected failures', () => {
     expect(JSON.stringify(machineState(k))).toBe(before);
   });
 });
-
-// The fuzzer runs the new generation too (its own share of the budget).
-fuzzGeneration('shared-tail', 4, Math.ceil(FUZZ_OPS / 4));
