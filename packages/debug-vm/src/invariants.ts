@@ -1,6 +1,5 @@
 import {
   type DevPagemap,
-  PAGE_KERNEL_LO,
   PG_hwpoison,
   type PageTable,
   type Task,
@@ -20,6 +19,7 @@ import type { Kernel } from '@daxsim/memremap';
 import { pfnEnd, pfnFirst, pfnLen } from '@daxsim/memremap';
 import { type DaxBus, type DevDax, daxPgoffToPhys, taskExited } from '@daxsim/device-dax';
 import { GUP_PIN_COUNTING_BIAS } from '@daxsim/gup';
+import { checkSharedTails, vmemmapLeafProtOk } from './shared-tail-invariants.js';
 
 /**
  * References the caller knows to be held on device pages, by head pfn (the
@@ -142,7 +142,7 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
         continue;
       }
       if (level !== last && level !== arch.pmdLevel) sink.add('vmemmap-leaf-level', `a leaf at level ${level} maps vmemmap ${hex(va)}`);
-      if ((lo & PAGE_KERNEL_LO) !== PAGE_KERNEL_LO) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL`);
+      if (!vmemmapLeafProtOk(k, lo, target)) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL (PAGE_KERNEL_RO for a shared tail)`);
       const order = level === last ? 0 : pmdOrder;
       if (count) leafKeys.push(target * ORDER_KEYS + order);
       const first = Math.floor((va - k.mmu.vmemmapOffset) / ps);
@@ -594,5 +594,6 @@ export function checkInvariants(k: Kernel, bus?: DaxBus, tasks: readonly Task[] 
   checkSections(k, sink, scan, opts.full ?? true);
   checkStructPages(k, sink, scan, opts);
   if (bus) checkBus(k, sink, bus);
+  checkSharedTails(k, (invariant, message) => sink.add(invariant, message));
   return sink.list;
 }

@@ -79,6 +79,8 @@ export class StructPageCursor {
     const lo = w[i + W_HEAD]!;
     if ((lo & 1) === 0) return pfn;
     const hi = w[i + W_HEAD + 1]!;
+    // a compound_info mask is the same in every compound page of its order: resolve it from pfn's own address
+    if (hi === -1) return this.m.headFromCompoundInfo(pfn, lo, hi);
     if (lo !== this.headLo || hi !== this.headHi || this.headPfn < 0) {
       this.headPfn = this.m.virtToPfn(lo & ~1, hi);
       this.headLo = lo;

@@ -1,12 +1,16 @@
 import {
+  ALL_VMEMMAP_GENERATIONS,
   type ArchProfile,
   C,
   DEFAULT_VMEMMAP_GENERATION,
+  DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   type DevPagemap,
   EBUSY,
   ENOMEM,
   EINVAL,
-
+  EOPNOTSUPP,
+  VMEMMAP_OPTIMIZE_RULES,
+  type VmemmapOptimizeRule,
   ENXIO,
   KernelError,
   MEMORY_DEVICE_FS_DAX,
@@ -23,8 +27,17 @@ import {
   pgmapAltmap,
   pow2,
 } from '@daxsim/mm';
-import { type MemmapInitPath, type PageAllocKernel, createKernelCore, memmapInitRange, memmapInitZoneDevice, vmemmapCanOptimize } from '@daxsim/page-alloc';
-import { SparseMem, addPages, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
+import {
+  type MemmapInitPath,
+  type PageAllocKernel,
+  type Ppc64Mmu,
+  compoundNrPages,
+  createKernelCore,
+  memmapInitRange,
+  memmapInitZoneDevice,
+  vmemmapCanOptimize,
+} from '@daxsim/page-alloc';
+import { SparseMem, addPages, isSharedTail, removePages, vmemAltmapOffset } from '@daxsim/sparse-vmemmap';
 
 /** What memremap_pages() measured for one pgmap (counted, never computed). */
 export interface MemmapStats {
@@ -36,6 +49,8 @@ export interface MemmapStats {
   altmapPfns: number;
   /** __init_single_page calls (struct pages written). */
   structPagesInitialised: number;
+  /** Shared tail pages (shared-tail generation) this pgmap's vmemmap maps; counted in vmemmapDataFrames when this pgmap allocated them. */
+  sharedTailFrames: number;
   initMs: number;
 }
 
@@ -68,6 +83,10 @@ export interface Kernel extends PageAllocKernel {
   readonly sparse: SparseMem;
   readonly pageblock: SparseMem;
   readonly pgmaps: PgmapRegistry;
+  /** Which vmemmap_can_optimize() this kernel runs (a property of the kernel version, see KERNELS). */
+  readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
+  /** On ppc64: the MMU the kernel runs under (vmemmap dedup only with radix). */
+  readonly ppc64Mmu: Ppc64Mmu;
 }
 
 export interface CreateKernelOptions {
@@ -75,6 +94,10 @@ export interface CreateKernelOptions {
   ram: { nid: number; size: number; start?: number }[];
   devices?: { start: number; size: number; name?: string; nid?: number }[];
   tlb?: boolean;
+  /** vmemmap_can_optimize() rule (default 'reserve-nr', v6.6 and later). */
+  vmemmapOptimizeRule?: VmemmapOptimizeRule;
+  /** ppc64 only: 'radix' (default) or 'hash'. */
+  ppc64Mmu?: Ppc64Mmu;
 }
 
 /**
@@ -86,9 +109,14 @@ export const kernelBootHooks: ((k: Kernel) => void)[] = [];
 
 /** Boots a simulated machine with the section table and the pgmap registry. */
 export function createKernel(opts: CreateKernelOptions): Kernel {
+  const rule = opts.vmemmapOptimizeRule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE;
+  if (!(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(rule))
+    throw new KernelError(EINVAL, `createKernel: vmemmapOptimizeRule '${String(rule)}' is not one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
+  const ppc64Mmu = opts.ppc64Mmu ?? 'radix';
+  if (ppc64Mmu !== 'radix' && ppc64Mmu !== 'hash') throw new KernelError(EINVAL, `createKernel: ppc64Mmu '${String(ppc64Mmu)}' is not radix or hash`);
   const core = createKernelCore(opts);
   const sparse = new SparseMem(core.arch);
-  const k: Kernel = Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry() });
+  const k: Kernel = Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry(), vmemmapOptimizeRule: rule, ppc64Mmu });
   for (const hook of kernelBootHooks) hook(k);
   return k;
 }
@@ -154,7 +182,7 @@ function refuse(errno: number, msg: string): never {
 // The checks memremap_pages() and pagemap_range() make before changing anything.
 function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): void {
   const arch = k.arch;
-  if (!isVmemmapGeneration(generation)) refuse(EINVAL, `generation '${String(generation)}' is not one of pre-series, compound, tail-reuse, tail-reuse-pmd`);
+  if (!isVmemmapGeneration(generation)) refuse(EINVAL, `generation '${String(generation)}' is not one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`);
   if (k.pgmaps.of(pgmap)) refuse(EBUSY, `pgmap ${pgmap.name} is already mapped`);
   if (!pgmap.ranges || pgmap.ranges.length === 0) refuse(EINVAL, `pgmap ${pgmap.name}: nr_range must be specified`);
   switch (pgmap.type) {
@@ -209,6 +237,13 @@ function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): 
     if ((altmap.reserve + altmap.free) % 2 ** shift !== 0 && shift > 0 && generation !== 'pre-series')
       refuse(EINVAL, `altmap offset ${altmap.reserve + altmap.free} pfns is not aligned to the compound page size`);
   }
+  // The seed's compound_nr_pages() only tests the altmap: where a compound page's memmap is smaller than
+  // the vmemmap pages it assumes, memmap init would run past the compound page. Not modelled: refused.
+  if (shift > 0 && generation !== 'pre-series' && compoundNrPages(arch, altmap, 2 ** shift, generation, k.vmemmapOptimizeRule, k.ppc64Mmu) > 2 ** shift)
+    refuse(
+      EOPNOTSUPP,
+      `vmemmap_shift ${shift}: under the '${k.vmemmapOptimizeRule}' vmemmap_can_optimize rule compound_nr_pages() exceeds the ${2 ** shift} pages of a compound page on ${arch.name} (the kernel overruns; the model does not follow)`,
+    );
 }
 
 // pagemap_range(): map one range; 0 or -errno with nothing of this range left behind
@@ -218,13 +253,13 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   const startPfn = PHYS_PFN(k, r.start);
   const nrPages = PHYS_PFN(k, rangeLen(r));
   const altmap = pgmapAltmap(pgmap);
-  const compound = entry.shift > 0 && vmemmapCanOptimize(k.arch, altmap, 2 ** entry.shift, entry.generation);
+  const compound = entry.shift > 0 && vmemmapCanOptimize(k.arch, altmap, 2 ** entry.shift, entry.generation, k.vmemmapOptimizeRule, k.ppc64Mmu);
   // xa_store_range(&pgmap_array, ...)
   entry.spans.push({ startPfn, endPfn: startPfn + nrPages });
   // arch_add_memory() → __add_pages() (add_pages() for DEVICE_PRIVATE: no direct map either way in the model)
   const err = addPages(k, nid, startPfn, nrPages, {
     altmap,
-    pgmap: { pgmap, rangeStartPfn: startPfn, compound, pmdReuse: entry.generation === 'tail-reuse-pmd' },
+    pgmap: { pgmap, rangeStartPfn: startPfn, compound, pmdReuse: entry.generation === 'tail-reuse-pmd', sharedTail: entry.generation === 'shared-tail' },
   });
   if (err < 0) {
     entry.spans.pop();
@@ -232,7 +267,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   }
   // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
   if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid);
-  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath);
+  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath, k.vmemmapOptimizeRule, k.ppc64Mmu);
   entry.stats.initMs += res.ms;
   // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
   pgmap.ref += pfnLen(k, pgmap, rangeId);
@@ -269,7 +304,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     nid,
     initPath: opts.initPath ?? 'fast',
     spans: [],
-    stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, initMs: 0 },
+    stats: { vmemmapDataFrames: 0, vmemmapPagetableFrames: 0, altmapPfns: 0, structPagesInitialised: 0, sharedTailFrames: 0, initMs: 0 },
   };
   k.pgmaps.entries.push(entry);
   const deadBefore = pgmap.dead;
@@ -291,8 +326,23 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
     vmemmapPagetableFrames: b.framesInUse('vmemmap_pagetable') - before.pt,
     altmapPfns: (pgmapAltmap(pgmap)?.alloc ?? 0) - before.altmap,
     structPagesInitialised: k.counters.v[C.struct_pages_initialised]! - before.init,
+    sharedTailFrames: countSharedTails(k, entry),
     initMs: entry.stats.initMs,
   };
+}
+
+// The distinct shared tail frames the vmemmap of a pgmap maps: one translation per compound page's second vmemmap page.
+function countSharedTails(k: Kernel, e: PgmapEntry): number {
+  if (e.generation !== 'shared-tail' || e.shift === 0) return 0;
+  const spp = k.arch.pageSize / k.arch.structPageSize;
+  const nr = 2 ** e.shift;
+  if (nr <= spp) return 0;
+  const seen = new Set<number>();
+  for (const s of e.spans) for (let h = s.startPfn; h < s.endPfn; h += nr) {
+    const f = k.mmu.resolveFrame((h + spp) / spp);
+    if (isSharedTail(k, f)) seen.add(f);
+  }
+  return seen.size;
 }
 
 /**

@@ -39,6 +39,10 @@ export const COUNTER_NAMES = [
   // memory failure
   'memory_failure',
   'sigbus_sent',
+  // the shared-tail generation (appended: earlier indices stay put)
+  'vmemmap_write_faults', // stores through a read-only vmemmap PTE (each an oops)
+  'vmemmap_shared_tails_alloc', // per-zone, per-order shared tail pages filled (init_compound_tail)
+  'vmemmap_shared_tails_free',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

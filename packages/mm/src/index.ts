@@ -103,6 +103,7 @@ export {
 export type { FileRef, SigInfo, VmFault, VmOperations } from './mm-types.js';
 export {
   PAGE_KERNEL_LO,
+  PAGE_KERNEL_RO_LO,
   PTE_ADDR_HI_MASK,
   PTE_FLAGS_LO_MASK,
   PageTable,
@@ -173,7 +174,12 @@ export {
   PG_waiters,
   PG_workingset,
   PG_writeback,
+  STRUCT_PAGE_COMPOUND_INFO,
+  STRUCT_PAGE_V5_15,
   STRUCT_PAGE_WORDS,
+  compoundInfoMask,
+  isCompoundInfoMask,
+  structPageLayout,
   TAIL_MAPPING_HI,
   TAIL_MAPPING_LO,
   ZONES_SHIFT,
@@ -194,6 +200,19 @@ export {
 } from './dev-pagemap.js';
 export type { DevPagemap, DevPagemapOps, PhysAddrRange, VmemAltmap } from './dev-pagemap.js';
 export type { FrameAllocator, FramePurpose, KernelCore } from './kernel.js';
-export { DEFAULT_VMEMMAP_GENERATION, VMEMMAP_GENERATIONS, isVmemmapGeneration } from './generation.js';
-export type { VmemmapGeneration } from './generation.js';
+export {
+  ALL_VMEMMAP_GENERATIONS,
+  DEFAULT_VMEMMAP_GENERATION,
+  DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  PROPOSED_VMEMMAP_GENERATIONS,
+  VMEMMAP_GENERATIONS,
+  VMEMMAP_OPTIMIZE_RULES,
+  VMEMMAP_RESERVE_NR,
+  compoundInfoHasMask,
+  isVmemmapGeneration,
+} from './generation.js';
+export type { VmemmapGeneration, VmemmapOptimizeRule } from './generation.js';
+export type { StructPageLayout } from './struct-page.js';
+export { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
+export type { KernelSpec, KernelVersion, PagingPolicy } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';

@@ -1,7 +1,8 @@
 import { type ArchProfile, structPagesPerPage } from './arch.js';
 import { C, type Counters } from './counters.js';
 import { EFAULT, KernelError } from './errno.js';
-import { PageTable, type PageTableAllocator, _PAGE_PRESENT, entryPfn, entryPresent } from './pgtable.js';
+import type { KernelLog } from './klog.js';
+import { PageTable, type PageTableAllocator, _PAGE_PRESENT, _PAGE_RW, entryPfn, entryPresent } from './pgtable.js';
 import type { PhysicalMemory } from './phys-mem.js';
 
 const TLB_BLOCK_SHIFT = 12;
@@ -28,6 +29,10 @@ export class KernelMmu {
   /** log2(struct pages per vmemmap page) */
   readonly sppShift: number;
   private readonly counters: Counters;
+  /** Where oopses are printed (set by whoever boots the kernel; null: only thrown). */
+  log: KernelLog | null = null;
+  /** Whether the frame the last walk found is mapped writable (every level on the way has _PAGE_RW). */
+  private walkRw = true;
   private tlb: (Int32Array | undefined)[] = [];
   private readonly useTlb: boolean;
   /**
@@ -87,20 +92,57 @@ export class KernelMmu {
       const s = blk[vmi & TLB_BLOCK_MASK]!;
       if (s !== 0) {
         this.counters.v[C.tlb_hit]++;
-        return s - 1;
+        return (s > 0 ? s : -s) - 1;
       }
     }
-    return this.fill(vmi);
+    const e = this.fill(vmi);
+    return (e > 0 ? e : -e) - 1;
   }
 
+  /**
+   * translate() for a store: the same frame slot, or a kernel page fault
+   * (error_code 0x3: present, write) when the PTE that maps vmemmap page
+   * `vmi` is read-only.
+   */
+  translateWrite(vmi: number): number {
+    let e = 0;
+    if (this.useTlb) {
+      const blk = this.tlb[vmi >>> TLB_BLOCK_SHIFT];
+      if (blk !== undefined) e = blk[vmi & TLB_BLOCK_MASK]!;
+      if (e !== 0) this.counters.v[C.tlb_hit]++;
+      else e = this.fill(vmi);
+    } else {
+      const slot = this.walkVmemmap(vmi);
+      e = this.walkRw ? slot + 1 : -(slot + 1);
+    }
+    if (e < 0) this.writeFault(vmi);
+    return e - 1;
+  }
+
+  // The oops of a store through a read-only vmemmap PTE (arch/x86/mm/fault.c page_fault_oops()).
+  private writeFault(vmi: number): never {
+    const va = this.kernelVa(this.vmemmapOffset + vmi * this.arch.pageSize).toString(16);
+    this.counters.v[C.vmemmap_write_faults]++;
+    const text = `BUG: unable to handle page fault for address: ${va}`;
+    if (this.log !== null) {
+      this.log.err(text);
+      this.log.err('#PF: supervisor write access in kernel mode');
+      this.log.err('#PF: error_code(0x0003) - permissions violation');
+      this.log.err('Oops: 0003 [#1] PREEMPT SMP NOPTI');
+    }
+    throw new KernelError(EFAULT, `${text} (write through a read-only vmemmap PTE)`);
+  }
+
+  // A TLB miss: walks, caches, and returns the entry (slot + 1, negated when read-only).
   private fill(vmi: number): number {
     this.counters.v[C.tlb_miss]++;
     const slot = this.walkVmemmapCached(vmi);
+    const e = this.walkRw ? slot + 1 : -(slot + 1);
     const bi = vmi >>> TLB_BLOCK_SHIFT;
     let blk = this.tlb[bi];
     if (blk === undefined) blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
-    blk[vmi & TLB_BLOCK_MASK] = slot + 1;
-    return slot;
+    blk[vmi & TLB_BLOCK_MASK] = e;
+    return e;
   }
 
   /** The slow, obviously correct translation: a full page-table walk, no cache. */
@@ -121,7 +163,10 @@ export class KernelMmu {
     if (span === this.pwcSpan) {
       const idx = pt.index(va, this.pteLevel);
       const lo = pt.lo(this.pwcTable, idx);
-      if (lo & _PAGE_PRESENT) return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift));
+      if (lo & _PAGE_PRESENT) {
+        this.walkRw = (lo & _PAGE_RW) !== 0; // the upper levels of a vmemmap walk are page tables, always writable
+        return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift));
+      }
       return this.walkVmemmap(vmi); // not mapped: the slow path raises the oops
     }
     const level = pt.walk(va);
@@ -130,6 +175,7 @@ export class KernelMmu {
       this.pwcTable = pt.wTable;
     }
     if (!entryPresent(pt.wLo)) return this.walkVmemmap(vmi);
+    this.walkRw = (pt.wLo & _PAGE_RW) !== 0;
     const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
     const within = va % pt.levelSize(level);
     return this.mem.materialise(base + Math.floor(within / this.arch.pageSize));
@@ -141,6 +187,7 @@ export class KernelMmu {
     const va = this.vmemmapOffset + vmi * this.arch.pageSize;
     const level = pt.walk(va);
     if (!entryPresent(pt.wLo)) return -1;
+    this.walkRw = (pt.wLo & _PAGE_RW) !== 0;
     const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
     const within = va % pt.levelSize(level);
     return base + Math.floor(within / this.arch.pageSize);

@@ -25,6 +25,8 @@ export const PTE_FLAGS_LO_MASK = 0xfff;
 export const PTE_ADDR_HI_MASK = 0xfffff;
 
 export const PAGE_KERNEL_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL;
+/** PAGE_KERNEL_RO: what the shared tails of the `shared-tail` generation are mapped with. */
+export const PAGE_KERNEL_RO_LO = PAGE_KERNEL_LO & ~_PAGE_RW;
 /** _PAGE_TABLE: the flags of a non-leaf entry that points at a table. */
 export const _PAGE_TABLE_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
 

@@ -1,6 +1,7 @@
 import type { ArchProfile } from './arch.js';
 import { C, type Counters } from './counters.js';
 import { EINVAL, KernelError } from './errno.js';
+import { type VmemmapGeneration, compoundInfoHasMask } from './generation.js';
 import type { KernelMmu } from './kernel-mmu.js';
 import type { KernelObjects } from './kobjects.js';
 import type { PhysicalMemory } from './phys-mem.js';
@@ -94,6 +95,31 @@ export const TAIL_MAPPING_HI = 0xdead0000 | 0;
 /** The counter slot every refcount/pincount atomic bumps (read once, not per atomic). */
 const ATOMIC_OPS = C.atomic_refcount_ops;
 
+/**
+ * The compound_info mask of a tail page of `order` (set_compound_head() when
+ * compound_info_has_mask()): GENMASK(BITS_PER_LONG - 1, order +
+ * order_base_2(sizeof(struct page))) | 1, as its [lo, hi] words.
+ */
+export function compoundInfoMask(arch: ArchProfile, order: number): [number, number] {
+  const shift = order + Math.log2(arch.structPageSize);
+  // the model keeps masks below bit 32 (every order up to MAX_FOLIO_ORDER on the profiles it has)
+  if (!Number.isInteger(shift) || shift < 1 || shift > 32) throw new KernelError(EINVAL, `compound_info: no mask for order ${order} with a ${arch.structPageSize}-byte struct page`);
+  return [shift === 32 ? 1 : (~((1 << shift) - 1) | 1) | 0, -1];
+}
+
+/**
+ * Whether a tail's compound_info words are a mask rather than a pointer: the
+ * top word all ones and the low word ones from some bit up. The kernel knows
+ * at build time which encoding it uses; the model lets generations of both
+ * kinds share one machine and tells them apart by shape (no vmemmap window
+ * of the arch profiles lies in the top 4 GiB of the address space).
+ */
+export function isCompoundInfoMask(lo: number, hi: number): boolean {
+  if (hi !== -1) return false;
+  const n = (0x100000000 - ((lo & ~1) >>> 0)) >>> 0; // 2^shift for a mask (0 for shift 32)
+  return (n & (n - 1)) === 0;
+}
+
 /** Words in one struct page. */
 export const STRUCT_PAGE_WORDS = 16;
 
@@ -147,6 +173,19 @@ export class Memmap {
     return ((slot & m.slabMask) << this.frameWordShift) + ((pfn & this.sppMask) << 4);
   }
 
+  /**
+   * locate() for a store: the same word index, or a kernel page fault when
+   * the vmemmap PTE that maps pfn's struct page is read-only (a shared tail).
+   */
+  locateW(pfn: number): number {
+    const slot = this.mmu.translateWrite(pfn >>> this.sppShift);
+    const m = this.mem;
+    const si = slot >>> m.slabShift;
+    this.si = si;
+    this.w = m.slabI32[si]!;
+    return ((slot & m.slabMask) << this.frameWordShift) + ((pfn & this.sppMask) << 4);
+  }
+
   /** The 64 bytes of pfn's struct page, as read through the vmemmap. */
   rawBytes(pfn: number): Uint8Array {
     const i = this.locate(pfn);
@@ -157,7 +196,7 @@ export class Memmap {
 
   /** mm_zero_struct_page() */
   zero(pfn: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w.fill(0, i, i + STRUCT_PAGE_WORDS);
   }
 
@@ -168,11 +207,11 @@ export class Memmap {
     return ((this.w[i + W_FLAGS]! >>> bit) & 1) === 1;
   }
   setFlag(pfn: number, bit: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_FLAGS] |= 1 << bit;
   }
   clearFlag(pfn: number, bit: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_FLAGS] &= ~(1 << bit);
   }
   /** The low 32 bits of page->flags (every PG_ bit lives there). */
@@ -229,7 +268,7 @@ export class Memmap {
 
   /** set_page_links(): zone and node into the top bits of page->flags. */
   setPageLinks(pfn: number, zone: number, nid: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     const keep = this.w[i + W_FLAGS_HI]! & ~(((1 << NODES_SHIFT) - 1) << NODES_HI_SHIFT) & ~(((1 << ZONES_SHIFT) - 1) << ZONES_HI_SHIFT);
     this.w[i + W_FLAGS_HI] = keep | (nid << NODES_HI_SHIFT) | (zone << ZONES_HI_SHIFT);
   }
@@ -270,7 +309,7 @@ export class Memmap {
   setCompoundHead(pfn: number, headPfn: number): void {
     const lo = this.pageVirtLo(headPfn) | 1;
     const hi = this.pageVirtHi(headPfn);
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_HEAD] = lo;
     this.w[i + W_HEAD_HI] = hi;
   }
@@ -283,12 +322,33 @@ export class Memmap {
   PageCompound(pfn: number): boolean {
     return this.PageHead(pfn) || this.PageTail(pfn);
   }
-  /** compound_head(): the pfn of the head page (pfn itself for a head or small page). */
+  /**
+   * set_compound_head() with compound_info_has_mask() (Kiryl Shutsemau's
+   * "mm: rework compound_head() for power-of-2 sizeof(struct page)"): the
+   * tail stores GENMASK(63, order + log2(sizeof(struct page))) | 1, the same
+   * value in every tail of every compound page of that order.
+   */
+  setCompoundInfoMask(pfn: number, order: number): void {
+    const [lo, hi] = compoundInfoMask(this.arch, order);
+    const i = this.locateW(pfn);
+    this.w[i + W_HEAD] = lo;
+    this.w[i + W_HEAD_HI] = hi;
+  }
+  /**
+   * compound_head(): the pfn of the head page (pfn itself for a head or small
+   * page). A tail's compound_info is either the head's address + 1 or a mask
+   * (compound_info_has_mask()), which is applied to the tail's own address.
+   */
   compoundHead(pfn: number): number {
     const i = this.locate(pfn);
     const lo = this.w[i + W_HEAD]!;
     if ((lo & 1) === 0) return pfn;
-    return this.virtToPfn(lo & ~1, this.w[i + W_HEAD_HI]!);
+    return this.headFromCompoundInfo(pfn, lo, this.w[i + W_HEAD_HI]!);
+  }
+  /** The head pfn a tail's compound_info words [lo, hi] (bit 0 set) designate, for pfn's struct page: a mask or a pointer. */
+  headFromCompoundInfo(pfn: number, lo: number, hi: number): number {
+    if (isCompoundInfoMask(lo, hi)) return this.virtToPfn(this.pageVirtLo(pfn) & lo & ~1, this.pageVirtHi(pfn) & hi);
+    return this.virtToPfn(lo & ~1, hi);
   }
   /** The raw compound_head word pair, for checks that must not interpret it. */
   compoundHeadRaw(pfn: number): [number, number] {
@@ -298,7 +358,7 @@ export class Memmap {
 
   /** set_compound_page_dtor() */
   setCompoundPageDtor(headPfn: number, dtor: number): void {
-    const i = this.locate(headPfn + 1);
+    const i = this.locateW(headPfn + 1);
     this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_DTOR_OFFSET] = dtor;
   }
   compoundDtor(headPfn: number): number {
@@ -307,7 +367,7 @@ export class Memmap {
   }
   /** set_compound_order(): compound_order and compound_nr of the first tail. */
   setCompoundOrder(headPfn: number, order: number): void {
-    const i = this.locate(headPfn + 1);
+    const i = this.locateW(headPfn + 1);
     this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_ORDER_OFFSET] = order;
     this.w[i + W_CNR] = 2 ** order;
   }
@@ -329,7 +389,7 @@ export class Memmap {
     return this.w[i + W_CMAPCOUNT]!;
   }
   setCompoundMapcount(headPfn: number, v: number): void {
-    const i = this.locate(headPfn + 1);
+    const i = this.locateW(headPfn + 1);
     this.w[i + W_CMAPCOUNT] = v;
   }
   /** compound_pincount_ptr(): the second tail's hpage_pinned_refcount. */
@@ -338,12 +398,12 @@ export class Memmap {
     return this.w[i + W_PINCOUNT]!;
   }
   setCompoundPincount(headPfn: number, v: number): void {
-    const i = this.locate(headPfn + 2);
+    const i = this.locateW(headPfn + 2);
     this.w[i + W_PINCOUNT] = v;
   }
   /** atomic_add(n, compound_pincount_ptr(head)); one atomic operation. */
   compoundPincountAdd(headPfn: number, n: number): number {
-    const i = this.locate(headPfn + 2);
+    const i = this.locateW(headPfn + 2);
     return this.compoundPincountAddAt(this.w, i, headPfn, n);
   }
   /**
@@ -370,12 +430,12 @@ export class Memmap {
   }
   /** set_page_count() / init_page_count() — a plain store, not an atomic RMW. */
   setPageCount(pfn: number, v: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_REFCOUNT] = v;
   }
   /** page_ref_add(): one atomic operation; an overflow of the 32-bit count is a bug and throws. */
   pageRefAdd(pfn: number, n: number): number {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     return this.pageRefAddAt(this.w, i, pfn, n);
   }
   /**
@@ -413,7 +473,7 @@ export class Memmap {
     return this.w[i + W_MAPCOUNT]!;
   }
   setPageMapcountRaw(pfn: number, v: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_MAPCOUNT] = v;
   }
 
@@ -426,7 +486,7 @@ export class Memmap {
   }
   setPagePgmap(pfn: number, pgmap: object | null): void {
     const [lo, hi] = pgmap === null ? [0, 0] : this.objects.pointer(pgmap);
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_HEAD] = lo;
     this.w[i + W_HEAD_HI] = hi;
   }
@@ -436,7 +496,7 @@ export class Memmap {
     return [this.w[i + W_ZDD]!, this.w[i + W_ZDD_HI]!];
   }
   setZoneDeviceData(pfn: number, lo: number, hi: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_ZDD] = lo;
     this.w[i + W_ZDD_HI] = hi;
   }
@@ -444,7 +504,7 @@ export class Memmap {
   initListHeadLru(pfn: number): void {
     const lo = this.pageVirtLo(pfn) + 8;
     const hi = this.pageVirtHi(pfn);
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_HEAD] = lo;
     this.w[i + W_HEAD_HI] = hi;
     this.w[i + W_ZDD] = lo;
@@ -466,13 +526,13 @@ export class Memmap {
   }
   setPageMapping(pfn: number, mapping: object | null): void {
     const [lo, hi] = mapping === null ? [0, 0] : this.objects.pointer(mapping);
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_MAPPING] = lo;
     this.w[i + W_MAPPING_HI] = hi;
   }
   /** page->mapping = TAIL_MAPPING */
   setTailMapping(pfn: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_MAPPING] = TAIL_MAPPING_LO;
     this.w[i + W_MAPPING_HI] = TAIL_MAPPING_HI;
   }
@@ -482,7 +542,7 @@ export class Memmap {
     return (this.w[i + W_INDEX_HI]! >>> 0) * 0x100000000 + (this.w[i + W_INDEX]! >>> 0);
   }
   setPageIndex(pfn: number, index: number): void {
-    const i = this.locate(pfn);
+    const i = this.locateW(pfn);
     this.w[i + W_INDEX] = index % 0x100000000 | 0;
     this.w[i + W_INDEX_HI] = Math.floor(index / 0x100000000) | 0;
   }
@@ -491,4 +551,43 @@ export class Memmap {
     const i = this.locate(pfn);
     return this.w[i + W_PRIVATE]!;
   }
+}
+
+/**
+ * The struct page layouts the model knows, selected by generation. Both keep
+ * every field at its v5.15 x86-64 offset; they differ in the word at 8 of a
+ * tail page: `v5.15` stores compound_head = head + 1, `compound-info` (Kiryl
+ * Shutsemau's series, field renamed compound_info) stores the order's mask.
+ * Later kernels also moved the first tail's fields into struct folio; the
+ * model does not follow that move (see the README).
+ */
+export interface StructPageLayout {
+  readonly name: 'v5.15' | 'compound-info';
+  /** How a tail encodes its head in the word at `compoundHead`. */
+  readonly tailEncoding: 'pointer' | 'mask';
+  readonly flags: number;
+  readonly compoundHead: number;
+  readonly pgmap: number;
+  readonly mapping: number;
+  readonly index: number;
+  readonly private: number;
+  readonly mapcount: number;
+  readonly refcount: number;
+}
+const V5_15_OFFSETS = {
+  flags: PAGE_FLAGS_OFFSET,
+  compoundHead: PAGE_COMPOUND_HEAD_OFFSET,
+  pgmap: PAGE_PGMAP_OFFSET,
+  mapping: PAGE_MAPPING_OFFSET,
+  index: PAGE_INDEX_OFFSET,
+  private: PAGE_PRIVATE_OFFSET,
+  mapcount: PAGE_MAPCOUNT_OFFSET,
+  refcount: PAGE_REFCOUNT_OFFSET,
+} as const;
+export const STRUCT_PAGE_V5_15: StructPageLayout = { name: 'v5.15', tailEncoding: 'pointer', ...V5_15_OFFSETS };
+export const STRUCT_PAGE_COMPOUND_INFO: StructPageLayout = { name: 'compound-info', tailEncoding: 'mask', ...V5_15_OFFSETS };
+
+/** The struct page layout a generation's memmap is written in. */
+export function structPageLayout(g: VmemmapGeneration): StructPageLayout {
+  return compoundInfoHasMask(g) ? STRUCT_PAGE_COMPOUND_INFO : STRUCT_PAGE_V5_15;
 }

@@ -10,11 +10,12 @@ export function prepCompoundHead(mm: Memmap, headPfn: number, order: number): vo
   mm.counters.v[C.compound_pages_prepared]++;
 }
 
-// prep_compound_tail() (seed patch 2)
-export function prepCompoundTail(mm: Memmap, headPfn: number, tailIdx: number): void {
+// prep_compound_tail() (seed patch 2); with maskOrder >= 0 the tail encodes its head as the compound_info mask of that order (shared-tail)
+export function prepCompoundTail(mm: Memmap, headPfn: number, tailIdx: number, maskOrder = -1): void {
   const p = headPfn + tailIdx;
   mm.setTailMapping(p);
-  mm.setCompoundHead(p, headPfn);
+  if (maskOrder >= 0) mm.setCompoundInfoMask(p, maskOrder);
+  else mm.setCompoundHead(p, headPfn);
 }
 
 // prep_compound_page(): PG_head, every tail, then the head metadata (written last: it overlaps tails 1 and 2)

@@ -15,4 +15,5 @@ export {
   memmapInitZoneDevice,
   vmemmapCanOptimize,
 } from './memmap-init.js';
-export type { MemmapInitKernel, MemmapInitPath, MemmapInitResult, PageblockFlags } from './memmap-init.js';
+export type { MemmapInitKernel, MemmapInitPath, MemmapInitResult, PageblockFlags, Ppc64Mmu } from './memmap-init.js';
+export { compoundTailFrameIntact, compoundTailWords, initCompoundTailFrame } from './compound-tail.js';

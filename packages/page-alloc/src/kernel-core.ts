@@ -57,5 +57,6 @@ export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
   const objects = new KernelObjects(arch.pageOffset);
   const memmap = new Memmap(mmu, objects, counters);
   const log = new KernelLog();
+  mmu.log = log; // where a write through a read-only vmemmap PTE oopses
   return Object.assign(core, { arch, mem, mmu, memmap, objects, counters, log, frames: buddy, buddy });
 }

@@ -3,23 +3,25 @@ import {
   type DevPagemap,
   type KernelCore,
   type Memmap,
-  PAGE_COMPOUND_HEAD_OFFSET,
-  PAGE_MAPCOUNT_OFFSET,
-  PAGE_MAPPING_OFFSET,
-  PAGE_REFCOUNT_OFFSET,
   PG_head,
   PG_reserved,
   TAIL_MAPPING_HI,
   TAIL_MAPPING_LO,
   ZONE_DEVICE,
+  DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  VMEMMAP_RESERVE_NR,
   type VmemAltmap,
   type VmemmapGeneration,
+  type VmemmapOptimizeRule,
+  compoundInfoHasMask,
+  compoundInfoMask,
   pageblockNrPages,
   pgmapAltmap,
   structPagesPerPage,
 } from '@daxsim/mm';
 import type { ArchProfile } from '@daxsim/mm';
 import { prepCompoundHead, prepCompoundTail } from './compound.js';
+import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, W_REFCOUNT, ZONES_HI_SHIFT } from './words.js';
 
 /** enum migratetype (include/linux/mmzone.h) */
 export const MIGRATE_UNMOVABLE = 0;
@@ -36,13 +38,6 @@ export interface PageblockFlags {
 /** What memmap init needs of the kernel: the core, and optionally the pageblock flags. */
 export type MemmapInitKernel = KernelCore & { pageblock?: PageblockFlags };
 
-// Word offsets inside one struct page (the mm byte offsets / 4).
-const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET / 4;
-const W_MAPPING = PAGE_MAPPING_OFFSET / 4;
-const W_MAPCOUNT = PAGE_MAPCOUNT_OFFSET / 4;
-const W_REFCOUNT = PAGE_REFCOUNT_OFFSET / 4;
-const NODES_HI_SHIFT = 54 - 32;
-const ZONES_HI_SHIFT = 51 - 32;
 
 // __init_single_page(): mm_zero_struct_page, set_page_links, refcount 1, _mapcount -1, INIT_LIST_HEAD(lru)
 export function initSinglePage(mm: Memmap, pfn: number, zone: number, nid: number): void {
@@ -64,22 +59,58 @@ export function initZoneDevicePage(k: MemmapInitKernel, pfn: number, zone: numbe
   if (pfn % pageblockNrPages(k.arch) === 0) k.pageblock?.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
 }
 
+/** Which MMU a ppc64 kernel runs: vmemmap_can_optimize() dedups only under radix (arch/powerpc/mm/book3s64/radix_pgtable.c). */
+export type Ppc64Mmu = 'radix' | 'hash';
+
+/** Generations that share tail vmemmap pages at all. */
+const dedups = (g: VmemmapGeneration): boolean => g === 'tail-reuse' || g === 'tail-reuse-pmd' || g === 'shared-tail';
+
 /**
- * vmemmap_can_optimize(): whether the compound memmap shares its tail vmemmap
- * pages (the seed: compound pages and no altmap; later kernels add the power
- * of two struct page and "more than VMEMMAP_RESERVE_NR vmemmap pages" tests,
- * which keep 64 KiB-page profiles sane).
+ * vmemmap_can_optimize(): whether the compound memmap of nrPages-page
+ * compound pages shares its tail vmemmap pages, under `rule`:
+ * - `seed` (v5.19): pgmap_vmemmap_nr(pgmap) > 1 and no altmap;
+ * - `altmap-fix` (87a7ae75d738): also a power-of-two struct page;
+ * - `reserve-nr` (v6.6): also more than VMEMMAP_RESERVE_NR vmemmap pages per
+ *   compound page, and on ppc64 only with the radix MMU (its override). The
+ *   `shared-tail` proposal keeps one vmemmap page, so it needs more than one
+ *   (the proposal's own threshold is not confirmed from its source).
  */
-export function vmemmapCanOptimize(arch: ArchProfile, altmap: VmemAltmap | null, nrPages: number, generation: VmemmapGeneration): boolean {
-  if (generation !== 'tail-reuse' && generation !== 'tail-reuse-pmd') return false;
-  if (altmap !== null || nrPages <= 1) return false;
-  if ((arch.structPageSize & (arch.structPageSize - 1)) !== 0) return false;
-  return (nrPages * arch.structPageSize) / arch.pageSize > 2;
+export function vmemmapCanOptimize(
+  arch: ArchProfile,
+  altmap: VmemAltmap | null,
+  nrPages: number,
+  generation: VmemmapGeneration,
+  rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  ppc64Mmu: Ppc64Mmu = 'radix',
+): boolean {
+  if (!dedups(generation) || altmap !== null || nrPages <= 1) return false;
+  if (rule === 'seed') return true;
+  if ((arch.structPageSize & (arch.structPageSize - 1)) !== 0) return false; // is_power_of_2(sizeof(struct page))
+  if (rule === 'altmap-fix') return true;
+  if (arch.name.startsWith('ppc64') && ppc64Mmu !== 'radix') return false; // radix__vmemmap_can_optimize override
+  const reserve = generation === 'shared-tail' ? 1 : VMEMMAP_RESERVE_NR;
+  return Math.floor((nrPages * arch.structPageSize) / arch.pageSize) > reserve;
 }
 
-// compound_nr_pages() (seed patch 13): only the struct pages in the 2 unique vmemmap pages when tails are shared
-export function compoundNrPages(arch: ArchProfile, altmap: VmemAltmap | null, nrPages: number, generation: VmemmapGeneration): number {
-  return vmemmapCanOptimize(arch, altmap, nrPages, generation) ? 2 * structPagesPerPage(arch) : nrPages;
+/**
+ * compound_nr_pages() (seed patch 13): the struct pages memmap init writes
+ * per compound page — those in the vmemmap pages that are the compound
+ * page's own (2 for tail-reuse, 1 for shared-tail) when tails are shared.
+ * Under the `seed` rule it only tests the altmap (so it can exceed nrPages
+ * where a compound page's memmap is smaller than two vmemmap pages);
+ * 87a7ae75d738 made it follow vmemmap_can_optimize().
+ */
+export function compoundNrPages(
+  arch: ArchProfile,
+  altmap: VmemAltmap | null,
+  nrPages: number,
+  generation: VmemmapGeneration,
+  rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  ppc64Mmu: Ppc64Mmu = 'radix',
+): number {
+  const own = generation === 'shared-tail' ? 1 : 2;
+  if (rule === 'seed') return dedups(generation) && altmap === null ? own * structPagesPerPage(arch) : nrPages;
+  return vmemmapCanOptimize(arch, altmap, nrPages, generation, rule, ppc64Mmu) ? own * structPagesPerPage(arch) : nrPages;
 }
 
 /**
@@ -98,13 +129,14 @@ export function memmapInitCompound(
   nrPages: number,
   order: number = pgmap.vmemmapShift,
   prepHeadAfter = 2,
+  maskTails = false,
 ): void {
   const mm = k.memmap;
   mm.SetPageHead(headPfn);
   if (prepHeadAfter <= 0) prepCompoundHead(mm, headPfn, order);
   for (let pfn = headPfn + 1; pfn < headPfn + nrPages; pfn++) {
     initZoneDevicePage(k, pfn, zone, nid, pgmap);
-    prepCompoundTail(mm, headPfn, pfn - headPfn);
+    prepCompoundTail(mm, headPfn, pfn - headPfn, maskTails ? order : -1);
     mm.setPageCount(pfn, 0);
     if (pfn === headPfn + prepHeadAfter) prepCompoundHead(mm, headPfn, order);
   }
@@ -141,6 +173,8 @@ export function memmapInitZoneDevice(
   nid: number,
   generation: VmemmapGeneration,
   path: MemmapInitPath = 'fast',
+  rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  ppc64Mmu: Ppc64Mmu = 'radix',
 ): MemmapInitResult {
   const t0 = performance.now();
   const before = k.counters.v[C.struct_pages_initialised]!;
@@ -153,15 +187,17 @@ export function memmapInitZoneDevice(
     startPfn = altmap.basePfn + altmap.reserve + altmap.free;
     nrPages = endPfn - startPfn;
   }
-  const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation);
+  const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation, rule, ppc64Mmu);
+  // tails written in the compound_info mask encoding (they match the shared tail byte for byte)
+  const mask = pfnsPerCompound > 1 && compoundInfoHasMask(generation);
   if (path === 'reference' || (pfnsPerCompound > 1 && nrInit < 3)) {
     for (let pfn = startPfn; pfn < endPfn; pfn += pfnsPerCompound) {
       initZoneDevicePage(k, pfn, ZONE_DEVICE, nid, pgmap);
       if (pfnsPerCompound === 1) continue;
-      memmapInitCompound(k, pfn, ZONE_DEVICE, nid, pgmap, nrInit, shift);
+      memmapInitCompound(k, pfn, ZONE_DEVICE, nid, pgmap, nrInit, shift, 2, mask);
     }
   } else {
-    fastInit(k, startPfn, endPfn, pgmap, nid, shift, nrInit);
+    fastInit(k, startPfn, endPfn, pgmap, nid, shift, nrInit, mask);
   }
   const ms = Math.round(performance.now() - t0);
   k.log.info(`memmap_init_zone_device initialised ${nrPages} pages in ${ms}ms`);
@@ -184,7 +220,7 @@ function writeRun(w: Int32Array, i: number, t: Int32Array, count: number): void 
 }
 
 // The memmap_init_zone_device() loop with __init_zone_device_page() and prep_compound_tail() inlined as word stores.
-function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: DevPagemap, nid: number, shift: number, nrInit: number): void {
+function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: DevPagemap, nid: number, shift: number, nrInit: number, mask: boolean): void {
   const mm = k.memmap;
   const pfnsPerCompound = 2 ** shift;
   const linksHi = (nid << NODES_HI_SHIFT) | (ZONE_DEVICE << ZONES_HI_SHIFT);
@@ -212,7 +248,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     for (let j = 0; j < spp; j++) page.set(base, j * 16);
     for (let pfn = startPfn; pfn < endPfn; ) {
       const n = Math.min(endPfn - pfn, spp - (pfn % spp));
-      const i = mm.locate(pfn);
+      const i = mm.locateW(pfn);
       if (n === spp) mm.w.set(page, i);
       else writeRun(mm.w, i, base, n);
       written += n;
@@ -228,16 +264,17 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   const page = new Int32Array(spp * 16);
   for (let j = 0; j < spp; j++) page.set(tail, j * 16);
   const rest = page.subarray(0, (spp - 3) * 16);
+  const [maskLo, maskHi] = mask ? compoundInfoMask(k.arch, shift) : [0, 0];
   for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
-    const lo = mm.pageVirtLo(h) | 1; // compound_head = head + 1
-    const hi = mm.pageVirtHi(h);
+    const lo = mask ? maskLo : mm.pageVirtLo(h) | 1; // compound_info mask, or compound_head = head + 1
+    const hi = mask ? maskHi : mm.pageVirtHi(h);
     tail[W_HEAD] = lo;
     tail[W_HEAD + 1] = hi;
     for (let j = 0; j < spp * 16; j += 16) {
       page[j + W_HEAD] = lo;
       page[j + W_HEAD + 1] = hi;
     }
-    let i = mm.locate(h);
+    let i = mm.locateW(h);
     let w = mm.w;
     writeRun(w, i, head, 1);
     if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
@@ -248,7 +285,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     const last = h + nrInit;
     for (let pfn = h + 3; pfn < last; ) {
       const n = Math.min(last - pfn, spp - (pfn % spp));
-      i = mm.locate(pfn);
+      i = mm.locateW(pfn);
       w = mm.w;
       if (n === spp) w.set(page, i);
       else if (n === spp - 3) w.set(rest, i);

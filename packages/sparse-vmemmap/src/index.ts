@@ -27,8 +27,11 @@ export {
   vmemmapPopulateHugepages,
   vmemmapPopulatePmdRange,
   vmemmapPopulateRange,
+  vmemmapPopulateSharedTail,
+  isSharedTail,
+  sharedTails,
 } from './vmemmap.js';
-export type { VmemmapKernel, VmemmapPgmapCtx } from './vmemmap.js';
+export type { SharedTail, VmemmapKernel, VmemmapPgmapCtx } from './vmemmap.js';
 export {
   addPages,
   checkPfnSpan,

@@ -6,6 +6,7 @@ import {
   ENOMEM,
   KernelError,
   PAGE_KERNEL_LO,
+  PAGE_KERNEL_RO_LO,
   _PAGE_PRESENT,
   _PAGE_PSE,
   _PAGE_TABLE_LO,
@@ -21,7 +22,7 @@ import {
   pmdSize,
   pow2,
 } from '@daxsim/mm';
-import type { PageAllocKernel } from '@daxsim/page-alloc';
+import { type PageAllocKernel, initCompoundTailFrame } from '@daxsim/page-alloc';
 
 /** What vmemmap population works on: the core with its buddy allocator. */
 export type VmemmapKernel = PageAllocKernel;
@@ -35,6 +36,8 @@ export interface VmemmapPgmapCtx {
   readonly compound: boolean;
   /** Seed patch 14: reuse PTE tables of tail entries across a compound page larger than a section. */
   readonly pmdReuse: boolean;
+  /** The shared-tail proposal: tails map the zone's shared tail page read-only. */
+  readonly sharedTail?: boolean;
 }
 
 // vmem_altmap_offset(), vmem_altmap_next_pfn(), vmem_altmap_nr_free()
@@ -124,6 +127,7 @@ function vmemmapPteRun(
   altmap: VmemAltmap | null,
   reuse: number,
   cur: PteCursor | null = null,
+  prot: number = PAGE_KERNEL_LO,
 ): number {
   const pt = ptOf(k);
   const pteLevel = k.arch.pteLevel;
@@ -148,7 +152,7 @@ function vmemmapPteRun(
   let shared = 0;
   const idx0 = pt.index(addr, pteLevel);
   const n = Math.round((end - addr) / ps);
-  const lo = reuse >= 0 ? mkEntryLo(reuse, shift, PAGE_KERNEL_LO) : 0;
+  const lo = reuse >= 0 ? mkEntryLo(reuse, shift, prot) : 0;
   const hi = reuse >= 0 ? mkEntryHi(reuse, shift, 0) : 0;
   const m = k.mem;
   const slot = m.frameSlot(table);
@@ -217,11 +221,20 @@ export function vmemmapPopulateRange(k: VmemmapKernel, start: number, end: numbe
   return populateRange(k, start, end, nid, altmap, reuse, null);
 }
 
-function populateRange(k: VmemmapKernel, start: number, end: number, nid: number, altmap: VmemAltmap | null, reuse: number, cur: PteCursor | null): number {
+function populateRange(
+  k: VmemmapKernel,
+  start: number,
+  end: number,
+  nid: number,
+  altmap: VmemAltmap | null,
+  reuse: number,
+  cur: PteCursor | null,
+  prot: number = PAGE_KERNEL_LO,
+): number {
   const pmd = ptOf(k).levelSize(k.arch.pmdLevel);
   for (let addr = start; addr < end; ) {
     const next = Math.min(end, addr - (addr % pmd) + pmd);
-    const r = vmemmapPteRun(k, addr, next, nid, altmap, reuse, cur);
+    const r = vmemmapPteRun(k, addr, next, nid, altmap, reuse, cur, prot);
     if (r < 0) return r;
     addr = next;
   }
@@ -404,6 +417,100 @@ export function vmemmapPopulateCompoundPages(k: VmemmapKernel, startPfn: number,
   return 0;
 }
 
+/** One shared tail page: the zone (ZONE_DEVICE of `nid`) and order it serves, and its frame. */
+export interface SharedTail {
+  readonly nid: number;
+  readonly order: number;
+  readonly pfn: number;
+}
+
+// zone->vmemmap_tails[order] per kernel, keyed nid * 64 + order, and the reverse map frame -> key
+const sharedTailsOf = new WeakMap<object, { byKey: Map<number, number>; byPfn: Map<number, number> }>();
+const tailsOf = (k: VmemmapKernel) => {
+  let t = sharedTailsOf.get(k);
+  if (t === undefined) sharedTailsOf.set(k, (t = { byKey: new Map(), byPfn: new Map() }));
+  return t;
+};
+
+/** The shared tail pages in use (for sweeps and drawings). */
+export function sharedTails(k: VmemmapKernel): SharedTail[] {
+  const out: SharedTail[] = [];
+  for (const [key, pfn] of tailsOf(k).byKey) out.push({ nid: Math.floor(key / 64), order: key % 64, pfn });
+  return out;
+}
+
+/** Whether frame `pfn` is a shared tail page. */
+export function isSharedTail(k: VmemmapKernel, pfn: number): boolean {
+  return sharedTailsOf.get(k)?.byPfn.has(pfn) ?? false;
+}
+
+// A frame the vmemmap stops mapping is freed: if it was a shared tail, the zone forgets it.
+function forgetSharedTail(k: VmemmapKernel, pfn: number): void {
+  const t = sharedTailsOf.get(k);
+  const key = t?.byPfn.get(pfn);
+  if (t === undefined || key === undefined) return;
+  t.byPfn.delete(pfn);
+  t.byKey.delete(key);
+  k.counters.v[C.vmemmap_shared_tails_free]++;
+}
+
+/**
+ * vmemmap_get_tail() (the shared-tail proposal; zone->vmemmap_tails[] of
+ * Kiryl Shutsemau's series): the zone's shared tail page for `order`,
+ * allocated and filled by init_compound_tail() on first use. Returns its
+ * pfn or -ENOMEM; `tailFresh` says whether this call allocated it (a fresh
+ * page carries the allocation's reference, which the caller drops once the
+ * page is mapped: the PTEs hold it from then on).
+ */
+let tailFresh = false;
+function vmemmapGetTail(k: VmemmapKernel, nid: number, order: number): number {
+  const t = tailsOf(k);
+  const key = nid * 64 + order;
+  const have = t.byKey.get(key);
+  tailFresh = false;
+  if (have !== undefined) return have;
+  const pfn = k.buddy.allocPages(0, nid, 'vmemmap_data');
+  if (pfn < 0) return -ENOMEM;
+  initCompoundTailFrame(k, pfn, nid, order);
+  t.byKey.set(key, pfn);
+  t.byPfn.set(pfn, key);
+  k.counters.v[C.vmemmap_shared_tails_alloc]++;
+  tailFresh = true;
+  return pfn;
+}
+
+/**
+ * vmemmap_populate_compound_pages() of the shared-tail proposal: per
+ * compound page, the head vmemmap page (the head and its first tails) is its
+ * own, writable; every other vmemmap page of the compound page maps the
+ * zone's shared tail for the order, read-only (PAGE_KERNEL_RO). A section
+ * inside a compound page that began earlier maps only the shared tail.
+ */
+export function vmemmapPopulateSharedTail(k: VmemmapKernel, startPfn: number, start: number, end: number, nid: number, ctx: VmemmapPgmapCtx): number {
+  const nr = pgmapVmemmapNr(ctx.pgmap);
+  const order = Math.log2(nr);
+  const tail = vmemmapGetTail(k, nid, order);
+  if (tail < 0) return -ENOMEM;
+  const fresh = tailFresh;
+  const ps = k.arch.pageSize;
+  const size = nr * k.arch.structPageSize;
+  const cur = newPteCursor();
+  let r = 0;
+  // the compound page that holds startPfn, counted from the range's start
+  let head = startPfn - ((startPfn - ctx.rangeStartPfn) % nr);
+  for (let va = pfnToVmemmap(k, head); va < end && r >= 0; va += size) {
+    if (va >= start) r = vmemmapPteRun(k, va, va + ps, nid, null, -1, cur); // the head vmemmap page
+    if (r >= 0) r = populateRange(k, Math.max(start, va + ps), Math.min(end, va + size), nid, null, tail, cur, PAGE_KERNEL_RO_LO);
+    head += nr;
+  }
+  if (fresh && k.buddy.putPageTestzero(tail)) {
+    // nothing maps it (the populate failed before its first PTE)
+    forgetSharedTail(k, tail);
+    k.buddy.freePages(tail, 0, 'vmemmap_data');
+  }
+  return r < 0 ? r : 0;
+}
+
 // __populate_section_memmap() (seed patches 9, 12): returns 0 or -ENOMEM
 export function populateSectionMemmap(
   k: VmemmapKernel,
@@ -420,7 +527,8 @@ export function populateSectionMemmap(
   }
   const start = pfnToVmemmap(k, pfn);
   const end = pfnToVmemmap(k, pfn + nrPages);
-  if (ctx !== null && ctx.compound && altmap === null) return vmemmapPopulateCompoundPages(k, pfn, start, end, nid, ctx);
+  if (ctx !== null && ctx.compound && altmap === null)
+    return ctx.sharedTail === true ? vmemmapPopulateSharedTail(k, pfn, start, end, nid, ctx) : vmemmapPopulateCompoundPages(k, pfn, start, end, nid, ctx);
   return vmemmapPopulate(k, start, end, nid, altmap);
 }
 
@@ -430,7 +538,10 @@ let pteScratch = new Int32Array(1024);
 // freeVmemmapFrame() for `nrPtes` PTEs that all map base page `pfn`: one put of nrPtes references.
 function freeVmemmapFrames(k: VmemmapKernel, pfn: number, nrPtes: number, altmap: VmemAltmap | null): void {
   if (nrPtes > 1 && k.buddy.managesPfn(pfn)) {
-    if (k.buddy.putPagesTestzero(pfn, nrPtes)) k.buddy.freePages(pfn, 0, 'vmemmap_data');
+    if (k.buddy.putPagesTestzero(pfn, nrPtes)) {
+      forgetSharedTail(k, pfn);
+      k.buddy.freePages(pfn, 0, 'vmemmap_data');
+    }
     return;
   }
   for (let i = 0; i < nrPtes; i++) freeVmemmapFrame(k, pfn, 0, altmap);
@@ -439,7 +550,10 @@ function freeVmemmapFrames(k: VmemmapKernel, pfn: number, nrPtes: number, altmap
 // Frees a frame the vmemmap mapped: RAM back to the buddy allocator with its last reference, device pfns to the altmap.
 function freeVmemmapFrame(k: VmemmapKernel, pfn: number, order: number, altmap: VmemAltmap | null): void {
   if (k.buddy.managesPfn(pfn)) {
-    if (k.buddy.putPageTestzero(pfn)) k.buddy.freePages(pfn, order, 'vmemmap_data');
+    if (k.buddy.putPageTestzero(pfn)) {
+      if (order === 0) forgetSharedTail(k, pfn);
+      k.buddy.freePages(pfn, order, 'vmemmap_data');
+    }
     return;
   }
   if (altmap === null) throw new KernelError(EINVAL, `BUG: vmemmap frame ${hex(pfn)} is device memory but no altmap was given`);

@@ -24,14 +24,14 @@ export function mmFixture(opts: { arch?: ArchProfile; ramSize?: number; tlb?: bo
   const objects = new KernelObjects(arch.pageOffset);
   const memmap = new Memmap(mmu, objects, counters);
   const pteLevel = arch.pteLevel;
-  function mapVmemmapPage(vmi: number, frame: number): void {
+  function mapVmemmapPage(vmi: number, frame: number, prot: number = PAGE_KERNEL_LO): void {
     const va = mmu.vmemmapOffset + vmi * arch.pageSize;
     const table = mmu.pgtable.populate(va, pteLevel);
     if (table < 0) throw new Error(`populate failed: ${table}`);
     mmu.pgtable.setEntry(
       table,
       mmu.pgtable.index(va, pteLevel),
-      mkEntryLo(frame, arch.pageShift, PAGE_KERNEL_LO),
+      mkEntryLo(frame, arch.pageShift, prot),
       mkEntryHi(frame, arch.pageShift, 0),
       va,
       pteLevel,
