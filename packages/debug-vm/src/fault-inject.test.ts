@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  SZ_1G,
+  SZ_1M,
   EINVAL,
   ENOMEM,
   KernelError,
@@ -34,10 +36,8 @@ import { type FailPoint, armFailures, armFromEnv, disarmFailures, formatFailSpec
 import { checkInvariants, formatViolation } from './invariants.js';
 import { machineState } from './state.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 const PAGE = 4096;
-const BASE = 4 * GiB;
+const BASE = 4 * SZ_1G;
 
 function sweep(k: Kernel, bus?: DaxBus, tasks: Task[] = []): string[] {
   return checkInvariants(k, bus, tasks, { allTasks: true }).map(formatViolation);
@@ -98,7 +98,7 @@ describe('DAXSIM_FAIL parsing', () => {
   });
 
   it('arms a kernel and a Gup from the environment; unset arms nothing', () => {
-    const k = createKernel({ ram: [{ nid: 0, size: 64 * MiB }] });
+    const k = createKernel({ ram: [{ nid: 0, size: 64 * SZ_1M }] });
     const gup = new Gup(k);
     expect(armFromEnv({ k, gup }, {})).toEqual({});
     expect(armFromEnv({ k, gup }, { DAXSIM_FAIL: 'page_alloc:5,altmap:2,pgtable:3,grab:7' })).toEqual({ page_alloc: 5, altmap: 2, pgtable: 3, grab: 7 });
@@ -123,9 +123,9 @@ describe('memremap_pages under injected failures', () => {
     const points: FailPoint[] = c.altmap ? ['page_alloc', 'pgtable', 'altmap'] : ['page_alloc', 'pgtable'];
     for (const point of points) {
       it(`${c.gen} shift ${c.shift}${c.altmap ? ' altmap' : ''}: ${point} failure at every n is -ENOMEM and leaves the machine as it was`, () => {
-        const size = c.shift === 18 ? 2 * GiB : 256 * MiB;
+        const size = c.shift === 18 ? 2 * SZ_1G : 256 * SZ_1M;
         const setup = () => {
-          const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 2 * GiB, name: 'pmem' }] });
+          const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 2 * SZ_1G, name: 'pmem' }] });
           return { k };
         };
         const pgmapOf = () =>
@@ -134,7 +134,7 @@ describe('memremap_pages under injected failures', () => {
             ranges: [{ start: BASE, end: BASE + size - 1 }],
             vmemmapShift: c.shift,
             name: 'pmem0',
-            ...(c.altmap ? { altmap: { basePfn: BASE / PAGE, endPfn: (BASE + size) / PAGE, reserve: 2, free: (8 * MiB) / PAGE - 2, align: 0, alloc: 0 } } : {}),
+            ...(c.altmap ? { altmap: { basePfn: BASE / PAGE, endPfn: (BASE + size) / PAGE, reserve: 2, free: (8 * SZ_1M) / PAGE - 2, align: 0, alloc: 0 } } : {}),
           });
         let before = '';
         let failed = false;
@@ -168,24 +168,24 @@ describe('memremap_pages under injected failures', () => {
 
 /** A dax machine: a 512 MiB soft-reserved region and a 128 MiB pmem namespace with its memmap in device memory. */
 function daxMachine(generation: VmemmapGeneration = 'tail-reuse') {
-  const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 512 * MiB, name: 'hmem' }, { start: 8 * GiB, size: 128 * MiB, name: 'pmem' }] });
+  const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 512 * SZ_1M, name: 'hmem' }, { start: 8 * SZ_1G, size: 128 * SZ_1M, name: 'pmem' }] });
   const bus = new DaxBus(k, { generation });
-  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 512 * MiB });
+  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 512 * SZ_1M });
   devDaxSetSize(region.devices.get('dax0.0')!, 0);
-  const nsPfn = (8 * GiB) / PAGE;
+  const nsPfn = (8 * SZ_1G) / PAGE;
   const pgmap = newDevPagemap({
     type: MEMORY_DEVICE_GENERIC,
-    ranges: [{ start: 8 * GiB, end: 8 * GiB + 128 * MiB - 1 }],
-    altmap: { basePfn: nsPfn, endPfn: nsPfn + (128 * MiB) / PAGE, reserve: 2, free: (4 * MiB) / PAGE - 2, align: 0, alloc: 0 },
+    ranges: [{ start: 8 * SZ_1G, end: 8 * SZ_1G + 128 * SZ_1M - 1 }],
+    altmap: { basePfn: nsPfn, endPfn: nsPfn + (128 * SZ_1M) / PAGE, reserve: 2, free: (4 * SZ_1M) / PAGE - 2, align: 0, alloc: 0 },
     name: 'namespace1.0',
   });
-  createStaticRegion(bus, { id: 1, start: 8 * GiB + 4 * MiB, size: 124 * MiB, align: 2 * MiB, pgmap });
+  createStaticRegion(bus, { id: 1, start: 8 * SZ_1G + 4 * SZ_1M, size: 124 * SZ_1M, align: 2 * SZ_1M, pgmap });
   return { k, bus, region, gup: new Gup(k) };
 }
 
 describe('dev_dax probe under injected failures', () => {
   for (const gen of VMEMMAP_GENERATIONS)
-    for (const align of [4096, 2 * MiB])
+    for (const align of [4096, 2 * SZ_1M])
       for (const point of ['page_alloc', 'pgtable'] as const)
         it(`${gen} align ${align}: ${point} failure at every n fails the probe with -ENOMEM and changes nothing`, () => {
           let before = '';
@@ -196,7 +196,7 @@ describe('dev_dax probe under injected failures', () => {
               const m = daxMachine(gen);
               dev = daxRegionCreate(m.region);
               devDaxSetAlign(dev, align);
-              devDaxSetSize(dev, 64 * MiB);
+              devDaxSetSize(dev, 64 * SZ_1M);
               before = JSON.stringify(machineState(m.k, m.bus));
               return m;
             },
@@ -246,8 +246,8 @@ describe('resize under injected failures', () => {
       const m = daxMachine();
       const dev = daxRegionCreate(m.region);
       armFailures({ k: m.k }, { [point]: 1 });
-      devDaxSetSize(dev, 128 * MiB);
-      devDaxSetSize(dev, 64 * MiB);
+      devDaxSetSize(dev, 128 * SZ_1M);
+      devDaxSetSize(dev, 64 * SZ_1M);
       expect(pendingFailures({ k: m.k })[point]).toBe(1);
       expect(sweep(m.k, m.bus)).toEqual([]);
     }
@@ -273,15 +273,15 @@ function mapped(align: number, gen: VmemmapGeneration = 'tail-reuse') {
   const m = daxMachine(gen);
   const dev = daxRegionCreate(m.region);
   devDaxSetAlign(dev, align);
-  devDaxSetSize(dev, 64 * MiB);
+  devDaxSetSize(dev, 64 * SZ_1M);
   bindDevDax(dev);
   const t = createTask(m.k, 100, 'app');
-  const va = daxMmap(m.k, t, dev, { length: 8 * MiB, ...RW });
+  const va = daxMmap(m.k, t, dev, { length: 8 * SZ_1M, ...RW });
   return { ...m, dev, t, va, tasks: [t] };
 }
 
 describe('faults under injected failures', () => {
-  for (const align of [4096, 2 * MiB])
+  for (const align of [4096, 2 * SZ_1M])
     for (const point of ['page_alloc', 'pgtable'] as const)
       it(`align ${align}: ${point} failure at every n is VM_FAULT_OOM and leaves the page tables and struct pages as they were`, () => {
         let before = '';
@@ -294,7 +294,7 @@ describe('faults under injected failures', () => {
             return env;
           },
           () => {
-            const rc = touch(env.t, env.va + 3 * MiB + 5, true);
+            const rc = touch(env.t, env.va + 3 * SZ_1M + 5, true);
             expect([VM_FAULT_OOM, VM_FAULT_NOPAGE]).toContain(rc);
           },
           ({ k, bus }) => {
@@ -309,18 +309,18 @@ describe('faults under injected failures', () => {
 describe('GUP under injected failures', () => {
   for (const gen of GUP_GENERATIONS)
     for (const kind of ['get', 'pin', 'longterm'] as const)
-      for (const align of [4096, 2 * MiB])
+      for (const align of [4096, 2 * SZ_1M])
         it(`${gen} ${kind} align ${align}: a grab failure at every n takes nothing it does not return, and releasing it restores the machine`, () => {
           let before = '';
           let env: ReturnType<typeof mapped>;
-          const nr = align === 4096 ? 37 : (2 * MiB) / PAGE + 3;
+          const nr = align === 4096 ? 37 : (2 * SZ_1M) / PAGE + 3;
           const pages = new Float64Array(nr);
           let rc = 0;
           const fired = eachN(
             'grab',
             () => {
               env = mapped(align);
-              for (let off = 0; off < 8 * MiB; off += align) touch(env.t, env.va + off, true); // fault everything in first
+              for (let off = 0; off < 8 * SZ_1M; off += align) touch(env.t, env.va + off, true); // fault everything in first
               env.gup.generation = gen;
               // One uninjected round trip first: a successful GUP leaves PG_referenced on the heads (as the kernel does).
               const flags = FOLL_WRITE | (kind === 'longterm' ? FOLL_LONGTERM : 0);
@@ -361,12 +361,12 @@ describe('GUP under injected failures', () => {
       const fired = eachN(
         point,
         () => {
-          env = mapped(2 * MiB);
+          env = mapped(2 * SZ_1M);
           before = JSON.stringify(machineState(env.k, env.bus, env.tasks));
           return env;
         },
         ({ gup }) => {
-          const rc = pinUserPagesFast(gup!, env.t.mm, env.va + 2 * MiB, 512, FOLL_WRITE, pages);
+          const rc = pinUserPagesFast(gup!, env.t.mm, env.va + 2 * SZ_1M, 512, FOLL_WRITE, pages);
           if (rc !== 512) expect(rc).toBe(-ENOMEM);
           else unpinUserPages(gup!, pages, rc);
         },

@@ -1,19 +1,18 @@
 import { DaxBus, createDynamicRegion } from '@daxsim/device-dax';
 import { AnonMemory, DaxKmem, MemoryHotplug } from '@daxsim/kmem';
 import { createKernel } from '@daxsim/memremap';
-import { ARCH_PROFILES } from '@daxsim/mm';
+import { SZ_1G, ARCH_PROFILES } from '@daxsim/mm';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { describe, expect, it } from 'vitest';
 import { checkMemoryBlocks } from './memory-blocks-invariant.js';
 
-const GiB = 2 ** 30;
 
 function boot(nid = 0) {
-  const ram = [{ nid: 0, start: 0, size: 2 * GiB }];
-  const k = createKernel({ arch: ARCH_PROFILES.x86_64, ram, devices: [{ start: 4 * GiB, size: GiB, nid, name: 'hmem.0' }] });
+  const ram = [{ nid: 0, start: 0, size: 2 * SZ_1G }];
+  const k = createKernel({ arch: ARCH_PROFILES.x86_64, ram, devices: [{ start: 4 * SZ_1G, size: SZ_1G, nid, name: 'hmem.0' }] });
   sparseInitBootMemory(k, ram);
-  const region = createDynamicRegion(new DaxBus(k), { id: 0, start: 4 * GiB, size: GiB, targetNode: nid, parentName: 'hmem.0' });
-  const hp = new MemoryHotplug(k, { bootMemEnd: 2 * GiB, ram });
+  const region = createDynamicRegion(new DaxBus(k), { id: 0, start: 4 * SZ_1G, size: SZ_1G, targetNode: nid, parentName: 'hmem.0' });
+  const hp = new MemoryHotplug(k, { bootMemEnd: 2 * SZ_1G, ram });
   const kmem = new DaxKmem(hp);
   kmem.probe(region.devices.get('dax0.0')!);
   return { k, hp, kmem };

@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ENOMEM, KernelError, MEMORY_DEVICE_GENERIC } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ENOMEM, KernelError, MEMORY_DEVICE_GENERIC } from '@daxsim/mm';
 import { type Kernel, createKernel, memremapPages, memunmapPages, newDevPagemap } from '@daxsim/memremap';
 import { sharedTails } from '@daxsim/sparse-vmemmap';
 import { armFailures, disarmFailures, pendingFailures } from './fault-inject.js';
 import { checkInvariants, formatViolation } from './invariants.js';
 import { machineState } from './state.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-const BASE = 4 * GiB;
+const BASE = 4 * SZ_1G;
 
 function machine(): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 2 * GiB, name: 'pmem' }] });
+  return createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 2 * SZ_1G, name: 'pmem' }] });
 }
 function pgmap(size: number, shift: number) {
   return newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: BASE, end: BASE + size - 1 }], vmemmapShift: shift, name: 'pmem0' });
@@ -21,7 +19,7 @@ const sweep = (k: Kernel) => checkInvariants(k).map(formatViolation);
 describe('invariant: no shared tail page ever changes after it is filled', () => {
   it('a clean shared-tail machine passes; a shared tail corrupted through its raw frame is found', () => {
     const k = machine();
-    memremapPages(k, pgmap(256 * MiB, 9), 0, { generation: 'shared-tail' });
+    memremapPages(k, pgmap(256 * SZ_1M, 9), 0, { generation: 'shared-tail' });
     expect(sweep(k)).toEqual([]);
     const [t] = sharedTails(k);
     // on purpose, behind the MMU's back: flip PG_dirty in the 10th struct page of the shared frame
@@ -39,7 +37,7 @@ describe('invariant: no shared tail page ever changes after it is filled', () =>
 
   it('a writable PTE onto a shared tail is a protection violation', () => {
     const k = machine();
-    memremapPages(k, pgmap(64 * MiB, 9), 0, { generation: 'shared-tail' });
+    memremapPages(k, pgmap(64 * SZ_1M, 9), 0, { generation: 'shared-tail' });
     const pt = k.mmu.pgtable;
     const va = k.mmu.vmemmapVa(BASE / 4096 + 64);
     pt.walk(va);
@@ -54,7 +52,7 @@ describe('invariant: no shared tail page ever changes after it is filled', () =>
 describe('shared-tail memremap_pages under injected failures', () => {
   for (const shift of [9, 18])
     it(`shift ${shift}: a page_alloc failure at every n is -ENOMEM and leaves the machine as it was`, () => {
-      const size = shift === 18 ? 2 * GiB : 256 * MiB;
+      const size = shift === 18 ? 2 * SZ_1G : 256 * SZ_1M;
       let fired = 0;
       for (let n = 1; n < 10_000; n++) {
         const k = machine();
@@ -83,7 +81,7 @@ describe('shared-tail memremap_pages under injected failures', () => {
   it('memunmap_pages gives everything back, the shared tail with the last user', () => {
     const k = machine();
     const before = JSON.stringify(machineState(k));
-    const pg = pgmap(GiB, 18);
+    const pg = pgmap(SZ_1G, 18);
     memremapPages(k, pg, 0, { generation: 'shared-tail' });
     memunmapPages(k, pg);
     expect(JSON.stringify(machineState(k))).toBe(before);

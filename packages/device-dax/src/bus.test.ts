@@ -1,4 +1,4 @@
-import { EACCES, EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, EACCES, EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import {
   alignStore,
@@ -16,13 +16,13 @@ import {
 } from './bus.js';
 import { DaxBus, type DaxRegion } from './dax-region.js';
 import type { DevDax } from './dev-dax.js';
-import { GiB, MiB, machineState, testKernel } from './test/kernel.js';
+import { machineState, testKernel } from './test/kernel.js';
 
-const BASE = 4 * GiB;
+const BASE = 4 * SZ_1G;
 
 function hmem(devGiB = 4): { bus: DaxBus; region: DaxRegion; dax0: DevDax } {
   const bus = new DaxBus(testKernel(devGiB));
-  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: devGiB * GiB });
+  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: devGiB * SZ_1G });
   return { bus, region, dax0: region.devices.get('dax0.0')! };
 }
 
@@ -60,13 +60,13 @@ function expectRefused(bus: DaxBus, errno: number, fn: () => unknown, match?: Re
 describe('dynamic dax region (hmem)', () => {
   it('boots with dax0.0 over the whole region and no available space', () => {
     const { region, dax0 } = hmem();
-    expect(region.size).toBe(4 * GiB);
-    expect(region.align).toBe(2 * MiB);
+    expect(region.size).toBe(4 * SZ_1G);
+    expect(region.align).toBe(2 * SZ_1M);
     expect(region.availableSize).toBe(0);
     expect(region.seed).toBeNull();
-    expect(dax0.size).toBe(4 * GiB);
-    expect(dax0.align).toBe(2 * MiB);
-    expect(dax0.mappings()).toEqual([{ name: 'mapping0', start: BASE, end: BASE + 4 * GiB - 1, pageOffset: 0, size: 4 * GiB }]);
+    expect(dax0.size).toBe(4 * SZ_1G);
+    expect(dax0.align).toBe(2 * SZ_1M);
+    expect(dax0.mappings()).toEqual([{ name: 'mapping0', start: BASE, end: BASE + 4 * SZ_1G - 1, pageOffset: 0, size: 4 * SZ_1G }]);
   });
 
   it('shrinking dax0.0 to zero returns its space to available_size (daxctl-create.sh setup_dev)', () => {
@@ -200,11 +200,11 @@ describe('dynamic dax region (hmem)', () => {
     const { region, dax0 } = hmem();
     devDaxSetSize(dax0, 0);
     const dev = daxRegionCreate(region);
-    mappingStore(dev, `${(BASE + GiB).toString(16)}-${(BASE + 2 * GiB - 1).toString(16)}\n`);
-    devDaxAddMapping(dev, BASE, BASE + 512 * MiB - 1);
+    mappingStore(dev, `${(BASE + SZ_1G).toString(16)}-${(BASE + 2 * SZ_1G - 1).toString(16)}\n`);
+    devDaxAddMapping(dev, BASE, BASE + 512 * SZ_1M - 1);
     expect(dev.mappings().map((m) => [m.start, m.pageOffset])).toEqual([
-      [BASE + GiB, 0],
-      [BASE, GiB / 4096],
+      [BASE + SZ_1G, 0],
+      [BASE, SZ_1G / 4096],
     ]);
   });
 
@@ -225,15 +225,15 @@ describe('dynamic dax region (hmem)', () => {
     devDaxSetAlign(dax0, 4096);
     expect(dax0.align).toBe(4096);
     alignStore(dax0, '0x40000000\n');
-    expect(dax0.align).toBe(GiB);
-    sizeStore(dax0, String(2 * GiB));
-    expect(dax0.size).toBe(2 * GiB);
+    expect(dax0.align).toBe(SZ_1G);
+    sizeStore(dax0, String(2 * SZ_1G));
+    expect(dax0.size).toBe(2 * SZ_1G);
   });
 
   it('unregistering the region removes every device and gives back the space', () => {
     const { bus, region, dax0 } = hmem();
-    devDaxSetSize(dax0, GiB);
-    createDevice(region, GiB);
+    devDaxSetSize(dax0, SZ_1G);
+    createDevice(region, SZ_1G);
     unregisterDaxRegion(region);
     expect(bus.regions.size).toBe(0);
     expect(region.children).toEqual([]);
@@ -244,14 +244,14 @@ describe('dynamic dax region (hmem)', () => {
 describe('invalid requests get the kernel errno, a message naming the argument, and change nothing', () => {
   it('align 8K, 3M and 2G are -EINVAL', () => {
     const { bus, dax0 } = hmem();
-    for (const a of [8192, 3 * MiB, 2 * GiB]) expectRefused(bus, EINVAL, () => devDaxSetAlign(dax0, a), /align: \d+ is not one of 4096, 2097152, 1073741824/);
+    for (const a of [8192, 3 * SZ_1M, 2 * SZ_1G]) expectRefused(bus, EINVAL, () => devDaxSetAlign(dax0, a), /align: \d+ is not one of 4096, 2097152, 1073741824/);
   });
 
   it('an align the ranges are not multiples of is -EINVAL and the old align stays', () => {
     const { bus, dax0 } = hmem();
-    devDaxSetSize(dax0, GiB + 2 * MiB);
-    expectRefused(bus, EINVAL, () => devDaxSetAlign(dax0, GiB), /align: 1073741824 invalid for range 0/);
-    expect(dax0.align).toBe(2 * MiB);
+    devDaxSetSize(dax0, SZ_1G + 2 * SZ_1M);
+    expectRefused(bus, EINVAL, () => devDaxSetAlign(dax0, SZ_1G), /align: 1073741824 invalid for range 0/);
+    expect(dax0.align).toBe(2 * SZ_1M);
   });
 
   it('an unparsable align is -ENXIO (kstrtoul failure mapped by align_store)', () => {
@@ -261,20 +261,20 @@ describe('invalid requests get the kernel errno, a message naming the argument, 
 
   it('a size that is not a multiple of max(align, 2 MiB) is -EINVAL', () => {
     const { bus, dax0 } = hmem();
-    expectRefused(bus, EINVAL, () => devDaxSetSize(dax0, GiB + 4096), /size: 1073745920 misaligned/);
+    expectRefused(bus, EINVAL, () => devDaxSetSize(dax0, SZ_1G + 4096), /size: 1073745920 misaligned/);
     devDaxSetSize(dax0, 0);
     devDaxSetAlign(dax0, 4096);
     expectRefused(bus, EINVAL, () => devDaxSetSize(dax0, 3 * 4096), /multiple of 2097152/); // subsection granularity even at 4K
-    devDaxSetAlign(dax0, GiB);
-    expectRefused(bus, EINVAL, () => devDaxSetSize(dax0, 3 * 512 * MiB), /multiple of 1073741824/);
+    devDaxSetAlign(dax0, SZ_1G);
+    expectRefused(bus, EINVAL, () => devDaxSetSize(dax0, 3 * 512 * SZ_1M), /multiple of 1073741824/);
   });
 
   it('growing beyond available_size is -ENOSPC', () => {
     const { bus, region, dax0 } = hmem();
-    devDaxSetSize(dax0, 2 * GiB);
-    expectRefused(bus, ENOSPC, () => devDaxSetSize(dax0, 6 * GiB), /exceeds the region's available_size 2147483648/);
-    const d = createDevice(region, GiB);
-    expectRefused(bus, ENOSPC, () => devDaxSetSize(d, 4 * GiB));
+    devDaxSetSize(dax0, 2 * SZ_1G);
+    expectRefused(bus, ENOSPC, () => devDaxSetSize(dax0, 6 * SZ_1G), /exceeds the region's available_size 2147483648/);
+    const d = createDevice(region, SZ_1G);
+    expectRefused(bus, ENOSPC, () => devDaxSetSize(d, 4 * SZ_1G));
   });
 
   it('create with no space left is -ENOSPC', () => {
@@ -288,30 +288,30 @@ describe('invalid requests get the kernel errno, a message naming the argument, 
     expectRefused(bus, EBUSY, () => daxRegionDelete(region, 'dax0.0'), /dax0.0: delete: device has size/);
     devDaxSetSize(dax0, 0);
     expectRefused(bus, EBUSY, () => daxRegionDelete(region, 'dax0.0'), /id 0 is never deleted/);
-    const d = createDevice(region, GiB);
+    const d = createDevice(region, SZ_1G);
     expectRefused(bus, EBUSY, () => daxRegionDelete(region, d.name), /resize it to 0 first/);
     expectRefused(bus, ENXIO, () => daxRegionDelete(region, 'dax0.7'), /no device named "dax0.7"/);
   });
 
   it('a second region over the same memory, or a misaligned one, is refused', () => {
     const { bus } = hmem();
-    expectRefused(bus, EBUSY, () => createDynamicRegion(bus, { id: 1, start: BASE + GiB, size: GiB }), /overlaps dax region 0/);
-    expectRefused(bus, EEXIST, () => createDynamicRegion(bus, { id: 0, start: BASE, size: GiB }));
-    expectRefused(bus, EINVAL, () => createDynamicRegion(bus, { id: 2, start: 0, size: 64 * MiB }), /not inside one device range/);
+    expectRefused(bus, EBUSY, () => createDynamicRegion(bus, { id: 1, start: BASE + SZ_1G, size: SZ_1G }), /overlaps dax region 0/);
+    expectRefused(bus, EEXIST, () => createDynamicRegion(bus, { id: 0, start: BASE, size: SZ_1G }));
+    expectRefused(bus, EINVAL, () => createDynamicRegion(bus, { id: 2, start: 0, size: 64 * SZ_1M }), /not inside one device range/);
   });
 });
 
 describe('static dax region (pmem namespace)', () => {
   it('has one device with the region size and align, and refuses create/delete/size/align', () => {
     const bus = new DaxBus(testKernel());
-    const region = createStaticRegion(bus, { id: 1, start: BASE, size: 2 * GiB, align: GiB });
+    const region = createStaticRegion(bus, { id: 1, start: BASE, size: 2 * SZ_1G, align: SZ_1G });
     const dev = region.devices.get('dax1.0')!;
-    expect(dev.size).toBe(2 * GiB);
-    expect(dev.align).toBe(GiB);
+    expect(dev.size).toBe(2 * SZ_1G);
+    expect(dev.align).toBe(SZ_1G);
     expect(dev.pgmap).not.toBeNull();
     expectRefused(bus, EINVAL, () => daxRegionCreate(region), /create: not supported on a static dax region/);
     expectRefused(bus, EINVAL, () => daxRegionDelete(region, 'dax1.0'));
-    expectRefused(bus, EACCES, () => devDaxSetSize(dev, GiB), /read-only/);
-    expectRefused(bus, EACCES, () => devDaxSetAlign(dev, 2 * MiB), /read-only/);
+    expectRefused(bus, EACCES, () => devDaxSetSize(dev, SZ_1G), /read-only/);
+    expectRefused(bus, EACCES, () => devDaxSetAlign(dev, 2 * SZ_1M), /read-only/);
   });
 });

@@ -1,5 +1,8 @@
 import { createKernel } from '@daxsim/memremap';
 import {
+  SZ_1G,
+  SZ_1K,
+  SZ_1M,
   EBUSY,
   EINVAL,
   ENXIO,
@@ -34,17 +37,16 @@ import {
 import { DaxBus, type DaxBusOptions } from './dax-region.js';
 import { bindDevDax, devDaxHugeFault, unbindDevDax } from './device.js';
 import { createTask, daxMmap, exitTask, munmap } from './process.js';
-import { DEV_BASE, GiB, MiB, machineState, testKernel } from './test/kernel.js';
+import { DEV_BASE, machineState, testKernel } from './test/kernel.js';
 import { BUS_ADRERR, touch, userMapping, userRead, userWrite } from './user-access.js';
 
-const KiB = 1024;
 const PAGE = 4096;
 const SHARED_RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED };
 
-function setup(align: number, opts: DaxBusOptions = {}, size = 2 * GiB) {
+function setup(align: number, opts: DaxBusOptions = {}, size = 2 * SZ_1G) {
   const k = testKernel(4);
   const bus = new DaxBus(k, opts);
-  const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * GiB });
+  const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * SZ_1G });
   const dev = region.devices.get('dax0.0')!;
   devDaxSetSize(dev, size);
   devDaxSetAlign(dev, align);
@@ -68,9 +70,9 @@ function faults(k: ReturnType<typeof testKernel>) {
 }
 
 describe.each([
-  { name: '4K', align: 4 * KiB, shift: 0, counter: 'fault_pte', fallbacks: 2, len: 64 * PAGE },
-  { name: '2M', align: 2 * MiB, shift: 9, counter: 'fault_pmd', fallbacks: 1, len: 4 * 2 * MiB },
-  { name: '1G', align: GiB, shift: 18, counter: 'fault_pud', fallbacks: 0, len: 2 * GiB },
+  { name: '4K', align: 4 * SZ_1K, shift: 0, counter: 'fault_pte', fallbacks: 2, len: 64 * PAGE },
+  { name: '2M', align: 2 * SZ_1M, shift: 9, counter: 'fault_pmd', fallbacks: 1, len: 4 * 2 * SZ_1M },
+  { name: '1G', align: SZ_1G, shift: 18, counter: 'fault_pud', fallbacks: 0, len: 2 * SZ_1G },
 ] as const)('align $name', ({ align, shift, counter, fallbacks, len }) => {
   it('probe builds a MEMORY_DEVICE_GENERIC pgmap with the vmemmap shift of the align, owned by the device', () => {
     const { dev } = setup(align);
@@ -79,8 +81,8 @@ describe.each([
     expect(dev.pgmap!.type).toBe(MEMORY_DEVICE_GENERIC);
     expect(dev.pgmap!.vmemmapShift).toBe(shift);
     expect(dev.pgmap!.owner).toBe(dev);
-    expect(dev.pgmap!.ranges).toEqual([{ start: DEV_BASE, end: DEV_BASE + 2 * GiB - 1 }]);
-    expect(dev.pgmap!.ref).toBe((2 * GiB) / align); // one reference per compound page
+    expect(dev.pgmap!.ranges).toEqual([{ start: DEV_BASE, end: DEV_BASE + 2 * SZ_1G - 1 }]);
+    expect(dev.pgmap!.ref).toBe((2 * SZ_1G) / align); // one reference per compound page
   });
 
   it('MAP_PRIVATE is refused with -EINVAL and changes nothing; MAP_SHARED succeeds', () => {
@@ -104,7 +106,7 @@ describe.each([
     const addr = daxMmap(k, t, dev, { length: len, ...SHARED_RW });
     const f0 = faults(k);
     // every page (every 8th of the 1 GiB units, to keep the test quick)
-    const stride = align === GiB ? 8 * PAGE : PAGE;
+    const stride = align === SZ_1G ? 8 * PAGE : PAGE;
     for (let a = addr; a < addr + len; a += stride) expect(touch(t, a) & VM_FAULT_SIGBUS).toBe(0);
     const units = len / align;
     const f1 = faults(k);
@@ -187,25 +189,25 @@ describe.each([
 describe('fault handler decisions (dev_dax_huge_fault)', () => {
   const table = [
     // align, PUD, PMD, PTE
-    [4 * KiB, VM_FAULT_FALLBACK, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE],
-    [2 * MiB, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS],
-    [GiB, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, VM_FAULT_SIGBUS],
+    [4 * SZ_1K, VM_FAULT_FALLBACK, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE],
+    [2 * SZ_1M, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS],
+    [SZ_1G, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, VM_FAULT_SIGBUS],
   ] as const;
   it.each(table)('align %i: PUD %i, PMD %i, PTE %i', (align, pud, pmd, pte) => {
     const { k, dev } = setup(align);
     const t = createTask(k, 100, 'app');
-    const addr = daxMmap(k, t, dev, { length: 2 * GiB, ...SHARED_RW });
+    const addr = daxMmap(k, t, dev, { length: 2 * SZ_1G, ...SHARED_RW });
     const vma = t.mm.findVma(addr)!;
     const vmf = (a: number) => ({ vma, address: a, pgoff: vma.pgoffOf(a), flags: FAULT_FLAG_WRITE });
-    expect(devDaxHugeFault(vmf(addr + 3 * GiB / 2), PE_SIZE_PUD)).toBe(pud);
-    expect(devDaxHugeFault(vmf(addr + 5 * MiB), PE_SIZE_PMD)).toBe(pmd);
+    expect(devDaxHugeFault(vmf(addr + 3 * SZ_1G / 2), PE_SIZE_PUD)).toBe(pud);
+    expect(devDaxHugeFault(vmf(addr + 5 * SZ_1M), PE_SIZE_PMD)).toBe(pmd);
     expect(devDaxHugeFault(vmf(addr + 9 * PAGE), PE_SIZE_PTE)).toBe(pte);
   });
 
   it('a huge entry that would cross the vma is SIGBUS', () => {
-    const { k, dev } = setup(2 * MiB);
+    const { k, dev } = setup(2 * SZ_1M);
     const t = createTask(k, 100, 'app');
-    const addr = daxMmap(k, t, dev, { length: 4 * MiB, ...SHARED_RW });
+    const addr = daxMmap(k, t, dev, { length: 4 * SZ_1M, ...SHARED_RW });
     const vma = t.mm.findVma(addr)!;
     // a vma that does not cover the whole PMD cannot come from mmap (check_vma); build the vmf by hand
     const shifted = { ...vma, start: vma.start + PAGE, pgoffOf: (a: number) => vma.pgoffOf(a) } as unknown as typeof vma;
@@ -215,10 +217,10 @@ describe('fault handler decisions (dev_dax_huge_fault)', () => {
 
 describe('invalid requests on a bound or mapped device', () => {
   it('resize, align change and destroy while bound are -EBUSY and change nothing', () => {
-    const { bus, region, dev } = setup(2 * MiB);
+    const { bus, region, dev } = setup(2 * SZ_1M);
     const before = machineState(bus);
-    expect(refused(() => devDaxSetSize(dev, GiB)).errno).toBe(EBUSY);
-    expect(refused(() => devDaxSetAlign(dev, GiB)).errno).toBe(EBUSY);
+    expect(refused(() => devDaxSetSize(dev, SZ_1G)).errno).toBe(EBUSY);
+    expect(refused(() => devDaxSetAlign(dev, SZ_1G)).errno).toBe(EBUSY);
     const d = refused(() => daxRegionDelete(region, 'dax0.0'));
     expect(d.errno).toBe(EBUSY);
     expect(d.message).toMatch(/bound to device_dax/);
@@ -226,8 +228,8 @@ describe('invalid requests on a bound or mapped device', () => {
   });
 
   it('unbind while a page holds a GUP reference is -EBUSY and changes nothing (found by debug-vm fuzzing)', () => {
-    const { k, bus, dev } = setup(2 * MiB);
-    const head = (DEV_BASE + 4 * MiB) / PAGE;
+    const { k, bus, dev } = setup(2 * SZ_1M);
+    const head = (DEV_BASE + 4 * SZ_1M) / PAGE;
     k.memmap.pageRefAdd(head, 1); // what get_user_pages() leaves on the head: no pgmap reference
     // The refusal reads every head's refcount, so only the TLB hit counter may move.
     const state = () => {
@@ -246,9 +248,9 @@ describe('invalid requests on a bound or mapped device', () => {
   });
 
   it('a fault that fails to allocate a page table is VM_FAULT_OOM and leaves no page->mapping (found by debug-vm fuzzing)', () => {
-    const { k, dev } = setup(2 * MiB);
+    const { k, dev } = setup(2 * SZ_1M);
     const t = createTask(k, 100, 'app');
-    const va = daxMmap(k, t, dev, { length: 2 * MiB, ...SHARED_RW });
+    const va = daxMmap(k, t, dev, { length: 2 * SZ_1M, ...SHARED_RW });
     const digest = k.mem.digest();
     const snap = k.buddy.snapshot();
     k.buddy.failNth(1); // the pud table of the first fault
@@ -262,13 +264,13 @@ describe('invalid requests on a bound or mapped device', () => {
   });
 
   it('a misaligned mmap is -EINVAL "unaligned vma" and changes nothing', () => {
-    const { k, bus, dev } = setup(2 * MiB);
+    const { k, bus, dev } = setup(2 * SZ_1M);
     const t = createTask(k, 100, 'app');
     const before = machineState(bus);
-    const e1 = refused(() => daxMmap(k, t, dev, { addr: 0x7f0000001000, length: 2 * MiB, ...SHARED_RW }));
+    const e1 = refused(() => daxMmap(k, t, dev, { addr: 0x7f0000001000, length: 2 * SZ_1M, ...SHARED_RW }));
     expect(e1.errno).toBe(EINVAL);
     expect(e1.message).toMatch(/unaligned vma/);
-    const e2 = refused(() => daxMmap(k, t, dev, { length: 3 * MiB, ...SHARED_RW }));
+    const e2 = refused(() => daxMmap(k, t, dev, { length: 3 * SZ_1M, ...SHARED_RW }));
     expect(e2.errno).toBe(EINVAL);
     expect(machineState(bus)).toBe(before);
     expect(k.log.dmesg()).toMatch(/app: dax_mmap: fail, unaligned vma \(0x7f0000001000 - 0x7f0000201000, 0x1fffff\)/);
@@ -277,16 +279,16 @@ describe('invalid requests on a bound or mapped device', () => {
   it('mmap of a device that is not enabled is -ENXIO', () => {
     const k = testKernel(4);
     const bus = new DaxBus(k);
-    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * GiB });
+    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * SZ_1G });
     const t = createTask(k, 100, 'app');
-    const e = refused(() => daxMmap(k, t, region.devices.get('dax0.0')!, { length: 2 * MiB, ...SHARED_RW }));
+    const e = refused(() => daxMmap(k, t, region.devices.get('dax0.0')!, { length: 2 * SZ_1M, ...SHARED_RW }));
     expect(e.errno).toBe(ENXIO);
   });
 
   it('a fault beyond the device is SIGBUS and changes nothing but the fault counters', () => {
-    const { k, bus, dev } = setup(2 * MiB, {}, GiB);
+    const { k, bus, dev } = setup(2 * SZ_1M, {}, SZ_1G);
     const t = createTask(k, 100, 'app');
-    const addr = daxMmap(k, t, dev, { length: 2 * GiB, ...SHARED_RW }); // mmap does not check the device size
+    const addr = daxMmap(k, t, dev, { length: 2 * SZ_1G, ...SHARED_RW }); // mmap does not check the device size
     const strip = (s: string) => {
       const o = JSON.parse(s);
       for (const n of FAULT_COUNTERS) o.counters[n] = 0;
@@ -294,29 +296,29 @@ describe('invalid requests on a bound or mapped device', () => {
     };
     const before = machineState(bus);
     const f0 = faults(k);
-    expect(touch(t, addr + GiB + 5 * PAGE)).toBe(VM_FAULT_SIGBUS);
-    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_ADRERR, addr: addr + GiB + 5 * PAGE, addrLsb: 0 }]);
+    expect(touch(t, addr + SZ_1G + 5 * PAGE)).toBe(VM_FAULT_SIGBUS);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_ADRERR, addr: addr + SZ_1G + 5 * PAGE, addrLsb: 0 }]);
     expect(faults(k).fault_sigbus! - f0.fault_sigbus!).toBe(1);
     expect(strip(machineState(bus))).toBe(strip(before));
     expect(k.log.dmesg()).toMatch(/pgoff_to_phys\(0x40000\) failed/);
     // the inside of the device still works
-    expect(touch(t, addr + GiB - PAGE)).toBe(VM_FAULT_NOPAGE);
+    expect(touch(t, addr + SZ_1G - PAGE)).toBe(VM_FAULT_NOPAGE);
   });
 
   it('munmap inside an align-sized unit is -EINVAL; at the align it splits the vma', () => {
-    const { k, dev } = setup(2 * MiB);
+    const { k, dev } = setup(2 * SZ_1M);
     const t = createTask(k, 100, 'app');
-    const addr = daxMmap(k, t, dev, { length: 8 * MiB, ...SHARED_RW });
-    for (let a = addr; a < addr + 8 * MiB; a += 2 * MiB) touch(t, a);
-    expect(refused(() => munmap(t, addr + PAGE, 2 * MiB)).errno).toBe(EINVAL);
-    munmap(t, addr + 2 * MiB, 2 * MiB);
+    const addr = daxMmap(k, t, dev, { length: 8 * SZ_1M, ...SHARED_RW });
+    for (let a = addr; a < addr + 8 * SZ_1M; a += 2 * SZ_1M) touch(t, a);
+    expect(refused(() => munmap(t, addr + PAGE, 2 * SZ_1M)).errno).toBe(EINVAL);
+    munmap(t, addr + 2 * SZ_1M, 2 * SZ_1M);
     expect(t.mm.vmas.map((v) => [v.start - addr, v.end - addr, v.pgoff])).toEqual([
-      [0, 2 * MiB, 0],
-      [4 * MiB, 8 * MiB, (4 * MiB) / PAGE],
+      [0, 2 * SZ_1M, 0],
+      [4 * SZ_1M, 8 * SZ_1M, (4 * SZ_1M) / PAGE],
     ]);
-    expect(userMapping(t, addr + 2 * MiB)).toBeNull();
-    expect(userMapping(t, addr + 4 * MiB)!.pfn).toBe((DEV_BASE + 4 * MiB) / PAGE);
-    expect(touch(t, addr + 3 * MiB)).toBe(VM_FAULT_SIGSEGV); // no vma any more
+    expect(userMapping(t, addr + 2 * SZ_1M)).toBeNull();
+    expect(userMapping(t, addr + 4 * SZ_1M)!.pfn).toBe((DEV_BASE + 4 * SZ_1M) / PAGE);
+    expect(touch(t, addr + 3 * SZ_1M)).toBe(VM_FAULT_SIGSEGV); // no vma any more
     expect(t.signals.at(-1)!.signo).toBe(SIGSEGV);
   });
 });
@@ -325,15 +327,15 @@ describe('static region', () => {
   it('probe uses the namespace pgmap; kill keeps it; a second range is refused', () => {
     const k = testKernel(4);
     const bus = new DaxBus(k);
-    const region = createStaticRegion(bus, { id: 1, start: DEV_BASE, size: 2 * GiB, align: GiB });
+    const region = createStaticRegion(bus, { id: 1, start: DEV_BASE, size: 2 * SZ_1G, align: SZ_1G });
     const dev = region.devices.get('dax1.0')!;
     const pgmap = dev.pgmap;
     bindDevDax(dev);
     expect(dev.pgmap).toBe(pgmap);
     expect(pgmap!.vmemmapShift).toBe(18);
     const t = createTask(k, 7, 'app');
-    const addr = daxMmap(k, t, dev, { length: 2 * GiB, ...SHARED_RW });
-    expect(touch(t, addr + GiB + 77)).toBe(VM_FAULT_NOPAGE);
+    const addr = daxMmap(k, t, dev, { length: 2 * SZ_1G, ...SHARED_RW });
+    expect(touch(t, addr + SZ_1G + 77)).toBe(VM_FAULT_NOPAGE);
     expect(k.counters.get('fault_pud')).toBe(1);
     unbindDevDax(dev);
     expect(dev.pgmap).toBe(pgmap);
@@ -353,18 +355,18 @@ describe('static region', () => {
 
 describe('teardown', () => {
   it('destroying every process, device and region returns every frame and pgmap reference', () => {
-    const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: DEV_BASE, size: 4 * GiB }] });
+    const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: DEV_BASE, size: 4 * SZ_1G }] });
     const bus = new DaxBus(k);
     const buddy0 = k.buddy.snapshot();
     const digest0 = k.mem.digest();
-    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * GiB });
+    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * SZ_1G });
     const dax0 = region.devices.get('dax0.0')!;
-    devDaxSetSize(dax0, GiB);
+    devDaxSetSize(dax0, SZ_1G);
     bindDevDax(dax0);
     const tasks: Task[] = [createTask(k, 1, 'a'), createTask(k, 2, 'b')];
     for (const t of tasks) {
-      const addr = daxMmap(k, t, dax0, { length: GiB, ...SHARED_RW });
-      for (let a = addr; a < addr + GiB; a += 64 * MiB) userWrite(k, t, a, new Uint8Array([1, 2, 3]));
+      const addr = daxMmap(k, t, dax0, { length: SZ_1G, ...SHARED_RW });
+      for (let a = addr; a < addr + SZ_1G; a += 64 * SZ_1M) userWrite(k, t, a, new Uint8Array([1, 2, 3]));
     }
     const pgmaps = [dax0.pgmap!];
     expect(k.buddy.framesInUse('user_pagetable')).toBeGreaterThan(0);
@@ -374,7 +376,7 @@ describe('teardown', () => {
     expect(pgmaps[0]!.ref).toBe(0);
     expect(k.buddy.snapshot()).toEqual(buddy0);
     // the device bytes written stay in device memory; nothing else is left
-    for (let a = 0; a < GiB; a += 64 * MiB) k.mem.write(DEV_BASE + a, new Uint8Array(3));
+    for (let a = 0; a < SZ_1G; a += 64 * SZ_1M) k.mem.write(DEV_BASE + a, new Uint8Array(3));
     expect(k.mem.digest()).toBe(digest0);
     expect(k.counters.get('pgmap_ref_get')).toBe(k.counters.get('pgmap_ref_put'));
   });
@@ -382,12 +384,12 @@ describe('teardown', () => {
 
 describe("the 'pre-series' vmemmap generation", () => {
   it('builds base pages even at 2M align, and a PMD fault sets mapping/index on every page', () => {
-    const { k, dev } = setup(2 * MiB, { generation: 'pre-series' });
+    const { k, dev } = setup(2 * SZ_1M, { generation: 'pre-series' });
     const t = createTask(k, 100, 'app');
-    const addr = daxMmap(k, t, dev, { length: 4 * MiB, ...SHARED_RW });
-    expect(touch(t, addr + 2 * MiB + 3 * PAGE + 1)).toBe(VM_FAULT_NOPAGE);
-    expect(userMapping(t, addr + 2 * MiB)!.size).toBe(2 * MiB);
-    const first = (DEV_BASE + 2 * MiB) / PAGE;
+    const addr = daxMmap(k, t, dev, { length: 4 * SZ_1M, ...SHARED_RW });
+    expect(touch(t, addr + 2 * SZ_1M + 3 * PAGE + 1)).toBe(VM_FAULT_NOPAGE);
+    expect(userMapping(t, addr + 2 * SZ_1M)!.size).toBe(2 * SZ_1M);
+    const first = (DEV_BASE + 2 * SZ_1M) / PAGE;
     for (const i of [0, 1, 7, 511]) {
       expect(k.memmap.compoundHead(first + i)).toBe(first + i);
       expect(k.memmap.pageMapping(first + i)).toBe(dev.mapping);
@@ -401,9 +403,9 @@ describe('probe failure', () => {
   it.each([1, 3, 10])('an allocation failure (#%i) in memremap_pages leaves no trace and a retry works', (n) => {
     const k = testKernel(4);
     const bus = new DaxBus(k);
-    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * GiB });
+    const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: 4 * SZ_1G });
     const dev = region.devices.get('dax0.0')!;
-    devDaxSetSize(dev, GiB);
+    devDaxSetSize(dev, SZ_1G);
     const before = machineState(bus);
     k.buddy.failNth(n);
     const e = refused(() => bindDevDax(dev));

@@ -27,6 +27,9 @@ import {
 } from '@daxsim/machine';
 import type { Kernel } from '@daxsim/memremap';
 import {
+  SZ_1G,
+  SZ_1K,
+  SZ_1M,
   EBUSY,
   EFAULT,
   EINVAL,
@@ -44,9 +47,6 @@ import {
   hex,
 } from '@daxsim/mm';
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
 
 /**
  * The fuzzed machine: what `daxsim run` builds from scenarioPreamble()'s
@@ -59,16 +59,16 @@ export const GiB = 1024 * MiB;
  */
 export const FUZZ_CONFIG = (generation: VmemmapGeneration): MachineConfig => ({
   arch: 'x86_64',
-  ram: [512 * MiB],
-  pmem: [{ size: 256 * MiB, labels: true }],
-  softReserved: [1 * GiB],
+  ram: [512 * SZ_1M],
+  pmem: [{ size: 256 * SZ_1M, labels: true }],
+  softReserved: [1 * SZ_1G],
   generation,
 });
 
 /** The namespaces the preamble creates, in order. */
 export const FUZZ_NAMESPACES = [
-  { map: 'dev' as const, size: 128 * MiB, align: 2 * MiB },
-  { map: 'mem' as const, size: 128 * MiB, align: 2 * MiB },
+  { map: 'dev' as const, size: 128 * SZ_1M, align: 2 * SZ_1M },
+  { map: 'mem' as const, size: 128 * SZ_1M, align: 2 * SZ_1M },
 ] as const;
 
 /** The dynamic dax region's devices are dax<DYN_REGION>.N (its id follows the pmem regions'). */
@@ -99,9 +99,9 @@ export type FuzzOp =
 
 /** A size as a scenario writes it: 4K, 2M, 1G or bytes. */
 export function fmtSize(n: number): string {
-  if (n !== 0 && n % GiB === 0) return `${n / GiB}G`;
-  if (n !== 0 && n % MiB === 0) return `${n / MiB}M`;
-  if (n !== 0 && n % KiB === 0) return `${n / KiB}K`;
+  if (n !== 0 && n % SZ_1G === 0) return `${n / SZ_1G}G`;
+  if (n !== 0 && n % SZ_1M === 0) return `${n / SZ_1M}M`;
+  if (n !== 0 && n % SZ_1K === 0) return `${n / SZ_1K}K`;
   return String(n);
 }
 
@@ -367,7 +367,7 @@ export class FuzzModel {
 
   /** Predicts whether a device's ranges will satisfy probe's compound alignment. */
   private probeAligned(dev: DevDax): boolean {
-    const unit = Math.max(dev.align, 2 * MiB);
+    const unit = Math.max(dev.align, 2 * SZ_1M);
     return dev.ranges.every((r) => r.start % unit === 0 && (r.end - r.start + 1) % unit === 0);
   }
 
@@ -398,21 +398,21 @@ export class FuzzModel {
         const seed = this.seed ?? made;
         const cur = seed === made ? 0 : this.devs.get(seed)!.size;
         const real = seed === made ? undefined : this.m.bus.device(seed);
-        const unit = Math.max(o.align, 2 * MiB);
+        const unit = Math.max(o.align, 2 * SZ_1M);
         // align_store: dev_dax_validate_align() of the seed's ranges; size_store: multiple of the unit, room to grow
         const alignOk = !real || real.ranges.every((r) => (r.end - r.start + 1) % unit === 0);
         const sizeOk = alignOk && o.size % unit === 0 && !(o.size > cur && o.size - cur > avail);
         this.createPlan = { made, seed, alignOk, sizeOk };
         if (!sizeOk) return { kind: 'errno', errno: ENXIO }; // libdaxctl: failed to set align / size
         // enable: probe refuses ranges that are not aligned to a 1 GiB align (checked against the machine after)
-        return unit > 2 * MiB ? { kind: 'any', errnos: [EINVAL] } : { kind: 'ok' };
+        return unit > 2 * SZ_1M ? { kind: 'any', errnos: [EINVAL] } : { kind: 'ok' };
       }
       case 'resize': {
         // daxctl reconfigure-device -s SIZE: any refused size write is -ENXIO (libdaxctl)
         const d = this.devs.get(o.dev);
         if (!d) return null;
         if (d.isStatic) return { kind: 'errno', errno: ENXIO }; // EACCES: read-only
-        if (o.size % Math.max(d.align, 2 * MiB) !== 0) return { kind: 'errno', errno: ENXIO }; // EINVAL
+        if (o.size % Math.max(d.align, 2 * SZ_1M) !== 0) return { kind: 'errno', errno: ENXIO }; // EINVAL
         if (d.bound || d.kmem) return { kind: 'errno', errno: ENXIO }; // EBUSY: size_store checks dev->driver
         if (o.size === d.size) return { kind: 'ok' };
         if (o.size > d.size && o.size - d.size > this.dynAvail()) return { kind: 'errno', errno: ENXIO }; // ENOSPC

@@ -1,7 +1,7 @@
-import type { VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1G, SZ_1K, SZ_1M, type VmemmapGeneration } from '@daxsim/mm';
 import { GUP_GENERATIONS } from '@daxsim/gup';
 import { FAIL_POINTS } from '@daxsim/debug-vm';
-import { FUZZ_PROLOGUE, type FuzzMachine, type FuzzOp, FuzzModel, GiB, KiB, MiB, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
+import { FUZZ_PROLOGUE, type FuzzMachine, type FuzzOp, FuzzModel, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
 
 /**
  * One abstract step as the property-testing library generates it: a kind
@@ -30,16 +30,16 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
   const t = s.t % 100;
   if (t < 8) {
     const r = s.a % 20;
-    if (r === 0) return { op: 'create', size: GiB, align: GiB };
-    const align = r < 5 ? 4 * KiB : 2 * MiB;
-    return { op: 'create', size: (1 + (s.b % 64)) * 2 * MiB, align };
+    if (r === 0) return { op: 'create', size: SZ_1G, align: SZ_1G };
+    const align = r < 5 ? 4 * SZ_1K : 2 * SZ_1M;
+    return { op: 'create', size: (1 + (s.b % 64)) * 2 * SZ_1M, align };
   }
   if (t < 14) {
     const d = pick(dynDevs, s.a);
     if (!d) return null;
-    const unit = Math.max(d.align, 2 * MiB);
+    const unit = Math.max(d.align, 2 * SZ_1M);
     let size = (s.b % 48) * unit;
-    if (s.c % 12 === 0) size += 4 * KiB; // misaligned: -EINVAL
+    if (s.c % 12 === 0) size += 4 * SZ_1K; // misaligned: -EINVAL
     return { op: 'resize', dev: d.name, size };
   }
   if (t < 22) {
@@ -71,7 +71,7 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
     const units = Math.max(1, Math.floor(d.size / unit));
     const count = 1 + (s.c % Math.min(4, units));
     let offset = ((s.c >>> 3) % units) * unit;
-    if (s.d % 16 === 1) offset += 4 * KiB; // misaligned offset: -EINVAL (unless 4K align)
+    if (s.d % 16 === 1) offset += 4 * SZ_1K; // misaligned offset: -EINVAL (unless 4K align)
     return { op: 'mmap', p: p[0], m: `m${++names.map}`, dev: d.name, length: count * unit, offset };
   }
   if (t < 50) {
@@ -92,16 +92,16 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
     const p = pick(withMaps, s.a);
     if (!p) return null;
     const [m, mp] = pick([...p[1].maps.entries()], s.b)!;
-    const off = (s.c % (mp.length / (4 * KiB))) * 4 * KiB + (s.d % 4096);
+    const off = (s.c % (mp.length / (4 * SZ_1K))) * 4 * SZ_1K + (s.d % 4096);
     return { op: 'touch', p: p[0], m, off, write: s.d % 2 === 0 };
   }
   if (t < 85) {
     const p = pick(withMaps, s.a);
     if (!p) return null;
     const [m, mp] = pick([...p[1].maps.entries()], s.b)!;
-    const pages = mp.length / (4 * KiB);
-    const off = (s.c % pages) * 4 * KiB;
-    const len = Math.min(mp.length - off, (1 + (s.d % 1024)) * 4 * KiB);
+    const pages = mp.length / (4 * SZ_1K);
+    const off = (s.c % pages) * 4 * SZ_1K;
+    const len = Math.min(mp.length - off, (1 + (s.d % 1024)) * 4 * SZ_1K);
     const kinds = ['get', 'pin', 'longterm'] as const;
     return { op: 'pin', p: p[0], m, off, len, kind: kinds[(s.d >>> 10) % 3]!, gen: GUP_GENERATIONS[(s.c >>> 12) % 3]! };
   }
@@ -112,7 +112,7 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
   if (t < 95) {
     const d = pick(bound.length ? bound : devs.filter((x) => x.size > 0), s.a);
     if (!d) return null;
-    return { op: 'poison', dev: d.name, off: (s.b % (d.size / (4 * KiB))) * 4 * KiB };
+    return { op: 'poison', dev: d.name, off: (s.b % (d.size / (4 * SZ_1K))) * 4 * SZ_1K };
   }
   return { op: 'fail', point: FAIL_POINTS[s.a % FAIL_POINTS.length]!, n: 1 + (s.b % 6) };
 }

@@ -5,6 +5,7 @@ import { execSync } from 'node:child_process';
 import os from 'node:os';
 import { gupTestMain, isGupGeneration, type GupGeneration, type GupTestResult } from '../src/index.js';
 import { createDaxFixture } from '../src/test/index.js';
+import { SZ_1G } from '@daxsim/mm';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -14,9 +15,8 @@ const opt = (name: string, dflt: string): string => {
 const repeats = Number(opt('--repeats', '10'));
 const gens = opt('--gens', 'per-page,head-once,grab-first').split(',').filter(isGupGeneration) as GupGeneration[];
 
-const GiB = 2 ** 30;
-const f = createDaxFixture({ size: 16 * GiB, align: 2 * 2 ** 20 });
-const vma = f.mmap(16 * GiB);
+const f = createDaxFixture({ size: 16 * SZ_1G, align: 2 * 2 ** 20 });
+const vma = f.mmap(16 * SZ_1G);
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const median = (xs: number[]): number => {

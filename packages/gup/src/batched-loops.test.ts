@@ -1,4 +1,4 @@
-import { COUNTER_NAMES, VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1M, COUNTER_NAMES, VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { FOLL_WRITE } from './foll.js';
 import { userTouch } from './gup-test-user.js';
@@ -7,7 +7,6 @@ import { getUserPagesFastOnly, pinUserPagesFastOnly } from './gup-fast.js';
 import { createDaxFixture } from './test/index.js';
 import { putPages, unpinUserPages } from './unpin.js';
 
-const MiB = 2 ** 20;
 
 // Everything the machine reports, except the TLB's own hit/miss/flush counts:
 // the cursor forms translate once per vmemmap page, the reference forms once
@@ -15,7 +14,7 @@ const MiB = 2 ** 20;
 const MODEL_COUNTERS = COUNTER_NAMES.filter((n) => !n.startsWith('tlb_'));
 
 function run(reference: boolean, vmemmapGeneration: VmemmapGeneration, align: number, pin: boolean, spoil?: (f: ReturnType<typeof createDaxFixture>) => void) {
-  const size = 8 * MiB;
+  const size = 8 * SZ_1M;
   const f = createDaxFixture({ size, align, vmemmapGeneration, gupGeneration: 'per-page' });
   f.gup.referenceLoops = reference;
   const vma = f.mmap(size);
@@ -38,7 +37,7 @@ function run(reference: boolean, vmemmapGeneration: VmemmapGeneration, align: nu
 
 describe('the cursor forms of the per-page hot loops do what the reference forms do', () => {
   for (const gen of VMEMMAP_GENERATIONS)
-    for (const align of gen === 'pre-series' ? [4096, 2 * MiB] : [2 * MiB])
+    for (const align of gen === 'pre-series' ? [4096, 2 * SZ_1M] : [2 * SZ_1M])
       for (const pin of [false, true])
         it(`${gen}, align ${align}, ${pin ? 'FOLL_PIN' : 'FOLL_GET'}: same counters, pages and memory`, () => {
           const fast = run(false, gen, align, pin);
@@ -54,8 +53,8 @@ describe('the cursor forms of the per-page hot loops do what the reference forms
       Object.assign(f.k, { corrupted: true }); // on purpose: the invariant sweep after the test leaves this machine alone
     };
     for (const pin of [false, true]) {
-      const fast = run(false, 'tail-reuse', 2 * MiB, pin, spoil);
-      const ref = run(true, 'tail-reuse', 2 * MiB, pin, spoil);
+      const fast = run(false, 'tail-reuse', 2 * SZ_1M, pin, spoil);
+      const ref = run(true, 'tail-reuse', 2 * SZ_1M, pin, spoil);
       expect(fast).toEqual(ref);
       expect(fast.n).toBe(512 - 7);
       expect(fast.warnings.length).toBe(1);
@@ -63,8 +62,8 @@ describe('the cursor forms of the per-page hot loops do what the reference forms
   });
 
   it('counts one atomic per base page for FOLL_GET and two for FOLL_PIN on a compound memmap', () => {
-    const get = run(false, 'tail-reuse', 2 * MiB, false);
-    const pin = run(false, 'tail-reuse', 2 * MiB, true);
+    const get = run(false, 'tail-reuse', 2 * SZ_1M, false);
+    const pin = run(false, 'tail-reuse', 2 * SZ_1M, true);
     expect(get.stats.getAtomics).toBe(2048);
     expect(get.stats.putAtomics).toBe(2048);
     expect(pin.stats.getAtomics).toBe(4096);

@@ -1,4 +1,4 @@
-import { C } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, C } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { FOLL_WRITE } from './foll.js';
 import { getUserPagesFast, pinUserPagesFast } from './gup-fast.js';
@@ -8,8 +8,6 @@ import type { GupGeneration } from './gup.js';
 import { createDaxFixture, type DaxFixture } from './test/index.js';
 import { putPages, unpinUserPages } from './unpin.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 // Every head back at its idle refcount (1) with no pins.
 function expectIdle(f: DaxFixture, size: number): void {
@@ -26,8 +24,8 @@ function expectIdle(f: DaxFixture, size: number): void {
 const run = (f: DaxFixture, addr: number, argv: string[]) => gupTestMain({ gup: f.gup, mm: f.mm, mmap: () => addr }, argv);
 
 describe('gup_test over 16 GiB mapped at 2 MiB', () => {
-  const f = createDaxFixture({ size: 16 * GiB, align: 2 * MiB });
-  const vma = f.mmap(16 * GiB);
+  const f = createDaxFixture({ size: 16 * SZ_1G, align: 2 * SZ_1M });
+  const vma = f.mmap(16 * SZ_1G);
   const args = ['-f', '/dev/dax0.0', '-m', '16384', '-r', '1', '-n', '512', '-w', '-S', '-u'];
 
   it.each<[GupGeneration, number]>([
@@ -44,12 +42,12 @@ describe('gup_test over 16 GiB mapped at 2 MiB', () => {
     expect(rep.stats.calls).toBe(8_192);
     expect(rep.stats.getAtomics).toBe(atomics);
     expect(rep.stats.notHeld).toBe(0);
-    expect(rep.args.size).toBe(16 * GiB);
+    expect(rep.args.size).toBe(16 * SZ_1G);
     // put_page per page, whatever the generation
     expect(rep.stats.putAtomics).toBe(4_194_304);
     expect(r.lines[2]).toMatch(/^# GUP_FAST_BENCHMARK: Time: get:\d+ put:\d+ us# $/);
     expect(r.lines.slice(3)).toEqual(['ok 1 ioctl status 0', '# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0']);
-    expectIdle(f, 16 * GiB);
+    expectIdle(f, 16 * SZ_1G);
     expect(f.pgmap.ref).toBe(pgmapRef);
   });
 
@@ -64,26 +62,26 @@ describe('gup_test over 16 GiB mapped at 2 MiB', () => {
     expect(rep.stats.putAtomics).toBe(3 * 8_192); // pincount, refcount - (refs - 1), put_page
     expect(rep.stats.notHeld).toBe(0);
     expect(r.lines[2]).toMatch(/^# PIN_FAST_BENCHMARK: Time: get:\d+ put:\d+ us# $/);
-    expectIdle(f, 16 * GiB);
+    expectIdle(f, 16 * SZ_1G);
   });
 
   it.each<GupGeneration>(['per-page', 'head-once', 'grab-first'])('%s: the pages array holds every subpage in address order', (gen) => {
     f.gup.generation = gen;
     const n = 2048; // 4 PMDs in one call, starting mid-PMD
     const pages = new Float64Array(n + 16);
-    const start = vma.start + 3 * 2 * MiB + 100 * 4096;
+    const start = vma.start + 3 * 2 * SZ_1M + 100 * 4096;
     expect(getUserPagesFast(f.gup, f.mm, start, n, FOLL_WRITE, pages, 16)).toBe(n);
     let wrong = 0;
     for (let i = 0; i < n; i++) if (pages[16 + i] !== f.basePfn + 3 * 512 + 100 + i) wrong++;
     expect(wrong).toBe(0);
     putPages(f.gup, pages, n, 16);
-    expectIdle(f, 16 * MiB);
+    expectIdle(f, 16 * SZ_1M);
   });
 });
 
 describe('gup_test over 16 GiB mapped at 1 GiB', () => {
-  const f = createDaxFixture({ size: 16 * GiB, align: GiB });
-  const vma = f.mmap(16 * GiB);
+  const f = createDaxFixture({ size: 16 * SZ_1G, align: SZ_1G });
+  const vma = f.mmap(16 * SZ_1G);
 
   it.each<[GupGeneration, number]>([
     ['head-once', 16],
@@ -96,13 +94,13 @@ describe('gup_test over 16 GiB mapped at 1 GiB', () => {
     expect(rep.stats.nrPages).toBe(4_194_304);
     expect(rep.stats.getAtomics).toBe(atomics);
     expect(f.faults.pud).toBe(16);
-    expectIdle(f, 16 * GiB);
+    expectIdle(f, 16 * SZ_1G);
   });
 
   it('pins show as dma-pinned on the 1 GiB head and not after unpin', () => {
     f.gup.generation = 'head-once';
     const pages = new Float64Array(1024);
-    const start = vma.start + 5 * GiB + 7 * 4096;
+    const start = vma.start + 5 * SZ_1G + 7 * 4096;
     expect(pinUserPagesFast(f.gup, f.mm, start, 1024, FOLL_WRITE, pages)).toBe(1024);
     const head = f.basePfn + 5 * 262144;
     expect(f.gup.pageMaybeDmaPinned(pages[500]!)).toBe(true);
@@ -110,24 +108,24 @@ describe('gup_test over 16 GiB mapped at 1 GiB', () => {
     expect(f.k.memmap.pageRefCount(head)).toBe(1 + 1024);
     unpinUserPages(f.gup, pages, 1024);
     expect(f.gup.pageMaybeDmaPinned(pages[500]!)).toBe(false);
-    expectIdle(f, 16 * GiB);
+    expectIdle(f, 16 * SZ_1G);
   });
 });
 
 describe('gup_test userspace', () => {
   it('parses the selftest options with the defaults of the selftest', () => {
     const o = parseGupTestArgs([], 4096);
-    expect(o).toMatchObject({ size: 128 * MiB, nrPages: 1, repeats: 1, write: true, file: '/dev/zero' });
+    expect(o).toMatchObject({ size: 128 * SZ_1M, nrPages: 1, repeats: 1, write: true, file: '/dev/zero' });
     const p = parseGupTestArgs(['-m', '64', '-n', '-1', '-S', '-W', '-a', '-r3', '-F', '0x10'], 4096);
-    expect(p).toMatchObject({ size: 64 * MiB, nrPages: 16384, repeats: 3, write: false, cmd: PIN_FAST_BENCHMARK, gupFlags: 0x10 });
+    expect(p).toMatchObject({ size: 64 * SZ_1M, nrPages: 16384, repeats: 3, write: false, cmd: PIN_FAST_BENCHMARK, gupFlags: 0x10 });
     // -n -1 before -m uses the default 128 MiB
     expect(parseGupTestArgs(['-n', '-1', '-m', '64'], 4096)).toMatchObject({ nrPages: 32768 });
     expect(parseGupTestArgs(['-z'], 4096)).toEqual({ error: 'Wrong argument\n' });
   });
 
   it('prints the TAP lines and bails out on a bad option or a refused mmap', () => {
-    const f = createDaxFixture({ size: 64 * MiB, align: 2 * MiB });
-    const vma = f.mmap(32 * MiB);
+    const f = createDaxFixture({ size: 64 * SZ_1M, align: 2 * SZ_1M });
+    const vma = f.mmap(32 * SZ_1M);
     const segv = run(f, vma.start, ['-m', '64', '-n', '512', '-S', '-a']);
     expect(segv.signal).toBe('SIGSEGV'); // the prefault ran past the mapping
     const ok = run(f, vma.start, ['-m', '32', '-n', '512', '-S', '-a', '-r', '2']);
@@ -145,14 +143,14 @@ describe('gup_test userspace', () => {
   });
 
   it('the ioctl reports a truncated run in size', () => {
-    const f = createDaxFixture({ size: 64 * MiB, align: 2 * MiB });
-    const vma = f.mmap(8 * MiB);
-    userTouch(f.mm, vma.start, 8 * MiB, true);
-    const args = newGupTestArgs({ addr: vma.start, size: 16 * MiB, nrPagesPerCall: 512, gupFlags: FOLL_WRITE });
+    const f = createDaxFixture({ size: 64 * SZ_1M, align: 2 * SZ_1M });
+    const vma = f.mmap(8 * SZ_1M);
+    userTouch(f.mm, vma.start, 8 * SZ_1M, true);
+    const args = newGupTestArgs({ addr: vma.start, size: 16 * SZ_1M, nrPagesPerCall: 512, gupFlags: FOLL_WRITE });
     const stats = newGupTestStats();
     expect(gupTestIoctl(f.gup, f.mm, PIN_FAST_BENCHMARK, args, stats)).toBe(0);
     expect(stats.nrPages).toBe(2048);
-    expect(args.size).toBe(8 * MiB); // the fifth call got -EFAULT and stopped the loop
-    expectIdle(f, 64 * MiB);
+    expect(args.size).toBe(8 * SZ_1M); // the fifth call got -EFAULT and stopped the loop
+    expectIdle(f, 64 * SZ_1M);
   });
 });

@@ -1,4 +1,4 @@
-import { C, EFAULT, EHWPOISON, EINVAL, ENOMEM, PROT_READ, _PAGE_DEVMAP_HI, _PAGE_SPECIAL, zapPageRange } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, C, EFAULT, EHWPOISON, EINVAL, ENOMEM, PROT_READ, _PAGE_DEVMAP_HI, _PAGE_SPECIAL, zapPageRange } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { FOLL_FAST_ONLY, FOLL_HWPOISON, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { getUserPagesFast, getUserPagesFastOnly, pinUserPagesFast, pinUserPagesFastOnly } from './gup-fast.js';
@@ -8,8 +8,6 @@ import type { GupGeneration } from './gup.js';
 import { createDaxFixture, type DaxFixture } from './test/index.js';
 import { putPages, unpinUserPage, unpinUserPageRangeDirtyLock, unpinUserPages, unpinUserPagesDirtyLock } from './unpin.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 const PMD = 512;
 
 /** Machine state GUP must give back: every head's refcount and pincount, pgmap refs, the counters that pair. */
@@ -27,8 +25,8 @@ function expectNoLeak(f: DaxFixture, before: ReturnType<typeof snapshot>): void 
 const atomics = (f: DaxFixture) => f.k.counters.v[C.atomic_refcount_ops]!;
 
 function mapped(opts: { align?: number; size?: number; gen?: GupGeneration; touch?: boolean; prot?: number } = {}) {
-  const size = opts.size ?? 16 * MiB;
-  const f = createDaxFixture({ size, align: opts.align ?? 2 * MiB, gupGeneration: opts.gen ?? 'head-once' });
+  const size = opts.size ?? 16 * SZ_1M;
+  const f = createDaxFixture({ size, align: opts.align ?? 2 * SZ_1M, gupGeneration: opts.gen ?? 'head-once' });
   const vma = f.mmap(size, opts.prot);
   if (opts.touch ?? true) expect(userTouch(f.mm, vma.start, size, opts.prot === undefined)).toBe(0);
   return { f, vma };
@@ -96,7 +94,7 @@ describe('a grab failing midway undoes exactly what it took', () => {
     const before = snapshot(f);
     const pages = new Float64Array(4 * PMD);
     f.gup.raceHook = (addr) => {
-      if (addr === vma.start + 2 * 2 * MiB) zapPageRange(vma, addr, addr + 2 * MiB);
+      if (addr === vma.start + 2 * 2 * SZ_1M) zapPageRange(vma, addr, addr + 2 * SZ_1M);
     };
     expect(getUserPagesFastOnly(f.gup, f.mm, vma.start, 4 * PMD, FOLL_WRITE, pages)).toBe(2 * PMD);
     f.gup.raceHook = null;
@@ -125,8 +123,8 @@ describe('failures return the kernel errno and leak nothing', () => {
     const { f, vma } = mapped();
     const before = snapshot(f);
     const pages = new Float64Array(2 * PMD);
-    expect(getUserPagesFast(f.gup, f.mm, vma.end + 64 * MiB, 4, 0, pages)).toBe(-EFAULT);
-    expect(pinUserPagesFast(f.gup, f.mm, vma.end - 2 * MiB, 2 * PMD, 0, pages)).toBe(PMD);
+    expect(getUserPagesFast(f.gup, f.mm, vma.end + 64 * SZ_1M, 4, 0, pages)).toBe(-EFAULT);
+    expect(pinUserPagesFast(f.gup, f.mm, vma.end - 2 * SZ_1M, 2 * PMD, 0, pages)).toBe(PMD);
     unpinUserPages(f.gup, pages, PMD);
     expectNoLeak(f, before);
   });
@@ -155,8 +153,8 @@ describe('failures return the kernel errno and leak nothing', () => {
     const pages = new Float64Array(2 * PMD);
     // a FOLL_HWPOISON caller uses the slow path (get_user_pages)
     const gupCall = extra ? (n: number, at: number) => getUserPages(f.gup, f.mm, at, n, FOLL_WRITE | extra, pages) : (n: number, at: number) => getUserPagesFast(f.gup, f.mm, at, n, FOLL_WRITE, pages);
-    expect(gupCall(PMD, vma.start + 3 * 2 * MiB + 4096)).toBe(errno);
-    expect(gupCall(2 * PMD, vma.start + 2 * 2 * MiB)).toBe(PMD);
+    expect(gupCall(PMD, vma.start + 3 * 2 * SZ_1M + 4096)).toBe(errno);
+    expect(gupCall(2 * PMD, vma.start + 2 * 2 * SZ_1M)).toBe(PMD);
     putPages(f.gup, pages, PMD);
     expectNoLeak(f, before);
   });
@@ -174,10 +172,10 @@ describe('failures return the kernel errno and leak nothing', () => {
 describe('the slow path', () => {
   it.each([
     ['4 KiB', 4096],
-    ['2 MiB', 2 * MiB],
-    ['1 GiB', GiB],
+    ['2 MiB', 2 * SZ_1M],
+    ['1 GiB', SZ_1G],
   ])('faults an untouched %s mapping in through the vma and pins it', (_n, align) => {
-    const size = align === GiB ? 2 * GiB : 64 * MiB;
+    const size = align === SZ_1G ? 2 * SZ_1G : 64 * SZ_1M;
     const { f, vma } = mapped({ align, size, touch: false });
     const before = snapshot(f);
     const pages = new Float64Array(1024);
@@ -201,7 +199,7 @@ describe('the slow path', () => {
     expect(pinUserPagesFastOnly(f.gup, f.mm, vma.start, PMD, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(0);
     expect(pinUserPagesFast(f.gup, f.mm, vma.start, PMD, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(PMD);
     const p2 = new Float64Array(4);
-    expect(pinUserPages(f.gup, f.mm, vma.start + 2 * MiB, 4, FOLL_LONGTERM, p2)).toBe(4);
+    expect(pinUserPages(f.gup, f.mm, vma.start + 2 * SZ_1M, 4, FOLL_LONGTERM, p2)).toBe(4);
     expect(f.gup.pageMaybeDmaPinned(f.basePfn + PMD)).toBe(true);
     expect(f.k.counters.v[C.gup_fast_fallback]).toBe(1);
     unpinUserPages(f.gup, p2, 4);
@@ -210,7 +208,7 @@ describe('the slow path', () => {
   });
 
   it('4 KiB devmap ptes go through gup_pte_range; a special pte is refused', () => {
-    const { f, vma } = mapped({ align: 4096, size: 4 * MiB });
+    const { f, vma } = mapped({ align: 4096, size: 4 * SZ_1M });
     const before = snapshot(f);
     const pages = new Float64Array(8);
     expect(getUserPagesFastOnly(f.gup, f.mm, vma.start, 8, FOLL_WRITE, pages)).toBe(8);
@@ -226,7 +224,7 @@ describe('the slow path', () => {
 
 describe('pins and their release', () => {
   it('a small (order-0) page takes GUP_PIN_COUNTING_BIAS per pin; page_maybe_dma_pinned follows it', () => {
-    const { f, vma } = mapped({ align: 4096, size: 4 * MiB });
+    const { f, vma } = mapped({ align: 4096, size: 4 * SZ_1M });
     const pages = new Float64Array(2);
     const m = f.k.memmap;
     expect(pinUserPagesFast(f.gup, f.mm, vma.start, 1, FOLL_WRITE, pages)).toBe(1);
@@ -255,7 +253,7 @@ describe('pins and their release', () => {
     const before = snapshot(f);
     const pages = new Float64Array(3 * PMD);
     const m = f.k.memmap;
-    const start = vma.start + 2 * MiB - 10 * 4096; // 10 pages of head 0, all of head 1, 502 of head 2
+    const start = vma.start + 2 * SZ_1M - 10 * 4096; // 10 pages of head 0, all of head 1, 502 of head 2
     expect(pinUserPagesFast(f.gup, f.mm, start, 2 * PMD, FOLL_WRITE, pages)).toBe(2 * PMD);
     let a0 = atomics(f);
     unpinUserPagesDirtyLock(f.gup, pages, 2 * PMD, true);
@@ -280,7 +278,7 @@ describe('pins and their release', () => {
 
   it('FOLL_FAST_ONLY never returns an errno', () => {
     const { f, vma } = mapped();
-    expect(getUserPagesFastOnly(f.gup, f.mm, vma.end + GiB, 4, 0, new Float64Array(4))).toBe(0);
+    expect(getUserPagesFastOnly(f.gup, f.mm, vma.end + SZ_1G, 4, 0, new Float64Array(4))).toBe(0);
     expect(pinUserPagesFastOnly(f.gup, f.mm, vma.start, 4, FOLL_FAST_ONLY, new Float64Array(4))).toBe(0 + 4);
     unpinUserPages(f.gup, new Float64Array([f.basePfn, f.basePfn + 1, f.basePfn + 2, f.basePfn + 3]), 4);
   });

@@ -1,6 +1,5 @@
-import type { ArchProfile } from '@daxsim/mm';
+import { SZ_1G, type ArchProfile } from '@daxsim/mm';
 
-const GiB = 2 ** 30;
 
 /**
  * memory_block_size_bytes() for a machine whose boot RAM ends at
@@ -14,8 +13,8 @@ const GiB = 2 ** 30;
 export function memoryBlockSizeBytes(arch: ArchProfile, bootMemEnd: number): number {
   const section = 2 ** arch.sectionSizeBits;
   if (!arch.name.startsWith('x86_64')) return section;
-  const MEM_SIZE_FOR_LARGE_BLOCK = 64 * GiB;
-  const MAX_BLOCK_SIZE = 2 * GiB;
+  const MEM_SIZE_FOR_LARGE_BLOCK = 64 * SZ_1G;
+  const MAX_BLOCK_SIZE = 2 * SZ_1G;
   if (bootMemEnd < MEM_SIZE_FOR_LARGE_BLOCK) return section;
   let bz = MAX_BLOCK_SIZE;
   for (; bz > section; bz /= 2) if (bootMemEnd % bz === 0) break;

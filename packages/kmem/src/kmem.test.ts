@@ -1,6 +1,6 @@
 import { DaxBus, createDynamicRegion } from '@daxsim/device-dax';
 import { createKernel } from '@daxsim/memremap';
-import { ARCH_PROFILES, C, EBUSY, EINVAL, EEXIST, KernelError, ZONE_MOVABLE, ZONE_NORMAL } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ARCH_PROFILES, C, EBUSY, EINVAL, EEXIST, KernelError, ZONE_MOVABLE, ZONE_NORMAL } from '@daxsim/mm';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { describe, expect, it } from 'vitest';
 import { AnonMemory } from './anon.js';
@@ -9,30 +9,28 @@ import { DaxKmem } from './kmem.js';
 import { MemoryHotplug } from './memory-hotplug.js';
 import { onlinePagesInit, onlinePagesInitReference } from './online-memmap.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 /** 2 GiB of RAM on node 0 and a 1 GiB soft-reserved range at 4 GiB on `nid`, its dax0.0 bound to device_dax. */
 function boot(opts: { nid?: number; autoOnline?: 'offline' | 'online' | 'online_movable'; memmapOnMemory?: boolean; devSize?: number } = {}) {
-  const ram = [{ nid: 0, start: 0, size: 2 * GiB }];
-  const k = createKernel({ arch: ARCH_PROFILES.x86_64, ram, devices: [{ start: 4 * GiB, size: GiB, nid: opts.nid ?? 0, name: 'hmem.0' }] });
+  const ram = [{ nid: 0, start: 0, size: 2 * SZ_1G }];
+  const k = createKernel({ arch: ARCH_PROFILES.x86_64, ram, devices: [{ start: 4 * SZ_1G, size: SZ_1G, nid: opts.nid ?? 0, name: 'hmem.0' }] });
   sparseInitBootMemory(k, ram);
   const bus = new DaxBus(k);
-  const region = createDynamicRegion(bus, { id: 0, start: 4 * GiB, size: opts.devSize ?? GiB, targetNode: opts.nid ?? 0, parentName: 'hmem.0' });
+  const region = createDynamicRegion(bus, { id: 0, start: 4 * SZ_1G, size: opts.devSize ?? SZ_1G, targetNode: opts.nid ?? 0, parentName: 'hmem.0' });
   const dev = region.devices.get('dax0.0')!;
-  const hp = new MemoryHotplug(k, { bootMemEnd: 2 * GiB, ram, autoOnline: opts.autoOnline ?? 'offline', memmapOnMemory: opts.memmapOnMemory ?? false });
+  const hp = new MemoryHotplug(k, { bootMemEnd: 2 * SZ_1G, ram, autoOnline: opts.autoOnline ?? 'offline', memmapOnMemory: opts.memmapOnMemory ?? false });
   return { k, dev, hp, kmem: new DaxKmem(hp) };
 }
 
 describe('memory_block_size_bytes()', () => {
   it("is x86-64's probe_memory_block_size(): 128M below 64G of boot memory, else the largest aligned power of two up to 2G", () => {
     const x86 = ARCH_PROFILES.x86_64;
-    expect(memoryBlockSizeBytes(x86, 8 * GiB)).toBe(128 * MiB);
-    expect(memoryBlockSizeBytes(x86, 63 * GiB + 512 * MiB)).toBe(128 * MiB);
-    expect(memoryBlockSizeBytes(x86, 64 * GiB)).toBe(2 * GiB);
-    expect(memoryBlockSizeBytes(x86, 65 * GiB)).toBe(GiB);
-    expect(memoryBlockSizeBytes(x86, 64 * GiB + 384 * MiB)).toBe(128 * MiB);
-    expect(memoryBlockSizeBytes(ARCH_PROFILES['arm64-64k'], 64 * GiB)).toBe(2 ** ARCH_PROFILES['arm64-64k'].sectionSizeBits);
+    expect(memoryBlockSizeBytes(x86, 8 * SZ_1G)).toBe(128 * SZ_1M);
+    expect(memoryBlockSizeBytes(x86, 63 * SZ_1G + 512 * SZ_1M)).toBe(128 * SZ_1M);
+    expect(memoryBlockSizeBytes(x86, 64 * SZ_1G)).toBe(2 * SZ_1G);
+    expect(memoryBlockSizeBytes(x86, 65 * SZ_1G)).toBe(SZ_1G);
+    expect(memoryBlockSizeBytes(x86, 64 * SZ_1G + 384 * SZ_1M)).toBe(128 * SZ_1M);
+    expect(memoryBlockSizeBytes(ARCH_PROFILES['arm64-64k'], 64 * SZ_1G)).toBe(2 ** ARCH_PROFILES['arm64-64k'].sectionSizeBits);
   });
 });
 
@@ -41,7 +39,7 @@ describe('dax_kmem probe and remove', () => {
     const { k, dev, kmem } = boot();
     const before = k.buddy.snapshot();
     const b = kmem.probe(dev);
-    expect(b.ranges).toEqual([{ start: 4 * GiB, end: 5 * GiB, memmap: { vmemmapDataFrames: 8 * 512, vmemmapPagetableFrames: 0, altmapPfns: 0 } }]);
+    expect(b.ranges).toEqual([{ start: 4 * SZ_1G, end: 5 * SZ_1G, memmap: { vmemmapDataFrames: 8 * 512, vmemmapPagetableFrames: 0, altmapPfns: 0 } }]);
     expect(kmem.blocksOf(dev).map((x) => [x.id, x.state])).toEqual([32, 33, 34, 35, 36, 37, 38, 39].map((id) => [id, 'offline']));
     kmem.remove(dev);
     expect(k.buddy.snapshot()).toEqual(before);
@@ -53,7 +51,7 @@ describe('dax_kmem probe and remove', () => {
     const free0 = k.buddy.nrFreePages(0);
     hp.setBlockState(32, 'online_movable');
     expect(k.buddy.nrFreePages(0) - free0).toBe(32768);
-    expect(k.memmap.pageZonenum(4 * GiB / 4096 + 100)).toBe(ZONE_MOVABLE);
+    expect(k.memmap.pageZonenum(4 * SZ_1G / 4096 + 100)).toBe(ZONE_MOVABLE);
     expect(() => hp.setBlockState(32, 'online')).toThrow(KernelError);
     hp.setBlockState(32, 'offline');
     expect(k.buddy.nrFreePages(0)).toBe(free0);
@@ -77,20 +75,20 @@ describe('dax_kmem probe and remove', () => {
   });
 
   it('refuses a device with no whole block (EINVAL) and a second add of the same range (EEXIST), changing nothing', () => {
-    const small = boot({ devSize: 96 * MiB });
+    const small = boot({ devSize: 96 * SZ_1M });
     const snap = small.k.buddy.snapshot();
     expect(() => small.kmem.probe(small.dev)).toThrowError(/rejecting DAX region without any memory after alignment/);
     expect(small.k.buddy.snapshot()).toEqual(snap);
     const { dev, kmem, hp } = boot();
     kmem.probe(dev);
     try {
-      hp.addMemoryDriverManaged(0, 4 * GiB, 128 * MiB, 'again', false);
+      hp.addMemoryDriverManaged(0, 4 * SZ_1G, 128 * SZ_1M, 'again', false);
       expect.unreachable();
     } catch (e) {
       expect((e as KernelError).errno).toBe(EEXIST);
     }
     try {
-      hp.addMemoryDriverManaged(0, 4 * GiB + 64 * MiB, 128 * MiB, 'again', false);
+      hp.addMemoryDriverManaged(0, 4 * SZ_1G + 64 * SZ_1M, 128 * SZ_1M, 'again', false);
       expect.unreachable();
     } catch (e) {
       expect((e as KernelError).errno).toBe(EINVAL);
@@ -136,7 +134,7 @@ describe('the onlined memmap', () => {
     const a = boot();
     const b = boot();
     for (const x of [a, b]) x.kmem.probe(x.dev);
-    const first = 4 * GiB / 4096 + 3;
+    const first = 4 * SZ_1G / 4096 + 3;
     const end = first + 1000;
     onlinePagesInit(a.k, first, end, ZONE_MOVABLE, 0);
     onlinePagesInitReference(b.k, first, end, ZONE_MOVABLE, 0);

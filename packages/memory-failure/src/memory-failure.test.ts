@@ -19,6 +19,8 @@ import {
 } from '@daxsim/device-dax';
 import { createKernel, newDevPagemap } from '@daxsim/memremap';
 import {
+  SZ_1G,
+  SZ_1M,
   BUS_MCEERR_AO,
   BUS_MCEERR_AR,
   EBUSY,
@@ -36,28 +38,26 @@ import {
 import { describe, expect, it } from 'vitest';
 import { MF_COUNT_INCREASED, memoryFailure, prctlMceKill, setMemoryFailureEarlyKill, softOfflinePage } from './memory-failure.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 const PAGE = 4096;
-const BASE = 4 * GiB;
+const BASE = 4 * SZ_1G;
 const RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED };
 
 function machine(align: number, opts: DaxBusOptions = {}) {
-  const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 4 * GiB }] });
+  const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 4 * SZ_1G }] });
   const buddy0 = k.buddy.snapshot();
   const bus = new DaxBus(k, opts);
-  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 4 * GiB });
+  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 4 * SZ_1G });
   const dev = region.devices.get('dax0.0')!;
-  devDaxSetSize(dev, 2 * GiB);
+  devDaxSetSize(dev, 2 * SZ_1G);
   devDaxSetAlign(dev, align);
   bindDevDax(dev);
-  const len = align === GiB ? 2 * GiB : 8 * MiB;
+  const len = align === SZ_1G ? 2 * SZ_1G : 8 * SZ_1M;
   return { k, bus, region, dev, len, buddy0 };
 }
 
 describe.each([
-  { name: '2M', align: 2 * MiB, lsb: 21 },
-  { name: '1G', align: GiB, lsb: 30 },
+  { name: '2M', align: 2 * SZ_1M, lsb: 21 },
+  { name: '1G', align: SZ_1G, lsb: 30 },
 ])('poison in the middle of a $name unit', ({ align, lsb }) => {
   it('marks the head, unmaps the unit everywhere, signals AR to the toucher and AO to the others', () => {
     const { k, dev, len } = machine(align);
@@ -131,7 +131,7 @@ describe.each([
 
 describe('memory_failure corner cases', () => {
   it('a unit never faulted in has no mapping: -EBUSY, "Failed", not poisoned', () => {
-    const { k } = machine(2 * MiB);
+    const { k } = machine(2 * SZ_1M);
     const pfn = BASE / PAGE + 600;
     expect(memoryFailure(k, pfn)).toBe(-EBUSY);
     expect(k.memmap.PageHWPoison(BASE / PAGE + 512)).toBe(false);
@@ -139,42 +139,42 @@ describe('memory_failure corner cases', () => {
   });
 
   it('a device pfn outside every pgmap is "memory outside kernel control": -ENXIO', () => {
-    const { k } = machine(2 * MiB);
-    const pfn = (BASE + 3 * GiB) / PAGE; // in the region, but no device covers it
+    const { k } = machine(2 * SZ_1M);
+    const pfn = (BASE + 3 * SZ_1G) / PAGE; // in the region, but no device covers it
     expect(memoryFailure(k, pfn)).toBe(-ENXIO);
     expect(k.log.dmesg()).toContain(`Memory failure: 0x${pfn.toString(16)}: memory outside kernel control`);
     expect(() => memoryFailure(k, 100)).toThrow(KernelError); // System RAM is not modelled
   });
 
   it('a static (pmem, --map=dev) device: metadata pfns are not recoverable (-ENXIO), data pfns are', () => {
-    const k = createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: BASE, size: 4 * GiB }] });
+    const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 4 * SZ_1G }] });
     const bus = new DaxBus(k);
     const nsPfn = BASE / PAGE;
-    const dataOff = 64 * MiB; // info block + struct pages (2 MiB vmemmap blocks), as ndctl lays out a devdax namespace
+    const dataOff = 64 * SZ_1M; // info block + struct pages (2 MiB vmemmap blocks), as ndctl lays out a devdax namespace
     const pgmap = newDevPagemap({
       type: MEMORY_DEVICE_GENERIC,
-      ranges: [{ start: BASE, end: BASE + 2 * GiB - 1 }],
-      altmap: { basePfn: nsPfn, endPfn: nsPfn + (2 * GiB) / PAGE, reserve: 2, free: dataOff / PAGE - 2, align: 0, alloc: 0 },
+      ranges: [{ start: BASE, end: BASE + 2 * SZ_1G - 1 }],
+      altmap: { basePfn: nsPfn, endPfn: nsPfn + (2 * SZ_1G) / PAGE, reserve: 2, free: dataOff / PAGE - 2, align: 0, alloc: 0 },
       name: 'namespace1.0',
     });
-    const region = createStaticRegion(bus, { id: 1, start: BASE + dataOff, size: 2 * GiB - dataOff, align: 2 * MiB, pgmap });
+    const region = createStaticRegion(bus, { id: 1, start: BASE + dataOff, size: 2 * SZ_1G - dataOff, align: 2 * SZ_1M, pgmap });
     const dev = region.devices.get('dax1.0')!;
     bindDevDax(dev);
     const t = createTask(k, 100, 'app');
-    const va = daxMmap(k, t, dev, { length: 4 * MiB, ...RW });
-    expect(touch(t, va + 2 * MiB)).toBe(VM_FAULT_NOPAGE);
-    expect(userMapping(t, va + 2 * MiB)!.pfn).toBe((BASE + dataOff + 2 * MiB) / PAGE);
+    const va = daxMmap(k, t, dev, { length: 4 * SZ_1M, ...RW });
+    expect(touch(t, va + 2 * SZ_1M)).toBe(VM_FAULT_NOPAGE);
+    expect(userMapping(t, va + 2 * SZ_1M)!.pfn).toBe((BASE + dataOff + 2 * SZ_1M) / PAGE);
     expect(memoryFailure(k, nsPfn + 5, 0, t)).toBe(-ENXIO);
     expect(k.log.dmesg()).toContain(`Memory failure: 0x${(nsPfn + 5).toString(16)}: recovery action for dax page: Failed`);
-    const pfn = (BASE + dataOff + 2 * MiB) / PAGE + 17;
+    const pfn = (BASE + dataOff + 2 * SZ_1M) / PAGE + 17;
     expect(memoryFailure(k, pfn, 0, t)).toBe(0);
-    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB, addrLsb: 21 }]);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * SZ_1M, addrLsb: 21 }]);
   });
 
   it('MF_COUNT_INCREASED: the reference the caller took is dropped first, even when the pfn is not recoverable', () => {
-    const { k, dev } = machine(2 * MiB);
+    const { k, dev } = machine(2 * SZ_1M);
     const t = createTask(k, 100, 'app');
-    const va = daxMmap(k, t, dev, { length: 4 * MiB, ...RW });
+    const va = daxMmap(k, t, dev, { length: 4 * SZ_1M, ...RW });
     expect(touch(t, va)).toBe(VM_FAULT_NOPAGE);
     const head = BASE / PAGE;
     const idle = k.memmap.pageRefCount(head);
@@ -191,39 +191,39 @@ describe('memory_failure corner cases', () => {
   });
 
   it('soft offline of a device page fails with -EIO; an invalid pfn is -ENXIO', () => {
-    const { k } = machine(2 * MiB);
+    const { k } = machine(2 * SZ_1M);
     expect(softOfflinePage(k, BASE / PAGE + 5)).toBe(-EIO);
-    expect(softOfflinePage(k, (64 * GiB) / PAGE)).toBe(-ENXIO);
+    expect(softOfflinePage(k, (64 * SZ_1G) / PAGE)).toBe(-ENXIO);
   });
 
   it("with the seed's ALIGN round-up the wrong unit is unmapped and the toucher keeps the poisoned one", () => {
-    const { k, dev, len } = machine(2 * MiB, { setMappingIndex: 'align-up' });
+    const { k, dev, len } = machine(2 * SZ_1M, { setMappingIndex: 'align-up' });
     const t = createTask(k, 100, 'app');
     const va = daxMmap(k, t, dev, { length: len, ...RW });
     touch(t, va + 3 * PAGE); // unit 0, unaligned: page->index says unit 1
-    touch(t, va + 2 * MiB); // unit 1
+    touch(t, va + 2 * SZ_1M); // unit 1
     expect(memoryFailure(k, BASE / PAGE + 7, 0, t)).toBe(0);
-    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB, addrLsb: 21 }]);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * SZ_1M, addrLsb: 21 }]);
     expect(userMapping(t, va)).not.toBeNull(); // the poisoned unit is still mapped
-    expect(userMapping(t, va + 2 * MiB)).toBeNull(); // its innocent neighbour is gone
+    expect(userMapping(t, va + 2 * SZ_1M)).toBeNull(); // its innocent neighbour is gone
   });
 
   it("'pre-series' base pages: only the pfn is marked, the whole 2M mapping still goes, and refaults are SIGBUS", () => {
-    const { k, dev, len } = machine(2 * MiB, { generation: 'pre-series' });
+    const { k, dev, len } = machine(2 * SZ_1M, { generation: 'pre-series' });
     const t = createTask(k, 100, 'app');
     const va = daxMmap(k, t, dev, { length: len, ...RW });
-    touch(t, va + 2 * MiB);
-    const pfn = (BASE + 2 * MiB) / PAGE + 300;
+    touch(t, va + 2 * SZ_1M);
+    const pfn = (BASE + 2 * SZ_1M) / PAGE + 300;
     expect(memoryFailure(k, pfn, 0, t)).toBe(0);
     expect(k.memmap.PageHWPoison(pfn)).toBe(true);
     expect(k.memmap.PageHWPoison(pfn - 300)).toBe(false);
-    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * MiB + 300 * PAGE, addrLsb: 21 }]);
-    expect(userMapping(t, va + 2 * MiB)).toBeNull();
-    expect(touch(t, va + 2 * MiB)).toBe(VM_FAULT_SIGBUS);
+    expect(t.signals).toEqual([{ signo: SIGBUS, code: BUS_MCEERR_AR, addr: va + 2 * SZ_1M + 300 * PAGE, addrLsb: 21 }]);
+    expect(userMapping(t, va + 2 * SZ_1M)).toBeNull();
+    expect(touch(t, va + 2 * SZ_1M)).toBe(VM_FAULT_SIGBUS);
   });
 
   it('after poison, tearing everything down returns every frame', () => {
-    const { k, dev, region, len, buddy0 } = machine(GiB);
+    const { k, dev, region, len, buddy0 } = machine(SZ_1G);
     const t = createTask(k, 100, 'app');
     const va = daxMmap(k, t, dev, { length: len, ...RW });
     touch(t, va);

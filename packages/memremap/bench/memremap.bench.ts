@@ -8,10 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { MEMORY_DEVICE_GENERIC, type VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1G, MEMORY_DEVICE_GENERIC, type VmemmapGeneration } from '@daxsim/mm';
 import { createKernel, memmapStats, memremapPages, memunmapPages, newDevPagemap } from '../src/index.js';
 
-const GiB = 2 ** 30;
 const ALIGNS: Record<string, number> = { '4K': 0, '2M': 9, '1G': 18 };
 
 // Warm-up runs before the three measured ones (default 2; `--warmup N` for steady-state figures of the
@@ -20,9 +19,9 @@ const wi = process.argv.indexOf('--warmup');
 const WARMUP = wi >= 0 ? Number(process.argv[wi + 1]) : 2;
 
 function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<string, string | number> {
-  const devStart = 1024 * GiB;
-  const k = createKernel({ ram: [{ nid: 0, size: 4 * GiB }], devices: [{ start: devStart, size: gib * GiB }] });
-  const mk = () => newDevPagemap({ ranges: [{ start: devStart, end: devStart + gib * GiB - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: ALIGNS[align]! });
+  const devStart = 1024 * SZ_1G;
+  const k = createKernel({ ram: [{ nid: 0, size: 4 * SZ_1G }], devices: [{ start: devStart, size: gib * SZ_1G }] });
+  const mk = () => newDevPagemap({ ranges: [{ start: devStart, end: devStart + gib * SZ_1G - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: ALIGNS[align]! });
   // WARMUP warm-up runs at full size (JIT, slabs), then the median of three
   const runs: { ms: number; unmapMs: number; s: ReturnType<typeof memmapStats> }[] = [];
   let firstMs = 0; // the first call in this fresh process (cold JIT, slabs not yet allocated)
@@ -42,7 +41,7 @@ function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<str
   return {
     generation: gen,
     align,
-    GiB: gib,
+    SZ_1G: gib,
     'first call ms': +firstMs.toFixed(1),
     'memremap ms': +ms.toFixed(1),
     'init ms': s.initMs,
@@ -72,6 +71,6 @@ if (arg >= 0) {
     const out = execFileSync(process.execPath, [...process.execArgv, self, '--case', c, '--warmup', String(WARMUP)], { encoding: 'utf8', maxBuffer: 1 << 20 });
     rows.push(JSON.parse(out.trim().split('\n').pop()!));
   }
-  console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}, ${WARMUP} warm-up runs`);
+  console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / SZ_1G).toFixed(0)} GiB, node ${process.version}, ${WARMUP} warm-up runs`);
   console.table(rows);
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  SZ_1G,
+  SZ_1M,
   ARM64_4K,
   C,
   EBUSY,
@@ -28,12 +30,10 @@ import {
   putDevPagemap,
 } from './index.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-const DEV = 64 * GiB;
+const DEV = 64 * SZ_1G;
 
 function machine(ramGiB = 1): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: ramGiB * GiB }], devices: [{ start: DEV, size: 8 * GiB, name: 'pmem0' }] });
+  return createKernel({ ram: [{ nid: 0, size: ramGiB * SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
 }
 function pgmapOf(size: number, shift: number, start = DEV, name = 'dax0.0'): DevPagemap {
   return newDevPagemap({ ranges: [{ start, end: start + size - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: shift, name });
@@ -97,10 +97,10 @@ describe('vmemmap cost per GiB of device memory (x86-64, memmap in RAM), counted
     it(`${gen}, align ${shift === 0 ? '4K' : shift === 9 ? '2M' : '1G'}: ${data} data frames and ${ptes} PTE tables per GiB`, () => {
       const per = (gib: number) => {
         const k = machine();
-        const pg = pgmapOf(gib * GiB, shift);
+        const pg = pgmapOf(gib * SZ_1G, shift);
         memremapPages(k, pg, 0, { generation: gen });
         const s = memmapStats(k, pg);
-        const w = walkVmemmap(k, DEV / 4096, (DEV + gib * GiB) / 4096);
+        const w = walkVmemmap(k, DEV / 4096, (DEV + gib * SZ_1G) / 4096);
         expect(w.dataFrames).toBe(s.vmemmapDataFrames); // what the allocator handed out is what the tables map
         return { ...s, ...w };
       };
@@ -117,19 +117,19 @@ describe('vmemmap cost per GiB of device memory (x86-64, memmap in RAM), counted
 describe('memmap_init_zone_device', () => {
   it('writes 128 struct pages per compound page with the memmap in RAM', () => {
     const k = machine();
-    const pg = pgmapOf(1 * GiB, 9);
+    const pg = pgmapOf(1 * SZ_1G, 9);
     memremapPages(k, pg, 0);
     expect(memmapStats(k, pg).structPagesInitialised).toBe(512 * 128);
     expect(k.log.dmesg()).toMatch(/memmap_init_zone_device initialised 262144 pages in \d+ms/);
     const k2 = machine();
-    const pg2 = pgmapOf(1 * GiB, 18);
+    const pg2 = pgmapOf(1 * SZ_1G, 18);
     memremapPages(k2, pg2, 0);
     expect(memmapStats(k2, pg2).structPagesInitialised).toBe(128);
   });
 
   it('writes every struct page with an altmap, whose pfns hold the memmap', () => {
     const k = machine();
-    const size = 2 * GiB;
+    const size = 2 * SZ_1G;
     const basePfn = DEV / 4096;
     const pg = newDevPagemap({
       ranges: [{ start: DEV, end: DEV + size - 1 }],
@@ -171,13 +171,13 @@ describe('memmap_init_zone_device', () => {
     { name: 'altmap, compound 2M', gen: 'tail-reuse', shift: 9, altmap: true },
   ];
   it.each(cfgs)('$name: the fast path writes what the reference path writes, and counts what it writes', (cfg) => {
-    const size = 2 * GiB;
-    const lo = DEV + GiB; // the range under test
+    const size = 2 * SZ_1G;
+    const lo = DEV + SZ_1G; // the range under test
     const build = (path: 'fast' | 'reference') => {
       const k = machine();
       // neighbours on both sides, mapped first (fast path: they are not under test)
-      memremapPages(k, pgmapOf(GiB, 9, DEV, 'before'), 0, { generation: 'tail-reuse' });
-      memremapPages(k, pgmapOf(GiB, 9, lo + size, 'after'), 0, { generation: 'tail-reuse' });
+      memremapPages(k, pgmapOf(SZ_1G, 9, DEV, 'before'), 0, { generation: 'tail-reuse' });
+      memremapPages(k, pgmapOf(SZ_1G, 9, lo + size, 'after'), 0, { generation: 'tail-reuse' });
       const basePfn = lo / 4096;
       const pg = cfg.altmap
         ? newDevPagemap({
@@ -207,13 +207,13 @@ describe('the memmap reads right through the vmemmap', () => {
   for (const shift of [9, 18]) {
     it(`align ${shift === 9 ? '2M' : '1G'}: every tail points at its head; heads carry PG_head, order, pincount and pgmap`, () => {
       const k = machine();
-      const pg = pgmapOf(1 * GiB, shift);
+      const pg = pgmapOf(1 * SZ_1G, shift);
       memremapPages(k, pg, 0);
       const mm = k.memmap;
       const nr = 2 ** shift;
       const first = DEV / 4096;
       let bad = 0;
-      for (let pfn = first; pfn < first + GiB / 4096; pfn++) {
+      for (let pfn = first; pfn < first + SZ_1G / 4096; pfn++) {
         const head = pfn - ((pfn - first) % nr);
         if (pfn === head) {
           if (!mm.PageHead(pfn) || mm.compoundOrder(pfn) !== shift || mm.compoundNr(pfn) !== nr || mm.compoundPincount(pfn) !== 0) bad++;
@@ -235,7 +235,7 @@ describe('the memmap reads right through the vmemmap', () => {
 
   it('pre-series builds base pages whatever the vmemmap_shift; one pgmap reference per page', () => {
     const k = machine();
-    const pg = pgmapOf(256 * MiB, 9);
+    const pg = pgmapOf(256 * SZ_1M, 9);
     memremapPages(k, pg, 0, { generation: 'pre-series' });
     expect(pg.ref).toBe(65536);
     expect(k.memmap.PageHead(DEV / 4096)).toBe(false);
@@ -247,7 +247,7 @@ describe('the ordering hazard of prep_compound_head', () => {
   it('loses the compound order when run before tails 1 and 2 are initialised', async () => {
     const { memmapInitCompound, initZoneDevicePage } = await import('@daxsim/page-alloc');
     const k = machine();
-    const pg = pgmapOf(1 * GiB, 9);
+    const pg = pgmapOf(1 * SZ_1G, 9);
     memremapPages(k, pg, 0);
     const head = DEV / 4096 + 512 * 7;
     const mm = k.memmap;
@@ -275,10 +275,10 @@ describe('memunmap_pages leaves nothing behind', () => {
   for (const [gen, shift] of gens) {
     it(`${gen} align ${shift}: buddy, sections, page tables, refcounts and memory as before`, () => {
       const k = machine();
-      const other = pgmapOf(128 * MiB, 9, DEV + 4 * GiB, 'dax1.0');
+      const other = pgmapOf(128 * SZ_1M, 9, DEV + 4 * SZ_1G, 'dax1.0');
       memremapPages(k, other, 0); // a neighbour whose page tables must survive
       const before = state(k);
-      const pg = pgmapOf(2 * GiB, shift);
+      const pg = pgmapOf(2 * SZ_1G, shift);
       memremapPages(k, pg, 0, { generation: gen });
       expect(k.buddy.snapshot()).not.toEqual(before.buddy);
       memunmapPages(k, pg);
@@ -290,14 +290,14 @@ describe('memunmap_pages leaves nothing behind', () => {
 
   it('subsection-sized pgmaps sharing a section come and go independently', () => {
     const k = machine();
-    const a = pgmapOf(64 * MiB, 9, DEV, 'a');
-    const b = pgmapOf(64 * MiB, 9, DEV + 64 * MiB, 'b');
+    const a = pgmapOf(64 * SZ_1M, 9, DEV, 'a');
+    const b = pgmapOf(64 * SZ_1M, 9, DEV + 64 * SZ_1M, 'b');
     const s0 = state(k);
     memremapPages(k, a, 0);
     const s1 = state(k);
     const s1Sections = k.sparse.digest(false);
     memremapPages(k, b, 0);
-    expect(k.sparse.subsectionMapString(DEV / (128 * MiB))).toBe('1'.repeat(64));
+    expect(k.sparse.subsectionMapString(DEV / (128 * SZ_1M))).toBe('1'.repeat(64));
     memunmapPages(k, b);
     // as in the kernel, the pageblock migratetypes b's init set stay in the section's usemap
     expect({ ...state(k), sections: k.sparse.digest(false) }).toEqual({ ...s1, sections: s1Sections });
@@ -307,7 +307,7 @@ describe('memunmap_pages leaves nothing behind', () => {
 
   it('refuses while page references beyond the bulk ones are held', () => {
     const k = machine();
-    const pg = pgmapOf(128 * MiB, 9);
+    const pg = pgmapOf(128 * SZ_1M, 9);
     memremapPages(k, pg, 0);
     const got = getDevPagemap(k, DEV / 4096 + 1000);
     expect(got).toBe(pg);
@@ -321,10 +321,10 @@ describe('memunmap_pages leaves nothing behind', () => {
 
 describe('fault injection: failing the n-th allocation inside memremap_pages', () => {
   const cases: [string, VmemmapGeneration, number, number][] = [
-    ['tail-reuse 2M', 'tail-reuse', 9, 256 * MiB],
-    ['tail-reuse 1G', 'tail-reuse', 18, 1 * GiB],
-    ['tail-reuse-pmd 1G', 'tail-reuse-pmd', 18, 1 * GiB],
-    ['compound 2M (PMD blocks, base-page fallback)', 'compound', 9, 256 * MiB],
+    ['tail-reuse 2M', 'tail-reuse', 9, 256 * SZ_1M],
+    ['tail-reuse 1G', 'tail-reuse', 18, 1 * SZ_1G],
+    ['tail-reuse-pmd 1G', 'tail-reuse-pmd', 18, 1 * SZ_1G],
+    ['compound 2M (PMD blocks, base-page fallback)', 'compound', 9, 256 * SZ_1M],
   ];
   for (const [name, gen, shift, size] of cases) {
     it(`${name}: -ENOMEM and no trace for every n`, () => {
@@ -360,12 +360,12 @@ describe('fault injection: failing the n-th allocation inside memremap_pages', (
 
 describe('refusals name the problem and change nothing', () => {
   const tries: [string, (k: Kernel) => void, number, RegExp][] = [
-    ['unaligned to a subsection', (k) => memremapPages(k, pgmapOf(2 * MiB, 0, DEV + 4096), 0), EINVAL, /subsection/],
-    ['unaligned to the compound size', (k) => memremapPages(k, pgmapOf(1 * GiB, 18, DEV + 2 * MiB), 0), EINVAL, /compound page size/],
-    ['a vmemmap_shift x86-64 cannot map', (k) => memremapPages(k, pgmapOf(1 * GiB, 5), 0), EINVAL, /vmemmap_shift 5/],
-    ['outside device memory', (k) => memremapPages(k, pgmapOf(128 * MiB, 9, 0), 0), ENXIO, /System RAM/],
-    ['past the end of the device', (k) => memremapPages(k, pgmapOf(2 * GiB, 9, DEV + 7 * GiB), 0), ENXIO, /device range/],
-    ['an unknown generation', (k) => memremapPages(k, pgmapOf(128 * MiB, 9), 0, { generation: 'v9' as VmemmapGeneration }), EINVAL, /generation/],
+    ['unaligned to a subsection', (k) => memremapPages(k, pgmapOf(2 * SZ_1M, 0, DEV + 4096), 0), EINVAL, /subsection/],
+    ['unaligned to the compound size', (k) => memremapPages(k, pgmapOf(1 * SZ_1G, 18, DEV + 2 * SZ_1M), 0), EINVAL, /compound page size/],
+    ['a vmemmap_shift x86-64 cannot map', (k) => memremapPages(k, pgmapOf(1 * SZ_1G, 5), 0), EINVAL, /vmemmap_shift 5/],
+    ['outside device memory', (k) => memremapPages(k, pgmapOf(128 * SZ_1M, 9, 0), 0), ENXIO, /System RAM/],
+    ['past the end of the device', (k) => memremapPages(k, pgmapOf(2 * SZ_1G, 9, DEV + 7 * SZ_1G), 0), ENXIO, /device range/],
+    ['an unknown generation', (k) => memremapPages(k, pgmapOf(128 * SZ_1M, 9), 0, { generation: 'v9' as VmemmapGeneration }), EINVAL, /generation/],
   ];
   for (const [name, fn, errno, words] of tries) {
     it(name, () => {
@@ -377,21 +377,21 @@ describe('refusals name the problem and change nothing', () => {
   }
   it('overlap with another pgmap: -ENOMEM, as pagemap_range() returns it', () => {
     const k = machine();
-    memremapPages(k, pgmapOf(256 * MiB, 9, DEV, 'a'), 0);
+    memremapPages(k, pgmapOf(256 * SZ_1M, 9, DEV, 'a'), 0);
     const s = state(k);
-    expectRefusal(() => memremapPages(k, pgmapOf(256 * MiB, 9, DEV + 128 * MiB, 'b'), 0), ENOMEM, /Conflicting mapping in same section: conflicts with pgmap a/);
+    expectRefusal(() => memremapPages(k, pgmapOf(256 * SZ_1M, 9, DEV + 128 * SZ_1M, 'b'), 0), ENOMEM, /Conflicting mapping in same section: conflicts with pgmap a/);
     expect(state(k)).toEqual(s);
   });
   it('1 GiB compound pages on arm64 (no PUD THP): -EINVAL', () => {
-    const k = createKernel({ arch: ARM64_4K, ram: [{ nid: 0, size: GiB }], devices: [{ start: DEV, size: 2 * GiB }] });
-    expectRefusal(() => memremapPages(k, pgmapOf(GiB, 18), 0), EINVAL, /cannot be mapped on arm64-4k/);
+    const k = createKernel({ arch: ARM64_4K, ram: [{ nid: 0, size: SZ_1G }], devices: [{ start: DEV, size: 2 * SZ_1G }] });
+    expectRefusal(() => memremapPages(k, pgmapOf(SZ_1G, 18), 0), EINVAL, /cannot be mapped on arm64-4k/);
   });
 });
 
 describe('pgmap references and pfn stepping', () => {
   it('one reference per compound page; get/put_dev_pagemap by pfn; pfn_next steps by the compound size', () => {
     const k = machine();
-    const pg = pgmapOf(1 * GiB, 9);
+    const pg = pgmapOf(1 * SZ_1G, 9);
     memremapPages(k, pg, 0);
     expect(pg.ref).toBe(512);
     const heads: number[] = [];
@@ -400,7 +400,7 @@ describe('pgmap references and pfn stepping', () => {
     expect(heads[1]! - heads[0]!).toBe(512);
     expect(getDevPagemap(k, DEV / 4096 + 123456)).toBe(pg);
     expect(k.counters.v[C.pgmap_ref_get]).toBe(1);
-    expect(getDevPagemap(k, (DEV + GiB) / 4096)).toBeNull();
+    expect(getDevPagemap(k, (DEV + SZ_1G) / 4096)).toBeNull();
     putDevPagemap(k, pg);
     expect(pg.ref).toBe(512);
   });

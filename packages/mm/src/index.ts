@@ -216,3 +216,27 @@ export type { StructPageLayout } from './struct-page.js';
 export { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
 export type { KernelSpec, KernelVersion, PagingPolicy } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
+export {
+  SZ_1G,
+  SZ_1K,
+  SZ_1M,
+  SZ_1T,
+  SZ_2G,
+  SZ_2K,
+  SZ_2M,
+  SZ_4G,
+  SZ_4K,
+  SZ_4M,
+  SZ_8G,
+  SZ_8K,
+  SZ_16G,
+  SZ_16K,
+  SZ_16M,
+  SZ_32M,
+  SZ_64G,
+  SZ_64K,
+  SZ_64M,
+  SZ_128M,
+  SZ_256M,
+  SZ_512M,
+} from './sizes.js';

@@ -1,6 +1,6 @@
 export { NvdimmBus } from './nd-bus.js';
 export type { NamespaceConfig, NdRegionDesc } from './nd-bus.js';
-export { MEMREMAP_COMPAT_ALIGN, SZ_8K, infoBlockReserve, ndPfnInit, pfnAltmap } from './pfn-devs.js';
+export { MEMREMAP_COMPAT_ALIGN, infoBlockReserve, ndPfnInit, pfnAltmap } from './pfn-devs.js';
 export type { MapLocation, PfnAltmap, PfnInfo } from './pfn-devs.js';
 export {
   NULL_UUID,

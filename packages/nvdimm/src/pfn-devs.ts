@@ -1,13 +1,12 @@
-import { type ArchProfile, EINVAL, ENXIO, KernelError } from '@daxsim/mm';
+import { type ArchProfile, EINVAL, ENXIO, KernelError, SZ_2M, SZ_8K } from '@daxsim/mm';
 
 /**
  * drivers/nvdimm/pfn_devs.c: the info block a pfn (fsdax) or dax (devdax)
  * claim writes at the start of a namespace, and the layout it implies.
  */
 
-export const SZ_8K = 8192;
 /** memremap_compat_align(): SUBSECTION_SIZE on every architecture we model. */
-export const MEMREMAP_COMPAT_ALIGN = 2 * 2 ** 20;
+export const MEMREMAP_COMPAT_ALIGN = SZ_2M;
 
 export type MapLocation = 'mem' | 'dev';
 

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ENOMEM } from '@daxsim/mm';
+import { SZ_1M, ENOMEM } from '@daxsim/mm';
 import { createKernelCore } from './index.js';
 
-const MiB = 2 ** 20;
 
 describe('BuddyAllocator', () => {
   it('splits on allocation and merges buddies on free, per order', () => {
-    const k = createKernelCore({ ram: [{ nid: 0, size: 8 * MiB }] });
+    const k = createKernelCore({ ram: [{ nid: 0, size: 8 * SZ_1M }] });
     const b = k.buddy;
     const free0 = b.nrFreePages(0); // 2048 frames minus the pgd
     expect(free0).toBe(2047);
@@ -25,7 +24,7 @@ describe('BuddyAllocator', () => {
   });
 
   it('returns -ENOMEM when exhausted and when fault injection says so', () => {
-    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * MiB }] });
+    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * SZ_1M }] });
     const b = k.buddy;
     expect(b.allocPages(k.arch.maxOrder, 0, 'other')).toBe(-ENOMEM);
     b.failNth(2);
@@ -40,7 +39,7 @@ describe('BuddyAllocator', () => {
   });
 
   it('page counts: the frame is freed with its last reference', () => {
-    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * MiB }] });
+    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * SZ_1M }] });
     const b = k.buddy;
     const p = b.allocPages(0, 0, 'vmemmap_data');
     b.getPages(p, 2);
@@ -53,7 +52,7 @@ describe('BuddyAllocator', () => {
   });
 
   it('allocates on the asked node, falling back to others', () => {
-    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * MiB }, { nid: 1, size: 4 * MiB }] });
+    const k = createKernelCore({ ram: [{ nid: 0, size: 4 * SZ_1M }, { nid: 1, size: 4 * SZ_1M }] });
     const p = k.buddy.allocPages(0, 1, 'other');
     expect(p).toBeGreaterThanOrEqual(1024);
     expect(k.buddy.nrFreePages(1)).toBe(1023);

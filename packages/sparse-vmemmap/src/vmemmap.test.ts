@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ARM64_4K, PPC64_64K, X86_64, type ArchProfile, type VmemAltmap, pagesPerSection } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ARM64_4K, PPC64_64K, X86_64, type ArchProfile, type VmemAltmap, pagesPerSection } from '@daxsim/mm';
 import { createKernelCore } from '@daxsim/page-alloc';
 import { SparseMem, addPages, pfnToVmemmap, removePages, vmemmapFree, vmemmapPopulate, vmemmapPopulateBasepages, type SparseKernel } from './index.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-const DEV = 4 * GiB;
+const DEV = 4 * SZ_1G;
 
 function boot(arch: ArchProfile): SparseKernel {
-  const k = createKernelCore({ arch, ram: [{ nid: 0, size: 512 * MiB }], devices: [{ start: DEV, size: 2 * GiB }] });
+  const k = createKernelCore({ arch, ram: [{ nid: 0, size: 512 * SZ_1M }], devices: [{ start: DEV, size: 2 * SZ_1G }] });
   return Object.assign(k, { sparse: new SparseMem(arch) });
 }
 
@@ -63,41 +61,41 @@ describe('vmemmap_populate per architecture (Linux 5.15)', () => {
     const altmap = altmapAt(pfn0 + sec, 300);
     const start = pfnToVmemmap(k, pfn0);
     // half a PMD of memmap: the 512-page block does not fit in 300 pfns, base pages do
-    expect(vmemmapPopulate(k, start, start + MiB, 0, altmap)).toBe(0);
+    expect(vmemmapPopulate(k, start, start + SZ_1M, 0, altmap)).toBe(0);
     expect(altmap.alloc).toBe(256);
-    expect(backing(k, start, start + MiB, altmap.basePfn, altmap.endPfn)).toEqual({ mapped: 256, inside: 256 });
+    expect(backing(k, start, start + SZ_1M, altmap.basePfn, altmap.endPfn)).toEqual({ mapped: 256, inside: 256 });
     // the PMD now holds a PTE table: arm64 leaves it as it is (vmemmap_verify), x86 would fill it
-    expect(vmemmapPopulate(k, start, start + 2 * MiB, 0, altmap)).toBe(0);
+    expect(vmemmapPopulate(k, start, start + 2 * SZ_1M, 0, altmap)).toBe(0);
     expect(altmap.alloc).toBe(256);
-    expect(backing(k, start + MiB, start + 2 * MiB, 0, 0).mapped).toBe(0);
+    expect(backing(k, start + SZ_1M, start + 2 * SZ_1M, 0, 0).mapped).toBe(0);
   });
 
   it('ppc64: an altmap block that would describe pfns outside the altmap comes from RAM, and so does one the altmap cannot give', () => {
     const k = boot(PPC64_64K);
     const ps = PPC64_64K.pageSize;
     const pfn0 = DEV / ps;
-    const block = (2 * MiB) / PPC64_64K.structPageSize; // pfns described by one 2 MiB vmemmap block
+    const block = (2 * SZ_1M) / PPC64_64K.structPageSize; // pfns described by one 2 MiB vmemmap block
     const start = pfnToVmemmap(k, pfn0);
     // the altmap serves only the first half of the block's pfns: altmap_cross_boundary()
     const crossing = altmapAt(pfn0, block / 2);
     const ram0 = k.buddy.nrFreePages();
-    expect(vmemmapPopulate(k, start, start + 2 * MiB, 0, crossing)).toBe(0);
+    expect(vmemmapPopulate(k, start, start + 2 * SZ_1M, 0, crossing)).toBe(0);
     expect(crossing.alloc).toBe(0);
-    expect(backing(k, start, start + 2 * MiB, pfn0, pfn0 + block)).toEqual({ mapped: 32, inside: 0 });
+    expect(backing(k, start, start + 2 * SZ_1M, pfn0, pfn0 + block)).toEqual({ mapped: 32, inside: 0 });
     expect(ram0 - k.buddy.nrFreePages()).toBeGreaterThanOrEqual(32);
     // the next block's pfns are inside this altmap, but it holds too few free pfns: "falling back to system memory"
     const small = altmapAt(pfn0 + block, block);
     small.free = 8;
     const s2 = pfnToVmemmap(k, pfn0 + block);
-    expect(vmemmapPopulate(k, s2, s2 + 2 * MiB, 0, small)).toBe(0);
+    expect(vmemmapPopulate(k, s2, s2 + 2 * SZ_1M, 0, small)).toBe(0);
     expect(small.alloc).toBe(0);
     // a block the altmap can give comes from it
     const fits = altmapAt(pfn0 + 2 * block, block);
     const s3 = pfnToVmemmap(k, pfn0 + 2 * block);
-    expect(vmemmapPopulate(k, s3, s3 + 2 * MiB, 0, fits)).toBe(0);
+    expect(vmemmapPopulate(k, s3, s3 + 2 * SZ_1M, 0, fits)).toBe(0);
     expect(fits.alloc).toBe(32);
-    expect(backing(k, s3, s3 + 2 * MiB, fits.basePfn, fits.endPfn)).toEqual({ mapped: 32, inside: 32 });
-    vmemmapFree(k, s3, s3 + 2 * MiB, fits);
+    expect(backing(k, s3, s3 + 2 * SZ_1M, fits.basePfn, fits.endPfn)).toEqual({ mapped: 32, inside: 32 });
+    vmemmapFree(k, s3, s3 + 2 * SZ_1M, fits);
     expect(fits.alloc).toBe(0);
   });
 });
@@ -139,14 +137,14 @@ describe('hot-add and hot-remove through the section table', () => {
     const start = pfnToVmemmap(k, pfn0);
     const free0 = k.buddy.nrFreePages();
     expect(addPages(k, 0, pfn0, 64 * sec, { altmap: null, pgmap: null })).toBe(0);
-    expect(backing(k, start, start + 2 * MiB, 0, 0).mapped).toBe(32); // one block for all 64 sections
+    expect(backing(k, start, start + 2 * SZ_1M, 0, 0).mapped).toBe(32); // one block for all 64 sections
     removePages(k, pfn0, 32 * sec, null);
     // the block still serves the other 32 sections: their struct pages stay readable
-    expect(backing(k, start, start + 2 * MiB, 0, 0).mapped).toBe(32);
+    expect(backing(k, start, start + 2 * SZ_1M, 0, 0).mapped).toBe(32);
     k.memmap.setPageCount(pfn0 + 40 * sec, 3);
     expect(k.memmap.pageRefCount(pfn0 + 40 * sec)).toBe(3);
     removePages(k, pfn0 + 32 * sec, 32 * sec, null);
-    expect(backing(k, start, start + 2 * MiB, 0, 0).mapped).toBe(0);
+    expect(backing(k, start, start + 2 * SZ_1M, 0, 0).mapped).toBe(0);
     expect(k.buddy.nrFreePages()).toBe(free0);
   });
 });

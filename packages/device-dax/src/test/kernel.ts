@@ -1,14 +1,13 @@
 import { createKernel, type Kernel } from '@daxsim/memremap';
 import type { DaxBus } from '../dax-region.js';
+import { SZ_1G, SZ_1M } from '@daxsim/mm';
 
-export const GiB = 2 ** 30;
-export const MiB = 2 ** 20;
 /** Where the test machines' device memory starts. */
-export const DEV_BASE = 4 * GiB;
+export const DEV_BASE = 4 * SZ_1G;
 
 /** A small machine: 256 MiB of RAM on node 0 and `devGiB` GiB of device memory at 4 GiB. */
 export function testKernel(devGiB = 4): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: 256 * MiB }], devices: [{ start: DEV_BASE, size: devGiB * GiB, name: 'hmem' }] });
+  return createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: DEV_BASE, size: devGiB * SZ_1G, name: 'hmem' }] });
 }
 
 /** Everything a refused request must leave alone: the bus bookkeeping, memory contents, counters, the buddy allocator. */
