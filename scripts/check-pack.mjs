@@ -3,11 +3,13 @@
 // pack (what `changeset publish` runs), and fails if a tarball's package.json
 // names a file the tarball lacks: an exports target under any condition, bin,
 // main/module/types, or an entry of `files`; or if pnpm's tarball still has a
-// workspace: range. Run it after the build (dist/ must exist).
+// workspace: range, or if a shipped dist/ module imports a package the
+// manifest does not list in dependencies. Run it after the build (dist/ must exist).
 //
 //   node scripts/check-pack.mjs
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, exportTargets, readJson, syncPackage, workspaceDirs } from './package-meta.mjs';
@@ -40,6 +42,22 @@ function missingFiles(manifest, files) {
   return named.filter(([, target]) => !files.some(matcher(target))).map(([where, target]) => `${where}: ${target}`);
 }
 
+/** The packages that the shipped dist/ modules import and the manifest does not list as dependencies. */
+function undeclaredImports(manifest, files, dir) {
+  const listed = new Set([manifest.name, ...Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies, ...manifest.optionalDependencies })]);
+  const missing = new Set();
+  for (const f of files.filter((f) => /^dist\/.*\.js$/.test(f))) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"'./][^"']*)["']/g)) {
+      const spec = m[1];
+      if (spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) continue;
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+      if (!listed.has(name)) missing.add(`${f} imports ${name}`);
+    }
+  }
+  return [...missing];
+}
+
 function tarball(dir, tool, parent) {
   const dest = mkdtempSync(join(parent, `${tool}-`));
   const cmd = tool === 'npm' ? 'npm' : PNPM;
@@ -65,6 +83,7 @@ function tarball(dir, tool, parent) {
       for (const tool of ['npm', 'pnpm']) {
         const { files, manifest } = tarball(join(ROOT, rel), tool, dest);
         for (const m of missingFiles(manifest, files)) problems.push(`${rel} (${tool} pack) names a file it does not ship: ${m}`);
+        for (const m of undeclaredImports(manifest, files, join(ROOT, rel))) problems.push(`${rel} (${tool} pack): ${m}, not in its dependencies`);
         if (tool === 'pnpm')
           for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies'])
             for (const [dep, range] of Object.entries(manifest[field] ?? {}))
