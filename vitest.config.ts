@@ -38,5 +38,8 @@ const dirs = ['packages', 'apps']
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
-  test: { projects: dirs.map(project) },
+  // Speed is measured by the bench scripts, not by test timeouts: vitest's 5 s
+  // default failed correct tests (debug-vm's fault-injection sweeps, 3-6 s each)
+  // when the 2 cores were shared with other test runs.
+  test: { testTimeout: 30_000, projects: dirs.map(project) },
 });
