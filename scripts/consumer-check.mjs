@@ -13,10 +13,10 @@
 // the packages have. Run it after `node scripts/bootstrap.mjs`.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT, readJson, workspaceDirs } from './package-meta.mjs';
 
 const BIN = join(ROOT, 'node_modules', '.bin');
@@ -70,6 +70,42 @@ function readmeExample() {
 /** A printed JSON value without its wall-clock fields (`initMs`, ...): those differ from run to run. */
 function withoutTimes(json) {
   return JSON.stringify(JSON.parse(json), (k, v) => (/Ms$/.test(k) ? undefined : v));
+}
+
+/** Where Node.js would find package `name` required from folder `from`. */
+function installedDir(name, from) {
+  for (let d = from; ; d = dirname(d)) {
+    const at = join(d, 'node_modules', name);
+    if (existsSync(join(at, 'package.json'))) return realpathSync(at);
+    if (dirname(d) === d) return null;
+  }
+}
+
+/**
+ * The third-party packages the published packages need at run time, as the
+ * workspace installed them from its lockfile: name@version -> folder. The
+ * registry has no uplinks, so these are published to it too.
+ */
+function thirdPartyRuntime(workspace) {
+  const found = new Map();
+  const queue = [...workspace.values()];
+  while (queue.length) {
+    const { dir, manifest } = queue.shift();
+    const optional = manifest.optionalDependencies ?? {};
+    for (const name of Object.keys({ ...manifest.dependencies, ...optional })) {
+      if (workspace.has(name)) continue;
+      const at = installedDir(name, dir);
+      if (!at) {
+        if (name in optional) continue;
+        throw new Error(`${manifest.name} depends on ${name}, which the workspace has not installed`);
+      }
+      const m = readJson(join(at, 'package.json'));
+      if (found.has(`${m.name}@${m.version}`)) continue;
+      found.set(`${m.name}@${m.version}`, at);
+      queue.push({ dir: at, manifest: m });
+    }
+  }
+  return found;
 }
 
 function run(cmd, args, opts) {
@@ -149,11 +185,25 @@ try {
   step('publish: turbo run build, changeset publish');
   run(join(BIN, 'turbo'), ['run', 'build', '--output-logs=errors-only'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   run(join(BIN, 'changeset'), ['publish', '--no-git-tag'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const workspace = new Map();
   for (const rel of workspaceDirs()) {
-    const { name, version, private: priv } = readJson(join(ROOT, rel, 'package.json'));
-    if (priv) continue;
-    const got = run('npm', ['view', `${name}@${version}`, 'version'], { cwd: work, env }).trim();
-    if (got !== version) throw new Error(`${name}@${version} is not on the registry after changeset publish`);
+    const manifest = readJson(join(ROOT, rel, 'package.json'));
+    if (manifest.private) continue;
+    workspace.set(manifest.name, { dir: join(ROOT, rel), manifest });
+    const got = run('npm', ['view', `${manifest.name}@${manifest.version}`, 'version'], { cwd: work, env }).trim();
+    if (got !== manifest.version) throw new Error(`${manifest.name}@${manifest.version} is not on the registry after changeset publish`);
+  }
+  const third = thirdPartyRuntime(workspace);
+  if (third.size) step(`publish the third-party packages they need, as installed: ${[...third.keys()].join(' ')}`);
+  for (const [id, at] of third) {
+    // a copy without lifecycle scripts or a publishConfig that could send it to another registry
+    const copy = join(work, 'third-party', id.replace('/', '+'));
+    cpSync(at, copy, { recursive: true, filter: (src) => !src.slice(at.length).includes('/node_modules') });
+    const manifest = readJson(join(copy, 'package.json'));
+    delete manifest.publishConfig;
+    delete manifest.scripts;
+    writeFileSync(join(copy, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+    run('npm', ['publish', copy, '--ignore-scripts', '--tag', 'third-party', '--loglevel', 'error'], { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] });
   }
 
   // the README's example, in the workspace (plain Node.js: dist/) and from the registry
