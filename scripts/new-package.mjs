@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // Scaffolds packages/NAME with the repo's conventions: node scripts/new-package.mjs NAME "description" [dep ...]
+// The publishing fields, LICENSE and CHANGELOG.md come from scripts/package-meta.mjs.
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT, syncPackage } from './package-meta.mjs';
 
 const [name, description, ...deps] = process.argv.slice(2);
 if (!name || !description) {
   console.error('usage: new-package.mjs NAME "description" [dep ...]');
   process.exit(2);
 }
-const dir = join('packages', name);
+const rel = `packages/${name}`;
+const dir = join(ROOT, rel);
 if (existsSync(dir)) {
-  console.error(`${dir} exists`);
+  console.error(`${rel} exists`);
   process.exit(1);
 }
 mkdirSync(join(dir, 'src'), { recursive: true });
@@ -25,7 +28,6 @@ const pkg = {
   exports: {
     '.': { '@daxsim/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' },
     './package.json': './package.json',
-    './internal/*': null,
   },
   files: ['dist', 'README.md', 'CHANGELOG.md'],
   scripts: {
@@ -44,4 +46,5 @@ writeFileSync(
   join(dir, 'tsup.config.ts'),
   `import { packageConfig } from '../../scripts/tsup-package.ts';\n\nexport default packageConfig();\n`,
 );
-console.log(`created ${dir}`);
+syncPackage(rel, true);
+console.log(`created ${rel}`);
