@@ -1,3 +1,3 @@
 import { packageConfig } from '../../scripts/tsup-package.ts';
 
-export default packageConfig();
+export default packageConfig(['src/index.ts', 'src/test/index.ts']);

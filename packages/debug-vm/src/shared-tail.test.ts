@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { SZ_1G, SZ_1M, ENOMEM, KernelError, MEMORY_DEVICE_GENERIC } from '@daxsim/mm';
-import { type Kernel, createKernel, memremapPages, memunmapPages, newDevPagemap } from '@daxsim/memremap';
+import { SZ_1G, SZ_1M, ENOMEM, KernelError } from '@daxsim/mm';
+import { type Kernel, memremapPages, memunmapPages } from '@daxsim/memremap';
+import { testKernel, testPagemap } from '@daxsim/memremap/test';
 import { sharedTails } from '@daxsim/sparse-vmemmap';
 import { armFailures, disarmFailures, pendingFailures } from './fault-inject.js';
 import { checkInvariants, formatViolation } from './invariants.js';
@@ -8,12 +9,8 @@ import { machineState } from './state.js';
 
 const BASE = 4 * SZ_1G;
 
-function machine(): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 2 * SZ_1G, name: 'pmem' }] });
-}
-function pgmap(size: number, shift: number) {
-  return newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: [{ start: BASE, end: BASE + size - 1 }], vmemmapShift: shift, name: 'pmem0' });
-}
+const machine = (): Kernel => testKernel({ dev: { start: BASE, size: 2 * SZ_1G, name: 'pmem' } });
+const pgmap = (size: number, shift: number) => testPagemap(size, shift, BASE);
 const sweep = (k: Kernel) => checkInvariants(k).map(formatViolation);
 
 describe('invariant: no shared tail page ever changes after it is filled', () => {

@@ -3,12 +3,9 @@ import {
   DaxBus,
   type DaxBusOptions,
   bindDevDax,
-  createDynamicRegion,
   createStaticRegion,
   createTask,
   daxMmap,
-  devDaxSetAlign,
-  devDaxSetSize,
   exitTask,
   touch,
   unregisterDaxRegion,
@@ -18,6 +15,7 @@ import {
   BUS_ADRERR,
 } from '@daxsim/device-dax';
 import { createKernel, newDevPagemap } from '@daxsim/memremap';
+import { testDaxDevice, testKernel } from '@daxsim/device-dax/test';
 import {
   SZ_1G,
   SZ_1M,
@@ -43,14 +41,9 @@ const BASE = 4 * SZ_1G;
 const RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED };
 
 function machine(align: number, opts: DaxBusOptions = {}) {
-  const k = createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: BASE, size: 4 * SZ_1G }] });
-  const buddy0 = k.buddy.snapshot();
-  const bus = new DaxBus(k, opts);
-  const region = createDynamicRegion(bus, { id: 0, start: BASE, size: 4 * SZ_1G });
-  const dev = region.devices.get('dax0.0')!;
-  devDaxSetSize(dev, 2 * SZ_1G);
-  devDaxSetAlign(dev, align);
-  bindDevDax(dev);
+  const k0 = testKernel();
+  const buddy0 = k0.buddy.snapshot();
+  const { k, bus, region, dev } = testDaxDevice({ k: k0, align, size: 2 * SZ_1G, bus: opts });
   const len = align === SZ_1G ? 2 * SZ_1G : 8 * SZ_1M;
   return { k, bus, region, dev, len, buddy0 };
 }

@@ -1,13 +1,39 @@
-import { createKernel, type Kernel } from '@daxsim/memremap';
-import type { DaxBus } from '../dax-region.js';
-import { SZ_1G, SZ_1M } from '@daxsim/mm';
+import type { Kernel } from '@daxsim/memremap';
+import { TEST_DEV_BASE, testKernel as memremapTestKernel } from '@daxsim/memremap/test';
+import { SZ_1G } from '@daxsim/mm';
+import { createDynamicRegion, devDaxSetAlign, devDaxSetSize } from '../bus.js';
+import { bindDevDax } from '../device.js';
+import { DaxBus, type DaxBusOptions, type DaxRegion } from '../dax-region.js';
+import type { DevDax } from '../dev-dax.js';
 
 /** Where the test machines' device memory starts. */
-export const DEV_BASE = 4 * SZ_1G;
+export const DEV_BASE = TEST_DEV_BASE;
 
-/** A small machine: 256 MiB of RAM on node 0 and `devGiB` GiB of device memory at 4 GiB. */
+/** A small machine: 256 MiB of RAM on node 0 and `devGiB` GiB of device memory ('hmem') at 4 GiB. */
 export function testKernel(devGiB = 4): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: 256 * SZ_1M }], devices: [{ start: DEV_BASE, size: devGiB * SZ_1G, name: 'hmem' }] });
+  return memremapTestKernel({ dev: { size: devGiB * SZ_1G, name: 'hmem' } });
+}
+
+/**
+ * A dynamic dax region over the kit kernel's device memory, its dax0.0
+ * sized to `size` with `align` and bound to device_dax: what hmem gives a
+ * test of the layers above (faults, GUP, memory failure). Pass `k` (a
+ * testKernel()) to look at the kernel before the region exists.
+ */
+export function testDaxDevice(opts: { align: number; size: number; devGiB?: number; bus?: DaxBusOptions; k?: Kernel }): {
+  k: Kernel;
+  bus: DaxBus;
+  region: DaxRegion;
+  dev: DevDax;
+} {
+  const k = opts.k ?? testKernel(opts.devGiB ?? 4);
+  const bus = new DaxBus(k, opts.bus ?? {});
+  const region = createDynamicRegion(bus, { id: 0, start: DEV_BASE, size: (opts.devGiB ?? 4) * SZ_1G });
+  const dev = region.devices.get('dax0.0')!;
+  devDaxSetSize(dev, opts.size);
+  devDaxSetAlign(dev, opts.align);
+  bindDevDax(dev);
+  return { k, bus, region, dev };
 }
 
 /** Everything a refused request must leave alone: the bus bookkeeping, memory contents, counters, the buddy allocator. */
