@@ -103,6 +103,60 @@ describe('machine', () => {
   });
 });
 
+describe('the kernel axis (--kernel)', () => {
+  it('machine create --kernel 7.3 --ram 8G --pmem 16G: the dax sizes and vmemmap RAM measured on 7.3-rc7 (-M mem), 5-level paging', () => {
+    const measured = { '2M': { size: 17_177_772_032, ram: 67_633_152 }, '1G': { size: 16_106_127_360, ram: 655_360 } };
+    for (const [align, want] of Object.entries(measured)) {
+      const dir = scratch();
+      expect(daxsim(dir, ['machine', 'create', '--kernel', '7.3', '--ram', '8G', '--pmem', '16G']).status).toBe(0);
+      // the figures are of --map=mem (ndctl's default is dev: the struct pages then live on the namespace)
+      const ns = daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-a', align, '-M', 'mem']);
+      expect(ns.status, ns.stderr).toBe(0);
+      const dev = ns.json().daxregion.devices[0];
+      const stat = daxsim(dir, ['stat', '--json']).json().devices[0];
+      expect({ size: dev.size, ram: stat.vmemmap_data_bytes + stat.vmemmap_pagetable_bytes, arch: stat.arch }).toEqual({ ...want, arch: 'x86_64-la57' });
+    }
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--kernel', '7.3', '--no-cpu-la57', '--generation', 'shared-tail', '--pmem', '16G']);
+    const show = daxsim(dir, ['machine', 'show']).stdout;
+    expect(show).toContain('kernel: 7.3');
+    expect(show).toContain('vmemmap generation: shared-tail (--generation)');
+    expect(show).toMatch(/paging: 4-level, CPU without LA57/);
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().config).toMatchObject({ kernel: '7.3', cpuLa57: false, generation: 'shared-tail' });
+  });
+
+  it('refuses a release it does not know and a proposal named as a kernel (129), and --cpu-la57 without a kernel', () => {
+    const dir = scratch();
+    for (const args of [['--kernel', '4.19'], ['--kernel', 'shared-tail'], ['--vmemmap-optimize-rule', 'always'], ['--ppc64-mmu', 'book3e']]) {
+      const r = daxsim(dir, ['machine', 'create', ...args]);
+      expect(r.status, args.join(' ')).toBe(129);
+      expect(r.stderr).toContain(args[0]);
+    }
+    expect(daxsim(dir, ['machine', 'create', '--cpu-la57']).status).toBe(256 - 22);
+    expect(daxsim(dir, ['machine', 'create', '--ppc64-mmu', 'hash']).status).toBe(256 - 22); // not a ppc64 machine
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().saved).toBe(false);
+  });
+
+  it('plan --kernel 5.15,5.19 --kernel 7.3: configurations side by side; --generation shared-tail plans the proposal', () => {
+    const rows = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M', '--map', 'mem', '--kernel', '5.15,5.19', '--kernel', '7.3', '--json']).json();
+    expect(rows.map((r: { kernel: string; arch: string; generation: string; vmemmap_optimize_rule: string }) => [r.kernel, r.arch, r.generation, r.vmemmap_optimize_rule])).toEqual([
+      ['5.15', 'x86_64', 'pre-series', 'seed'],
+      ['5.19', 'x86_64', 'tail-reuse', 'seed'],
+      ['7.3', 'x86_64-la57', 'tail-reuse', 'reserve-nr'],
+    ]);
+    expect(rows.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([16 * GiB, 4 * GiB, 4 * GiB]);
+    // Done when: 2 GiB of head vmemmap pages per TiB at 2M plus only the shared tail page; 4 MiB at 1G plus the shared tail
+    const st = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M,1G', '--map', 'mem', '--generation', 'shared-tail', '--json']).json();
+    expect(st.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([2 * GiB + 4096, 4 * MiB + 4096]);
+    // ppc64-64k at 2M: 5.19's rule would overrun compound_nr_pages() (a refused row); 6.6's keeps every struct page
+    const ppc = daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'ppc64-64k', '--align', '2M', '--map', 'mem', '--kernel', '5.19,6.6', '--json']).json();
+    expect(ppc[0]).toMatchObject({ kernel: '5.19', errno: 'EOPNOTSUPP' });
+    expect(ppc[1]).toMatchObject({ kernel: '6.6', struct_pages_initialised: 2 ** 40 / 65536 });
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--kernel', '7.3,8.0']).status).toBe(129);
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--cpu-la57']).status).toBe(129);
+  });
+});
+
 describe('ndctl', () => {
   it('creates a devdax namespace with ndctl JSON and lists it across invocations', () => {
     const dir = scratch();

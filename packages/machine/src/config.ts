@@ -16,6 +16,7 @@ import {
   isKernelVersion,
   isVmemmapGeneration,
 } from '@daxsim/mm';
+import { DEFAULT_GUP_GENERATION, type GupGeneration } from '@daxsim/gup';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
 
 const GiB = 2 ** 30;
@@ -90,7 +91,7 @@ export interface KernelChoice {
   readonly arch: ArchProfile;
   readonly generation: VmemmapGeneration;
   readonly setMappingIndex: 'align-down' | 'align-up';
-  readonly gupGeneration: KernelSpec['gupGeneration'] | undefined;
+  readonly gupGeneration: GupGeneration;
   readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
   readonly ppc64Mmu: 'radix' | 'hash';
 }
@@ -124,7 +125,7 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
     arch: spec ? archForKernel(spec, arch0, config.cpuLa57 ?? DEFAULT_CPU_LA57) : arch0,
     generation: (config.generation as VmemmapGeneration | undefined) ?? spec?.vmemmapGeneration ?? DEFAULT_VMEMMAP_GENERATION,
     setMappingIndex: smi ?? spec?.setMappingIndex ?? 'align-down',
-    gupGeneration: spec?.gupGeneration,
+    gupGeneration: spec?.gupGeneration ?? DEFAULT_GUP_GENERATION,
     vmemmapOptimizeRule: (rule as VmemmapOptimizeRule | undefined) ?? spec?.vmemmapOptimizeRule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE,
     ppc64Mmu: mmu ?? 'radix',
   };

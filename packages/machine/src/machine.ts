@@ -319,8 +319,7 @@ export class Machine {
 
   /** A GUP instance of the given generation, else the kernel's (armed with a pending grab failure, if any). */
   newGup(generation?: GupGeneration): Gup {
-    const gen = generation ?? this.kernel.gupGeneration;
-    const g = new Gup(this.k, gen === undefined ? {} : { generation: gen });
+    const g = new Gup(this.k, { generation: generation ?? this.kernel.gupGeneration });
     if (this.grabFailAt) {
       g.armGrabFailure(this.grabFailAt);
       this.grabFailAt = 0;
