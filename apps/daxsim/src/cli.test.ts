@@ -348,8 +348,20 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     const r = daxsim(dir, ['layout', 'dax0.0']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/page 1 .*shared by \d+ vmemmap pages/);
-    expect(r.stdout).toContain('vmemmap pages 3..4096 (4094)');
+    expect(r.stdout).toContain('vmemmap pages 2..4095 (4094)');
     expect(daxsim(dir, ['layout', 'dax7.0']).status).toBe(256 - 6);
+  });
+
+  it("draws shared-tail as vmemmap_dedup.rst v7 does: page 0 its own, pages 1-7 on the zone's read-only shared tail", () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G', '--generation', 'shared-tail']);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-M', 'mem', '-a', '2M']).status).toBe(0);
+    const r = daxsim(dir, ['layout', 'dax0.0', '--page', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/page 0 ─────▶ pfn 0x[0-9a-f]+ {2}head page \+ tails\n/);
+    expect(r.stdout).toMatch(/page 1 ─────▶ pfn 0x[0-9a-f]+ {2}tail pages {2}◀ the zone's shared tail \(node 0, order 9\), read-only: shared by 14336 vmemmap pages/);
+    expect(r.stdout).toContain('vmemmap pages 2..7 (6) ──┘ same frame');
+    expect(r.stdout).toContain('1 frames are shared, by 14336 vmemmap pages');
   });
 
   it('reports stat --json fields per device, measured', () => {
