@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, daxsim, scratch } from '../test/cli.js';
 import { planMemmap } from '@daxsim/machine';
-import { X86_64 } from '@daxsim/mm';
+import { ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
 
 const GiB = 2 ** 30;
@@ -49,7 +49,9 @@ describe('daxsim (the default run)', () => {
     const r = daxsim(scratch(), ['--quick', '--json']);
     expect(r.status).toBe(0);
     const j = r.json();
-    expect(j.memmap).toHaveLength(20);
+    // every generation (shared-tail too) x map x align, but tail-reuse-pmd only at 1G (patch 14 changes nothing else)
+    const rows = ALL_VMEMMAP_GENERATIONS.length * 2 * 3 - 2 * 2;
+    expect(j.memmap).toHaveLength(rows);
     const row = (align: number, map: string, generation: string) =>
       j.memmap.find((x: { align: number; map: string; generation: string }) => x.align === align && x.map === map && x.generation === generation);
     const t2 = row(2 * MiB, 'mem', 'tail-reuse');
@@ -74,7 +76,13 @@ describe('daxsim (the default run)', () => {
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'grab-first').get_atomics_per_loop).toBe(4096);
     expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(8192);
     // the machine passed its invariant sweeps after every namespace and after gup_test
-    expect(j.invariants).toMatchObject({ cheap: 20, full: 3, violations: [] });
+    // shared-tail beside them: one vmemmap page per 2M compound page plus the zone's shared tail, 64 struct pages written per compound page
+    const s2 = row(2 * MiB, 'mem', 'shared-tail');
+    expect(s2.vmemmap_data_bytes).toBe((s2.namespace_size / (2 * MiB) + 1) * 4096);
+    expect(s2.struct_pages_initialised / (s2.namespace_size / (2 * MiB))).toBe(64);
+    expect(s2.plan_tib_data_bytes).toBe(2 * GiB + 4096);
+    expect(row(GiB, 'mem', 'shared-tail').plan_tib_data_bytes).toBe(4 * MiB + 4096);
+    expect(j.invariants).toMatchObject({ cheap: rows, full: 3, violations: [] });
   });
 });
 
