@@ -444,6 +444,12 @@ describe('run', () => {
       [`machine --ram 4G --soft-reserved 2G ${smi}`, 'spawn p', 'p mmap m dax0.0 length=8M', 'p touch m 0x201000', 'p poison m 0x201000', 'p touch m 0x201000'].join('\n');
     writeFileSync(join(dir, 'fixed'), script(''));
     writeFileSync(join(dir, 'seed'), script('--set-mapping-index align-up'));
+    // a scenario's machine line names the kernel: 5.19 had the seed's ALIGN(), 7.3 has the fix
+    writeFileSync(join(dir, 'k5.19'), script('--kernel 5.19'));
+    writeFileSync(join(dir, 'k7.3'), script('--kernel 7.3'));
+    const after = (name: string, as: string) => daxsim(dir, ['run', name]).stdout.replaceAll(`${name}:`, `${as}:`).split('\n').slice(1).join('\n');
+    expect(after('k5.19', 'seed')).toBe(after('seed', 'seed'));
+    expect(after('k7.3', 'fixed')).toBe(after('fixed', 'fixed'));
     const fixedRun = daxsim(dir, ['run', 'fixed']);
     const seedRun = daxsim(dir, ['run', 'seed']);
     expect([fixedRun.status, seedRun.status]).toEqual([0, 0]);
