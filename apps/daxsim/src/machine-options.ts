@@ -1,4 +1,13 @@
-import { ALL_VMEMMAP_GENERATIONS, ARCH_PROFILES, KERNEL_VERSIONS, VMEMMAP_OPTIMIZE_RULES, isKernelVersion, isVmemmapGeneration } from '@daxsim/mm';
+import {
+  ALL_VMEMMAP_GENERATIONS,
+  ARCH_PROFILES,
+  KERNEL_VERSIONS,
+  type KernelVersion,
+  VMEMMAP_OPTIMIZE_RULES,
+  type VmemmapOptimizeRule,
+  isKernelVersion,
+  isVmemmapGeneration,
+} from '@daxsim/mm';
 import { DEFAULT_CONFIG, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
 import { type OptSpec, UsageError, flag, list, str } from './args.js';
 import type { CommandContext } from './command.js';
@@ -55,6 +64,26 @@ export const machineCreateOptions: OptSpec[] = [
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 
+const optional = <T>(v: string | undefined, parse: (v: string) => T): T | undefined => (v === undefined ? undefined : parse(v));
+
+/** A `--kernel` value: a release of @daxsim/mm's KERNELS (a proposal is a generation, never a kernel). */
+export function kernelOption(v: string): KernelVersion {
+  if (!isKernelVersion(v)) throw new UsageError(`invalid --kernel '${v}': one of ${KERNEL_VERSIONS.join(', ')} (proposals are generations: --generation tail-reuse-pmd or shared-tail)`);
+  return v;
+}
+
+/** A `--vmemmap-optimize-rule` value. */
+export function ruleOption(v: string): VmemmapOptimizeRule {
+  if (!(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(v)) throw new UsageError(`invalid --vmemmap-optimize-rule '${v}': one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
+  return v as VmemmapOptimizeRule;
+}
+
+/** A `--ppc64-mmu` value. */
+export function ppc64MmuOption(v: string): 'radix' | 'hash' {
+  if (v !== 'radix' && v !== 'hash') throw new UsageError(`invalid --ppc64-mmu '${v}': radix or hash`);
+  return v;
+}
+
 function sizes(name: string, values: string[]): number[] {
   return values.map((v) => {
     const n = parseSize(v);
@@ -77,14 +106,9 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
   if (!(arch in ARCH_PROFILES)) throw new UsageError(`invalid arch '${arch}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
   const gen = str(o['generation']);
   if (gen !== undefined && !isVmemmapGeneration(gen)) throw new UsageError(`invalid generation '${gen}': one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`);
-  const kernel = str(o['kernel']);
-  if (kernel !== undefined && !isKernelVersion(kernel))
-    throw new UsageError(`invalid --kernel '${kernel}': one of ${KERNEL_VERSIONS.join(', ')} (proposals are generations: --generation tail-reuse-pmd or shared-tail)`);
-  const rule = str(o['vmemmap-optimize-rule']);
-  if (rule !== undefined && !(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(rule))
-    throw new UsageError(`invalid --vmemmap-optimize-rule '${rule}': one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
-  const mmu = str(o['ppc64-mmu']);
-  if (mmu !== undefined && mmu !== 'radix' && mmu !== 'hash') throw new UsageError(`invalid --ppc64-mmu '${mmu}': radix or hash`);
+  const kernel = optional(str(o['kernel']), kernelOption);
+  const rule = optional(str(o['vmemmap-optimize-rule']), ruleOption);
+  const mmu = optional(str(o['ppc64-mmu']), ppc64MmuOption);
   const la57 = o['cpu-la57'];
   const smi = str(o['set-mapping-index']);
   if (smi !== undefined && smi !== 'align-down' && smi !== 'align-up') throw new UsageError(`invalid --set-mapping-index '${smi}': align-down or align-up`);

@@ -13,7 +13,6 @@ import {
   type VmemmapOptimizeRule,
   archForKernel,
   errnoName,
-  isKernelVersion,
   isVmemmapGeneration,
 } from '@daxsim/mm';
 import { DEFAULT_CPU_LA57, type MemmapCost, type PlanInput, humanBytes, parseSize, planMemmap } from '@daxsim/machine';
@@ -22,6 +21,7 @@ import { type OptSpec, UsageError, flag, formatUsage, list, str } from '../args.
 import type { Command, CommandContext } from '../command.js';
 import { memmapCostCells, table } from '../output.js';
 import { PLAN_SYSTEM_RAM_OPTS, planSystemRamCommand } from '../plan-system-ram.js';
+import { kernelOption, ppc64MmuOption, ruleOption } from '../machine-options.js';
 import { reportError } from '../session.js';
 
 const OPTS: OptSpec[] = [
@@ -107,10 +107,7 @@ function plan(ctx: CommandContext): number {
       .flatMap((v) => v.split(','))
       .map((v) => v.trim())
       .filter(Boolean)
-      .map((v) => {
-        if (!isKernelVersion(v)) throw new UsageError(`invalid --kernel '${v}': one of ${KERNEL_VERSIONS.join(', ')} (proposals are generations: --generation tail-reuse-pmd or shared-tail)`);
-        return KERNELS[v];
-      });
+      .map((v) => KERNELS[kernelOption(v)]);
     const la57 = o['cpu-la57'];
     if (typeof la57 === 'boolean' && !kernels.length) throw new UsageError('--cpu-la57 picks the paging of a --kernel (without --kernel, name the paging with --arch x86_64-la57)');
     const genTexts = str(o['generation']);
@@ -119,12 +116,9 @@ function plan(ctx: CommandContext): number {
       return g;
     });
     const ruleTexts = str(o['vmemmap-optimize-rule']);
-    const rules = ruleTexts === undefined ? undefined : listOpt(ruleTexts, []).map((r) => {
-      if (!(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(r)) throw new UsageError(`invalid --vmemmap-optimize-rule '${r}': one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
-      return r as VmemmapOptimizeRule;
-    });
-    const mmu = str(o['ppc64-mmu']);
-    if (mmu !== undefined && mmu !== 'radix' && mmu !== 'hash') throw new UsageError(`invalid --ppc64-mmu '${mmu}': radix or hash`);
+    const rules = ruleTexts === undefined ? undefined : listOpt(ruleTexts, []).map(ruleOption);
+    const mmuText = str(o['ppc64-mmu']);
+    const mmu = mmuText === undefined ? undefined : ppc64MmuOption(mmuText);
     const alignTexts = str(o['align']);
     configs = [];
     for (const kernel of kernels.length ? kernels : [undefined])
