@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, daxsim, scratch } from '../test/cli.js';
 import { planMemmap } from '@daxsim/machine';
-import { X86_64 } from '@daxsim/mm';
+import { ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
 
 const GiB = 2 ** 30;
@@ -49,7 +49,9 @@ describe('daxsim (the default run)', () => {
     const r = daxsim(scratch(), ['--quick', '--json']);
     expect(r.status).toBe(0);
     const j = r.json();
-    expect(j.memmap).toHaveLength(20);
+    // every generation (shared-tail too) x map x align, but tail-reuse-pmd only at 1G (patch 14 changes nothing else)
+    const rows = ALL_VMEMMAP_GENERATIONS.length * 2 * 3 - 2 * 2;
+    expect(j.memmap).toHaveLength(rows);
     const row = (align: number, map: string, generation: string) =>
       j.memmap.find((x: { align: number; map: string; generation: string }) => x.align === align && x.map === map && x.generation === generation);
     const t2 = row(2 * MiB, 'mem', 'tail-reuse');
@@ -74,7 +76,13 @@ describe('daxsim (the default run)', () => {
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'grab-first').get_atomics_per_loop).toBe(4096);
     expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(8192);
     // the machine passed its invariant sweeps after every namespace and after gup_test
-    expect(j.invariants).toMatchObject({ cheap: 20, full: 3, violations: [] });
+    // shared-tail beside them: one vmemmap page per 2M compound page plus the zone's shared tail, 64 struct pages written per compound page
+    const s2 = row(2 * MiB, 'mem', 'shared-tail');
+    expect(s2.vmemmap_data_bytes).toBe((s2.namespace_size / (2 * MiB) + 1) * 4096);
+    expect(s2.struct_pages_initialised / (s2.namespace_size / (2 * MiB))).toBe(64);
+    expect(s2.plan_tib_data_bytes).toBe(2 * GiB + 4096);
+    expect(row(GiB, 'mem', 'shared-tail').plan_tib_data_bytes).toBe(4 * MiB + 4096);
+    expect(j.invariants).toMatchObject({ cheap: rows, full: 3, violations: [] });
   });
 });
 
@@ -100,6 +108,60 @@ describe('machine', () => {
     const r = daxsim(scratch(), ['machine', 'create', '--pmem', '100M']);
     expect(r.status).toBe(256 - 22);
     expect(r.stderr).toContain('--pmem');
+  });
+});
+
+describe('the kernel axis (--kernel)', () => {
+  it('machine create --kernel 7.3 --ram 8G --pmem 16G: the dax sizes and vmemmap RAM measured on 7.3-rc7 (-M mem), 5-level paging', () => {
+    const measured = { '2M': { size: 17_177_772_032, ram: 67_633_152 }, '1G': { size: 16_106_127_360, ram: 655_360 } };
+    for (const [align, want] of Object.entries(measured)) {
+      const dir = scratch();
+      expect(daxsim(dir, ['machine', 'create', '--kernel', '7.3', '--ram', '8G', '--pmem', '16G']).status).toBe(0);
+      // the figures are of --map=mem (ndctl's default is dev: the struct pages then live on the namespace)
+      const ns = daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-a', align, '-M', 'mem']);
+      expect(ns.status, ns.stderr).toBe(0);
+      const dev = ns.json().daxregion.devices[0];
+      const stat = daxsim(dir, ['stat', '--json']).json().devices[0];
+      expect({ size: dev.size, ram: stat.vmemmap_data_bytes + stat.vmemmap_pagetable_bytes, arch: stat.arch }).toEqual({ ...want, arch: 'x86_64-la57' });
+    }
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--kernel', '7.3', '--no-cpu-la57', '--generation', 'shared-tail', '--pmem', '16G']);
+    const show = daxsim(dir, ['machine', 'show']).stdout;
+    expect(show).toContain('kernel: 7.3');
+    expect(show).toContain('vmemmap generation: shared-tail (--generation)');
+    expect(show).toMatch(/paging: 4-level, CPU without LA57/);
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().config).toMatchObject({ kernel: '7.3', cpuLa57: false, generation: 'shared-tail' });
+  });
+
+  it('refuses a release it does not know and a proposal named as a kernel (129), and --cpu-la57 without a kernel', () => {
+    const dir = scratch();
+    for (const args of [['--kernel', '4.19'], ['--kernel', 'shared-tail'], ['--vmemmap-optimize-rule', 'always'], ['--ppc64-mmu', 'book3e']]) {
+      const r = daxsim(dir, ['machine', 'create', ...args]);
+      expect(r.status, args.join(' ')).toBe(129);
+      expect(r.stderr).toContain(args[0]);
+    }
+    expect(daxsim(dir, ['machine', 'create', '--cpu-la57']).status).toBe(256 - 22);
+    expect(daxsim(dir, ['machine', 'create', '--ppc64-mmu', 'hash']).status).toBe(256 - 22); // not a ppc64 machine
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().saved).toBe(false);
+  });
+
+  it('plan --kernel 5.15,5.19 --kernel 7.3: configurations side by side; --generation shared-tail plans the proposal', () => {
+    const rows = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M', '--map', 'mem', '--kernel', '5.15,5.19', '--kernel', '7.3', '--json']).json();
+    expect(rows.map((r: { kernel: string; arch: string; generation: string; vmemmap_optimize_rule: string }) => [r.kernel, r.arch, r.generation, r.vmemmap_optimize_rule])).toEqual([
+      ['5.15', 'x86_64', 'pre-series', 'seed'],
+      ['5.19', 'x86_64', 'tail-reuse', 'seed'],
+      ['7.3', 'x86_64-la57', 'tail-reuse', 'reserve-nr'],
+    ]);
+    expect(rows.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([16 * GiB, 4 * GiB, 4 * GiB]);
+    // Done when: 2 GiB of head vmemmap pages per TiB at 2M plus only the shared tail page; 4 MiB at 1G plus the shared tail
+    const st = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M,1G', '--map', 'mem', '--generation', 'shared-tail', '--json']).json();
+    expect(st.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([2 * GiB + 4096, 4 * MiB + 4096]);
+    // ppc64-64k at 2M: 5.19's rule would overrun compound_nr_pages() (a refused row); 6.6's keeps every struct page
+    const ppc = daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'ppc64-64k', '--align', '2M', '--map', 'mem', '--kernel', '5.19,6.6', '--json']).json();
+    expect(ppc[0]).toMatchObject({ kernel: '5.19', errno: 'EOPNOTSUPP' });
+    expect(ppc[1]).toMatchObject({ kernel: '6.6', struct_pages_initialised: 2 ** 40 / 65536 });
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--kernel', '7.3,8.0']).status).toBe(129);
+    expect(daxsim(scratch(), ['plan', '--size', '1T', '--cpu-la57']).status).toBe(129);
   });
 });
 
@@ -294,8 +356,20 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     const r = daxsim(dir, ['layout', 'dax0.0']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/page 1 .*shared by \d+ vmemmap pages/);
-    expect(r.stdout).toContain('vmemmap pages 3..4096 (4094)');
+    expect(r.stdout).toContain('vmemmap pages 2..4095 (4094)');
     expect(daxsim(dir, ['layout', 'dax7.0']).status).toBe(256 - 6);
+  });
+
+  it("draws shared-tail as vmemmap_dedup.rst v7 does: page 0 its own, pages 1-7 on the zone's read-only shared tail", () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G', '--generation', 'shared-tail']);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-M', 'mem', '-a', '2M']).status).toBe(0);
+    const r = daxsim(dir, ['layout', 'dax0.0', '--page', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/page 0 ─────▶ pfn 0x[0-9a-f]+ {2}head page \+ tails\n/);
+    expect(r.stdout).toMatch(/page 1 ─────▶ pfn 0x[0-9a-f]+ {2}tail pages {2}◀ the zone's shared tail \(node 0, order 9\), read-only: shared by 14336 vmemmap pages/);
+    expect(r.stdout).toContain('vmemmap pages 2..7 (6) ──┘ same frame');
+    expect(r.stdout).toContain('1 frames are shared, by 14336 vmemmap pages');
   });
 
   it('reports stat --json fields per device, measured', () => {
@@ -370,6 +444,12 @@ describe('run', () => {
       [`machine --ram 4G --soft-reserved 2G ${smi}`, 'spawn p', 'p mmap m dax0.0 length=8M', 'p touch m 0x201000', 'p poison m 0x201000', 'p touch m 0x201000'].join('\n');
     writeFileSync(join(dir, 'fixed'), script(''));
     writeFileSync(join(dir, 'seed'), script('--set-mapping-index align-up'));
+    // a scenario's machine line names the kernel: 5.19 had the seed's ALIGN(), 7.3 has the fix
+    writeFileSync(join(dir, 'k5.19'), script('--kernel 5.19'));
+    writeFileSync(join(dir, 'k7.3'), script('--kernel 7.3'));
+    const after = (name: string, as: string) => daxsim(dir, ['run', name]).stdout.replaceAll(`${name}:`, `${as}:`).split('\n').slice(1).join('\n');
+    expect(after('k5.19', 'seed')).toBe(after('seed', 'seed'));
+    expect(after('k7.3', 'fixed')).toBe(after('fixed', 'fixed'));
     const fixedRun = daxsim(dir, ['run', 'fixed']);
     const seedRun = daxsim(dir, ['run', 'seed']);
     expect([fixedRun.status, seedRun.status]).toEqual([0, 0]);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { machineState } from '@daxsim/debug-vm';
 import { type OpSpec, formatScenario, runFuzzSequence, scenarioPreamble } from '@daxsim/fuzz';
 import { type LineOutcome, Machine, runScenario } from '@daxsim/machine';
-import { VMEMMAP_GENERATIONS, VM_FAULT_ERROR, type VmemmapGeneration, errnoName } from '@daxsim/mm';
+import { ALL_VMEMMAP_GENERATIONS, VM_FAULT_ERROR, type VmemmapGeneration, errnoName } from '@daxsim/mm';
 import { parseArgs } from './args.js';
 import { main } from './cli.js';
 import { daxDeviceJson } from './json.js';
@@ -50,9 +50,9 @@ const seqArb = fc.array(specArb, { minLength: 150, maxLength: 250, size: 'max' }
 const SEEDS = [1, 2];
 
 describe('fuzz scenarios replay with daxsim run', () => {
-  for (const gen of VMEMMAP_GENERATIONS as readonly VmemmapGeneration[])
+  for (const gen of ALL_VMEMMAP_GENERATIONS as readonly VmemmapGeneration[])
     it.each(SEEDS)(`a fuzzed sequence on ${gen} (seed %i) replays line for line`, async (seed) => {
-      const [specs] = fc.sample(seqArb, { seed: seed * 16 + VMEMMAP_GENERATIONS.indexOf(gen), numRuns: 1 });
+      const [specs] = fc.sample(seqArb, { seed: seed * 16 + ALL_VMEMMAP_GENERATIONS.indexOf(gen), numRuns: 1 });
       const r = runFuzzSequence(gen, specs!, { sweeps: false });
       expect(r.violations).toEqual([]);
       const text = formatScenario(gen, r.ops);

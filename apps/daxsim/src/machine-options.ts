@@ -1,4 +1,13 @@
-import { ARCH_PROFILES, VMEMMAP_GENERATIONS, isVmemmapGeneration } from '@daxsim/mm';
+import {
+  ALL_VMEMMAP_GENERATIONS,
+  ARCH_PROFILES,
+  KERNEL_VERSIONS,
+  type KernelVersion,
+  VMEMMAP_OPTIMIZE_RULES,
+  type VmemmapOptimizeRule,
+  isKernelVersion,
+  isVmemmapGeneration,
+} from '@daxsim/mm';
 import { DEFAULT_CONFIG, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
 import { type OptSpec, UsageError, flag, list, str } from './args.js';
 import type { CommandContext } from './command.js';
@@ -14,7 +23,26 @@ export const machineCreateOptions: OptSpec[] = [
     help: "a persistent-memory region regionN (repeatable): label-less like QEMU's default NVDIMM (namespaceN.0 raw over all of it); ':labels' for a labelled region with an idle seed namespace",
   },
   { long: 'soft-reserved', arg: 'size', repeat: true, help: 'a soft-reserved range: a dynamic dax region (repeatable)' },
-  { long: 'generation', arg: 'gen', help: `vmemmap generation the kernel runs: ${VMEMMAP_GENERATIONS.join(', ')} (default tail-reuse)` },
+  {
+    long: 'kernel',
+    arg: 'version',
+    help: `the kernel release: ${KERNEL_VERSIONS.join(', ')}: its vmemmap generation, GUP generation, dax_set_mapping() rounding, vmemmap_can_optimize() rule and x86-64 paging (default: tail-reuse, per-page, align-down, reserve-nr, the paging --arch names = 7.3 on a CPU without LA57)`,
+  },
+  {
+    long: 'cpu-la57',
+    help: 'with --kernel on x86_64: the CPU has LA57 (the default, as on the measured 7.3-rc7 box), so a kernel that pages 5-level where it can (7.3) does; --no-cpu-la57 for a CPU without',
+  },
+  {
+    long: 'generation',
+    arg: 'gen',
+    help: `vmemmap generation the kernel runs, overriding --kernel's: ${ALL_VMEMMAP_GENERATIONS.join(', ')} (tail-reuse-pmd and shared-tail are proposals, never a kernel's)`,
+  },
+  {
+    long: 'vmemmap-optimize-rule',
+    arg: 'rule',
+    help: `vmemmap_can_optimize() rule, overriding --kernel's: ${VMEMMAP_OPTIMIZE_RULES.join(', ')} (seed: v5.19; altmap-fix: 87a7ae75d738, v6.4; reserve-nr: v6.6, default)`,
+  },
+  { long: 'ppc64-mmu', arg: 'radix|hash', help: 'ppc64: the MMU the kernel runs under (default radix; vmemmap dedup only under radix)' },
   {
     long: 'set-mapping-index',
     arg: 'align-down|align-up',
@@ -35,6 +63,26 @@ export const machineCreateOptions: OptSpec[] = [
   { long: 'force', short: 'f', help: 'replace an existing machine' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
+
+const optional = <T>(v: string | undefined, parse: (v: string) => T): T | undefined => (v === undefined ? undefined : parse(v));
+
+/** A `--kernel` value: a release of @daxsim/mm's KERNELS (a proposal is a generation, never a kernel). */
+export function kernelOption(v: string): KernelVersion {
+  if (!isKernelVersion(v)) throw new UsageError(`invalid --kernel '${v}': one of ${KERNEL_VERSIONS.join(', ')} (proposals are generations: --generation tail-reuse-pmd or shared-tail)`);
+  return v;
+}
+
+/** A `--vmemmap-optimize-rule` value. */
+export function ruleOption(v: string): VmemmapOptimizeRule {
+  if (!(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(v)) throw new UsageError(`invalid --vmemmap-optimize-rule '${v}': one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
+  return v as VmemmapOptimizeRule;
+}
+
+/** A `--ppc64-mmu` value. */
+export function ppc64MmuOption(v: string): 'radix' | 'hash' {
+  if (v !== 'radix' && v !== 'hash') throw new UsageError(`invalid --ppc64-mmu '${v}': radix or hash`);
+  return v;
+}
 
 function sizes(name: string, values: string[]): number[] {
   return values.map((v) => {
@@ -57,7 +105,11 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
   const arch = str(o['arch']) ?? DEFAULT_CONFIG.arch;
   if (!(arch in ARCH_PROFILES)) throw new UsageError(`invalid arch '${arch}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
   const gen = str(o['generation']);
-  if (gen !== undefined && !isVmemmapGeneration(gen)) throw new UsageError(`invalid generation '${gen}': one of ${VMEMMAP_GENERATIONS.join(', ')}`);
+  if (gen !== undefined && !isVmemmapGeneration(gen)) throw new UsageError(`invalid generation '${gen}': one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`);
+  const kernel = optional(str(o['kernel']), kernelOption);
+  const rule = optional(str(o['vmemmap-optimize-rule']), ruleOption);
+  const mmu = optional(str(o['ppc64-mmu']), ppc64MmuOption);
+  const la57 = o['cpu-la57'];
   const smi = str(o['set-mapping-index']);
   if (smi !== undefined && smi !== 'align-down' && smi !== 'align-up') throw new UsageError(`invalid --set-mapping-index '${smi}': align-down or align-up`);
   const ram = sizes('ram', list(o['ram']));
@@ -73,7 +125,11 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     ram: ram.length ? ram : DEFAULT_CONFIG.ram,
     pmem: list(o['pmem']).map(pmemRegion),
     softReserved: sizes('soft-reserved', list(o['soft-reserved'])),
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(typeof la57 === 'boolean' ? { cpuLa57: la57 } : {}),
     ...(gen !== undefined ? { generation: gen } : {}),
+    ...(rule !== undefined ? { vmemmapOptimizeRule: rule } : {}),
+    ...(mmu !== undefined ? { ppc64Mmu: mmu } : {}),
     ...(smi !== undefined ? { setMappingIndex: smi } : {}),
     ...(srNodes.length ? { softReservedNodes: srNodes } : {}),
     ...(autoOnline !== undefined ? { autoOnline } : {}),

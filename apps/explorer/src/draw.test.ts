@@ -16,6 +16,13 @@ describe('the boxes of the vmemmap drawing', () => {
     expect(b.frames.map((f) => f.users)).toEqual([1, 7]);
   });
 
+  it("shared-tail 2M: page 0 on a frame of its own, pages 1-7 onto the zone's read-only shared tail, as vmemmap_dedup.rst v7 draws it", () => {
+    const b = boxes(layout(2 ** 21, 'shared-tail', 2));
+    expect(b.pages.map((p) => p.frameBox)).toEqual([0, 1, 1, 1, 1, 1, 1, 1]);
+    expect(b.frames[0]).toMatchObject({ writable: true, sharedTail: null, users: 1 });
+    expect(b.frames[1]).toMatchObject({ writable: false, sharedTail: { nid: 0, order: 9 }, users: 7 * 2048 });
+  });
+
   it('compound 1G: 4096 vmemmap pages of their own collapse into runs of consecutive frames, one box per leaf table', () => {
     const l = layout(GiB, 'compound', 0);
     expect(l.pages.length).toBeGreaterThan(ONE_BY_ONE);

@@ -17,6 +17,8 @@ export interface FrameBox {
   readonly users: number;
   readonly writable: boolean;
   readonly level: string;
+  /** The zone's shared tail page this frame is (shared-tail generation), or null. */
+  readonly sharedTail: VmemmapPageView['sharedTail'];
 }
 
 /** A box of the leftmost column: the page table holding the entries of a run of pages. */
@@ -57,7 +59,7 @@ export function boxes(l: VmemmapLayout): { pages: PageBox[]; frames: FrameBox[];
     let fi = p.frameUsers > 1 ? frameIndex.get(p.frame) : undefined;
     if (fi === undefined) {
       fi = frames.length;
-      frames.push({ firstFrame: p.frame, lastFrame: p.frame, users: p.frameUsers, writable: p.writable, level: p.level });
+      frames.push({ firstFrame: p.frame, lastFrame: p.frame, users: p.frameUsers, writable: p.writable, level: p.level, sharedTail: p.sharedTail });
       frameIndex.set(p.frame, fi);
     }
     pages.push({ first: p.index, last: p.index, pages: [p], frameBox: fi });
@@ -151,10 +153,16 @@ export function drawLayout(l: VmemmapLayout, marks: Marks, onPick: (pfn: number)
   frames.forEach((f, i) => {
     const y = frameY(i);
     const shared = f.users > 1;
-    const g = el('g', { class: `frame${shared ? ' shared' : ''}${f.writable ? '' : ' ro'}`, 'data-frame': hex(f.firstFrame), 'data-users': f.users });
+    const g = el('g', {
+      class: `frame${shared ? ' shared' : ''}${f.writable ? '' : ' ro'}${f.sharedTail ? ' shared-tail' : ''}`,
+      'data-frame': hex(f.firstFrame),
+      'data-users': f.users,
+    });
     g.append(el('rect', { x: xF, y, width: wF, height: rowH, rx: 4 }));
     const label = f.firstFrame < 0 ? '(not mapped)' : f.firstFrame === f.lastFrame ? `pfn ${hex(f.firstFrame)}` : `pfns ${hex(f.firstFrame)}..${hex(f.lastFrame)}`;
-    const note = shared ? `shared by ${f.users} vmemmap pages${f.writable ? '' : ', read-only'}` : f.level === 'pte' ? '' : `in a ${f.level.toUpperCase()} block`;
+    // vmemmap_dedup.rst v7: "a single, per-node page frame shared among all hugepages of the same size"
+    const tail = f.sharedTail ? `the zone's shared tail (node ${f.sharedTail.nid}, order ${f.sharedTail.order}), ` : '';
+    const note = shared ? `${tail}shared by ${f.users} vmemmap pages${f.writable ? '' : ', read-only'}` : f.level === 'pte' ? '' : `in a ${f.level.toUpperCase()} block`;
     g.append(el('text', { x: xF + 8, y: y + 19 }, `${label}${note ? `  — ${note}` : ''}`));
     svg.append(g);
   });

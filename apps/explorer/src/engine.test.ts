@@ -1,5 +1,5 @@
 import { planMemmap } from '@daxsim/machine';
-import { ARCH_PROFILES, EINVAL, ENOMEM, VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { ARCH_PROFILES, EINVAL, ENOMEM, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { Engine, TAB_FRAME_BUDGET, planRows, plannedFootprint } from './engine.js';
@@ -8,7 +8,7 @@ const GiB = 2 ** 30;
 describe('the explorer engine', () => {
   it('plans every align of each architecture, both maps and every generation of @daxsim/mm, with planMemmap()', () => {
     const rows = planRows(2 ** 40, ['x86_64', 'arm64-64k']);
-    const want = ['x86_64', 'arm64-64k'].reduce((n, a) => n + archByName(a)!.devdaxAligns.length * 2 * VMEMMAP_GENERATIONS.length, 0);
+    const want = ['x86_64', 'arm64-64k'].reduce((n, a) => n + archByName(a)!.devdaxAligns.length * 2 * ALL_VMEMMAP_GENERATIONS.length, 0);
     expect(rows).toHaveLength(want);
     for (const r of rows) expect(r.cost).toEqual(planMemmap({ arch: archByName(r.arch)!, size: 2 ** 40, align: r.align, map: r.map, generation: r.generation as never }));
   });
@@ -17,7 +17,7 @@ describe('the explorer engine', () => {
     // 48 MiB: a multiple of 16 MiB (4K and 2M), not of 1 GiB
     const rows = planRows(48 * 2 ** 20, ['x86_64']);
     const bad = rows.filter((r) => r.cost === null);
-    expect(bad.length).toBe(2 * VMEMMAP_GENERATIONS.length);
+    expect(bad.length).toBe(2 * ALL_VMEMMAP_GENERATIONS.length);
     expect(bad.every((r) => r.align === GiB)).toBe(true);
     expect(bad[0]!.error).toMatch(/not a multiple of max\(align/);
     expect(errnoOf(() => planRows(2 ** 40, ['vax']))).toBe(EINVAL);

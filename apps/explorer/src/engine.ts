@@ -20,7 +20,7 @@ import {
   ENOMEM,
   ENXIO,
   KernelError,
-  VMEMMAP_GENERATIONS,
+  ALL_VMEMMAP_GENERATIONS,
   archByName,
   entryPfn,
   entryPresent,
@@ -75,7 +75,7 @@ export function planRows(size: number, arches: readonly string[]): PlanRow[] {
     if (!arch) throw new KernelError(EINVAL, `plan: arch '${name}' is not an architecture`);
     for (const align of arch.devdaxAligns)
       for (const map of ['mem', 'dev'] as const)
-        for (const generation of VMEMMAP_GENERATIONS) {
+        for (const generation of ALL_VMEMMAP_GENERATIONS) {
           const base = { arch: arch.name, align, map, generation };
           if (size % Math.max(align, 16 * 2 ** 20)) {
             rows.push({ ...base, cost: null, error: `size ${sizeText(size)} is not a multiple of max(align ${sizeText(align)}, 16M)` });

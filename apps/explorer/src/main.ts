@@ -1,6 +1,6 @@
 import { type VmemmapLayout, humanBytes } from '@daxsim/machine';
 import { GUP_GENERATIONS } from '@daxsim/gup';
-import { ARCH_PROFILES, VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { ARCH_PROFILES, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
 import * as Plot from '@observablehq/plot';
 import { ModelClient, ModelError } from './client.js';
 import { type Marks, drawLayout } from './draw.js';
@@ -110,7 +110,7 @@ function deviceForm(): HTMLElement {
   const archSel = select('arch', Object.keys(ARCH_PROFILES), state.arch);
   const alignSel = select('align', arch.devdaxAligns, state.align, (v) => sizeText(Number(v)));
   const mapSel = select('map', ['mem', 'dev'], state.map);
-  const genSel = select('generation', VMEMMAP_GENERATIONS, state.generation);
+  const genSel = select('generation', ALL_VMEMMAP_GENERATIONS, state.generation);
   const size = h('input', { name: 'size', value: sizeText(state.size), size: 6, 'data-testid': 'input-size' });
   const ram = h('input', { name: 'ram', value: sizeText(state.ram), size: 6, 'data-testid': 'input-ram' });
   const build = h('button', { type: 'submit', 'data-testid': 'build' }, report && builtFor === specKey(state) ? 'Rebuild' : 'Build');
@@ -270,11 +270,11 @@ async function renderPlan(section: HTMLElement): Promise<void> {
     height: 130 + 200 * state.planArches.length,
     marginLeft: 60,
     marginRight: 90,
-    x: { label: null, axis: null, domain: [...VMEMMAP_GENERATIONS] },
+    x: { label: null, axis: null, domain: [...ALL_VMEMMAP_GENERATIONS] },
     y: { type: 'log', label: 'MiB of RAM per TiB (log)', grid: true, domain: [floor, 32 * 1024] },
     fx: { label: 'align, map', domain: alignOrder },
     fy: { label: null },
-    color: { legend: true, domain: [...VMEMMAP_GENERATIONS] },
+    color: { legend: true, domain: [...ALL_VMEMMAP_GENERATIONS] },
     marks: [
       Plot.barY(data, { fx: (d: (typeof data)[number]) => `${d.align} ${d.map}`, fy: 'arch', x: 'generation', y1: floor, y2: (d: (typeof data)[number]) => Math.max(floor, d.ramPerTiB * 1024), fill: 'generation', tip: true }),
       Plot.text(data, { fx: (d: (typeof data)[number]) => `${d.align} ${d.map}`, fy: 'arch', x: 'generation', y: (d: (typeof data)[number]) => Math.max(floor, d.ramPerTiB * 1024), text: (d: (typeof data)[number]) => bytes(d.ram * perTiB), dy: -6, fontSize: 9, rotate: 0 }),
@@ -296,7 +296,7 @@ async function renderPlan(section: HTMLElement): Promise<void> {
     x: { type: 'log', label: 'namespace size (GiB)' },
     y: { type: 'log', label: 'MiB of RAM per TiB', grid: true, nice: true },
     fx: { label: 'align', domain: archByName(curveArch)!.devdaxAligns.map(sizeText) },
-    color: { legend: true, domain: [...VMEMMAP_GENERATIONS] },
+    color: { legend: true, domain: [...ALL_VMEMMAP_GENERATIONS] },
     marks: [Plot.line(cdata, { x: 'size', y: 'perTiB', stroke: 'generation', fx: 'align', marker: true, tip: true })],
   });
   section.append(h('figure', { 'data-testid': 'plan-curve' }, curveChart));

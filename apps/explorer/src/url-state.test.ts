@@ -1,4 +1,4 @@
-import { ARCH_PROFILES, VMEMMAP_GENERATIONS } from '@daxsim/mm';
+import { ARCH_PROFILES, ALL_VMEMMAP_GENERATIONS } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_STATE, decodeState, encodeState, readSize, sizeText } from './url-state.js';
 
@@ -12,7 +12,7 @@ describe('the configuration in the URL', () => {
   });
 
   it('accepts every generation and architecture of @daxsim/mm, and each architecture\'s own aligns', () => {
-    for (const generation of VMEMMAP_GENERATIONS) expect(decodeState(`gen=${generation}`).state.generation).toBe(generation);
+    for (const generation of ALL_VMEMMAP_GENERATIONS) expect(decodeState(`gen=${generation}`).state.generation).toBe(generation);
     for (const a of Object.values(ARCH_PROFILES))
       for (const align of a.devdaxAligns) expect(decodeState(`arch=${a.name}&align=${sizeText(align)}`)).toEqual({ state: { ...DEFAULT_STATE, arch: a.name, align }, problems: [] });
   });
@@ -24,7 +24,7 @@ describe('the configuration in the URL', () => {
       "view: 'nope' is not one of plan, device, inspect, step",
       "size: '12Q' is not a size",
       "map: 'disk' is not mem or dev",
-      `generation: 'hvo-someday' is not one of ${VMEMMAP_GENERATIONS.join(', ')}`,
+      `generation: 'hvo-someday' is not one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`,
       'pin: 0 is not a number of pages',
     ]);
   });

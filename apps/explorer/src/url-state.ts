@@ -1,5 +1,5 @@
 import { parseSize } from '@daxsim/machine';
-import { ARCH_PROFILES, type ArchProfile, VMEMMAP_GENERATIONS, archByName, isVmemmapGeneration } from '@daxsim/mm';
+import { ARCH_PROFILES, type ArchProfile, ALL_VMEMMAP_GENERATIONS, archByName, isVmemmapGeneration } from '@daxsim/mm';
 
 /** The views of the explorer, in tab order. */
 export const VIEWS = ['plan', 'device', 'inspect', 'step'] as const;
@@ -72,7 +72,7 @@ export function stateProblems(s: ExplorerState): string[] {
   const out: string[] = [];
   const arch = archByName(s.arch);
   if (!arch) out.push(`arch: '${s.arch}' is not one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
-  if (!isVmemmapGeneration(s.generation)) out.push(`generation: '${s.generation}' is not one of ${VMEMMAP_GENERATIONS.join(', ')}`);
+  if (!isVmemmapGeneration(s.generation)) out.push(`generation: '${s.generation}' is not one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`);
   if (arch && !arch.devdaxAligns.includes(s.align))
     out.push(`align: ${sizeText(s.align)} is not an align device-dax supports on ${arch.name} (${arch.devdaxAligns.map(sizeText).join(', ')})`);
   if (!Number.isSafeInteger(s.size) || s.size <= 0) out.push(`size: ${s.size} is not a positive size`);

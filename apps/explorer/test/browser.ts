@@ -14,7 +14,7 @@ import { daxPgoffToPhys } from '@daxsim/device-dax';
 import { GUP_GENERATIONS } from '@daxsim/gup';
 import { Machine, ScenarioSession, layoutMachine, memmapCost, memmapDevices, ndctlCreateNamespace, planMemmap } from '@daxsim/machine';
 import * as mmConstants from '@daxsim/mm';
-import { VMEMMAP_GENERATIONS, X86_64, archByName } from '@daxsim/mm';
+import { ALL_VMEMMAP_GENERATIONS, X86_64, archByName } from '@daxsim/mm';
 import { type Browser, type Page, chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -94,7 +94,7 @@ test('plan: the figures for 1 TiB are planMemmap()s, as daxsim plan --size 1T --
   let checked = 0;
   for (const align of X86_64.devdaxAligns)
     for (const map of ['mem', 'dev'] as const)
-      for (const generation of VMEMMAP_GENERATIONS) {
+      for (const generation of ALL_VMEMMAP_GENERATIONS) {
         const want = planMemmap({ arch: X86_64, size: 2 ** 40, align, map, generation });
         const id = `x86_64/${sizeText(align)}/${map}/${generation}`;
         for (const k of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'device_reserved_bytes', 'struct_pages_initialised'] as const) {
@@ -104,7 +104,7 @@ test('plan: the figures for 1 TiB are planMemmap()s, as daxsim plan --size 1T --
         }
         checked++;
       }
-  assert.equal(checked, X86_64.devdaxAligns.length * 2 * VMEMMAP_GENERATIONS.length);
+  assert.equal(checked, X86_64.devdaxAligns.length * 2 * ALL_VMEMMAP_GENERATIONS.length);
   assert.equal(await page.locator('[data-testid="plan-table"] tr[data-row]').count(), checked);
   assert.equal(await page.locator('[data-testid="plan-chart"] svg').count() > 0, true);
   await shot(page, 'plan');
@@ -139,6 +139,15 @@ test('device: other generations and aligns draw what the model maps (compound 2M
   assert.ok((await pmd.locator('svg.vmemmap g.table.shared').count()) > 0, 'a PTE table shared by several PMD entries is drawn');
   await shot(pmd, 'device-1G-pmd-reuse');
   await pmd.close();
+  // the shared-tail proposal, as vmemmap_dedup.rst v7 draws it: page 0 on its own frame, pages 1-7 on the zone's read-only shared tail
+  const st = await open('view=device&size=4G&align=2M&gen=shared-tail&page=1');
+  assert.equal(await value(st, 'layout-frames'), 2);
+  const tail = st.locator('svg.vmemmap g.frame.shared-tail.ro');
+  assert.equal(await tail.count(), 1);
+  assert.equal(await tail.getAttribute('data-users'), String(7 * 2048));
+  assert.match((await tail.textContent()) ?? '', /the zone's shared tail \(node 0, order 9\)/);
+  await shot(st, 'device-2M-shared-tail');
+  await st.close();
 });
 
 test('inspector: a struct page clicked in the drawing decodes as the mm package reads it, following compound_head to the head', async () => {

@@ -1,5 +1,5 @@
-export { DEFAULT_CONFIG, layoutMachine } from './config.js';
-export type { MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
+export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, kernelChoice, layoutMachine } from './config.js';
+export type { KernelChoice, MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
 export { Machine } from './machine.js';
 export { OP_NAMES } from './ops.js';
 export type { Op, OpName } from './ops.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EBUSY, EINVAL, ENOSPC, ENXIO, X86_64 } from '@daxsim/mm';
+import { EBUSY, EINVAL, ENOSPC, ENXIO, EOPNOTSUPP, X86_64 } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type MachineConfig } from './config.js';
@@ -141,5 +141,69 @@ describe('the state file', () => {
     expect(() => readState(path)).toThrow(StateFileError);
     expect(() => readState(path)).toThrow(/version 9 is not supported/);
     expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+});
+
+describe('the kernel axis: --kernel picks what that release ran', () => {
+  it('7.3 on an LA57 CPU (the measured box): 5-level paging, and the dax sizes and vmemmap RAM 7.3-rc7 gave', () => {
+    const measured = { [2 * MiB]: { size: 17_177_772_032, ram: 67_633_152 }, [GiB]: { size: 16_106_127_360, ram: 655_360 } };
+    for (const align of [2 * MiB, GiB]) {
+      const m = qemu16G({ kernel: '7.3' });
+      expect([m.arch.name, m.generation, m.bus.setMappingIndex, m.k.vmemmapOptimizeRule, m.kernel.gupGeneration]).toEqual([
+        'x86_64-la57',
+        'tail-reuse',
+        'align-down',
+        'reserve-nr',
+        'per-page',
+      ]);
+      ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
+      const cost = memmapCost(m, memmapDevices(m)[0]!);
+      expect({ size: m.daxDevice('dax0.0').size, ram: cost.vmemmap_data_bytes + cost.vmemmap_pagetable_bytes }).toEqual(measured[align]);
+      expect(m.k.mmu.kernelVa(0) >= 0xffd4000000000000n).toBe(true);
+    }
+  });
+
+  it('each release picks its own pieces; --generation and --set-mapping-index override one piece; no CPU LA57: 4-level', () => {
+    const pieces = (m: Machine) => [m.arch.name, m.generation, m.bus.setMappingIndex, m.k.vmemmapOptimizeRule];
+    expect(pieces(qemu16G({ kernel: '5.15' }))).toEqual(['x86_64', 'pre-series', 'align-down', 'seed']);
+    expect(pieces(qemu16G({ kernel: '5.19' }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'seed']);
+    expect(pieces(qemu16G({ kernel: '6.6' }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'reserve-nr']);
+    expect(pieces(qemu16G({ kernel: '7.3', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-down', 'reserve-nr']);
+    expect(pieces(qemu16G({ kernel: '7.3', generation: 'shared-tail', setMappingIndex: 'align-up' }))).toEqual(['x86_64-la57', 'shared-tail', 'align-up', 'reserve-nr']);
+    // no kernel: today's default pieces, which are 7.3's on a CPU without LA57
+    expect(pieces(qemu16G())).toEqual(pieces(qemu16G({ kernel: '7.3', cpuLa57: false })));
+    // the kernel survives the state: a replay boots the same kernel
+    const m = qemu16G({ kernel: '5.19' });
+    expect(pieces(Machine.fromState(m.state()))).toEqual(pieces(m));
+  });
+
+  it('refuses what no kernel has, naming the option', () => {
+    const refused = (extra: Partial<MachineConfig>) => {
+      try {
+        qemu16G(extra);
+        return 'booted';
+      } catch (e) {
+        return `${errnoOf(() => { throw e; })} ${(e as Error).message}`;
+      }
+    };
+    expect(refused({ kernel: '4.19' })).toMatch(new RegExp(`^${EINVAL} .*--kernel 4.19`));
+    expect(refused({ vmemmapOptimizeRule: 'always' })).toMatch(/--vmemmap-optimize-rule always/);
+    expect(refused({ ppc64Mmu: 'hash' })).toMatch(/--ppc64-mmu hash: --arch x86_64 is not ppc64/);
+    expect(refused({ cpuLa57: true })).toMatch(/--cpu-la57/);
+    expect(refused({ arch: 'ppc64-64k', ppc64Mmu: 'radix', kernel: '6.6' })).toBe('booted');
+  });
+
+  it("ppc64-64k under 6.6 at 2M: every struct page kept, radix or hash, as powerpc's vmemmap_dedup.rst says; 5.19's rule would overrun", () => {
+    // "With 2M PMD level mapping, we require 32 struct pages and a single 64K vmemmap page can contain 1024 struct pages":
+    // no deduplication. (1G, where radix does dedup, is not a devdax align of the model's ppc64-64k profile: planner.test.ts.)
+    const ppc = (kernel: string, ppc64Mmu: string) => {
+      const m = Machine.create({ arch: 'ppc64-64k', ram: [8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [], kernel, ppc64Mmu });
+      const err = errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem', force: true }));
+      return err ? -err : memmapCost(m, memmapDevices(m)[0]!).struct_pages_initialised;
+    };
+    const pfns = (16 * GiB) / 65536;
+    expect(ppc('6.6', 'radix')).toBe(pfns);
+    expect(ppc('6.6', 'hash')).toBe(pfns);
+    expect(ppc('5.19', 'radix')).toBe(-EOPNOTSUPP);
   });
 });

@@ -23,7 +23,6 @@ import { type Kernel, createKernel } from '@daxsim/memremap';
 import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
 import {
   type ArchProfile,
-  DEFAULT_VMEMMAP_GENERATION,
   EBUSY,
   EFAULT,
   EINVAL,
@@ -37,11 +36,10 @@ import {
   type SigInfo,
   VM_FAULT_ERROR,
   type VmemmapGeneration,
-  archByName,
 } from '@daxsim/mm';
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
-import { type MachineConfig, layoutMachine } from './config.js';
+import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } from './config.js';
 import type { Op } from './ops.js';
 import type { Checkpoint, MachineState } from './state.js';
 
@@ -75,6 +73,8 @@ export class Machine {
   readonly bus: DaxBus;
   readonly nvdimm: NvdimmBus;
   readonly generation: VmemmapGeneration;
+  /** What the kernel runs, piece by piece: the configured kernel release and the options that override it. */
+  readonly kernel: KernelChoice;
   /** dax_kmem and the memory hotplug it drives (system-ram mode). */
   readonly kmem: DaxKmem;
   /** Dynamic dax regions from soft-reserved ranges (dax_hmem). */
@@ -92,18 +92,19 @@ export class Machine {
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
     this.config = config;
-    this.arch = archByName(config.arch)!;
-    this.generation = (config.generation ?? DEFAULT_VMEMMAP_GENERATION) as VmemmapGeneration;
+    this.kernel = kernelChoice(config);
+    this.arch = this.kernel.arch;
+    this.generation = this.kernel.generation;
     const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
-    this.k = createKernel({ arch: this.arch, ram, devices });
+    this.k = createKernel({ arch: this.arch, ram, devices, vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule, ppc64Mmu: this.kernel.ppc64Mmu });
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
     this.kmem = new DaxKmem(
       new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: (config.autoOnline ?? 'offline') as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
     );
-    this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: (config.setMappingIndex ?? 'align-down') as 'align-down' | 'align-up' });
+    this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: this.kernel.setMappingIndex });
     this.nvdimm = new NvdimmBus(
       this.k,
       this.bus,
@@ -316,9 +317,9 @@ export class Machine {
     return this.grabFailAt;
   }
 
-  /** A GUP instance of the given generation (armed with a pending grab failure, if any). */
+  /** A GUP instance of the given generation, else the kernel's (armed with a pending grab failure, if any). */
   newGup(generation?: GupGeneration): Gup {
-    const g = new Gup(this.k, generation === undefined ? {} : { generation });
+    const g = new Gup(this.k, { generation: generation ?? this.kernel.gupGeneration });
     if (this.grabFailAt) {
       g.armGrabFailure(this.grabFailAt);
       this.grabFailAt = 0;

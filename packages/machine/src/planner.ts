@@ -1,13 +1,15 @@
-import { vmemmapCanOptimize } from '@daxsim/page-alloc';
+import { type Ppc64Mmu, compoundNrPages, vmemmapCanOptimize } from '@daxsim/page-alloc';
 import {
   type ArchProfile,
+  DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ENOMEM,
+  EOPNOTSUPP,
   KernelError,
   type VmemmapGeneration,
+  type VmemmapOptimizeRule,
   pagesPerSection,
   pagesPerSubsection,
   pmdSize,
-  structPagesPerPage,
 } from '@daxsim/mm';
 import { type MapLocation, ndPfnInit, pfnAltmap } from '@daxsim/nvdimm';
 import type { MemmapCost } from './memmap-cost.js';
@@ -20,6 +22,10 @@ export interface PlanInput {
   align: number;
   map: MapLocation;
   generation: VmemmapGeneration;
+  /** The kernel's vmemmap_can_optimize() rule (default: mm's DEFAULT_VMEMMAP_OPTIMIZE_RULE, as createKernel()). */
+  rule?: VmemmapOptimizeRule;
+  /** ppc64 only: the MMU the kernel runs under (default radix, as createKernel()). */
+  ppc64Mmu?: Ppc64Mmu;
   /** Physical start of the namespace; default: where a default machine puts region0 (64 GiB). */
   start?: number;
   /**
@@ -37,6 +43,11 @@ export interface PlanInput {
  * vmemmap_populate_compound_pages), with frames and page tables counted
  * instead of allocated. Cheap for any size; tests hold it against the
  * simulation, byte for byte, on every configuration small enough to build.
+ *
+ * For `shared-tail` the namespace is planned as the first device of its
+ * order on its node: it pays for the zone's shared tail page (one frame per
+ * node and order, counted in vmemmap_data_bytes); a later device of the same
+ * order on that node would find it allocated.
  */
 export function planMemmap(p: PlanInput): MemmapCost {
   const { arch, size, align, map, generation } = p;
@@ -48,8 +59,19 @@ export function planMemmap(p: PlanInput): MemmapCost {
   const shift = generation === 'pre-series' || align <= ps ? 0 : Math.log2(align / ps);
   const nr = 2 ** shift;
   const altmap = map === 'dev' ? { ...pfnAltmap(arch, start, info), endPfn: endPfn - 1, alloc: 0, align: 0 } : null;
-  const compound = shift > 0 && vmemmapCanOptimize(arch, altmap, nr, generation);
+  const rule = p.rule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE;
+  const ppc64Mmu = p.ppc64Mmu ?? 'radix';
+  // compound_nr_pages(): struct pages memmap init writes per compound page; above nr the seed's rule overruns (memremap refuses)
+  const perCompound = shift > 0 ? compoundNrPages(arch, altmap, nr, generation, rule, ppc64Mmu) : nr;
+  if (perCompound > nr)
+    throw new KernelError(
+      EOPNOTSUPP,
+      `plan: vmemmap_shift ${shift}: under the '${rule}' vmemmap_can_optimize rule compound_nr_pages() exceeds the ${nr} pages of a compound page on ${arch.name}`,
+    );
+  const compound = shift > 0 && vmemmapCanOptimize(arch, altmap, nr, generation, rule, ppc64Mmu);
   const pmdReuse = generation === 'tail-reuse-pmd';
+  const sharedTail = generation === 'shared-tail';
+  let sharedTailFrames = 0; // zone->vmemmap_tails[order]: one frame, on the first tail vmemmap page mapped
   const sp = arch.structPageSize;
   const pps = pagesPerSection(arch);
   const sectionMemmap = pps * sp;
@@ -103,13 +125,16 @@ export function planMemmap(p: PlanInput): MemmapCost {
     const v1 = vm(next);
     if (compound) {
       const offset = pfn - startPfn;
+      // shared-tail: the zone's tail page is mapped once the section reaches past its compound page's head vmemmap page
+      if (sharedTail && v1 > vm(pfn - (offset % nr)) + ps) sharedTailFrames = 1;
       if (offset % nr !== 0 && nr > pagesPerSubsection(arch)) {
         // reuse_compound_section(): this section's vmemmap is all tail pages of an earlier section's compound page
         const wholePmds = sectionMemmap % pmd === 0 && v0 % pmd === 0 && (v1 - v0) % pmd === 0;
         if (!(pmdReuse && wholePmds && offset % nr > pps)) for (let g = Math.floor(v0 / pmd); g * pmd < v1; g++) pteTables.add(g);
       } else {
         const step = Math.min(v1 - v0, nr * sp);
-        for (let a = v0; a < v1; a += step) ramData += 2; // the head vmemmap page and the one tail page the rest reuses
+        // tail-reuse: the head vmemmap page and the one tail page the rest reuses; shared-tail: the head page only
+        for (let a = v0; a < v1; a += step) ramData += sharedTail ? 1 : 2;
         for (let g = Math.floor(v0 / pmd); g * pmd < v1; g++) pteTables.add(g);
       }
     } else if (x86 && v1 - v0 < sectionMemmap) {
@@ -168,7 +193,6 @@ export function planMemmap(p: PlanInput): MemmapCost {
     written += altmap.free;
     firstPfn = altmap.basePfn + altmap.reserve + altmap.free;
   }
-  const perCompound = compound ? 2 * structPagesPerPage(arch) : nr;
   written += Math.ceil((endPfn - firstPfn) / nr) * perCompound;
 
   return {
@@ -177,7 +201,7 @@ export function planMemmap(p: PlanInput): MemmapCost {
     align,
     map,
     generation,
-    vmemmap_data_bytes: ramData * ps,
+    vmemmap_data_bytes: (ramData + sharedTailFrames) * ps,
     vmemmap_pagetable_bytes: tables * ps,
     device_reserved_bytes: altmapPfns * ps,
     struct_pages_initialised: written,

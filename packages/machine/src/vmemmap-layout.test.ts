@@ -31,6 +31,22 @@ describe('vmemmapLayout: a device vmemmap read back from the kernel page tables'
     expect(l.headPfn).toBe(m.daxDevice('dax0.0').pgmap!.ranges[0]!.start / 4096 + 3 * 512);
   });
 
+  it('shared-tail 2M: page 0 on a writable frame of its own, pages 1-7 read-only on the zone\'s one shared tail (vmemmap_dedup.rst v7)', () => {
+    const m = device(2 * GiB, 2 * MiB, 'shared-tail');
+    const l = vmemmapLayout(m, 'dax0.0', 5);
+    expect(l.pages).toHaveLength(8);
+    const [head, ...tails] = l.pages;
+    expect(head).toMatchObject({ writable: true, frameUsers: 1, sharedTail: null });
+    const tail = tails[0]!.frame;
+    expect(tails.every((p) => p.frame === tail && !p.writable)).toBe(true);
+    expect(tails[0]!.sharedTail).toEqual({ nid: 0, order: 9, pfn: tail });
+    // every compound page of the device maps its 7 tail pages onto that one frame
+    expect(tails[0]!.frameUsers).toBe(7 * l.compoundPages);
+    expect(l.sharedFrames).toBe(1);
+    // frames: a head per compound page and the shared tail, what memremap_pages() allocated
+    expect(l.frames * m.arch.pageSize).toBe(memmapCost(m, memmapDevices(m)[0]!).vmemmap_data_bytes);
+  });
+
   it('compound 2M: every vmemmap page has a frame of its own', () => {
     const m = device(2 * GiB, 2 * MiB, 'compound');
     const l = vmemmapLayout(m, 'dax0.0', 0);

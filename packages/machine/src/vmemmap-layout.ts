@@ -1,5 +1,6 @@
 import { pfnFirst, pgmapGeneration, pgmapVmemmapShift } from '@daxsim/memremap';
 import { EINVAL, ENXIO, KernelError, entryPfn, entryPresent, entryWrite, structPagesPerPage } from '@daxsim/mm';
+import { type SharedTail, sharedTails } from '@daxsim/sparse-vmemmap';
 import type { Machine } from './machine.js';
 
 /** One vmemmap page of a compound page, as the kernel page tables map it. */
@@ -22,6 +23,8 @@ export interface VmemmapPageView {
   readonly frameUsers: number;
   /** Upper-level entries over the device that point at `table` (> 1: a shared PTE table, the seed's patch 14). */
   readonly tableUsers: number;
+  /** When `frame` is a zone's shared tail page (shared-tail generation): the node and order it serves. */
+  readonly sharedTail: SharedTail | null;
 }
 
 /** A device's vmemmap: the compound page asked for, page by page, and the whole device summarised. */
@@ -145,6 +148,7 @@ export function vmemmapLayout(m: Machine, devName: string, page: number): Vmemma
   const headPfn = first + page * nr;
   const firstVmi = Math.floor(headPfn / spp);
   const lastVmi = Math.floor((headPfn + nr - 1) / spp);
+  const tails = sharedTails(k);
   const pages: VmemmapPageView[] = [];
   for (let vmi = firstVmi; vmi <= lastVmi; vmi++) {
     const va = mmu.vmemmapOffset + vmi * arch.pageSize;
@@ -162,6 +166,7 @@ export function vmemmapLayout(m: Machine, devName: string, page: number): Vmemma
       table,
       frameUsers: present ? occurrences(sortedFrames, frame) : 0,
       tableUsers: occurrences(sortedTables, table),
+      sharedTail: present ? (tails.find((t) => t.pfn === frame) ?? null) : null,
     });
   }
   return {

@@ -1,6 +1,6 @@
 import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
-import { VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 import { type OptSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import {
@@ -191,7 +191,8 @@ async function run(ctx: CommandContext): Promise<number> {
   const t0 = performance.now();
   const memmap: MemmapRow[] = [];
   const combos: [number, 'mem' | 'dev', VmemmapGeneration][] = [];
-  for (const g of VMEMMAP_GENERATIONS)
+  // every generation, the proposed shared-tail (Muchun Song's HVO for device-dax) beside the letter's
+  for (const g of ALL_VMEMMAP_GENERATIONS)
     for (const map of ['mem', 'dev'] as const)
       for (const a of ALIGNS) {
         if (g === 'tail-reuse-pmd' && a.bytes !== GiB) continue; // patch 14 only changes 1G geometry
@@ -207,7 +208,7 @@ async function run(ctx: CommandContext): Promise<number> {
   say('struct page cost of the namespace, measured (frames the page allocator handed out, device pfns the altmap handed out,');
   say('struct pages written); and RAM per TiB, planned for a namespace of exactly 1 TiB (the planner equals the simulation):');
   say('');
-  const genWidth = Math.max(...VMEMMAP_GENERATIONS.map((g) => g.length));
+  const genWidth = Math.max(...ALL_VMEMMAP_GENERATIONS.map((g) => g.length));
   const mt = new StreamTable(
     ['align', 'map', 'generation', 'RAM: struct pages', 'RAM: page tables', 'device pfns', 'struct pages written', 'init ms', 'RAM per TiB (plan)', 'cover letter'],
     [5, 3, genWidth, 9, 9, 9, 9, 5, 9, 9],
@@ -231,7 +232,7 @@ async function run(ctx: CommandContext): Promise<number> {
         ...memmapCostCells(r),
         r.init_ms,
         humanBytes(r.plan_tib_ram_bytes),
-        seed === undefined ? '' : humanBytes(seed),
+        seed === undefined ? ((PROPOSED_VMEMMAP_GENERATIONS as readonly string[]).includes(r.generation) ? '(proposal)' : '') : humanBytes(seed),
       ]),
     );
   }
@@ -304,6 +305,15 @@ function memmapSummary(memmap: MemmapRow[]): string[] {
       );
     out.push(
       `memmap init of ${humanBytes(pre.namespace_size)}: ${pre.init_ms} ms before, ${t2.init_ms} ms at 2M, ${t1.init_ms} ms at 1G (the letter: 268-358 ms, 80-110 ms, <1 ms on its hardware).`,
+    );
+  }
+  const s2 = byKey(2 * MiB, 'shared-tail');
+  const s1 = byKey(GiB, 'shared-tail');
+  if (t2 && t1 && s2 && s1) {
+    // Muchun Song's proposal: "an additional 4KB for every 2MB huge page" (one vmemmap page per compound page instead of two)
+    const saved = (t2.plan_tib_data_bytes - s2.plan_tib_data_bytes) / (TiB / t2.align);
+    out.push(
+      `shared-tail (proposed, not merged): struct pages per TiB ${humanBytes(s2.plan_tib_data_bytes)} at 2M (tail-reuse ${humanBytes(t2.plan_tib_data_bytes)}: ${humanBytes(saved)} saved per 2 MiB page; the proposal says 4 KiB) and ${humanBytes(s1.plan_tib_data_bytes)} at 1G (tail-reuse ${humanBytes(t1.plan_tib_data_bytes)}); RAM with page tables ${humanBytes(s2.plan_tib_ram_bytes)} / ${humanBytes(s1.plan_tib_ram_bytes)}, one shared tail page per node and order included; memmap init writes ${s2.struct_pages_initialised / (s2.namespace_size / s2.align)} struct pages per 2M compound page.`,
     );
   }
   for (const r of memmap) {
