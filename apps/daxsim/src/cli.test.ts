@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, daxsim, scratch } from '../test/cli.js';
 import { planMemmap } from '@daxsim/machine';
-import { ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 describe('daxsim --help', () => {
   it('lists every command', () => {
@@ -54,17 +52,17 @@ describe('daxsim (the default run)', () => {
     expect(j.memmap).toHaveLength(rows);
     const row = (align: number, map: string, generation: string) =>
       j.memmap.find((x: { align: number; map: string; generation: string }) => x.align === align && x.map === map && x.generation === generation);
-    const t2 = row(2 * MiB, 'mem', 'tail-reuse');
-    expect(t2.struct_pages_initialised / (t2.namespace_size / (2 * MiB))).toBe(128);
-    expect(t2.vmemmap_data_bytes).toBe((t2.namespace_size / (2 * MiB)) * 2 * 4096);
+    const t2 = row(2 * SZ_1M, 'mem', 'tail-reuse');
+    expect(t2.struct_pages_initialised / (t2.namespace_size / (2 * SZ_1M))).toBe(128);
+    expect(t2.vmemmap_data_bytes).toBe((t2.namespace_size / (2 * SZ_1M)) * 2 * 4096);
     // per TiB: the planner at exactly 1 TiB on the same machine, not the 16 GiB row scaled
-    const plan = planMemmap({ arch: X86_64, size: 2 ** 40, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', start: 64 * GiB, ram: [{ start: 0, size: 64 * GiB }] });
+    const plan = planMemmap({ arch: X86_64, size: 2 ** 40, align: 2 * SZ_1M, map: 'mem', generation: 'tail-reuse', start: 64 * SZ_1G, ram: [{ start: 0, size: 64 * SZ_1G }] });
     expect(t2.plan_tib_ram_bytes).toBe(plan.vmemmap_data_bytes + plan.vmemmap_pagetable_bytes);
-    expect(t2.plan_tib_data_bytes).toBe(4 * GiB);
-    expect(row(2 * MiB, 'mem', 'pre-series').vmemmap_data_bytes).toBe((16 * GiB) / 64);
-    expect(row(GiB, 'dev', 'tail-reuse').vmemmap_data_bytes).toBe(0);
-    const pmd = row(GiB, 'mem', 'tail-reuse-pmd');
-    const pte = row(GiB, 'mem', 'tail-reuse');
+    expect(t2.plan_tib_data_bytes).toBe(4 * SZ_1G);
+    expect(row(2 * SZ_1M, 'mem', 'pre-series').vmemmap_data_bytes).toBe((16 * SZ_1G) / 64);
+    expect(row(SZ_1G, 'dev', 'tail-reuse').vmemmap_data_bytes).toBe(0);
+    const pmd = row(SZ_1G, 'mem', 'tail-reuse-pmd');
+    const pte = row(SZ_1G, 'mem', 'tail-reuse');
     expect(pmd.vmemmap_pagetable_bytes).toBeLessThan(pte.vmemmap_pagetable_bytes);
     expect(j.gup).toHaveLength(12);
     const g = (test: string, map: string, gen: string) =>
@@ -77,11 +75,11 @@ describe('daxsim (the default run)', () => {
     expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(8192);
     // the machine passed its invariant sweeps after every namespace and after gup_test
     // shared-tail beside them: one vmemmap page per 2M compound page plus the zone's shared tail, 64 struct pages written per compound page
-    const s2 = row(2 * MiB, 'mem', 'shared-tail');
-    expect(s2.vmemmap_data_bytes).toBe((s2.namespace_size / (2 * MiB) + 1) * 4096);
-    expect(s2.struct_pages_initialised / (s2.namespace_size / (2 * MiB))).toBe(64);
-    expect(s2.plan_tib_data_bytes).toBe(2 * GiB + 4096);
-    expect(row(GiB, 'mem', 'shared-tail').plan_tib_data_bytes).toBe(4 * MiB + 4096);
+    const s2 = row(2 * SZ_1M, 'mem', 'shared-tail');
+    expect(s2.vmemmap_data_bytes).toBe((s2.namespace_size / (2 * SZ_1M) + 1) * 4096);
+    expect(s2.struct_pages_initialised / (s2.namespace_size / (2 * SZ_1M))).toBe(64);
+    expect(s2.plan_tib_data_bytes).toBe(2 * SZ_1G + 4096);
+    expect(row(SZ_1G, 'mem', 'shared-tail').plan_tib_data_bytes).toBe(4 * SZ_1M + 4096);
     expect(j.invariants).toMatchObject({ cheap: rows, full: 3, violations: [] });
   });
 });
@@ -92,7 +90,7 @@ describe('machine', () => {
     const c = daxsim(dir, ['machine', 'create', '--ram', '8G', '--ram', '8G', '--pmem', '16G', '--soft-reserved', '4G']);
     expect(c.status).toBe(0);
     const s = daxsim(dir, ['machine', 'show', '--json']).json();
-    expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * GiB, 8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [4 * GiB] });
+    expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * SZ_1G, 8 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [4 * SZ_1G] });
     expect(daxsim(dir, ['machine', 'create', '--pmem', '1G']).status).toBe(256 - 17); // EEXIST without --force
   });
   it('refuses bad options as usage errors (129) and leaves no state behind', () => {
@@ -152,10 +150,10 @@ describe('the kernel axis (--kernel)', () => {
       ['5.19', 'x86_64', 'tail-reuse', 'seed'],
       ['7.3', 'x86_64-la57', 'tail-reuse', 'reserve-nr'],
     ]);
-    expect(rows.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([16 * GiB, 4 * GiB, 4 * GiB]);
+    expect(rows.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([16 * SZ_1G, 4 * SZ_1G, 4 * SZ_1G]);
     // Done when: 2 GiB of head vmemmap pages per TiB at 2M plus only the shared tail page; 4 MiB at 1G plus the shared tail
     const st = daxsim(scratch(), ['plan', '--size', '1T', '--align', '2M,1G', '--map', 'mem', '--generation', 'shared-tail', '--json']).json();
-    expect(st.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([2 * GiB + 4096, 4 * MiB + 4096]);
+    expect(st.map((r: { vmemmap_data_bytes: number }) => r.vmemmap_data_bytes)).toEqual([2 * SZ_1G + 4096, 4 * SZ_1M + 4096]);
     // ppc64-64k at 2M: 5.19's rule would overrun compound_nr_pages() (a refused row); 6.6's keeps every struct page
     const ppc = daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'ppc64-64k', '--align', '2M', '--map', 'mem', '--kernel', '5.19,6.6', '--json']).json();
     expect(ppc[0]).toMatchObject({ kernel: '5.19', errno: 'EOPNOTSUPP' });
@@ -172,11 +170,11 @@ describe('ndctl', () => {
     const r = daxsim(dir, ['ndctl', 'create-namespace', '-m', 'devdax', '-a', '2M', '-M', 'mem', '-s', '4G']);
     expect(r.status).toBe(0);
     const ns = r.json();
-    expect(ns).toMatchObject({ dev: 'namespace0.0', mode: 'devdax', map: 'mem', align: 2 * MiB, size: 4 * GiB - 2 * MiB });
-    expect(ns.daxregion.devices[0]).toMatchObject({ chardev: 'dax0.0', size: 4 * GiB - 2 * MiB, align: 2 * MiB, mode: 'devdax' });
+    expect(ns).toMatchObject({ dev: 'namespace0.0', mode: 'devdax', map: 'mem', align: 2 * SZ_1M, size: 4 * SZ_1G - 2 * SZ_1M });
+    expect(ns.daxregion.devices[0]).toMatchObject({ chardev: 'dax0.0', size: 4 * SZ_1G - 2 * SZ_1M, align: 2 * SZ_1M, mode: 'devdax' });
     expect(Object.keys(ns)).toEqual(['dev', 'mode', 'map', 'size', 'uuid', 'daxregion', 'align']);
     const list = daxsim(dir, ['ndctl', 'list', '-R', '-N']).json();
-    expect(list[0]).toMatchObject({ dev: 'region0', size: 8 * GiB, available_size: 4 * GiB, type: 'pmem' });
+    expect(list[0]).toMatchObject({ dev: 'region0', size: 8 * SZ_1G, available_size: 4 * SZ_1G, type: 'pmem' });
     expect(list[0].namespaces[0]).toMatchObject({ dev: 'namespace0.0', chardev: 'dax0.0' });
     // the same uuid after a replay
     expect(daxsim(dir, ['ndctl', 'list']).json()[0].uuid).toBe(ns.uuid);
@@ -187,9 +185,9 @@ describe('ndctl', () => {
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '16G']);
     const ns = daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-a', '2M', '-M', 'dev']).json();
     // 16 GiB: 8 KiB info block + 64 bytes per page, rounded up to 2 MiB = 258 MiB before the data
-    expect(ns.size).toBe(16 * GiB - 258 * MiB);
+    expect(ns.size).toBe(16 * SZ_1G - 258 * SZ_1M);
     const stat = daxsim(dir, ['stat', '--json']).json();
-    expect(stat.devices[0]).toMatchObject({ device: 'dax0.0', map: 'dev', vmemmap_data_bytes: 0, device_reserved_bytes: 256 * MiB });
+    expect(stat.devices[0]).toMatchObject({ device: 'dax0.0', map: 'dev', vmemmap_data_bytes: 0, device_reserved_bytes: 256 * SZ_1M });
   });
 
   it('gives ndctl errors and exit statuses and changes nothing', () => {
@@ -257,11 +255,11 @@ describe('daxctl (modelled on ndctl test/daxctl-create.sh)', () => {
   it('shrinks dax0.0 to zero and gives the space back to the region', () => {
     const dir = setup();
     const region = daxsim(dir, ['daxctl', 'list', '-r', '0']).json()[0];
-    expect(region).toMatchObject({ path: '/platform/hmem.0', id: 0, size: 8 * GiB, available_size: 8 * GiB, align: 2 * MiB });
+    expect(region).toMatchObject({ path: '/platform/hmem.0', id: 0, size: 8 * SZ_1G, available_size: 8 * SZ_1G, align: 2 * SZ_1M });
     const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0']);
     expect(c.status).toBe(0);
     expect(c.stderr).toContain('created 1 device');
-    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 8 * GiB });
+    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 8 * SZ_1G });
     expect(daxsim(dir, ['daxctl', 'list', '-r', '0']).json()[0].available_size).toBeUndefined();
   });
 
@@ -276,9 +274,9 @@ describe('daxctl (modelled on ndctl test/daxctl-create.sh)', () => {
     expect(c.chardev).toBe('dax0.1');
     const dev = daxsim(dir, ['daxctl', 'list', '-d', 'dax0.1', '-M']).json()[0];
     expect(dev.mappings).toHaveLength(2);
-    expect(dev.mappings.reduce((s: number, m: { size: number }) => s + m.size, 0)).toBe(4 * GiB);
+    expect(dev.mappings.reduce((s: number, m: { size: number }) => s + m.size, 0)).toBe(4 * SZ_1G);
     const offsets = dev.mappings.map((m: { page_offset: number }) => m.page_offset).sort((a: number, b: number) => a - b);
-    expect(offsets).toEqual([0, (2 * GiB) / 4096]);
+    expect(offsets).toEqual([0, (2 * SZ_1G) / 4096]);
     // dump it, destroy it, recreate it from the dump: the same mappings
     writeFileSync(join(dir, 'input.json'), JSON.stringify(dev));
     expect(daxsim(dir, ['daxctl', 'destroy-device', '-f', 'dax0.1']).status).toBe(0);
@@ -301,7 +299,7 @@ describe('daxctl (modelled on ndctl test/daxctl-create.sh)', () => {
     expect(daxsim(dir, ['daxctl', 'list', '--bogus']).status).toBe(129);
     // the next create sizes the seed dax0.1 (and leaves a new seed dax0.2), as daxctl does
     const c = daxsim(dir, ['daxctl', 'create-device', '-r', '0', '-s', '2G']);
-    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 2 * GiB });
+    expect(c.json()[0]).toMatchObject({ chardev: 'dax0.1', size: 2 * SZ_1G });
     // reconfigure while enabled: the kernel's -EBUSY, reported by libdaxctl as -ENXIO
     const r = daxsim(dir, ['daxctl', 'reconfigure-device', '-s', '4G', 'dax0.1']);
     expect(r.status).toBe(256 - 6);
@@ -377,7 +375,7 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     const s = daxsim(dir, ['stat', '--json']).json();
     expect(s.devices).toHaveLength(1);
     // 4 GiB namespace, 2M compound pages in RAM with tail reuse: 2 frames per compound page
-    expect(s.devices[0]).toMatchObject({ arch: 'x86_64', align: 2 * MiB, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 2048 * 2 * 4096, struct_pages_initialised: 2048 * 128 });
+    expect(s.devices[0]).toMatchObject({ arch: 'x86_64', align: 2 * SZ_1M, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 2048 * 2 * 4096, struct_pages_initialised: 2048 * 128 });
     for (const f of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'device_reserved_bytes', 'struct_pages_initialised']) expect(Number.isInteger(s.devices[0][f])).toBe(true);
   });
 
@@ -386,12 +384,12 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     expect(r.status).toBe(0);
     const rows = r.json();
     expect(rows).toHaveLength(4);
-    expect(rows[1]).toMatchObject({ arch: 'x86_64', size: 2 ** 40, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 4 * GiB });
+    expect(rows[1]).toMatchObject({ arch: 'x86_64', size: 2 ** 40, align: 2 * SZ_1M, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 4 * SZ_1G });
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3Q']).status).toBe(129);
     // the same device hot-added as System RAM by dax_kmem: 64 bytes per 4 KiB page, in RAM or (memmap_on_memory) on the device
     const ram = daxsim(scratch(), ['plan', '--mode', 'system-ram', '--size', '1T', '--json']);
     expect(ram.status, ram.stderr).toBe(0);
-    expect(JSON.stringify(ram.json())).toContain(String(16 * GiB));
+    expect(JSON.stringify(ram.json())).toContain(String(16 * SZ_1G));
     expect(daxsim(scratch(), ['plan', '--mode', 'sideways', '--size', '1T']).status).toBe(129);
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--align', '3M']).status).toBe(256 - 22);
     expect(daxsim(scratch(), ['plan', '--size', '1T', '--arch', 'arm64-4k', '--align', '1G']).status).toBe(256 - 22);

@@ -6,6 +6,7 @@ import { Machine } from '@daxsim/machine';
 import { readState } from '@daxsim/machine/state-file';
 import { describe, expect, it } from 'vitest';
 import { CLI, daxsim, scratch } from '../test/cli.js';
+import { SZ_1M } from '@daxsim/mm';
 
 /**
  * One machine file, many commands at once: every command that changes the
@@ -13,7 +14,6 @@ import { CLI, daxsim, scratch } from '../test/cli.js';
  * concurrent commands serialise and no acknowledged change is lost.
  */
 
-const MiB = 2 ** 20;
 
 /** Runs the CLI asynchronously (so that several run at once). */
 function run(dir: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -47,7 +47,7 @@ describe('concurrent commands on one machine file', () => {
     expect(new Set(names).size).toBe(8);
     const listed = daxsim(dir, ['daxctl', 'list']).json() as { chardev: string; size: number }[];
     expect(listed.map((d) => d.chardev).sort()).toEqual([...names].sort());
-    expect(listed.every((d) => d.size === 512 * MiB)).toBe(true);
+    expect(listed.every((d) => d.size === 512 * SZ_1M)).toBe(true);
     expect(existsSync(join(dir, 'daxsim-machine.json.lock'))).toBe(false);
   }, 120_000);
 
@@ -81,7 +81,7 @@ describe('concurrent commands on one machine file', () => {
     const m = Machine.fromState(state);
     expect(m.bus.devices.filter((d) => d.size > 0)).toEqual([]);
     expect(checkInvariants(m.k, m.bus, [], { full: true }).map(formatViolation)).toEqual([]);
-    expect(daxsim(dir, ['daxctl', 'list', '-R']).json()[0]).toMatchObject({ available_size: 8 * 1024 * MiB });
+    expect(daxsim(dir, ['daxctl', 'list', '-R']).json()[0]).toMatchObject({ available_size: 8 * 1024 * SZ_1M });
   }, 300_000);
 
   it('a writer killed while it holds the lock: the next command takes the stale lock over and finds the state whole', async () => {

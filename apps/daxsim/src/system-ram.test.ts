@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { daxsim, scratch } from '../test/cli.js';
+import { SZ_1G } from '@daxsim/mm';
 
-const GiB = 2 ** 30;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCENARIOS = join(HERE, '..', 'scenarios');
 const run = (name: string) => daxsim(scratch(), ['run', join(SCENARIOS, name)]);
@@ -23,13 +23,13 @@ describe('daxctl system-ram across invocations (the issue\'s "done when")', () =
     expect(r.status).toBe(0);
     // 16 GiB in 128 MiB blocks (boot memory below 64 GiB: x86-64's smallest block)
     expect(r.json()).toEqual([
-      { chardev: 'dax0.0', size: 16 * GiB, target_node: 0, align: 2 ** 21, mode: 'system-ram', online_memblocks: 128, total_memblocks: 128, movable: true },
+      { chardev: 'dax0.0', size: 16 * SZ_1G, target_node: 0, align: 2 ** 21, mode: 'system-ram', online_memblocks: 128, total_memblocks: 128, movable: true },
     ]);
     expect(r.stderr).toBe('reconfigured 1 device\n');
     const s = daxsim(dir, ['stat', '--json']).json();
     // the memmap of 16 GiB of hot-added memory: 64 B per 4 KiB page, PMD-mapped, from RAM
     expect(s.system_ram).toEqual([
-      expect.objectContaining({ device: 'dax0.0', size: 16 * GiB, block_size: 128 * 2 ** 20, memmap_on_memory: false, vmemmap_data_bytes: 256 * 2 ** 20, device_reserved_bytes: 0, struct_pages_initialised: 4 * 2 ** 20 }),
+      expect.objectContaining({ device: 'dax0.0', size: 16 * SZ_1G, block_size: 128 * 2 ** 20, memmap_on_memory: false, vmemmap_data_bytes: 256 * 2 ** 20, device_reserved_bytes: 0, struct_pages_initialised: 4 * 2 ** 20 }),
     ]);
     const off = daxsim(dir, ['daxctl', 'offline-memory', 'dax0.0']);
     expect(off.status).toBe(0);
@@ -38,7 +38,7 @@ describe('daxctl system-ram across invocations (the issue\'s "done when")', () =
     expect(daxsim(dir, ['daxctl', 'list']).json()[0].movable).toBeUndefined();
     const back = daxsim(dir, ['daxctl', 'reconfigure-device', '--mode=devdax', 'dax0.0']);
     expect(back.status).toBe(0);
-    expect(back.json()).toEqual([{ chardev: 'dax0.0', size: 16 * GiB, target_node: 0, align: 2 ** 21, mode: 'devdax' }]);
+    expect(back.json()).toEqual([{ chardev: 'dax0.0', size: 16 * SZ_1G, target_node: 0, align: 2 ** 21, mode: 'devdax' }]);
     expect(daxsim(dir, ['stat', '--json']).json().system_ram).toBeUndefined();
   });
 
@@ -101,7 +101,7 @@ describe('the tracker\'s cases as daxsim run scenarios', () => {
     const text = after(r.stdout, 'stat --json');
     const stat = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1));
     expect(stat.system_ram).toEqual([
-      expect.objectContaining({ device: 'dax0.0', memmap_on_memory: true, vmemmap_data_bytes: 0, device_reserved_bytes: 8 * 2 * 2 ** 20, struct_pages_initialised: GiB / 4096 }),
+      expect.objectContaining({ device: 'dax0.0', memmap_on_memory: true, vmemmap_data_bytes: 0, device_reserved_bytes: 8 * 2 * 2 ** 20, struct_pages_initialised: SZ_1G / 4096 }),
     ]);
   });
 

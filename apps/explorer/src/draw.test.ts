@@ -1,10 +1,10 @@
 import { Machine, ndctlCreateNamespace, vmemmapLayout } from '@daxsim/machine';
 import { describe, expect, it } from 'vitest';
 import { ONE_BY_ONE, boxes } from './draw.js';
+import { SZ_1G } from '@daxsim/mm';
 
-const GiB = 2 ** 30;
 function layout(align: number, generation: string, page: number) {
-  const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 4 * GiB, labels: false }], softReserved: [], generation });
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 4 * SZ_1G, labels: false }], softReserved: [], generation });
   ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
   return vmemmapLayout(m, 'dax0.0', page);
 }
@@ -24,7 +24,7 @@ describe('the boxes of the vmemmap drawing', () => {
   });
 
   it('compound 1G: 4096 vmemmap pages of their own collapse into runs of consecutive frames, one box per leaf table', () => {
-    const l = layout(GiB, 'compound', 0);
+    const l = layout(SZ_1G, 'compound', 0);
     expect(l.pages.length).toBeGreaterThan(ONE_BY_ONE);
     const b = boxes(l);
     expect(b.pages.reduce((n, p) => n + p.pages.length, 0)).toBe(4096);
@@ -34,7 +34,7 @@ describe('the boxes of the vmemmap drawing', () => {
   });
 
   it('tail-reuse-pmd 1G: a PTE table several PMD entries point at is a shared table box', () => {
-    const b = boxes(layout(GiB, 'tail-reuse-pmd', 1));
+    const b = boxes(layout(SZ_1G, 'tail-reuse-pmd', 1));
     expect(b.frames.length).toBe(2);
     expect(b.tables.some((t) => t.users > 1)).toBe(true);
   });

@@ -1,10 +1,9 @@
 import { planMemmap } from '@daxsim/machine';
-import { ARCH_PROFILES, EINVAL, ENOMEM, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { SZ_1G, ARCH_PROFILES, EINVAL, ENOMEM, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { Engine, TAB_FRAME_BUDGET, planRows, plannedFootprint } from './engine.js';
 
-const GiB = 2 ** 30;
 describe('the explorer engine', () => {
   it('plans every align of each architecture, both maps and every generation of @daxsim/mm, with planMemmap()', () => {
     const rows = planRows(2 ** 40, ['x86_64', 'arm64-64k']);
@@ -18,22 +17,22 @@ describe('the explorer engine', () => {
     const rows = planRows(48 * 2 ** 20, ['x86_64']);
     const bad = rows.filter((r) => r.cost === null);
     expect(bad.length).toBe(2 * ALL_VMEMMAP_GENERATIONS.length);
-    expect(bad.every((r) => r.align === GiB)).toBe(true);
+    expect(bad.every((r) => r.align === SZ_1G)).toBe(true);
     expect(bad[0]!.error).toMatch(/not a multiple of max\(align/);
     expect(errnoOf(() => planRows(2 ** 40, ['vax']))).toBe(EINVAL);
   });
 
   it('refuses (ENOMEM, naming the size) a device whose planned memmap frames do not fit in a tab', () => {
-    const spec = { arch: 'x86_64', ram: 64 * GiB, size: 1024 * GiB, align: 4096, map: 'mem' as const, generation: 'pre-series' };
+    const spec = { arch: 'x86_64', ram: 64 * SZ_1G, size: 1024 * SZ_1G, align: 4096, map: 'mem' as const, generation: 'pre-series' };
     expect(errnoOf(() => plannedFootprint(spec))).toBe(ENOMEM);
     expect(() => plannedFootprint(spec)).toThrow(/size 1T .* more than this tab's/);
-    const small = plannedFootprint({ ...spec, size: 16 * GiB, align: 2 ** 21, generation: 'tail-reuse' });
+    const small = plannedFootprint({ ...spec, size: 16 * SZ_1G, align: 2 ** 21, generation: 'tail-reuse' });
     expect(small.vmemmap_data_bytes + small.vmemmap_pagetable_bytes).toBeLessThan(TAB_FRAME_BUDGET);
   });
 
   it('refuses steps at offsets outside the device, naming them, and leaves the machine as it was', () => {
     const e = new Engine();
-    const r = e.build({ arch: 'x86_64', ram: 4 * GiB, size: 2 * GiB, align: 2 ** 21, map: 'mem', generation: 'tail-reuse' });
+    const r = e.build({ arch: 'x86_64', ram: 4 * SZ_1G, size: 2 * SZ_1G, align: 2 ** 21, map: 'mem', generation: 'tail-reuse' });
     const before = e.m!.k.counters.snapshot();
     expect(errnoOf(() => e.fault(r.devSize))).toBe(EINVAL);
     expect(() => e.poison(-1)).toThrow(/offset -0x1 is outside dax0.0/);

@@ -14,6 +14,7 @@ import {
   vmemmapLayout,
 } from '@daxsim/machine';
 import {
+  SZ_1G,
   BUS_MCEERR_AO,
   BUS_MCEERR_AR,
   EINVAL,
@@ -46,7 +47,6 @@ export interface PlanRow {
 /** The frames a tab may materialise for one device's memmap (typed arrays, in the worker). */
 export const TAB_FRAME_BUDGET = 1.5 * 2 ** 30;
 
-const GiB = 2 ** 30;
 
 /** The machine a spec runs on, as `daxsim machine create --ram RAM --pmem SIZE --generation GEN --arch ARCH` makes it. */
 export function machineConfig(s: DeviceSpec): MachineConfig {
@@ -108,7 +108,7 @@ export function plannedFootprint(s: DeviceSpec): MemmapCost {
   if (bytes > TAB_FRAME_BUDGET)
     throw new KernelError(
       ENOMEM,
-      `device: size ${sizeText(s.size)} at ${sizeText(s.align)}/${s.map}/${s.generation} needs ${(bytes / GiB).toFixed(2)} GiB of memmap frames, more than this tab's ${TAB_FRAME_BUDGET / GiB} GiB`,
+      `device: size ${sizeText(s.size)} at ${sizeText(s.align)}/${s.map}/${s.generation} needs ${(bytes / SZ_1G).toFixed(2)} GiB of memmap frames, more than this tab's ${TAB_FRAME_BUDGET / SZ_1G} GiB`,
     );
   return plan;
 }

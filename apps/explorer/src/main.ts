@@ -1,6 +1,6 @@
 import { type VmemmapLayout, humanBytes } from '@daxsim/machine';
 import { GUP_GENERATIONS } from '@daxsim/gup';
-import { ARCH_PROFILES, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
+import { SZ_1G, ARCH_PROFILES, ALL_VMEMMAP_GENERATIONS, archByName } from '@daxsim/mm';
 import * as Plot from '@observablehq/plot';
 import { ModelClient, ModelError } from './client.js';
 import { type Marks, drawLayout } from './draw.js';
@@ -23,7 +23,6 @@ function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, 
   return e;
 }
 const hex = (n: number) => `0x${n.toString(16)}`;
-const GiB = 2 ** 30;
 const bytes = humanBytes;
 /** A number as shown, with its exact value in data-value (what the tests read). */
 const num = (testid: string, value: number, shown: string = value.toLocaleString('en')) => h('span', { 'data-testid': testid, 'data-value': value, class: 'num' }, shown);
@@ -259,7 +258,7 @@ async function renderPlan(section: HTMLElement): Promise<void> {
     map: r.map,
     generation: r.generation,
     ram: r.cost.vmemmap_data_bytes + r.cost.vmemmap_pagetable_bytes,
-    ramPerTiB: ((r.cost.vmemmap_data_bytes + r.cost.vmemmap_pagetable_bytes) * perTiB) / GiB,
+    ramPerTiB: ((r.cost.vmemmap_data_bytes + r.cost.vmemmap_pagetable_bytes) * perTiB) / SZ_1G,
   }));
   // log scale: the configurations differ by three orders of magnitude (16 GiB per TiB against 64 KiB)
   const floor = 1 / 64;
@@ -283,10 +282,10 @@ async function renderPlan(section: HTMLElement): Promise<void> {
   section.append(h('figure', { 'data-testid': 'plan-chart' }, chart));
 
   const curveArch = state.planArches[0]!;
-  const sizes = [16, 64, 256, 1024, 4096, 16384].map((g) => g * GiB);
+  const sizes = [16, 64, 256, 1024, 4096, 16384].map((g) => g * SZ_1G);
   const curve = await model.call('planCurve', { sizes, arch: curveArch, map: 'mem' });
   const cdata = curve.flatMap((c) =>
-    c.rows.filter((r) => r.cost).map((r) => ({ size: c.size / GiB, align: sizeText(r.align), generation: r.generation, perTiB: ((r.cost!.vmemmap_data_bytes + r.cost!.vmemmap_pagetable_bytes) * (2 ** 40 / c.size)) / 2 ** 20 })),
+    c.rows.filter((r) => r.cost).map((r) => ({ size: c.size / SZ_1G, align: sizeText(r.align), generation: r.generation, perTiB: ((r.cost!.vmemmap_data_bytes + r.cost!.vmemmap_pagetable_bytes) * (2 ** 40 / c.size)) / 2 ** 20 })),
   );
   const curveChart = Plot.plot({
     title: `RAM per TiB against namespace size, ${curveArch}, --map=mem`,

@@ -1,12 +1,11 @@
 import { Machine, memmapDevices, ndctlCreateNamespace } from '@daxsim/machine';
-import { PG_head, PG_hwpoison, PG_reserved, ZONE_DEVICE } from '@daxsim/mm';
+import { SZ_1G, PG_head, PG_hwpoison, PG_reserved, ZONE_DEVICE } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { decodeStructPage } from './struct-page-view.js';
 
-const GiB = 2 ** 30;
 
 describe('decodeStructPage: the 64 bytes of a struct page, decoded as the mm package reads them', () => {
-  const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 2 * GiB, labels: false }], softReserved: [] });
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 2 * SZ_1G, labels: false }], softReserved: [] });
   ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 ** 21, map: 'mem', force: true });
   const mm = m.k.memmap;
   const pgmap = memmapDevices(m)[0]!.pgmap;

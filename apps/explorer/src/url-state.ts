@@ -1,5 +1,5 @@
 import { parseSize } from '@daxsim/machine';
-import { ARCH_PROFILES, type ArchProfile, ALL_VMEMMAP_GENERATIONS, archByName, isVmemmapGeneration } from '@daxsim/mm';
+import { SZ_1G, ARCH_PROFILES, type ArchProfile, ALL_VMEMMAP_GENERATIONS, archByName, isVmemmapGeneration } from '@daxsim/mm';
 
 /** The views of the explorer, in tab order. */
 export const VIEWS = ['plan', 'device', 'inspect', 'step'] as const;
@@ -31,13 +31,12 @@ export interface ExplorerState {
   readonly pin: number;
 }
 
-const GiB = 2 ** 30;
 
 export const DEFAULT_STATE: ExplorerState = Object.freeze({
   view: 'device',
   arch: 'x86_64',
-  ram: 64 * GiB,
-  size: 16 * GiB,
+  ram: 64 * SZ_1G,
+  size: 16 * SZ_1G,
   align: 2 ** 21,
   map: 'mem',
   generation: 'tail-reuse',

@@ -14,15 +14,13 @@ import { daxPgoffToPhys } from '@daxsim/device-dax';
 import { GUP_GENERATIONS } from '@daxsim/gup';
 import { Machine, ScenarioSession, layoutMachine, memmapCost, memmapDevices, ndctlCreateNamespace, planMemmap } from '@daxsim/machine';
 import * as mmConstants from '@daxsim/mm';
-import { ALL_VMEMMAP_GENERATIONS, X86_64, archByName } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ALL_VMEMMAP_GENERATIONS, X86_64, archByName } from '@daxsim/mm';
 import { type Browser, type Page, chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const app = join(here, '..');
 const out = join(app, 'test-output');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 let server: ChildProcess;
 let base = '';
@@ -78,11 +76,11 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(out, `${
 
 /** The machine the device view builds for these fields (the defaults: 64 GiB RAM, as `daxsim machine create`). */
 function nodeDevice(size: number, align: number, map: 'mem' | 'dev', generation: string): Machine {
-  const m = Machine.create({ arch: 'x86_64', ram: [64 * GiB], pmem: [{ size, labels: false }], softReserved: [], generation });
+  const m = Machine.create({ arch: 'x86_64', ram: [64 * SZ_1G], pmem: [{ size, labels: false }], softReserved: [], generation });
   ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
   return m;
 }
-const sizeText = (b: number) => (b % GiB === 0 ? `${b / GiB}G` : b % MiB === 0 ? `${b / MiB}M` : `${b / 1024}K`);
+const sizeText = (b: number) => (b % SZ_1G === 0 ? `${b / SZ_1G}G` : b % SZ_1M === 0 ? `${b / SZ_1M}M` : `${b / 1024}K`);
 
 test('plan: the figures for 1 TiB are planMemmap()s, as daxsim plan --size 1T --json gives them, for every align, map and generation', async () => {
   const page = await open('view=plan&plan=1T');
@@ -120,7 +118,7 @@ test('device: a 16 GiB 2M tail-reuse device draws a compound page whose eight vm
   // the tail frame: the seven tail vmemmap pages of this compound page map it, and no others
   assert.equal(await page.locator('svg.vmemmap g.frame.shared').getAttribute('data-users'), '7');
   assert.equal(await page.locator('svg.vmemmap g.page[data-first-page="0"]').getAttribute('data-frame') === (await page.locator('svg.vmemmap g.page[data-first-page="1"]').getAttribute('data-frame')), false);
-  const m = nodeDevice(16 * GiB, 2 * MiB, 'mem', 'tail-reuse');
+  const m = nodeDevice(16 * SZ_1G, 2 * SZ_1M, 'mem', 'tail-reuse');
   const cost = memmapCost(m, memmapDevices(m)[0]!);
   for (const k of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'device_reserved_bytes', 'struct_pages_initialised'] as const)
     assert.equal(await value(page, k), cost[k], k);
@@ -162,7 +160,7 @@ test('inspector: a struct page clicked in the drawing decodes as the mm package 
   await ready(page);
   assert.equal(await value(page, 'page-pfn'), cellPfn);
 
-  const m = nodeDevice(16 * GiB, 2 * MiB, 'mem', 'tail-reuse');
+  const m = nodeDevice(16 * SZ_1G, 2 * SZ_1M, 'mem', 'tail-reuse');
   const mm = m.k.memmap;
   const head = mm.compoundHead(cellPfn);
   assert.notEqual(head, cellPfn, 'a tail page');
@@ -197,9 +195,9 @@ test('inspector: a struct page clicked in the drawing decodes as the mm package 
 });
 
 test('step through: a fault, a pin under each GUP generation and a poison report what a ScenarioSession does to the same machine', async () => {
-  const off = 3 * 2 * MiB + 5 * 4096;
+  const off = 3 * 2 * SZ_1M + 5 * 4096;
   const page = await open(`view=step&size=4G&align=2M&off=0x${off.toString(16)}&pin=512`);
-  const m = nodeDevice(4 * GiB, 2 * MiB, 'mem', 'tail-reuse');
+  const m = nodeDevice(4 * SZ_1G, 2 * SZ_1M, 'mem', 'tail-reuse');
   const s = new ScenarioSession(m);
   for (const p of ['p1', 'p2']) {
     s.spawn(p);
@@ -210,7 +208,7 @@ test('step through: a fault, a pin under each GUP generation and a poison report
   await page.waitForSelector('[data-testid="step-fault"]');
   const rc = s.touch('p1', 'm1', off, true);
   assert.equal(await value(page, 'fault-rc'), rc);
-  assert.equal(await value(page, 'fault-entry-bytes'), 2 * MiB, 'a PMD entry for a 2M device');
+  assert.equal(await value(page, 'fault-entry-bytes'), 2 * SZ_1M, 'a PMD entry for a 2M device');
   const head = m.k.memmap.compoundHead(daxPgoffToPhys(m.daxDevice('dax0.0'), off / 4096, 4096) / 4096);
   assert.equal(await value(page, 'fault-head'), head);
   assert.equal(await value(page, 'fault-index'), m.k.memmap.pageIndex(head));
@@ -243,7 +241,7 @@ test('step through: a fault, a pin under each GUP generation and a poison report
   assert.deepEqual(got, want);
   assert.ok(got.includes('p1'));
   assert.equal(await value(page, 'poison-head'), head);
-  assert.equal(await value(page, 'poison-unit'), 2 * MiB);
+  assert.equal(await value(page, 'poison-unit'), 2 * SZ_1M);
   await shot(page, 'step-poison');
   await page.close();
 });
@@ -284,8 +282,8 @@ test('a 128 GiB 2M device builds in the worker while the page keeps running, wit
   const buildMs = await value(page, 'build-ms');
   assert.ok(frames < 500, `the page's thread stalled ${frames.toFixed(0)} ms while the worker built for ${buildMs} ms`);
   const arch = archByName('x86_64')!;
-  const layout = layoutMachine({ arch: 'x86_64', ram: [64 * GiB], pmem: [{ size: 128 * GiB, labels: false }], softReserved: [] });
-  const want = planMemmap({ arch, size: 128 * GiB, align: 2 * MiB, map: 'mem', generation: 'tail-reuse', start: layout.pmem[0]!.start, ram: layout.ram });
+  const layout = layoutMachine({ arch: 'x86_64', ram: [64 * SZ_1G], pmem: [{ size: 128 * SZ_1G, labels: false }], softReserved: [] });
+  const want = planMemmap({ arch, size: 128 * SZ_1G, align: 2 * SZ_1M, map: 'mem', generation: 'tail-reuse', start: layout.pmem[0]!.start, ram: layout.ram });
   for (const k of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'struct_pages_initialised'] as const) assert.equal(await value(page, k), want[k], k);
   assert.equal(await value(page, 'layout-frames'), 2);
   process.stdout.write(`# 128 GiB 2M tail-reuse: built in the worker in ${buildMs} ms; longest stall of the page's thread ${frames.toFixed(0)} ms\n`);

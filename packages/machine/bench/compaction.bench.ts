@@ -8,17 +8,17 @@
  */
 import { cpus } from 'node:os';
 import { Machine, type MachineState, daxctlCreateDevice, daxctlDestroyDevice } from '../src/index.js';
+import { SZ_1G } from '@daxsim/mm';
 
-const GiB = 2 ** 30;
 
 function history(cycles: number, compact: boolean): MachineState {
-  const m = Machine.create({ arch: 'x86_64', ram: [8 * GiB], pmem: [], softReserved: [16 * GiB] });
+  const m = Machine.create({ arch: 'x86_64', ram: [8 * SZ_1G], pmem: [], softReserved: [16 * SZ_1G] });
   m.checkpoint();
   m.apply({ op: 'dax.unbind', dev: 'dax0.0' });
   m.apply({ op: 'dax.size', dev: 'dax0.0', size: 0 });
   if (compact) m.checkpoint();
   for (let i = 0; i < cycles; i++) {
-    const dev = daxctlCreateDevice(m, { region: 0, size: 16 * GiB }).device!;
+    const dev = daxctlCreateDevice(m, { region: 0, size: 16 * SZ_1G }).device!;
     if (compact) m.checkpoint();
     daxctlDestroyDevice(m, dev, true);
     if (compact) m.checkpoint();

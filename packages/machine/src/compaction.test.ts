@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { daxctlCreateDevice, daxctlDestroyDevice } from './daxctl.js';
 import { Machine } from './machine.js';
 import { ndctlCreateNamespace, ndctlDestroyNamespace } from './ndctl.js';
+import { SZ_1G } from '@daxsim/mm';
 
-const GiB = 2 ** 30;
 
 /** A machine with a label-less 4 GiB NVDIMM and an emptied 16 GiB dynamic region (dax1.0 disabled, size 0). */
 function boot(): Machine {
-  const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 4 * GiB, labels: false }], softReserved: [16 * GiB] });
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 4 * SZ_1G, labels: false }], softReserved: [16 * SZ_1G] });
   m.checkpoint();
   m.apply({ op: 'dax.unbind', dev: 'dax1.0' });
   m.apply({ op: 'dax.size', dev: 'dax1.0', size: 0 });
@@ -24,7 +24,7 @@ function cycles(m: Machine, n: number, compact: boolean): void {
   };
   for (let i = 0; i < n; i++) {
     let dev = '';
-    step(() => (dev = daxctlCreateDevice(m, { region: 1, size: 16 * GiB }).device!.name));
+    step(() => (dev = daxctlCreateDevice(m, { region: 1, size: 16 * SZ_1G }).device!.name));
     step(() => daxctlDestroyDevice(m, m.daxDevice(dev), true));
     step(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', force: true }));
     step(() => ndctlDestroyNamespace(m, m.namespace('namespace0.0'), true));
@@ -72,9 +72,9 @@ describe('log compaction', () => {
   it('keeps every operation of a history that does not return to an earlier state', () => {
     const m = boot();
     const n = m.ops.length;
-    daxctlCreateDevice(m, { region: 1, size: 2 * GiB });
+    daxctlCreateDevice(m, { region: 1, size: 2 * SZ_1G });
     m.checkpoint();
-    daxctlCreateDevice(m, { region: 1, size: 2 * GiB });
+    daxctlCreateDevice(m, { region: 1, size: 2 * SZ_1G });
     m.checkpoint();
     expect(m.ops.length).toBe(n + 6);
     expect(Machine.fromState(m.state()).digest()).toBe(m.digest());

@@ -1,4 +1,5 @@
 import {
+  SZ_1G,
   ARCH_PROFILES,
   type ArchProfile,
   DEFAULT_VMEMMAP_GENERATION,
@@ -19,7 +20,6 @@ import {
 import { DEFAULT_GUP_GENERATION, type GupGeneration } from '@daxsim/gup';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
 
-const GiB = 2 ** 30;
 
 /** A persistent-memory region: its size, and whether its DIMMs carry namespace labels. */
 export interface PmemConfig {
@@ -134,8 +134,8 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
 /** The default machine: x86-64, 64 GiB of RAM on node 0, one label-less 128 GiB pmem region. */
 export const DEFAULT_CONFIG: MachineConfig = Object.freeze({
   arch: 'x86_64',
-  ram: [64 * GiB],
-  pmem: [{ size: 128 * GiB, labels: false }],
+  ram: [64 * SZ_1G],
+  pmem: [{ size: 128 * SZ_1G, labels: false }],
   softReserved: [],
 });
 
@@ -186,7 +186,7 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
     return r;
   });
   const device = (size: number, name: string): PhysRange => {
-    at = alignUp(at, GiB);
+    at = alignUp(at, SZ_1G);
     const r = { start: at, size, nid: 0, name };
     at += size;
     return r;

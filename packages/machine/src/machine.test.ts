@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EBUSY, EINVAL, ENOSPC, ENXIO, EOPNOTSUPP, X86_64 } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, EBUSY, EINVAL, ENOSPC, ENXIO, EOPNOTSUPP, X86_64 } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type MachineConfig } from './config.js';
@@ -13,12 +13,10 @@ import { planMemmap } from './planner.js';
 import { StateFileError, readState, writeState } from './state-file.js';
 import { STATE_VERSION } from './state.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 
 /** What a QEMU guest with `-m 8G` and a label-less `-device nvdimm` of 16 GiB boots with. */
 const qemu16G = (extra: Partial<MachineConfig> = {}): Machine =>
-  Machine.create({ arch: 'x86_64', ram: [8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [], ...extra });
+  Machine.create({ arch: 'x86_64', ram: [8 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [], ...extra });
 
 describe('the first command of a pmem tutorial: ndctl create-namespace -f -e namespace0.0 -m devdax', () => {
   // Measured on Linux 6.1 (and 7.3-rc7) in QEMU with a label-less 16 GiB NVDIMM:
@@ -28,20 +26,20 @@ describe('the first command of a pmem tutorial: ndctl create-namespace -f -e nam
     '1G/mem': { size: 16_106_127_360, ram: 655_360 },
   } as const;
 
-  for (const align of [4096, 2 * MiB, GiB])
+  for (const align of [4096, 2 * SZ_1M, SZ_1G])
     for (const map of ['mem', 'dev'] as const) {
-      const name = `${align === 4096 ? '4K' : align === GiB ? '1G' : '2M'}/${map}`;
+      const name = `${align === 4096 ? '4K' : align === SZ_1G ? '1G' : '2M'}/${map}`;
       it(`${name}: the dax size and vmemmap RAM of the kernel, and the planner's`, () => {
         const m = qemu16G();
         const ns = ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
-        expect(ns).toMatchObject({ id: 0, type: 'io', mode: 'devdax', size: 16 * GiB, enabled: true });
+        expect(ns).toMatchObject({ id: 0, type: 'io', mode: 'devdax', size: 16 * SZ_1G, enabled: true });
         const dev = m.daxDevice('dax0.0');
         const cost = memmapCost(m, memmapDevices(m)[0]!);
         const ram = cost.vmemmap_data_bytes + cost.vmemmap_pagetable_bytes;
         const known = KERNEL[name as keyof typeof KERNEL];
         if (known) expect({ size: dev.size, ram }).toEqual(known);
         // the planner, checked against the simulation on the same start
-        const plan = planMemmap({ arch: X86_64, size: 16 * GiB, align, map, generation: 'tail-reuse', start: m.pmem[0]!.start, ram: [{ start: 0, size: 8 * GiB }] });
+        const plan = planMemmap({ arch: X86_64, size: 16 * SZ_1G, align, map, generation: 'tail-reuse', start: m.pmem[0]!.start, ram: [{ start: 0, size: 8 * SZ_1G }] });
         expect(plan.vmemmap_data_bytes + plan.vmemmap_pagetable_bytes).toBe(ram);
         expect(plan.device_reserved_bytes).toBe(cost.device_reserved_bytes);
         // --map=dev: the struct pages of every page come from the device, none from RAM
@@ -57,7 +55,7 @@ describe('the first command of a pmem tutorial: ndctl create-namespace -f -e nam
 
   it('refuses -s on a label-less region, an active namespace without -f, and a namespace that does not exist', () => {
     const m = qemu16G();
-    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', size: 8 * GiB, force: true }))).toBe(EINVAL);
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', size: 8 * SZ_1G, force: true }))).toBe(EINVAL);
     expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax' }))).toBe(EBUSY);
     expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.3', mode: 'devdax', force: true }))).toBe(ENXIO);
     expect(m.ops).toEqual([]);
@@ -65,33 +63,33 @@ describe('the first command of a pmem tutorial: ndctl create-namespace -f -e nam
 
   it('destroy leaves namespace0.0 raw and disabled; the next -e makes it a dax device again', () => {
     const m = qemu16G();
-    const ns = ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem', force: true });
+    const ns = ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * SZ_1M, map: 'mem', force: true });
     expect(ndctlDestroyNamespace(m, ns, true)).toBe(true);
-    expect(ns).toMatchObject({ mode: 'raw', enabled: false, size: 16 * GiB });
+    expect(ns).toMatchObject({ mode: 'raw', enabled: false, size: 16 * SZ_1G });
     expect(m.bus.device('dax0.0')).toBeUndefined();
     ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'fsdax', force: true });
-    expect(ns).toMatchObject({ mode: 'fsdax', enabled: true, align: 2 * MiB, map: 'dev' });
+    expect(ns).toMatchObject({ mode: 'fsdax', enabled: true, align: 2 * SZ_1M, map: 'dev' });
   });
 });
 
 describe('a labelled region', () => {
   it('ndctl create-namespace -s takes the seed, first-fit, and leaves a new seed', () => {
-    const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size: 8 * GiB, labels: true }], softReserved: [] });
-    const a = ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * MiB, map: 'mem', size: 2 * GiB });
-    const b = ndctlCreateNamespace(m, { mode: 'fsdax', size: 2 * GiB });
-    expect([a.id, a.start - m.pmem[0]!.start, b.id, b.start - m.pmem[0]!.start, m.pmem[0]!.seed]).toEqual([0, 0, 1, 2 * GiB, 2]);
+    const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 8 * SZ_1G, labels: true }], softReserved: [] });
+    const a = ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * SZ_1M, map: 'mem', size: 2 * SZ_1G });
+    const b = ndctlCreateNamespace(m, { mode: 'fsdax', size: 2 * SZ_1G });
+    expect([a.id, a.start - m.pmem[0]!.start, b.id, b.start - m.pmem[0]!.start, m.pmem[0]!.seed]).toEqual([0, 0, 1, 2 * SZ_1G, 2]);
     // the default size is the largest free extent
-    expect(ndctlCreateNamespace(m, { mode: 'raw' }).size).toBe(4 * GiB);
+    expect(ndctlCreateNamespace(m, { mode: 'raw' }).size).toBe(4 * SZ_1G);
     expect(errnoOf(() => ndctlCreateNamespace(m, { mode: 'raw' }))).toBe(ENOSPC);
   });
 });
 
 describe('the machine and its log', () => {
   it('replays its operations to the same machine, uuids and pfns included', () => {
-    const m = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: 4 * GiB, labels: true }], softReserved: [2 * GiB] });
-    ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * MiB, map: 'dev', size: 2 * GiB });
+    const m = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: 4 * SZ_1G, labels: true }], softReserved: [2 * SZ_1G] });
+    ndctlCreateNamespace(m, { mode: 'devdax', align: 2 * SZ_1M, map: 'dev', size: 2 * SZ_1G });
     m.apply({ op: 'dax.unbind', dev: 'dax1.0' });
-    m.apply({ op: 'dax.size', dev: 'dax1.0', size: GiB });
+    m.apply({ op: 'dax.size', dev: 'dax1.0', size: SZ_1G });
     const r = Machine.fromState(m.state());
     expect(JSON.stringify(r.pmem)).toBe(JSON.stringify(m.pmem));
     expect(r.bus.devices.map((d) => [d.name, d.size, d.bound, d.ranges])).toEqual(m.bus.devices.map((d) => [d.name, d.size, d.bound, d.ranges]));
@@ -100,7 +98,7 @@ describe('the machine and its log', () => {
 
   it('a failed operation is not logged and changes nothing', () => {
     const m = qemu16G();
-    expect(errnoOf(() => m.apply({ op: 'ns.reconfig', dev: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem' }))).toBe(EBUSY);
+    expect(errnoOf(() => m.apply({ op: 'ns.reconfig', dev: 'namespace0.0', mode: 'devdax', align: 2 * SZ_1M, map: 'mem' }))).toBe(EBUSY);
     expect(errnoOf(() => m.apply({ op: 'dax.bind', dev: 'dax9.9' }))).toBe(ENXIO);
     expect(m.ops).toEqual([]);
   });
@@ -122,14 +120,14 @@ describe('the state file', () => {
     const path = join(dir(), 'v1.json');
     // what daxsim 0.0.0 wrote for `machine create --pmem 4G` and `ndctl create-namespace -m devdax -s 2G`
     const state = {
-      config: { arch: 'x86_64', ram: [4 * GiB], pmem: [4 * GiB], softReserved: [] },
-      ops: [{ op: 'ns.create', region: 0, id: 0, start: 4 * GiB, size: 2 * GiB, mode: 'devdax', align: 2 * MiB, map: 'dev' }],
+      config: { arch: 'x86_64', ram: [4 * SZ_1G], pmem: [4 * SZ_1G], softReserved: [] },
+      ops: [{ op: 'ns.create', region: 0, id: 0, start: 4 * SZ_1G, size: 2 * SZ_1G, mode: 'devdax', align: 2 * SZ_1M, map: 'dev' }],
     };
     const sha256 = createHash('sha256').update(JSON.stringify(state)).digest('hex');
     writeFileSync(path, JSON.stringify({ format: 'daxsim-machine', version: 1, sha256, state }));
     const m = Machine.fromState(readState(path)!);
-    expect(m.config.pmem).toEqual([{ size: 4 * GiB, labels: true }]);
-    expect(m.namespace('namespace0.0')).toMatchObject({ mode: 'devdax', size: 2 * GiB, enabled: true });
+    expect(m.config.pmem).toEqual([{ size: 4 * SZ_1G, labels: true }]);
+    expect(m.namespace('namespace0.0')).toMatchObject({ mode: 'devdax', size: 2 * SZ_1G, enabled: true });
     expect(m.daxDevice('dax0.0').bound).toBe(true);
   });
 
@@ -146,8 +144,8 @@ describe('the state file', () => {
 
 describe('the kernel axis: --kernel picks what that release ran', () => {
   it('7.3 on an LA57 CPU (the measured box): 5-level paging, and the dax sizes and vmemmap RAM 7.3-rc7 gave', () => {
-    const measured = { [2 * MiB]: { size: 17_177_772_032, ram: 67_633_152 }, [GiB]: { size: 16_106_127_360, ram: 655_360 } };
-    for (const align of [2 * MiB, GiB]) {
+    const measured = { [2 * SZ_1M]: { size: 17_177_772_032, ram: 67_633_152 }, [SZ_1G]: { size: 16_106_127_360, ram: 655_360 } };
+    for (const align of [2 * SZ_1M, SZ_1G]) {
       const m = qemu16G({ kernel: '7.3' });
       expect([m.arch.name, m.generation, m.bus.setMappingIndex, m.k.vmemmapOptimizeRule, m.kernel.gupGeneration]).toEqual([
         'x86_64-la57',
@@ -197,11 +195,11 @@ describe('the kernel axis: --kernel picks what that release ran', () => {
     // "With 2M PMD level mapping, we require 32 struct pages and a single 64K vmemmap page can contain 1024 struct pages":
     // no deduplication. (1G, where radix does dedup, is not a devdax align of the model's ppc64-64k profile: planner.test.ts.)
     const ppc = (kernel: string, ppc64Mmu: string) => {
-      const m = Machine.create({ arch: 'ppc64-64k', ram: [8 * GiB], pmem: [{ size: 16 * GiB, labels: false }], softReserved: [], kernel, ppc64Mmu });
-      const err = errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * MiB, map: 'mem', force: true }));
+      const m = Machine.create({ arch: 'ppc64-64k', ram: [8 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [], kernel, ppc64Mmu });
+      const err = errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * SZ_1M, map: 'mem', force: true }));
       return err ? -err : memmapCost(m, memmapDevices(m)[0]!).struct_pages_initialised;
     };
-    const pfns = (16 * GiB) / 65536;
+    const pfns = (16 * SZ_1G) / 65536;
     expect(ppc('6.6', 'radix')).toBe(pfns);
     expect(ppc('6.6', 'hash')).toBe(pfns);
     expect(ppc('5.19', 'radix')).toBe(-EOPNOTSUPP);

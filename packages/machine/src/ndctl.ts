@@ -1,4 +1,4 @@
-import { EBUSY, EINVAL, ENOSPC, ENXIO, KernelError, pmdSize, strerror } from '@daxsim/mm';
+import { SZ_1M, EBUSY, EINVAL, ENOSPC, ENXIO, KernelError, pmdSize, strerror } from '@daxsim/mm';
 import {
   type MapLocation,
   type Namespace,
@@ -22,7 +22,6 @@ import type { Machine } from './machine.js';
  * machine is here.
  */
 
-const MiB = 2 ** 20;
 
 export interface CreateNamespaceRequest {
   /** -m; default fsdax for a new namespace, the namespace's own for -e. */
@@ -89,7 +88,7 @@ function validate(m: Machine, region: PmemRegion, ns: Namespace | null, req: Cre
     const suggest = ((Math.floor(size / sizeAlign) + 1) * sizeAlign) / units;
     throw new KernelError(EINVAL, `'--size=' must align to interleave-width: 1 and alignment: ${align}\ndid you intend --size=${suggest}${UNIT_SUFFIX[units] ?? ''}?`);
   }
-  if (size < 16 * MiB && mode !== 'raw') {
+  if (size < 16 * SZ_1M && mode !== 'raw') {
     if (defaultSize) return AGAIN;
     throw new KernelError(EINVAL, `'--size=' must be >= 16MiB for '${mode}' mode`);
   }

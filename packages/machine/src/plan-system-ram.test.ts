@@ -1,12 +1,10 @@
-import { ARCH_PROFILES } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, ARCH_PROFILES } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { daxctlReconfigureMode } from './daxctl-memory.js';
 import { Machine } from './machine.js';
 import { planSystemRam } from './plan-system-ram.js';
 import { systemRamCosts } from './system-ram-cost.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 /** Builds the device in system-ram mode on a machine and measures its memmap. */
 function simulate(arch: string, ramSize: number, size: number, memmapOnMemory: boolean) {
@@ -21,16 +19,16 @@ function simulate(arch: string, ramSize: number, size: number, memmapOnMemory: b
 
 describe('plan --mode system-ram agrees with the simulation', () => {
   const cases: [arch: string, ram: number, size: number][] = [
-    ['x86_64', 2 * GiB, 1 * GiB],
-    ['x86_64', 4 * GiB, 3 * GiB + 64 * MiB],
-    ['x86_64-la57', 2 * GiB, 1 * GiB],
-    ['arm64-4k', 2 * GiB, 1 * GiB],
-    ['arm64-16k', 2 * GiB, 1 * GiB],
-    ['arm64-64k', 2 * GiB, 2 * GiB],
+    ['x86_64', 2 * SZ_1G, 1 * SZ_1G],
+    ['x86_64', 4 * SZ_1G, 3 * SZ_1G + 64 * SZ_1M],
+    ['x86_64-la57', 2 * SZ_1G, 1 * SZ_1G],
+    ['arm64-4k', 2 * SZ_1G, 1 * SZ_1G],
+    ['arm64-16k', 2 * SZ_1G, 1 * SZ_1G],
+    ['arm64-64k', 2 * SZ_1G, 2 * SZ_1G],
   ];
   for (const [arch, ram, size] of cases)
     for (const mom of [false, true])
-      it(`${arch}, ${ram / GiB}G RAM, a ${size / MiB}M device, memmap_on_memory ${mom ? 'on' : 'off'}`, () => {
+      it(`${arch}, ${ram / SZ_1G}G RAM, a ${size / SZ_1M}M device, memmap_on_memory ${mom ? 'on' : 'off'}`, () => {
         const { start, cost } = simulate(arch, ram, size, mom);
         const plan = planSystemRam({ arch: ARCH_PROFILES[arch as keyof typeof ARCH_PROFILES], size, start, ram: [{ start: 0, size: ram }], memmapOnMemory: mom });
         const pick = (c: { vmemmap_data_bytes: number; vmemmap_pagetable_bytes: number; device_reserved_bytes: number; struct_pages_initialised: number; memmap_on_memory: boolean; block_size: number }) => ({
@@ -46,13 +44,13 @@ describe('plan --mode system-ram agrees with the simulation', () => {
       });
 
   it('2 GiB blocks from 64 GiB of boot RAM: a 2G+512M device hot-adds one block', () => {
-    const { start, cost } = simulate('x86_64', 64 * GiB, 2 * GiB + 512 * MiB, true);
-    const plan = planSystemRam({ arch: ARCH_PROFILES.x86_64, size: 2 * GiB + 512 * MiB, start, memmapOnMemory: true });
-    expect(plan).toMatchObject({ block_size: 2 * GiB, hotplug_size: 2 * GiB, memmap_on_memory: true, device_reserved_bytes: 32 * MiB, vmemmap_data_bytes: 0 });
-    expect(cost).toMatchObject({ size: 2 * GiB, device_reserved_bytes: plan.device_reserved_bytes, vmemmap_pagetable_bytes: plan.vmemmap_pagetable_bytes });
+    const { start, cost } = simulate('x86_64', 64 * SZ_1G, 2 * SZ_1G + 512 * SZ_1M, true);
+    const plan = planSystemRam({ arch: ARCH_PROFILES.x86_64, size: 2 * SZ_1G + 512 * SZ_1M, start, memmapOnMemory: true });
+    expect(plan).toMatchObject({ block_size: 2 * SZ_1G, hotplug_size: 2 * SZ_1G, memmap_on_memory: true, device_reserved_bytes: 32 * SZ_1M, vmemmap_data_bytes: 0 });
+    expect(cost).toMatchObject({ size: 2 * SZ_1G, device_reserved_bytes: plan.device_reserved_bytes, vmemmap_pagetable_bytes: plan.vmemmap_pagetable_bytes });
   });
 
   it('refuses a device with no whole block, as dax_kmem does', () => {
-    expect(() => planSystemRam({ arch: ARCH_PROFILES.x86_64, size: 256 * MiB, memmapOnMemory: false })).toThrowError(/no whole 2147483648-byte memory block/);
+    expect(() => planSystemRam({ arch: ARCH_PROFILES.x86_64, size: 256 * SZ_1M, memmapOnMemory: false })).toThrowError(/no whole 2147483648-byte memory block/);
   });
 });

@@ -1,8 +1,7 @@
 import { memoryBlockMemmapPages, memoryBlockSizeBytes, mhpSupportsMemmapOnMemory } from '@daxsim/kmem';
-import { type ArchProfile, EINVAL, KernelError, pagesPerSection, pagesPerSubsection, pmdSize } from '@daxsim/mm';
+import { SZ_1G, type ArchProfile, EINVAL, KernelError, pagesPerSection, pagesPerSubsection, pmdSize } from '@daxsim/mm';
 import type { SystemRamMemmap } from './system-ram-cost.js';
 
-const GiB = 2 ** 30;
 
 export interface SystemRamPlanInput {
   arch: ArchProfile;
@@ -37,8 +36,8 @@ export interface SystemRamPlan extends SystemRamMemmap {
  */
 export function planSystemRam(p: SystemRamPlanInput): SystemRamPlan {
   const { arch, size } = p;
-  const start = p.start ?? 65 * GiB;
-  const ram = p.ram ?? [{ start: 0, size: 64 * GiB }];
+  const start = p.start ?? 65 * SZ_1G;
+  const ram = p.ram ?? [{ start: 0, size: 64 * SZ_1G }];
   const ps = arch.pageSize;
   if (!Number.isSafeInteger(size) || size <= 0 || size % ps) throw new KernelError(EINVAL, `plan: --size ${size} is not a positive number of pages`);
   const bs = memoryBlockSizeBytes(arch, Math.max(...ram.map((r) => r.start + r.size)));

@@ -1,4 +1,5 @@
 import {
+  SZ_1G,
   ALL_VMEMMAP_GENERATIONS,
   ARCH_PROFILES,
   type ArchProfile,
@@ -15,7 +16,6 @@ import { Machine } from './machine.js';
 import { ndctlCreateNamespace } from './ndctl.js';
 import { planMemmap } from './planner.js';
 
-const GiB = 2 ** 30;
 
 /** The rules each generation is compared under: every rule where the rule can matter (generations that dedup), the default elsewhere. */
 const rulesOf = (g: VmemmapGeneration): readonly VmemmapOptimizeRule[] =>
@@ -24,7 +24,7 @@ const rulesOf = (g: VmemmapGeneration): readonly VmemmapOptimizeRule[] =>
 const pick = (c: MemmapCost) => [c.vmemmap_data_bytes, c.vmemmap_pagetable_bytes, c.device_reserved_bytes, c.struct_pages_initialised];
 
 /** One namespace on a fresh machine, simulated and planned: the four numbers, or the errno both must refuse with. */
-function both(arch: ArchProfile, size: number, align: number, map: 'mem' | 'dev', generation: VmemmapGeneration, rule: VmemmapOptimizeRule, ppc64Mmu?: 'radix' | 'hash', ram = 4 * GiB) {
+function both(arch: ArchProfile, size: number, align: number, map: 'mem' | 'dev', generation: VmemmapGeneration, rule: VmemmapOptimizeRule, ppc64Mmu?: 'radix' | 'hash', ram = 4 * SZ_1G) {
   const m = Machine.create({
     arch: arch.name,
     ram: [ram],
@@ -53,7 +53,7 @@ describe('the planner agrees with the simulation byte for byte', () => {
   for (const arch of Object.values(ARCH_PROFILES)) {
     for (const align of arch.devdaxAligns) {
       it(`${arch.name}, align ${align}: every map, generation (shared-tail too) and vmemmap_can_optimize rule`, () => {
-        const size = Math.max(2 * GiB, 4 * align);
+        const size = Math.max(2 * SZ_1G, 4 * align);
         for (const map of ['mem', 'dev'] as const)
           for (const generation of ALL_VMEMMAP_GENERATIONS)
             for (const rule of rulesOf(generation)) {
@@ -75,21 +75,21 @@ describe('the planner agrees with the simulation byte for byte', () => {
     const p = planMemmap({ arch, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'shared-tail' });
     // the memmap covers the whole namespace, its info block too: 2^19 compound pages' worth of vmemmap
     const compoundPages = 2 ** 19;
-    expect(p.vmemmap_data_bytes).toBe(2 * GiB + 4096);
+    expect(p.vmemmap_data_bytes).toBe(2 * SZ_1G + 4096);
     expect(p.vmemmap_data_bytes).toBe((compoundPages + 1) * 4096);
     const t = planMemmap({ arch, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse' });
-    expect(t.vmemmap_data_bytes).toBe(4 * GiB); // half of it goes with the shared tail
+    expect(t.vmemmap_data_bytes).toBe(4 * SZ_1G); // half of it goes with the shared tail
     // at 1G: 4 MiB per TiB of head pages plus the shared tail
-    const g = planMemmap({ arch, size: 2 ** 40, align: GiB, map: 'mem', generation: 'shared-tail' });
+    const g = planMemmap({ arch, size: 2 ** 40, align: SZ_1G, map: 'mem', generation: 'shared-tail' });
     expect(g.vmemmap_data_bytes).toBe(4 * 2 ** 20 + 4096);
   });
 
   it('shared-tail: a 16 GiB device in the simulation counts exactly the planner\'s frames, the shared tail among them', () => {
     const arch = ARCH_PROFILES.x86_64;
-    for (const align of [2 * 2 ** 20, GiB]) {
-      const { sim, plan } = both(arch, 16 * GiB, align, 'mem', 'shared-tail', 'reserve-nr', undefined, 8 * GiB);
+    for (const align of [2 * 2 ** 20, SZ_1G]) {
+      const { sim, plan } = both(arch, 16 * SZ_1G, align, 'mem', 'shared-tail', 'reserve-nr', undefined, 8 * SZ_1G);
       expect(plan).toEqual(sim);
-      expect((sim as number[])[0]).toBe((16 * GiB / align + 1) * 4096);
+      expect((sim as number[])[0]).toBe((16 * SZ_1G / align + 1) * 4096);
     }
   });
 
@@ -98,17 +98,17 @@ describe('the planner agrees with the simulation byte for byte', () => {
     // 1G needs 16 vmemmap pages, of which the head's and one tail's are kept
     const arch = ARCH_PROFILES['ppc64-64k'];
     const at2M = (generation: VmemmapGeneration, ppc64Mmu: 'radix' | 'hash') =>
-      pick(planMemmap({ arch, size: 16 * GiB, align: 2 * 2 ** 20, map: 'mem', generation, rule: 'reserve-nr', ppc64Mmu }));
+      pick(planMemmap({ arch, size: 16 * SZ_1G, align: 2 * 2 ** 20, map: 'mem', generation, rule: 'reserve-nr', ppc64Mmu }));
     expect(at2M('tail-reuse', 'radix')).toEqual(at2M('compound', 'radix'));
     expect(at2M('tail-reuse', 'hash')).toEqual(at2M('compound', 'hash'));
-    const at1G = (ppc64Mmu: 'radix' | 'hash') => planMemmap({ arch, size: 16 * GiB, align: GiB, map: 'mem', generation: 'tail-reuse', rule: 'reserve-nr', ppc64Mmu });
+    const at1G = (ppc64Mmu: 'radix' | 'hash') => planMemmap({ arch, size: 16 * SZ_1G, align: SZ_1G, map: 'mem', generation: 'tail-reuse', rule: 'reserve-nr', ppc64Mmu });
     const compoundPages = 16; // the memmap of the whole namespace, its info block too
     expect(at1G('radix').struct_pages_initialised).toBe(compoundPages * 2 * 1024); // 2 vmemmap pages of 1024 struct pages each
     expect(at1G('radix').vmemmap_data_bytes).toBe(compoundPages * 2 * 65536);
     expect(at1G('hash').struct_pages_initialised).toBe(compoundPages * 16384); // the hash MMU: every struct page
     // the seed's rule (no reserve-NR threshold) would share tails at 2M where a compound page's memmap is less than a page:
     // compound_nr_pages() then asks for more struct pages than the compound page has (the model refuses: EOPNOTSUPP)
-    expect(errnoOf(() => planMemmap({ arch, size: 16 * GiB, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', rule: 'seed' }))).toBe(EOPNOTSUPP);
+    expect(errnoOf(() => planMemmap({ arch, size: 16 * SZ_1G, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', rule: 'seed' }))).toBe(EOPNOTSUPP);
   });
 
   it('x86_64, a namespace whose vmemmap crosses a PMD-table boundary (pfn 2^24): every align, map and generation (shared-tail too)', () => {
@@ -118,8 +118,8 @@ describe('the planner agrees with the simulation byte for byte', () => {
     for (const align of arch.devdaxAligns)
       for (const map of ['mem', 'dev'] as const)
         for (const generation of ALL_VMEMMAP_GENERATIONS) {
-          const { sim, plan, start } = both(arch, 4 * GiB, align, map, generation, DEFAULT_VMEMMAP_OPTIMIZE_RULE, undefined, 62 * GiB);
-          expect(start).toBe(62 * GiB);
+          const { sim, plan, start } = both(arch, 4 * SZ_1G, align, map, generation, DEFAULT_VMEMMAP_OPTIMIZE_RULE, undefined, 62 * SZ_1G);
+          expect(start).toBe(62 * SZ_1G);
           expect({ align, map, generation, cost: plan }).toEqual({ align, map, generation, cost: sim });
           expect((sim as number[])[1]).toBeGreaterThan(0);
         }
@@ -127,8 +127,8 @@ describe('the planner agrees with the simulation byte for byte', () => {
 
   it('reproduces the cover letter per TiB at 1G: 40 MiB with tail reuse, 16 MiB with patch 14', () => {
     const arch = ARCH_PROFILES.x86_64;
-    const t = planMemmap({ arch, size: 2 ** 40, align: GiB, map: 'mem', generation: 'tail-reuse' });
-    const p = planMemmap({ arch, size: 2 ** 40, align: GiB, map: 'mem', generation: 'tail-reuse-pmd' });
+    const t = planMemmap({ arch, size: 2 ** 40, align: SZ_1G, map: 'mem', generation: 'tail-reuse' });
+    const p = planMemmap({ arch, size: 2 ** 40, align: SZ_1G, map: 'mem', generation: 'tail-reuse-pmd' });
     // the namespace loses its first 1 GiB to the info block: 1023 compound pages
     expect((t.vmemmap_data_bytes + t.vmemmap_pagetable_bytes) / 1024).toBeCloseTo(40 * 1024, -3);
     expect((p.vmemmap_data_bytes + p.vmemmap_pagetable_bytes) / 1024).toBeCloseTo(16 * 1024, -3);

@@ -1,5 +1,6 @@
 import { type Ppc64Mmu, compoundNrPages, vmemmapCanOptimize } from '@daxsim/page-alloc';
 import {
+  SZ_1G,
   type ArchProfile,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ENOMEM,
@@ -14,7 +15,6 @@ import {
 import { type MapLocation, ndPfnInit, pfnAltmap } from '@daxsim/nvdimm';
 import type { MemmapCost } from './memmap-cost.js';
 
-const GiB = 2 ** 30;
 
 export interface PlanInput {
   arch: ArchProfile;
@@ -51,7 +51,7 @@ export interface PlanInput {
  */
 export function planMemmap(p: PlanInput): MemmapCost {
   const { arch, size, align, map, generation } = p;
-  const start = p.start ?? 64 * GiB;
+  const start = p.start ?? 64 * SZ_1G;
   const ps = arch.pageSize;
   const info = ndPfnInit(arch, start, size, align, map);
   const startPfn = start / ps;
@@ -177,7 +177,7 @@ export function planMemmap(p: PlanInput): MemmapCost {
   const V1 = vm(endPfn);
   // The boot memmap's vmemmap ranges (sparseInitBootMemory(): RAM's subsections), whose tables exist already.
   const sub = pagesPerSubsection(arch);
-  const boot = (p.ram ?? [{ start: 0, size: 64 * GiB }]).map((r) => [vm(Math.ceil(r.start / ps / sub) * sub), vm(Math.floor((r.start + r.size) / ps / sub) * sub)] as const).filter(([a, b]) => b > a);
+  const boot = (p.ram ?? [{ start: 0, size: 64 * SZ_1G }]).map((r) => [vm(Math.ceil(r.start / ps / sub) * sub), vm(Math.floor((r.start + r.size) / ps / sub) * sub)] as const).filter(([a, b]) => b > a);
   const bootHas = (g: number, granule: number) => boot.some(([a, b]) => g * granule < b && (g + 1) * granule > a);
   let tables = 0;
   for (const g of pteTables) if (!bootHas(g, pmd)) tables++;

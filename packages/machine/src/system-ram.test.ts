@@ -1,14 +1,12 @@
 import { AnonMemory } from '@daxsim/kmem';
-import { EBUSY, EINVAL, ZONE_MOVABLE, ZONE_NORMAL } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, EBUSY, EINVAL, ZONE_MOVABLE, ZONE_NORMAL } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory, daxctlReconfigureMode } from './daxctl-memory.js';
 import { Machine } from './machine.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 const machine = (extra: Partial<Parameters<typeof Machine.create>[0]> = {}) =>
-  Machine.create({ arch: 'x86_64', ram: [2 * GiB], pmem: [], softReserved: [1 * GiB], ...extra });
+  Machine.create({ arch: 'x86_64', ram: [2 * SZ_1G], pmem: [], softReserved: [1 * SZ_1G], ...extra });
 
 describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
   it('hot-adds the device as 128 MiB blocks, onlined movable, whose pages the buddy allocator of the node gains', () => {
@@ -18,12 +16,12 @@ describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
     const freeBefore = m.k.buddy.nrFreePages(0);
     const r = daxctlReconfigureMode(m, d, { mode: 'system-ram' });
     expect(r).toEqual({ rc: 0, messages: [] });
-    expect(m.kmem.hotplug.blockSize).toBe(128 * MiB);
+    expect(m.kmem.hotplug.blockSize).toBe(128 * SZ_1M);
     expect(daxctlMemoryInfo(m, d)).toEqual({ online_memblocks: 8, total_memblocks: 8, movable: true });
     // the buddy allocator gained every page of the device, minus the frames its memmap took from RAM
     const memmap = m.kmem.bindings.get(d)!.ranges[0]!.memmap;
     expect(memmap.vmemmapDataFrames).toBe(8 * 512); // 2 MiB of struct pages per 128 MiB block
-    expect(m.k.buddy.nrFreePages(0) - freeBefore).toBe(GiB / 4096 - memmap.vmemmapDataFrames - memmap.vmemmapPagetableFrames);
+    expect(m.k.buddy.nrFreePages(0) - freeBefore).toBe(SZ_1G / 4096 - memmap.vmemmapDataFrames - memmap.vmemmapPagetableFrames);
     // every struct page of the device was written, in ZONE_MOVABLE of node 0
     const pfn = d.resource / 4096 + 12345;
     expect(m.k.memmap.pageZonenum(pfn)).toBe(ZONE_MOVABLE);
@@ -48,10 +46,10 @@ describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
   });
 
   it('refuses a device smaller than a memory block with EINVAL, and changes nothing', () => {
-    const m = Machine.create({ arch: 'x86_64', ram: [2 * GiB], pmem: [], softReserved: [256 * MiB] });
+    const m = Machine.create({ arch: 'x86_64', ram: [2 * SZ_1G], pmem: [], softReserved: [256 * SZ_1M] });
     // 256 MiB placed on a 1 GiB boundary holds two 128 MiB blocks; make the device 64 MiB short of that
     m.apply({ op: 'dax.unbind', dev: 'dax0.0' });
-    m.apply({ op: 'dax.size', dev: 'dax0.0', size: 96 * MiB });
+    m.apply({ op: 'dax.size', dev: 'dax0.0', size: 96 * SZ_1M });
     const d = m.daxDevice('dax0.0');
     const snap = m.k.buddy.snapshot();
     const r = daxctlReconfigureMode(m, d, { mode: 'system-ram' });
@@ -99,7 +97,7 @@ describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
     expect(old * 4096).toBeGreaterThanOrEqual(d.resource);
     m.k.mem.write(old * 4096, new TextEncoder().encode('hello'));
     expect(daxctlOfflineMemory(m, d, { verbose: false }).rc).toBe(0);
-    expect(anon.pfns[0]! * 4096).toBeLessThan(2 * GiB); // now on node 0's RAM
+    expect(anon.pfns[0]! * 4096).toBeLessThan(2 * SZ_1G); // now on node 0's RAM
     expect(new TextDecoder().decode(m.k.mem.read(anon.pfns[0]! * 4096, 5))).toBe('hello');
     anon.free();
   });

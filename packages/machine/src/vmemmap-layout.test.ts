@@ -1,4 +1,4 @@
-import { EINVAL, ENXIO } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, EINVAL, ENXIO } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
 import { Machine } from './machine.js';
@@ -6,18 +6,16 @@ import { memmapCost, memmapDevices } from './memmap-cost.js';
 import { ndctlCreateNamespace } from './ndctl.js';
 import { vmemmapLayout } from './vmemmap-layout.js';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 
 function device(size: number, align: number, generation: string): Machine {
-  const m = Machine.create({ arch: 'x86_64', ram: [4 * GiB], pmem: [{ size, labels: false }], softReserved: [], generation });
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size, labels: false }], softReserved: [], generation });
   ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
   return m;
 }
 
 describe('vmemmapLayout: a device vmemmap read back from the kernel page tables', () => {
   it('tail-reuse 2M: eight vmemmap pages of a compound page map two frames, the tail frame shared by seven', () => {
-    const m = device(2 * GiB, 2 * MiB, 'tail-reuse');
+    const m = device(2 * SZ_1G, 2 * SZ_1M, 'tail-reuse');
     const l = vmemmapLayout(m, 'dax0.0', 3);
     expect(l.order).toBe(9);
     expect(l.pages).toHaveLength(8);
@@ -32,7 +30,7 @@ describe('vmemmapLayout: a device vmemmap read back from the kernel page tables'
   });
 
   it('shared-tail 2M: page 0 on a writable frame of its own, pages 1-7 read-only on the zone\'s one shared tail (vmemmap_dedup.rst v7)', () => {
-    const m = device(2 * GiB, 2 * MiB, 'shared-tail');
+    const m = device(2 * SZ_1G, 2 * SZ_1M, 'shared-tail');
     const l = vmemmapLayout(m, 'dax0.0', 5);
     expect(l.pages).toHaveLength(8);
     const [head, ...tails] = l.pages;
@@ -48,7 +46,7 @@ describe('vmemmapLayout: a device vmemmap read back from the kernel page tables'
   });
 
   it('compound 2M: every vmemmap page has a frame of its own', () => {
-    const m = device(2 * GiB, 2 * MiB, 'compound');
+    const m = device(2 * SZ_1G, 2 * SZ_1M, 'compound');
     const l = vmemmapLayout(m, 'dax0.0', 0);
     expect(new Set(l.pages.map((p) => p.frame)).size).toBe(8);
     expect(l.sharedFrames).toBe(0);
@@ -57,8 +55,8 @@ describe('vmemmapLayout: a device vmemmap read back from the kernel page tables'
   });
 
   it('tail-reuse-pmd 1G: the PMD entries of one compound page share one PTE table (patch 14), tail-reuse does not', () => {
-    const pmd = vmemmapLayout(device(4 * GiB, GiB, 'tail-reuse-pmd'), 'dax0.0', 1);
-    const plain = vmemmapLayout(device(4 * GiB, GiB, 'tail-reuse'), 'dax0.0', 1);
+    const pmd = vmemmapLayout(device(4 * SZ_1G, SZ_1G, 'tail-reuse-pmd'), 'dax0.0', 1);
+    const plain = vmemmapLayout(device(4 * SZ_1G, SZ_1G, 'tail-reuse'), 'dax0.0', 1);
     expect(pmd.pages).toHaveLength(4096);
     expect(new Set(pmd.pages.map((p) => p.frame)).size).toBe(2);
     expect(pmd.sharedLeafTables).toBeGreaterThan(0);
@@ -68,7 +66,7 @@ describe('vmemmapLayout: a device vmemmap read back from the kernel page tables'
   });
 
   it('refuses a page beyond the device and a device without a memmap, naming them', () => {
-    const m = device(2 * GiB, 2 * MiB, 'tail-reuse');
+    const m = device(2 * SZ_1G, 2 * SZ_1M, 'tail-reuse');
     const l = vmemmapLayout(m, 'dax0.0', 0);
     expect(errnoOf(() => vmemmapLayout(m, 'dax0.0', l.compoundPages))).toBe(EINVAL);
     expect(() => vmemmapLayout(m, 'dax0.0', -1)).toThrow(/page -1/);

@@ -1,6 +1,6 @@
 import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
-import { ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1G, SZ_1M, SZ_1T, ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 import { type OptSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import {
@@ -17,9 +17,6 @@ import {
 } from '@daxsim/machine';
 import { StreamTable, memmapCostCells } from '../output.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
-const TiB = 2 ** 40;
 
 /**
  * The numbers the cover letter gives (x86-64, 4K pages). Memory per TiB
@@ -28,9 +25,9 @@ const TiB = 2 ** 40;
  */
 const SEED = {
   perTiB: {
-    'pre-series': { '2M': 16 * GiB, '1G': 16 * GiB },
-    'tail-reuse': { '2M': 4 * GiB, '1G': 40 * MiB },
-    'tail-reuse-pmd': { '1G': 16 * MiB },
+    'pre-series': { '2M': 16 * SZ_1G, '1G': 16 * SZ_1G },
+    'tail-reuse': { '2M': 4 * SZ_1G, '1G': 40 * SZ_1M },
+    'tail-reuse-pmd': { '1G': 16 * SZ_1M },
   } as Record<string, Record<string, number>>,
   // "NVDIMM namespace bootstrap improves from ~268-358 ms to ~80-110/<1ms on 128G NVDIMMs with 2M and 1G"
   initMs128G: { before: [268, 358], '2M': [80, 110], '1G': [0, 1] },
@@ -68,7 +65,7 @@ export interface GupRow {
   pages_per_loop: number;
 }
 
-const ALIGNS = [{ name: '4K', bytes: 4096 }, { name: '2M', bytes: 2 * MiB }, { name: '1G', bytes: GiB }];
+const ALIGNS = [{ name: '4K', bytes: 4096 }, { name: '2M', bytes: 2 * SZ_1M }, { name: '1G', bytes: SZ_1G }];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
 
 /** `ndctl create-namespace -f -e namespace0.0 -m devdax -a ALIGN -M MAP`: the label-less region's namespace as a dax device. */
@@ -99,7 +96,7 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
   ndctlDestroyNamespace(m, ns, true);
   const plan = planMemmap({
     arch: m.arch,
-    size: TiB,
+    size: SZ_1T,
     align,
     map,
     generation: cost.generation as VmemmapGeneration,
@@ -164,7 +161,7 @@ function why(row: MemmapRow, seedBytes: number | undefined): string | undefined 
 
 /** The cover letter's per-TiB figure for a row, where it gives one (struct pages in RAM, 2M and 1G). */
 function seedFor(r: { align: number; map: string; generation: string }): number | undefined {
-  const a = r.align === 2 * MiB ? '2M' : r.align === GiB ? '1G' : undefined;
+  const a = r.align === 2 * SZ_1M ? '2M' : r.align === SZ_1G ? '1G' : undefined;
   if (r.map !== 'mem' || !a) return undefined;
   const g = r.generation === 'compound' ? 'pre-series' : r.generation;
   return SEED.perTiB[g]?.[a];
@@ -195,10 +192,10 @@ async function run(ctx: CommandContext): Promise<number> {
   for (const g of ALL_VMEMMAP_GENERATIONS)
     for (const map of ['mem', 'dev'] as const)
       for (const a of ALIGNS) {
-        if (g === 'tail-reuse-pmd' && a.bytes !== GiB) continue; // patch 14 only changes 1G geometry
+        if (g === 'tail-reuse-pmd' && a.bytes !== SZ_1G) continue; // patch 14 only changes 1G geometry
         combos.push([a.bytes, map, g]);
       }
-  const pmem = quick ? 16 * GiB : DEFAULT_CONFIG.pmem[0]!.size;
+  const pmem = quick ? 16 * SZ_1G : DEFAULT_CONFIG.pmem[0]!.size;
   const config = { ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }] };
   say('daxsim: the compound devmap series (v4) on a simulated machine');
   say(
@@ -253,7 +250,7 @@ async function run(ctx: CommandContext): Promise<number> {
   for (const map of ['mem', 'dev'] as const) {
     // the 2M device over the whole region, its memmap in RAM or on the device
     machine.bus.generation = 'tail-reuse';
-    const ns = devdaxNamespace(machine, 2 * MiB, map);
+    const ns = devdaxNamespace(machine, 2 * SZ_1M, map);
     for (const test of ['u', 'a'] as const)
       for (const g of GUP_GENERATIONS) {
         progress(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S -${test} --map=${map} (${g})`);
@@ -289,16 +286,16 @@ async function run(ctx: CommandContext): Promise<number> {
 function memmapSummary(memmap: MemmapRow[]): string[] {
   const out: string[] = [];
   const byKey = (a: number, g: string, map = 'mem') => memmap.find((r) => r.align === a && r.generation === g && r.map === map);
-  const pre = byKey(2 * MiB, 'pre-series');
-  const t2 = byKey(2 * MiB, 'tail-reuse');
-  const t1 = byKey(GiB, 'tail-reuse');
-  const t1p = byKey(GiB, 'tail-reuse-pmd');
+  const pre = byKey(2 * SZ_1M, 'pre-series');
+  const t2 = byKey(2 * SZ_1M, 'tail-reuse');
+  const t1 = byKey(SZ_1G, 'tail-reuse');
+  const t1p = byKey(SZ_1G, 'tail-reuse-pmd');
   if (pre && t2 && t1 && t1p) {
     const ratio = (x: MemmapRow) => (pre.plan_tib_ram_bytes / x.plan_tib_ram_bytes).toFixed(1);
     out.push(
       `struct page RAM per TiB is ${ratio(t2)}x smaller at 2M and ${ratio(t1)}x (${ratio(t1p)}x with patch 14) at 1G than before the series; the letter says 3.8x / 1071x.`,
     );
-    const cp = byKey(2 * MiB, 'compound');
+    const cp = byKey(2 * SZ_1M, 'compound');
     if (cp)
       out.push(
         `memmap_init_zone_device writes ${t2.struct_pages_initialised / (t2.namespace_size / t2.align)} struct pages per 2M compound page with tail reuse (${cp.struct_pages_initialised / (cp.namespace_size / cp.align)} without), and every struct page with --map=dev.`,
@@ -307,11 +304,11 @@ function memmapSummary(memmap: MemmapRow[]): string[] {
       `memmap init of ${humanBytes(pre.namespace_size)}: ${pre.init_ms} ms before, ${t2.init_ms} ms at 2M, ${t1.init_ms} ms at 1G (the letter: 268-358 ms, 80-110 ms, <1 ms on its hardware).`,
     );
   }
-  const s2 = byKey(2 * MiB, 'shared-tail');
-  const s1 = byKey(GiB, 'shared-tail');
+  const s2 = byKey(2 * SZ_1M, 'shared-tail');
+  const s1 = byKey(SZ_1G, 'shared-tail');
   if (t2 && t1 && s2 && s1) {
     // Muchun Song's proposal: "an additional 4KB for every 2MB huge page" (one vmemmap page per compound page instead of two)
-    const saved = (t2.plan_tib_data_bytes - s2.plan_tib_data_bytes) / (TiB / t2.align);
+    const saved = (t2.plan_tib_data_bytes - s2.plan_tib_data_bytes) / (SZ_1T / t2.align);
     out.push(
       `shared-tail (proposed, not merged): struct pages per TiB ${humanBytes(s2.plan_tib_data_bytes)} at 2M (tail-reuse ${humanBytes(t2.plan_tib_data_bytes)}: ${humanBytes(saved)} saved per 2 MiB page; the proposal says 4 KiB) and ${humanBytes(s1.plan_tib_data_bytes)} at 1G (tail-reuse ${humanBytes(t1.plan_tib_data_bytes)}); RAM with page tables ${humanBytes(s2.plan_tib_ram_bytes)} / ${humanBytes(s1.plan_tib_ram_bytes)}, one shared tail page per node and order included; memmap init writes ${s2.struct_pages_initialised / (s2.namespace_size / s2.align)} struct pages per 2M compound page.`,
     );
