@@ -41,7 +41,7 @@ function runCase(gen: VmemmapGeneration, align: string, gib: number): Record<str
   return {
     generation: gen,
     align,
-    SZ_1G: gib,
+    GiB: gib,
     'first call ms': +firstMs.toFixed(1),
     'memremap ms': +ms.toFixed(1),
     'init ms': s.initMs,
