@@ -171,8 +171,11 @@ export function pfnNext(k: Kernel, pgmap: DevPagemap, pfn: number): number {
 }
 // for_each_device_pfn(): every head (or base) pfn of every range
 export function forEachDevicePfn(k: Kernel, pgmap: DevPagemap, fn: (pfn: number) => void): void {
-  for (let i = 0; i < pgmap.ranges.length; i++)
-    for (let pfn = pfnFirst(k, pgmap, i); pfn < pfnEnd(k, pgmap, i); pfn = pfnNext(k, pgmap, pfn)) fn(pfn);
+  const step = pfnNext(k, pgmap, 0);
+  for (let i = 0; i < pgmap.ranges.length; i++) {
+    const end = pfnEnd(k, pgmap, i);
+    for (let pfn = pfnFirst(k, pgmap, i); pfn < end; pfn += step) fn(pfn);
+  }
 }
 
 function refuse(errno: number, msg: string): never {

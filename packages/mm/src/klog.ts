@@ -30,7 +30,8 @@ export class KernelLog {
 
   printk(level: number, text: string): void {
     this.records.push({ time: this.now(), level, text });
-    if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
+    // the ring drops its oldest records a quarter of its size at a time (one splice per capacity/4 lines, not one per line)
+    if (this.records.length > this.capacity + (this.capacity >> 2)) this.records.splice(0, this.records.length - this.capacity);
   }
   info(text: string): void {
     this.printk(KERN_INFO, text);
@@ -46,6 +47,7 @@ export class KernelLog {
   }
 
   get entries(): readonly LogRecord[] {
+    if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
     return this.records;
   }
 
