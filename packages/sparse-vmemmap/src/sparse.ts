@@ -20,6 +20,14 @@ export const SECTION_TAINT_ZONE_DEVICE = 1 << 4;
 /** NR_PAGEBLOCK_BITS: 3 migratetype bits and PB_migrate_skip. */
 export const NR_PAGEBLOCK_BITS = 4;
 
+// The bits of word `w` (bits 32w .. 32w+31) of a bitmap that lie in [first, last].
+function subsectionMask(w: number, first: number, last: number): number {
+  const lo = Math.max(first - w * 32, 0);
+  const hi = Math.min(last - w * 32, 31);
+  // bits lo..hi set; a shift by 32 is a shift by 0 in JS, so the full word is spelled out
+  return hi - lo === 31 ? -1 : ((1 << (hi - lo + 1)) - 1) << lo;
+}
+
 /** A SPARSEMEM_EXTREME root: SECTIONS_PER_ROOT sections' fields as typed arrays. */
 class SectionRoot {
   readonly flags: Int32Array;
@@ -146,6 +154,7 @@ export class SparseMem implements PageblockFlags {
   }
 
   // fill_subsection_map(): 0, -EINVAL for an empty mask, -EEXIST if any subsection is already active
+  // (bitmap_intersects() then bitmap_or() on the section's map, a word at a time)
   fillSubsectionMap(pfn: number, nr: number): number {
     const sec = this.pfnToSectionNr(pfn);
     const r = this.root(sec, true)!;
@@ -153,12 +162,16 @@ export class SparseMem implements PageblockFlags {
     const first = this.subsectionMapIndex(pfn);
     const last = nr > 0 ? this.subsectionMapIndex(pfn + nr - 1) : first - 1;
     if (last < first) return -EINVAL;
-    for (let b = first; b <= last; b++) if ((r.subsectionMap[base + (b >>> 5)]! >>> (b & 31)) & 1) return -EEXIST;
-    for (let b = first; b <= last; b++) r.subsectionMap[base + (b >>> 5)] |= 1 << (b & 31);
+    const map = r.subsectionMap;
+    const w0 = base + (first >>> 5);
+    const w1 = base + (last >>> 5);
+    for (let wi = w0; wi <= w1; wi++) if (map[wi]! & subsectionMask(wi - base, first, last)) return -EEXIST;
+    for (let wi = w0; wi <= w1; wi++) map[wi] = map[wi]! | subsectionMask(wi - base, first, last);
     return 0;
   }
 
   // clear_subsection_map(): -EINVAL (and nothing changes) unless every subsection is active
+  // (bitmap_andnot() after checking the mask is a subset of the map)
   clearSubsectionMap(pfn: number, nr: number): number {
     const sec = this.pfnToSectionNr(pfn);
     const r = this.root(sec, false);
@@ -166,8 +179,14 @@ export class SparseMem implements PageblockFlags {
     const base = (sec % this.sectionsPerRoot) * this.subWords;
     const first = this.subsectionMapIndex(pfn);
     const last = this.subsectionMapIndex(pfn + nr - 1);
-    for (let b = first; b <= last; b++) if (!((r.subsectionMap[base + (b >>> 5)]! >>> (b & 31)) & 1)) return -EINVAL;
-    for (let b = first; b <= last; b++) r.subsectionMap[base + (b >>> 5)] &= ~(1 << (b & 31));
+    const map = r.subsectionMap;
+    const w0 = base + (first >>> 5);
+    const w1 = base + (last >>> 5);
+    for (let wi = w0; wi <= w1; wi++) {
+      const m = subsectionMask(wi - base, first, last);
+      if ((map[wi]! & m) !== m) return -EINVAL;
+    }
+    for (let wi = w0; wi <= w1; wi++) map[wi] = map[wi]! & ~subsectionMask(wi - base, first, last);
     return 0;
   }
 
