@@ -111,8 +111,10 @@ export const pfnToVmemmap = (k: VmemmapKernel, pfn: number): number => k.mmu.vme
 interface PteCursor {
   span: number;
   table: number;
+  /** In a table this call allocated: the first index from which every entry is still none (-1: not known). */
+  noneFrom: number;
 }
-const newPteCursor = (): PteCursor => ({ span: -1, table: 0 });
+const newPteCursor = (): PteCursor => ({ span: -1, table: 0, noneFrom: -1 });
 
 /**
  * vmemmap_pte_populate() for a run of PTEs inside one PTE table: every none
@@ -132,10 +134,14 @@ function vmemmapPteRun(
   const pt = ptOf(k);
   const pteLevel = k.arch.pteLevel;
   const span = Math.floor(addr / pt.levelSize(k.arch.pmdLevel));
+  const idx0 = pt.index(addr, pteLevel);
+  const ps = k.arch.pageSize;
+  const n = Math.round((end - addr) / ps);
   let table: number;
-  let fresh = false; // a PTE table this call allocated: every entry is none
+  let fresh = false; // every entry of [idx0, idx0 + n) is none: a PTE table this call allocated, not yet written there
   if (cur !== null && cur.span === span) {
     table = cur.table;
+    fresh = cur.noneFrom >= 0 && idx0 >= cur.noneFrom;
   } else {
     k.ptNid = nid;
     table = pt.populate(addr, pteLevel); // vmemmap_pgd/p4d/pud/pmd_populate
@@ -144,14 +150,14 @@ function vmemmapPteRun(
     if (cur !== null) {
       cur.span = span;
       cur.table = table;
+      cur.noneFrom = fresh ? 0 : -1;
     }
   }
-  const ps = k.arch.pageSize;
+  // runs go up the table: what this one writes is no longer none
+  if (cur !== null && cur.noneFrom >= 0 && idx0 + n > cur.noneFrom) cur.noneFrom = idx0 + n;
   const shift = k.arch.pageShift;
   let first = -1;
   let shared = 0;
-  const idx0 = pt.index(addr, pteLevel);
-  const n = Math.round((end - addr) / ps);
   const lo = reuse >= 0 ? mkEntryLo(reuse, shift, prot) : 0;
   const hi = reuse >= 0 ? mkEntryHi(reuse, shift, 0) : 0;
   const m = k.mem;
