@@ -262,7 +262,6 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   head[0] = (1 << PG_reserved) | (1 << PG_head); // __SetPageHead folded into the head's flags store
   // a vmemmap page of tails, and its last spp - 3 (the head's vmemmap page after tails 1 and 2)
   const page = new Int32Array(spp * 16);
-  for (let j = 0; j < spp; j++) page.set(tail, j * 16);
   const rest = page.subarray(0, (spp - 3) * 16);
   const [maskLo, maskHi] = mask ? compoundInfoMask(k.arch, shift) : [0, 0];
   for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
@@ -270,10 +269,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     const hi = mask ? maskHi : mm.pageVirtHi(h);
     tail[W_HEAD] = lo;
     tail[W_HEAD + 1] = hi;
-    for (let j = 0; j < spp * 16; j += 16) {
-      page[j + W_HEAD] = lo;
-      page[j + W_HEAD + 1] = hi;
-    }
+    writeRun(page, 0, tail, spp); // the template vmemmap page of this compound page's tails
     let i = mm.locateW(h);
     let w = mm.w;
     writeRun(w, i, head, 1);
