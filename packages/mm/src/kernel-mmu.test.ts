@@ -62,3 +62,47 @@ describe('PageTable.clearEntries', () => {
     expect(pt.tableEmpty(table, arch.pteLevel)).toBe(true);
   });
 });
+
+describe('flush_tlb_kernel_range', () => {
+  it('drops exactly the cached translations in the range, for ranges from one page to a pgd entry', () => {
+    const f = mmFixture({ ramSize: 256 * 2 ** 20 });
+    const { arch, mmu, memmap, counters } = f;
+    // vmemmap pages spread over three TLB blocks (4,096 pages each) and two PMDs
+    const vmis = [0, 1, 2, 511, 512, 513, 4095, 4096, 4097, 9000, 9001, 12287];
+    for (const vmi of vmis) f.mapVmemmapPage(vmi, f.alloc.alloc());
+    const cached = new Set<number>();
+    const touch = (vmi: number): void => {
+      memmap.pageRefCount(vmi * 64);
+      cached.add(vmi);
+    };
+    let x = 7;
+    const rnd = (n: number): number => {
+      x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
+      return x % n;
+    };
+    const sizes = [arch.pageSize, 3 * arch.pageSize, 512 * arch.pageSize, 4096 * arch.pageSize, 2 ** 30, 2 ** 39];
+    for (let it = 0; it < 400; it++) {
+      for (let t = rnd(6); t > 0; t--) touch(vmis[rnd(vmis.length)]!);
+      const size = sizes[rnd(sizes.length)]!;
+      const firstVmi = rnd(13000);
+      const va = mmu.vmemmapOffset + firstVmi * arch.pageSize - (size >= 2 ** 30 ? (firstVmi * arch.pageSize) % size : 0);
+      const lo = Math.floor((va - mmu.vmemmapOffset) / arch.pageSize);
+      const hi = lo + size / arch.pageSize;
+      let want = 0;
+      for (const vmi of [...cached])
+        if (vmi >= lo && vmi < hi) {
+          cached.delete(vmi);
+          want++;
+        }
+      const before = counters.v[C.tlb_flush_entries]!;
+      mmu.flushTlbKernelRange(va, size);
+      expect(counters.v[C.tlb_flush_entries]! - before).toBe(want);
+      // what is still cached hits, what was dropped misses
+      const vmi = vmis[rnd(vmis.length)]!;
+      const wasCached = cached.has(vmi);
+      const miss = counters.v[C.tlb_miss]!;
+      touch(vmi);
+      expect(counters.v[C.tlb_miss]! - miss).toBe(wasCached ? 0 : 1);
+    }
+  });
+});

@@ -6,7 +6,8 @@ import { PageTable, type PageTableAllocator, _PAGE_PRESENT, _PAGE_RW, entryPfn, 
 import type { PhysicalMemory } from './phys-mem.js';
 
 const TLB_BLOCK_SHIFT = 12;
-const TLB_BLOCK_MASK = (1 << TLB_BLOCK_SHIFT) - 1;
+const TLB_BLOCK = 1 << TLB_BLOCK_SHIFT;
+const TLB_BLOCK_MASK = TLB_BLOCK - 1;
 
 /**
  * The kernel's view of the vmemmap: init_mm's page tables for the vmemmap
@@ -34,6 +35,10 @@ export class KernelMmu {
   /** Whether the frame the last walk found is mapped writable (every level on the way has _PAGE_RW). */
   private walkRw = true;
   private tlb: (Int32Array | undefined)[] = [];
+  /** Per TLB block: how many of its translations are cached (a flush skips blocks at 0). */
+  private tlbLive: number[] = [];
+  /** The blocks allocated, so a flush of a huge range visits these instead of every block in the range. */
+  private tlbBlocks: number[] = [];
   private readonly useTlb: boolean;
   /**
    * Paging-structure cache for TLB fills: the PTE table the last full walk
@@ -140,7 +145,12 @@ export class KernelMmu {
     const e = this.walkRw ? slot + 1 : -(slot + 1);
     const bi = vmi >>> TLB_BLOCK_SHIFT;
     let blk = this.tlb[bi];
-    if (blk === undefined) blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
+    if (blk === undefined) {
+      blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
+      this.tlbLive[bi] = 0;
+      this.tlbBlocks.push(bi);
+    }
+    if (blk[vmi & TLB_BLOCK_MASK] === 0) this.tlbLive[bi]++;
     blk[vmi & TLB_BLOCK_MASK] = e;
     return e;
   }
@@ -197,30 +207,49 @@ export class KernelMmu {
   flushTlbKernelRange(va: number, size: number): void {
     this.pwcSpan = -1;
     const ps = this.arch.pageSize;
-    const first = Math.floor((va - this.vmemmapOffset) / ps);
+    const first = Math.max(0, Math.floor((va - this.vmemmapOffset) / ps));
     const last = Math.ceil((va + size - this.vmemmapOffset) / ps);
+    if (last <= first) return;
     let flushed = 0;
-    for (let vmi = Math.max(0, first); vmi < last; ) {
-      const bi = vmi >>> TLB_BLOCK_SHIFT;
-      const end = Math.min(last, (bi + 1) << TLB_BLOCK_SHIFT);
-      const blk = this.tlb[bi];
-      if (blk !== undefined) {
-        for (let i = vmi; i < end; i++) {
-          const j = i & TLB_BLOCK_MASK;
-          if (blk[j] !== 0) {
-            blk[j] = 0;
-            flushed++;
-          }
-        }
-      }
-      vmi = end;
+    const b0 = Math.floor(first / TLB_BLOCK);
+    const b1 = Math.floor((last - 1) / TLB_BLOCK);
+    if (b1 - b0 + 1 > this.tlbBlocks.length) {
+      // a range wider than what is cached (a pud or pgd entry): visit the blocks that exist
+      for (const bi of this.tlbBlocks) if (bi >= b0 && bi <= b1) flushed += this.flushBlock(bi, first, last);
+    } else {
+      for (let bi = b0; bi <= b1; bi++) flushed += this.flushBlock(bi, first, last);
     }
     this.counters.v[C.tlb_flush_entries] += flushed;
+  }
+
+  // Drops the cached translations of block bi that lie in [first, last); returns how many there were.
+  private flushBlock(bi: number, first: number, last: number): number {
+    const blk = this.tlb[bi];
+    if (blk === undefined || this.tlbLive[bi] === 0) return 0;
+    const start = bi * TLB_BLOCK;
+    const lo = Math.max(first, start) - start;
+    const hi = Math.min(last, start + TLB_BLOCK) - start;
+    let flushed = 0;
+    if (lo === 0 && hi === TLB_BLOCK) {
+      flushed = this.tlbLive[bi]!;
+      blk.fill(0);
+    } else {
+      for (let j = lo; j < hi; j++) {
+        if (blk[j] !== 0) {
+          blk[j] = 0;
+          flushed++;
+        }
+      }
+    }
+    this.tlbLive[bi]! -= flushed;
+    return flushed;
   }
 
   /** flush_tlb_all() */
   flushTlbAll(): void {
     this.pwcSpan = -1;
     this.tlb = [];
+    this.tlbLive = [];
+    this.tlbBlocks = [];
   }
 }
