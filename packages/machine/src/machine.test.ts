@@ -84,6 +84,48 @@ describe('a labelled region', () => {
   });
 });
 
+describe('ndctl create-namespace -f -e on a labelled namespace with -s: the size written in place', () => {
+  const labelled = (): Machine => Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: true }], softReserved: [] });
+
+  it('shrinks from the end and grows into the free capacity after it, keeping the name and start', () => {
+    const m = labelled();
+    const ns = ndctlCreateNamespace(m, { mode: 'devdax', size: 4 * SZ_1G });
+    const start = ns.start;
+    expect(ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', size: 8 * SZ_1G, force: true })).toBe(ns);
+    expect(ns).toMatchObject({ start, size: 8 * SZ_1G, mode: 'devdax', enabled: true });
+    expect(m.daxDevice('dax0.0').size).toBeGreaterThan(4 * SZ_1G);
+    ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'fsdax', size: 2 * SZ_1G, force: true });
+    expect(ns).toMatchObject({ start, size: 2 * SZ_1G, mode: 'fsdax', enabled: true });
+    expect(m.ops.map((o) => o.op)).toEqual(['ns.create', 'ns.disable', 'ns.raw', 'ns.resize', 'ns.reconfig', 'ns.disable', 'ns.raw', 'ns.resize', 'ns.reconfig']);
+    // the log replays to the same namespaces and memory
+    const r = Machine.fromState(m.state());
+    expect(JSON.stringify(r.pmem)).toBe(JSON.stringify(m.pmem));
+    expect(r.digest()).toBe(m.digest());
+  });
+
+  it('cannot grow past the next namespace or the region: ENOSPC, and the namespace stays enabled as it was', () => {
+    const m = labelled();
+    ndctlCreateNamespace(m, { mode: 'devdax', size: 4 * SZ_1G });
+    ndctlCreateNamespace(m, { mode: 'fsdax', size: 4 * SZ_1G });
+    const before = { ops: m.ops.length, digest: m.digest(), pmem: JSON.stringify(m.pmem) };
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', size: 6 * SZ_1G, force: true }))).toBe(ENOSPC);
+    expect(errnoOf(() => ndctlCreateNamespace(m, { reconfig: 'namespace0.1', mode: 'fsdax', size: 16 * SZ_1G, force: true }))).toBe(ENOSPC);
+    expect({ ops: m.ops.length, digest: m.digest(), pmem: JSON.stringify(m.pmem) }).toEqual(before);
+    // namespace0.1 can take what is free after it
+    ndctlCreateNamespace(m, { reconfig: 'namespace0.1', mode: 'fsdax', size: 12 * SZ_1G, force: true });
+    expect(m.pmem[0]!.namespaces.find((n) => n.id === 1)).toMatchObject({ size: 12 * SZ_1G, enabled: true });
+  });
+
+  it('the size sysfs write itself refuses an enabled or idle namespace and a size off the region align', () => {
+    const m = labelled();
+    ndctlCreateNamespace(m, { mode: 'devdax', size: 4 * SZ_1G });
+    expect(errnoOf(() => m.apply({ op: 'ns.resize', dev: 'namespace0.0', size: 2 * SZ_1G }))).toBe(EBUSY);
+    m.apply({ op: 'ns.disable', dev: 'namespace0.0' });
+    expect(errnoOf(() => m.apply({ op: 'ns.resize', dev: 'namespace0.0', size: 2 * SZ_1G + 4096 }))).toBe(EINVAL);
+    expect(errnoOf(() => m.apply({ op: 'ns.resize', dev: 'namespace0.1', size: 2 * SZ_1G }))).toBe(ENXIO);
+  });
+});
+
 describe('the machine and its log', () => {
   it('replays its operations to the same machine, uuids and pfns included', () => {
     const m = Machine.create({ ...DEFAULT_CONFIG, pmem: [{ size: 4 * SZ_1G, labels: true }], softReserved: [2 * SZ_1G] });

@@ -215,6 +215,9 @@ export class Machine {
       case 'ns.raw':
         nv.zeroInfoBlock(this.namespace(op.dev));
         break;
+      case 'ns.resize':
+        nv.resizeNamespace(this.namespace(op.dev), op.size);
+        break;
       case 'ns.destroy':
         nv.destroyNamespace(this.namespace(op.dev));
         break;

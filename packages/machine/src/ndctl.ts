@@ -10,6 +10,7 @@ import {
   isConfigured,
   maxAvailableExtent,
   namespaceName,
+  namespaceResizeError,
   regionGetNamespace,
 } from '@daxsim/nvdimm';
 import type { Machine } from './machine.js';
@@ -121,14 +122,21 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     // namespace_prep_reconfig()
     if (ns.enabled && !req.force) throw new KernelError(EBUSY, `${namespaceName(ns)} is active, specify --force for re-configuration`);
     const dev = namespaceName(ns);
+    // setup_namespace() writes the new size of a labelled namespace after the info block is zeroed; the
+    // kernel's refusal (-ENOSPC when it cannot grow in place) is checked first, so a refused
+    // reconfiguration leaves the namespace as it was rather than disabled and raw
+    const resize = isConfigured(ns) && ns.type === 'pmem' && v.size !== ns.size;
+    if (resize) {
+      const err = namespaceResizeError(region, { ...ns, enabled: false }, v.size);
+      if (err) throw new KernelError(err.errno, `${err.message}\nfailed to reconfigure namespace: ${strerror(err.errno)}`);
+    }
     if (ns.enabled) m.apply({ op: 'ns.disable', dev });
     if (!isConfigured(ns)) {
       setupIdle(m, region, ns, v);
       return ns;
     }
     if (ns.mode !== 'raw') m.apply({ op: 'ns.raw', dev });
-    if (ns.type === 'pmem' && v.size !== ns.size)
-      throw new KernelError(EINVAL, `${dev}: daxsim does not resize a configured labelled namespace; destroy it and create one of ${v.size} bytes`);
+    if (resize) m.apply({ op: 'ns.resize', dev, size: v.size });
     m.apply({ op: 'ns.reconfig', dev, mode: v.mode, align: v.align, map: v.map });
     return ns;
   }

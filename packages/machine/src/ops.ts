@@ -14,6 +14,8 @@ export type Op =
   | { readonly op: 'ns.reconfig'; readonly dev: string; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation }
   /** The info block zeroed: a disabled namespace back to raw, keeping its capacity (namespace_prep_reconfig()). */
   | { readonly op: 'ns.raw'; readonly dev: string }
+  /** A write to a disabled labelled namespace's `size` (ndctl's set_size in setup_namespace() on -e -s). */
+  | { readonly op: 'ns.resize'; readonly dev: string; readonly size: number }
   /** Disabled, info block zeroed, and (labelled) its capacity given back: idle. */
   | { readonly op: 'ns.destroy'; readonly dev: string }
   | { readonly op: 'ns.disable'; readonly dev: string }
@@ -44,6 +46,7 @@ export const OP_NAMES: readonly OpName[] = [
   'ns.create',
   'ns.reconfig',
   'ns.raw',
+  'ns.resize',
   'ns.destroy',
   'ns.disable',
   'ns.enable',

@@ -12,6 +12,7 @@ export {
   lowestFreeNamespaceId,
   maxAvailableExtent,
   namespaceName,
+  namespaceResizeError,
   namespaceUuid,
   regionGetNamespace,
 } from './region.js';

@@ -29,6 +29,7 @@ import {
   isConfigured,
   lowestFreeNamespaceId,
   namespaceName,
+  namespaceResizeError,
   namespaceUuid,
 } from './region.js';
 
@@ -166,6 +167,19 @@ export class NvdimmBus {
     if (!isConfigured(ns)) throw new KernelError(ENXIO, `reconfigure namespace: ${name} is idle: it has no capacity to reconfigure`);
     if (ns.enabled) throw new KernelError(EBUSY, `reconfigure namespace: ${name} is enabled; disable it first`);
     this.configure(ns, cfg);
+  }
+
+  /**
+   * A write to the `size` attribute of a disabled, configured labelled
+   * namespace (__size_store()): shrinks it from its end or grows it into the
+   * free capacity right after it. Refusals (namespaceResizeError) change
+   * nothing.
+   */
+  resizeNamespace(ns: Namespace, size: number): void {
+    const region = this.regions[ns.region]!;
+    const err = namespaceResizeError(region, ns, size);
+    if (err) throw err;
+    ns.size = size;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { EBUSY, EINVAL, ENOSPC, ENXIO, EOPNOTSUPP, KernelError } from '@daxsim/mm';
 import type { MapLocation, PfnInfo } from './pfn-devs.js';
 
 /**
@@ -84,6 +85,31 @@ export function lowestFreeNamespaceId(r: PmemRegion): number {
   let id = 0;
   while (ids.has(id)) id++;
   return id;
+}
+
+/**
+ * Why the kernel would refuse a write of `size` to the `size` attribute of a
+ * configured labelled namespace (__size_store() in
+ * drivers/nvdimm/namespace_devs.c), or null when it would take it. The
+ * namespace must be disabled; it shrinks from its end
+ * (shrink_dpa_allocation()), or grows into the free capacity right after it:
+ * a pmem namespace is one contiguous DPA extent of the region
+ * (nd_namespace_pmem_set_resource()), so growing past a neighbour or the
+ * region's end is -ENOSPC.
+ */
+export function namespaceResizeError(r: PmemRegion, ns: Namespace, size: number): KernelError | null {
+  const name = namespaceName(ns);
+  if (ns.type !== 'pmem') return new KernelError(EOPNOTSUPP, `${name}: a label-less namespace's size is its region's`);
+  if (!isConfigured(ns)) return new KernelError(ENXIO, `${name}: idle: it has no capacity to resize`);
+  if (ns.enabled) return new KernelError(EBUSY, `${name}: size: the namespace is enabled`);
+  if (!Number.isSafeInteger(size) || size <= 0 || size % REGION_ALIGN !== 0)
+    return new KernelError(EINVAL, `${name}: size ${size} is not a positive multiple of the region align ${REGION_ALIGN}`);
+  const end = ns.start + size;
+  let limit = r.start + r.size;
+  for (const n of r.namespaces) if (n !== ns && n.size > 0 && n.start >= ns.start + ns.size) limit = Math.min(limit, n.start);
+  if (end > limit)
+    return new KernelError(ENOSPC, `${name}: set_size failed: ${size} bytes do not fit: ${limit - ns.start} bytes are free from its start to the next namespace or the region's end`);
+  return null;
 }
 
 /**
