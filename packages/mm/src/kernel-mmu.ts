@@ -146,6 +146,11 @@ export class KernelMmu {
     const bi = vmi >>> TLB_BLOCK_SHIFT;
     let blk = this.tlb[bi];
     if (blk === undefined) {
+      // no holes (see PhysicalMemory.materialise): a sparse array would become a hash table
+      while (this.tlb.length < bi) {
+        this.tlb.push(undefined);
+        this.tlbLive.push(0);
+      }
       blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
       this.tlbLive[bi] = 0;
       this.tlbBlocks.push(bi);

@@ -108,7 +108,12 @@ export class PhysicalMemory {
   materialise(pfn: number): number {
     const bi = pfn >>> DIR_SHIFT;
     let blk = this.dir[bi];
-    if (blk === undefined) blk = this.dir[bi] = new Int32Array(1 << DIR_SHIFT);
+    if (blk === undefined) {
+      // grow the directory without holes: an element stored far past an array's end turns it into a
+      // hash table (V8's dictionary elements), and every pfn lookup after that would hash
+      while (this.dir.length < bi) this.dir.push(undefined);
+      blk = this.dir[bi] = new Int32Array(1 << DIR_SHIFT);
+    }
     const cur = blk[pfn & DIR_MASK]!;
     if (cur !== 0) return cur - 1;
     let slot: number;
