@@ -37,6 +37,8 @@ export class PhysicalMemory {
   /** Slabs as 32-bit words and as bytes: two views of one buffer each. */
   readonly slabI32: Int32Array[] = [];
   readonly slabU8: Uint8Array[] = [];
+  /** The slabs as 64-bit words (page-table entries), for filling a run of identical entries in one call. */
+  readonly slabI64: BigInt64Array[] = [];
   private readonly ranges_: PhysRange[] = [];
   /** pfn → slot + 1 (0: not materialised), in blocks of 2^16 pfns. */
   private readonly dir: (Int32Array | undefined)[] = [];
@@ -134,6 +136,7 @@ export class PhysicalMemory {
         const buf = new ArrayBuffer(SLAB_BYTES);
         this.slabI32.push(new Int32Array(buf));
         this.slabU8.push(new Uint8Array(buf));
+        this.slabI64.push(new BigInt64Array(buf));
       }
     }
     blk[pfn & DIR_MASK] = slot + 1;

@@ -99,6 +99,10 @@ const ptePfn = (lo: number, hi: number, shift: number): number => entryPfn(lo, h
 
 const ptOf = (k: VmemmapKernel): PageTable => k.mmu.pgtable;
 
+// One page-table entry as two 32-bit halves and as the 64-bit word they make (same bytes).
+const pteWords = new Int32Array(2);
+const pteWord = new BigInt64Array(pteWords.buffer);
+
 /** The window address of pfn's struct page (pfn_to_page). */
 export const pfnToVmemmap = (k: VmemmapKernel, pfn: number): number => k.mmu.vmemmapVa(pfn);
 
@@ -170,20 +174,10 @@ function vmemmapPteRun(
     let none = true;
     if (!fresh) for (let j = 0; j < n; j++) if (w[w0 + j * 2]! & _PAGE_PRESENT) { none = false; break; }
     if (none) {
-      w[w0] = lo;
-      w[w0 + 1] = hi;
-      if (n < 32) {
-        for (let j = 1; j < n; j++) {
-          w[w0 + j * 2] = lo;
-          w[w0 + j * 2 + 1] = hi;
-        }
-      } else {
-        for (let done = 1; done < n; ) {
-          const c = Math.min(done, n - done);
-          w.copyWithin(w0 + done * 2, w0, w0 + c * 2);
-          done += c;
-        }
-      }
+      // the entry as one 64-bit word (its two halves laid out as the table holds them), stored n times
+      pteWords[0] = lo;
+      pteWords[1] = hi;
+      m.slabI64[slot >>> m.slabShift]!.fill(pteWord[0]!, w0 >>> 1, (w0 >>> 1) + n);
       k.buddy.getPages(reuse, n); // get_page(reuse) per PTE: the shared frame is freed with its last PTE
       k.counters.v[C.vmemmap_ptes_shared] += n;
       return reuse;
