@@ -1,5 +1,6 @@
 import { createKernel } from '@daxsim/memremap';
 import {
+  C,
   SZ_1G,
   SZ_1K,
   SZ_1M,
@@ -245,6 +246,19 @@ describe('invalid requests on a bound or mapped device', () => {
     k.memmap.pageRefAdd(head, -1);
     unbindDevDax(dev);
     expect(dev.bound).toBe(false);
+  });
+
+  it('unbind reads no struct page while no _refcount has changed since probe, and finds a plain store to one', () => {
+    const { k, dev } = setup(2 * SZ_1M);
+    const reads = () => k.counters.v[C.tlb_hit]! + k.counters.v[C.tlb_miss]!;
+    const before = reads();
+    unbindDevDax(dev);
+    expect(reads()).toBe(before); // the idle check trusted the memmap's refcount epoch
+    bindDevDax(dev);
+    k.memmap.setPageCount((DEV_BASE + 6 * SZ_1M) / PAGE, 3); // set_page_count(): no atomic, still a held page
+    expect(refused(() => unbindDevDax(dev)).message).toMatch(/1 of the device's pages are still pinned/);
+    k.memmap.setPageCount((DEV_BASE + 6 * SZ_1M) / PAGE, 1);
+    unbindDevDax(dev);
   });
 
   it('a fault that fails to allocate a page table is VM_FAULT_OOM and leaves no page->mapping (found by debug-vm fuzzing)', () => {

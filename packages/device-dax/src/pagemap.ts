@@ -17,9 +17,13 @@ export function makeDevPagemap(_bus: DaxBus, init: { ranges: PhysAddrRange[]; na
   return newDevPagemap({ type: MEMORY_DEVICE_GENERIC, ranges: init.ranges.map((r) => ({ ...r })), name: init.name });
 }
 
+// Per pgmap: the memmap's refcountEpoch right after memremap_pages() initialised its struct pages.
+const initEpoch = new WeakMap<DevPagemap, number>();
+
 /** devm_memremap_pages() with the bus's vmemmap generation. */
 export function memremapPages(bus: DaxBus, pgmap: DevPagemap, nid: number): void {
   mmMemremapPages(bus.k, pgmap, nid, bus.generation === undefined ? {} : { generation: bus.generation });
+  initEpoch.set(pgmap, bus.k.memmap.refcountEpoch);
 }
 
 /**
@@ -37,6 +41,8 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
   // page_ref_count() of every head, reading the struct pages of one vmemmap page through one translation
   // (a 128 GiB base-page device has 33 million heads: one translation each cost a second per unbind)
   const m = bus.k.memmap;
+  // no _refcount anywhere has changed since memmap init left every head at 1: nothing to read
+  if (initEpoch.get(pgmap) === m.refcountEpoch) return;
   const sppShift = m.mmu.sppShift;
   const sppMask = (1 << sppShift) - 1;
   const spWords = bus.k.arch.structPageSize >>> 2;

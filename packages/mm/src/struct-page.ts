@@ -143,6 +143,13 @@ export class Memmap {
   w: Int32Array;
   /** Index of that slab in mem.slabI32 / mem.slabU8. */
   si = 0;
+  /**
+   * Goes up with every store to a struct page's _refcount made through this
+   * Memmap (set_page_count, page_ref_add, zeroing) and every memmap init:
+   * while it has not moved, no refcount has changed, so a check that every
+   * page is still at its idle count need not read them again.
+   */
+  refcountEpoch = 0;
   private readonly sppShift: number;
   private readonly sppMask: number;
   private readonly frameWordShift: number;
@@ -198,6 +205,7 @@ export class Memmap {
   zero(pfn: number): void {
     const i = this.locateW(pfn);
     this.w.fill(0, i, i + STRUCT_PAGE_WORDS);
+    this.refcountEpoch++;
   }
 
   // ---- flags
@@ -432,6 +440,7 @@ export class Memmap {
   setPageCount(pfn: number, v: number): void {
     const i = this.locateW(pfn);
     this.w[i + W_REFCOUNT] = v;
+    this.refcountEpoch++;
   }
   /** page_ref_add(): one atomic operation; an overflow of the 32-bit count is a bug and throws. */
   pageRefAdd(pfn: number, n: number): number {
@@ -453,6 +462,7 @@ export class Memmap {
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would underflow (${v})`);
     w[i + W_REFCOUNT] = v;
     this.counters.v[ATOMIC_OPS]++;
+    this.refcountEpoch++;
     return v;
   }
   /** page_ref_inc() */

@@ -199,6 +199,7 @@ export function memmapInitZoneDevice(
   } else {
     fastInit(k, startPfn, endPfn, pgmap, nid, shift, nrInit, mask);
   }
+  k.memmap.refcountEpoch++; // every page's _refcount was (re)written
   const ms = Math.round(performance.now() - t0);
   k.log.info(`memmap_init_zone_device initialised ${nrPages} pages in ${ms}ms`);
   return { nrPages, initialised: k.counters.v[C.struct_pages_initialised]! - before, ms };
