@@ -1,14 +1,21 @@
 import {
   type DevPagemap,
+  PAGE_COMPOUND_HEAD_OFFSET,
+  PAGE_FLAGS_OFFSET,
+  PAGE_REFCOUNT_OFFSET,
+  PG_head,
   PG_hwpoison,
+  STRUCT_PAGE_WORDS,
   type PageTable,
   type Task,
   ZONE_DEVICE,
   _PAGE_DEVMAP_HI,
   _PAGE_PRESENT,
   _PAGE_PSE,
+  compoundInfoMask,
   entryPfn,
   hex,
+  isCompoundInfoMask,
 } from '@daxsim/mm';
 import {
   SECTION_HAS_MEM_MAP as SECTION_HAS_MEM_MAP_BIT,
@@ -20,6 +27,7 @@ import { pfnEnd, pfnFirst, pfnLen } from '@daxsim/memremap';
 import { type DaxBus, type DevDax, daxPgoffToPhys, taskExited } from '@daxsim/device-dax';
 import { GUP_PIN_COUNTING_BIAS } from '@daxsim/gup';
 import { checkSharedTails, vmemmapLeafProtOk } from './shared-tail-invariants.js';
+import { isSharedTail } from '@daxsim/sparse-vmemmap';
 
 /**
  * References the caller knows to be held on device pages, by head pfn (the
@@ -114,22 +122,37 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
   const pmdOrder = arch.pmdShift - arch.pageShift;
   const tables = new Set([pt.root]);
   const tableRefs = new Map<number, number>();
-  const leafKeys = new F64List(); // one pfn * ORDER_KEYS + order per counted leaf
+  // Counted leaves as runs of one key (pfn * ORDER_KEYS + order): tail reuse maps one frame from
+  // several PTEs in a row. Keys that come out ascending (frames allocated in va order) need no sort.
+  const runKeys = new F64List();
+  const runLeaves = new F64List();
+  let lastKey = -1;
+  let ascending = true;
   const runs = new F64List(); // first, last pairs, ascending
   let curFirst = -1;
   let curLast = -2;
   const top = arch.levels[0]!;
   const topEntries = 2 ** top.bits;
   const idx0 = pt.index(0, 0);
+  const mem = k.mem;
+  // isSharedTail() of the last leaf's frame: tail reuse maps one frame from several PTEs in a row
+  let protFrame = -1;
+  let protShared = false;
   const visit = (table: number, level: number, vaBase: number, count: boolean): void => {
     const n = 2 ** arch.levels[level]!.bits;
     const size = pt.levelSize(level);
+    // The table's entries, read as PageTable.lo()/hi() read them (a [lo, hi] word pair each), from
+    // its frame found once; a frame that was never written reads as zeros: nothing present.
+    const slot = mem.frameSlot(table);
+    if (slot < 0) return;
+    const words = mem.slabI32[slot >>> mem.slabShift]!;
+    const base = mem.slotWord(slot);
     // The top level starts at the window's first entry, so leaves come in ascending va.
     for (let ii = 0; ii < n; ii++) {
       const i = level === 0 ? (idx0 + ii) % topEntries : ii;
-      const lo = pt.lo(table, i);
+      const lo = words[base + 2 * i]!;
       if (!(lo & _PAGE_PRESENT)) continue;
-      const hi = pt.hi(table, i);
+      const hi = words[base + 2 * i + 1]!;
       const target = entryPfn(lo, hi, arch.pageShift);
       const va = level === 0 ? ii * size : vaBase + i * size;
       const leaf = level === last || (lo & _PAGE_PSE) !== 0;
@@ -142,9 +165,22 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
         continue;
       }
       if (level !== last && level !== arch.pmdLevel) sink.add('vmemmap-leaf-level', `a leaf at level ${level} maps vmemmap ${hex(va)}`);
-      if (!vmemmapLeafProtOk(k, lo, target)) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL (PAGE_KERNEL_RO for a shared tail)`);
+      if (target !== protFrame) {
+        protFrame = target;
+        protShared = isSharedTail(k, target);
+      }
+      if (!vmemmapLeafProtOk(lo, protShared)) sink.add('vmemmap-leaf-prot', `vmemmap ${hex(va)}: entry flags ${hex(lo & 0xfff)} are not PAGE_KERNEL (PAGE_KERNEL_RO for a shared tail)`);
       const order = level === last ? 0 : pmdOrder;
-      if (count) leafKeys.push(target * ORDER_KEYS + order);
+      if (count) {
+        const key = target * ORDER_KEYS + order;
+        if (key === lastKey) runLeaves.a[runLeaves.n - 1]!++;
+        else {
+          if (key < lastKey) ascending = false;
+          runKeys.push(key);
+          runLeaves.push(1);
+          lastKey = key;
+        }
+      }
       const first = Math.floor((va - k.mmu.vmemmapOffset) / ps);
       const lastVmi = first + 2 ** order - 1;
       if (first <= curLast + 1) {
@@ -164,28 +200,37 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
     runs.push(curFirst);
     runs.push(curLast);
   }
-  // Distinct data frames and how many leaves map each: sort the keys, count equal neighbours.
-  const keys = leafKeys.a.subarray(0, leafKeys.n).sort();
+  // Distinct data frames and how many leaves map each. Ascending runs are distinct keys already;
+  // otherwise the distinct keys come from a sorted copy and each run adds its leaves to its key's.
+  let keys = runKeys.a.subarray(0, runKeys.n);
+  let leaves = runLeaves.a.subarray(0, runLeaves.n);
+  if (!ascending) {
+    const sorted = Float64Array.from(keys).sort();
+    let nk = 0;
+    for (let x = 0; x < sorted.length; x++) if (x === 0 || sorted[x] !== sorted[x - 1]) sorted[nk++] = sorted[x]!;
+    const distinct = sorted.subarray(0, nk);
+    const sums = new Float64Array(nk);
+    for (let r = 0; r < keys.length; r++) sums[bsearch(distinct, nk, keys[r]!)]! += leaves[r]!;
+    keys = distinct;
+    leaves = sums;
+  }
   const framePfn = new Float64Array(keys.length);
   const frameOrder = new Uint8Array(keys.length);
   const frameRefs = new Uint32Array(keys.length);
   let nFrames = 0;
-  for (let x = 0; x < keys.length; ) {
+  for (let x = 0; x < keys.length; x++) {
     const key = keys[x]!;
-    let y = x + 1;
-    while (y < keys.length && keys[y] === key) y++;
     const pfn = Math.floor(key / ORDER_KEYS);
     if (nFrames > 0 && framePfn[nFrames - 1] === pfn) {
       // one frame mapped as both a PTE page and a PMD block: keep the larger block, count every leaf
       frameOrder[nFrames - 1] = Math.max(frameOrder[nFrames - 1]!, key % ORDER_KEYS);
-      frameRefs[nFrames - 1]! += y - x;
+      frameRefs[nFrames - 1]! += leaves[x]!;
     } else {
       framePfn[nFrames] = pfn;
       frameOrder[nFrames] = key % ORDER_KEYS;
-      frameRefs[nFrames] = y - x;
+      frameRefs[nFrames] = leaves[x]!;
       nFrames++;
     }
-    x = y;
   }
   const nRuns = runs.n / 2;
   const runFirst = new Float64Array(nRuns);
@@ -197,18 +242,23 @@ function scanVmemmap(k: Kernel, sink: Sink): VmemmapScan {
   return { tables, tableRefs, framePfn, frameOrder, frameRefs, nFrames, runFirst, runLast, nRuns };
 }
 
-/** Index of the data frame whose block starts at `pfn`, or -1 (binary search). */
-function frameIndex(scan: VmemmapScan, pfn: number): number {
+/** Index of `x` in the ascending `a[0..n)`, or -1 (binary search). */
+function bsearch(a: Float64Array, n: number, x: number): number {
   let lo = 0;
-  let hi = scan.nFrames - 1;
+  let hi = n - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const f = scan.framePfn[mid]!;
-    if (f === pfn) return mid;
-    if (f < pfn) lo = mid + 1;
+    const v = a[mid]!;
+    if (v === x) return mid;
+    if (v < x) lo = mid + 1;
     else hi = mid - 1;
   }
   return -1;
+}
+
+/** Index of the data frame whose block starts at `pfn`, or -1 (binary search). */
+function frameIndex(scan: VmemmapScan, pfn: number): number {
+  return bsearch(scan.framePfn, scan.nFrames, pfn);
 }
 
 /** Whether `pfn` lies inside some mapped data block (binary search on the block starts). */
@@ -287,7 +337,8 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
     sink.add('buddy-purpose', `${b.framesInUse('user_pagetable')} user_pagetable frames allocated, ${userFrames} reachable from the live tasks`);
   // Free lists and allocated frames add up to each node's size, no frame both free and in use.
   let allocated = 0;
-  const free: [number, number][] = []; // [start, end) of every free block, all nodes
+  // every free block, all nodes, as a sort key pfn * ORDER_KEYS + order (a typed array: nothing per block)
+  const freeKeys = new F64List();
   for (const node of b.debugNodes()) {
     const span = node.endPfn - node.startPfn;
     let nfree = 0;
@@ -295,24 +346,31 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
       const n = 2 ** order;
       if (pfn < node.startPfn || pfn + n > node.endPfn) sink.add('buddy-free-block', `node ${node.nid}: free block ${hex(pfn)} order ${order} leaves the node`);
       else if (b.pageCount(pfn) !== 0) sink.add('buddy-free-block', `free block ${hex(pfn)} has page count ${b.pageCount(pfn)}`);
-      free.push([pfn, pfn + n]);
+      freeKeys.push(pfn * ORDER_KEYS + order);
       nfree += n;
     }
     const counted = node.nrFree.reduce((s2, c, k2) => s2 + c * 2 ** k2, 0);
     if (counted !== nfree) sink.add('buddy-nr-free', `node ${node.nid}: nr_free says ${counted} free frames, the bitmaps hold ${nfree}`);
     allocated += span - nfree;
   }
-  free.sort((x, y) => x[0] - y[0]);
-  for (let i = 1; i < free.length; i++)
-    if (free[i]![0] < free[i - 1]![1]) sink.add('buddy-free-block', `frame ${hex(free[i]![0])} is in two free blocks`);
+  // [freeStart[i], freeEnd[i]) ascending by start
+  const keys = freeKeys.a.subarray(0, freeKeys.n).sort();
+  const nFree = keys.length;
+  const freeStart = new Float64Array(nFree);
+  const freeEnd = new Float64Array(nFree);
+  for (let i = 0; i < nFree; i++) {
+    const pfn = Math.floor(keys[i]! / ORDER_KEYS);
+    freeStart[i] = pfn;
+    freeEnd[i] = pfn + 2 ** (keys[i]! % ORDER_KEYS);
+  }
+  for (let i = 1; i < nFree; i++) if (freeStart[i]! < freeEnd[i - 1]!) sink.add('buddy-free-block', `frame ${hex(freeStart[i]!)} is in two free blocks`);
   const freeOverlaps = (pfn: number, n: number): boolean => {
     let lo = 0;
-    let hi = free.length - 1;
+    let hi = nFree - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const [a, z] = free[mid]!;
-      if (pfn + n <= a) hi = mid - 1;
-      else if (pfn >= z) lo = mid + 1;
+      if (pfn + n <= freeStart[mid]!) hi = mid - 1;
+      else if (pfn >= freeEnd[mid]!) lo = mid + 1;
       else return true;
     }
     return false;
@@ -362,16 +420,19 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
       if (!covered) sink.add('subsection-map', `subsection at pfn ${hex(pfn)} is active but no live pgmap covers it`);
     }
   }
-  // Every mapped vmemmap page describes pfns of an active subsection (cheap: one per subsection's worth).
-  const vstep = full ? 1 : pps / spp;
+  // Every mapped vmemmap page describes pfns of an active subsection (cheap: one per subsection's
+  // worth). The full sweep asks once per subsection: the answer for a vmemmap page is its first
+  // pfn's subsection's, the same for every vmemmap page that starts in one subsection.
+  const vstep = pps / spp;
   for (let r = 0; r < scan.nRuns; r++) {
     const a = scan.runFirst[r]!;
     const z = scan.runLast[r]!;
-    for (let vmi = a; vmi <= z; vmi += vstep) {
+    for (let vmi = a; vmi <= z; ) {
       if (!s.pfnSectionValid(vmi * spp)) {
         sink.add('vmemmap-populated', `vmemmap page ${vmi} (pfn ${hex(vmi * spp)}) is mapped but its subsection is not active`);
         break;
       }
+      vmi = full ? Math.max(vmi + 1, Math.ceil(((Math.floor((vmi * spp) / pps) + 1) * pps) / spp)) : vmi + vstep;
     }
   }
 }
@@ -382,6 +443,57 @@ function cheapSample(count: number, seed: number): number[] {
   const out = new Set([0, count - 1]);
   for (let i = 0; i < 8; i++) out.add((Math.imul(seed * 8 + i + 1, 0x9e3779b1) >>> 0) % count);
   return [...out];
+}
+
+const W_FLAGS = PAGE_FLAGS_OFFSET >>> 2;
+const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >>> 2;
+const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >>> 2;
+const PG_HEAD_BIT = 1 << PG_head;
+
+/**
+ * The tail checks of checkStructPages() for every tail of one compound page,
+ * in order, reading each struct page's words from the frame the vmemmap maps
+ * it to: one locate() per vmemmap page instead of four accessor calls per
+ * tail. A compound_head that is neither the head's pointer nor a mask shown
+ * to give the head for every tail goes through headFromCompoundInfo(), as
+ * compound_head() does (with compound_info_has_mask() the head is the tail's
+ * address rounded down, monotone in the pfn: the first and the last tail
+ * decide for all).
+ */
+function checkTails(k: Kernel, sink: Sink, pgmap: DevPagemap, head: number, shift: number): void {
+  const m = k.memmap;
+  const spp = 2 ** k.mmu.sppShift;
+  const sppMask = spp - 1;
+  const nr = 2 ** shift;
+  const ptrLo = m.pageVirtLo(head) | 1;
+  const ptrHi = m.pageVirtHi(head);
+  const ptrOk = !isCompoundInfoMask(ptrLo, ptrHi) && m.headFromCompoundInfo(head + 1, ptrLo, ptrHi) === head;
+  let maskLo = 0;
+  let maskHi = 0;
+  let maskOk = false;
+  try {
+    [maskLo, maskHi] = compoundInfoMask(k.arch, shift);
+    maskOk = m.headFromCompoundInfo(head + 1, maskLo, maskHi) === head && m.headFromCompoundInfo(head + nr - 1, maskLo, maskHi) === head;
+  } catch {
+    maskOk = false; // no mask for this order: every tail takes the generic path
+  }
+  const end = head + nr;
+  let pfn = head + 1;
+  while (pfn < end) {
+    let i = m.locate(pfn);
+    const w = m.w;
+    const stop = Math.min(end, pfn - (pfn & sppMask) + spp);
+    for (; pfn < stop; pfn++, i += STRUCT_PAGE_WORDS) {
+      const lo = w[i + W_HEAD]!;
+      const hi = w[i + W_HEAD + 1]!;
+      if (!((ptrOk && lo === ptrLo && hi === ptrHi) || (maskOk && lo === maskLo && hi === maskHi)))
+        if ((lo & 1) === 0 || m.headFromCompoundInfo(pfn, lo, hi) !== head)
+          sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name}: compound_head is ${hex(m.compoundHead(pfn))}, not ${hex(head)}`);
+      if (w[i + W_FLAGS]! & PG_HEAD_BIT) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name} has PG_head`);
+      const rc = w[i + W_REFCOUNT]!;
+      if (rc !== 0) sink.add('page-refcount', `tail ${hex(pfn)} of ${pgmap.name}: _refcount ${rc}, expected 0`);
+    }
+  }
 }
 
 function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: InvariantOptions): void {
@@ -439,7 +551,7 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
           checkHead(pgmap, head, shift);
           if (refs?.has(head)) seenHeads.add(head); // only the ledger's heads are looked up again
           if (shift === 0) continue;
-          if (full) for (let t = head + 1; t < head + nr; t++) checkTail(pgmap, head, t);
+          if (full) checkTails(k, sink, pgmap, head, shift);
           else {
             // tails 1, 2 and the last, each once (nr is a power of two >= 2)
             checkTail(pgmap, head, head + 1);

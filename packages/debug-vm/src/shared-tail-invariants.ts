@@ -1,15 +1,15 @@
 import { PAGE_KERNEL_LO, PAGE_KERNEL_RO_LO, hex } from '@daxsim/mm';
 import type { Kernel } from '@daxsim/memremap';
 import { compoundTailFrameIntact } from '@daxsim/page-alloc';
-import { isSharedTail, sharedTails } from '@daxsim/sparse-vmemmap';
+import { sharedTails } from '@daxsim/sparse-vmemmap';
 
 /**
  * The protection a vmemmap leaf entry must carry: PAGE_KERNEL, or
  * PAGE_KERNEL_RO for the shared tail pages of the shared-tail generation
- * (and only for them).
+ * (and only for them). `sharedTail`: isSharedTail() of the frame the leaf maps.
  */
-export function vmemmapLeafProtOk(k: Kernel, lo: number, target: number): boolean {
-  return (lo & PAGE_KERNEL_LO) === (isSharedTail(k, target) ? PAGE_KERNEL_RO_LO : PAGE_KERNEL_LO);
+export function vmemmapLeafProtOk(lo: number, sharedTail: boolean): boolean {
+  return (lo & PAGE_KERNEL_LO) === (sharedTail ? PAGE_KERNEL_RO_LO : PAGE_KERNEL_LO);
 }
 
 /**
