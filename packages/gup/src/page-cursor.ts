@@ -33,6 +33,8 @@ export class StructPageCursor {
   private readonly sppMask: number;
   /** vmemmap page of the last at(), -1 none. */
   private vmi = -1;
+  /** That vmemmap page when it was translated for a store (atW()), -1 otherwise. */
+  private vmiW = -1;
   /** Word index in `w` of that vmemmap page's first struct page. */
   private base = 0;
   /** The slab holding that vmemmap page, as words and as bytes. */
@@ -52,6 +54,7 @@ export class StructPageCursor {
   /** Forgets the translation (call before each batch). */
   reset(): void {
     this.vmi = -1;
+    this.vmiW = -1;
     this.headPfn = -1;
     this.w = EMPTY_I32;
     this.u8 = EMPTY_U8;
@@ -68,6 +71,27 @@ export class StructPageCursor {
       this.u8 = m.mem.slabU8[m.si]!;
       this.base = i - within;
       this.vmi = vmi;
+      this.vmiW = -1;
+    }
+    return this.base + within;
+  }
+
+  /**
+   * at() for a store: the same index, found through the store translation
+   * (Memmap.locateW(): a kernel page fault when the vmemmap PTE is read-only,
+   * as for a shared tail) once per vmemmap page stored to.
+   */
+  atW(pfn: number): number {
+    const vmi = pfn >>> this.sppShift;
+    const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
+    if (vmi !== this.vmiW) {
+      const m = this.m;
+      const i = m.locateW(pfn);
+      this.w = m.w;
+      this.u8 = m.mem.slabU8[m.si]!;
+      this.base = i - within;
+      this.vmi = vmi;
+      this.vmiW = vmi;
     }
     return this.base + within;
   }
