@@ -1,6 +1,8 @@
-import { PAGE_COMPOUND_HEAD_OFFSET, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
+import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_COMPOUND_NR_OFFSET, PAGE_FLAGS_OFFSET, PG_head, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
 
 const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
+const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
+const W_CNR = PAGE_COMPOUND_NR_OFFSET >> 2;
 const SP_WORD_SHIFT = Math.log2(STRUCT_PAGE_WORDS);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U8 = new Uint8Array(0);
@@ -96,6 +98,21 @@ export class StructPageCursor {
     return this.base + within;
   }
 
+  /**
+   * How many pfns from `pfn` on lie in the compound page of `head` (what
+   * compound_head(pfn) returned): head + compound_nr(head) - pfn, reading
+   * PageHead(head) and the first tail's compound_nr, as the kernel's
+   * compound_range_next() does; 1 when head is not a head page or pfn is not
+   * inside its extent (a broken memmap: the caller then goes page by page).
+   */
+  compoundLeft(head: number, pfn: number): number {
+    const hi = this.at(head);
+    if (((this.w[hi + W_FLAGS]! >>> PG_head) & 1) === 0) return 1;
+    const nr = this.w[this.at(head + 1) + W_CNR]! >>> 0;
+    const left = head + nr - pfn;
+    return left >= 1 && pfn >= head ? left : 1;
+  }
+
   /** compound_head(): the head pfn (pfn itself for a head or small page), read from pfn's struct page. */
   compoundHead(pfn: number): number {
     const i = this.at(pfn);
@@ -112,4 +129,26 @@ export class StructPageCursor {
     }
     return this.headPfn;
   }
+}
+
+/**
+ * The entries pages[at..at+k) that a release or check loop may take as one
+ * step: the run page, page + 1, ... (page = pages[at], head its
+ * compound_head()) inside head's compound page, at most `limit` entries —
+ * each of them has `head` for compound_head(), by the way a compound page is
+ * built (prep_compound_page points every tail at the head; debug-vm's
+ * invariant sweep checks it), the reasoning of the kernel's own
+ * for_each_compound_range(). The run's last entry is decoded too, through
+ * `pc`, as a check: a run whose last entry says otherwise is taken one entry
+ * at a time. `hc` reads the head's PageHead and compound_nr. Returns k >= 1.
+ */
+export function compoundRun(pc: StructPageCursor, hc: StructPageCursor, pages: Float64Array, at: number, limit: number, page: number, head: number): number {
+  if (limit <= 1) return 1;
+  const left = hc.compoundLeft(head, page);
+  if (left <= 1) return 1;
+  let k = 1;
+  const n = left < limit ? left : limit;
+  while (k < n && pages[at + k] === page + k) k++;
+  if (k > 1 && pc.compoundHead(page + k - 1) !== head) return 1;
+  return k;
 }
