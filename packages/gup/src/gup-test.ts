@@ -58,6 +58,8 @@ export interface GupTestStats {
   calls: number;
   getMs: number;
   putMs: number;
+  /** The untimed part between the loops: the held check (verify_dma_pinned) and dump_pages_test. */
+  checkMs: number;
   /** atomic_refcount_ops during the get loop and during the put loop. */
   getAtomics: number;
   putAtomics: number;
@@ -169,6 +171,7 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
     stats.calls = calls;
     stats.getMs = t1 - t0;
     stats.putMs = t3 - t2;
+    stats.checkMs = t2 - t1;
     stats.getAtomics = getAtomics;
     stats.putAtomics = v[C.atomic_refcount_ops]! - atomics1;
     stats.getPgmapRefs = getPgmapRefs;
@@ -178,7 +181,7 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
 }
 
 export function newGupTestStats(): GupTestStats {
-  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, notHeld: 0 };
+  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, checkMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, notHeld: 0 };
 }
 
 /**
