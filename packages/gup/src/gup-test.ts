@@ -203,6 +203,7 @@ function verifyHeld(g: Gup, cmd: number, pages: Float64Array, nrPages: number): 
   if (!pin && cmd !== GUP_FAST_BENCHMARK && cmd !== GUP_BASIC_TEST) return 0;
   let lastHead = -1;
   const ref = g.referenceLoops;
+  const scan = g.runScan(pages);
   const pc = g.pageCur; // compound_head() of each run, one vmemmap translation per vmemmap page
   const hc = g.headCur;
   pc.reset();
@@ -210,7 +211,7 @@ function verifyHeld(g: Gup, cmd: number, pages: Float64Array, nrPages: number): 
   for (let i = 0; i < nrPages; ) {
     const page = pages[i]!;
     const head = ref ? m.compoundHead(page) : pc.compoundHead(page);
-    const k = ref ? 1 : compoundRun(pc, hc, pages, i, nrPages - i, page, head);
+    const k = ref ? 1 : compoundRun(pc, hc, pages, i, nrPages - i, page, head, scan);
     if (head !== lastHead) {
       lastHead = head;
       if (!headHeld(g, cmd, pin, head, page, i)) return 1;

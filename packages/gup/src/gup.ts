@@ -11,7 +11,7 @@ import {
 } from '@daxsim/mm';
 import { devmapManagedKey, getDevPagemap, putDevPagemap, putPage, putPageFinal, type Kernel } from '@daxsim/memremap';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
-import { allocPageArray, type PfnSeqStore } from './page-array.js';
+import { allocPageArray, type PfnRunScan, type PfnSeqStore } from './page-array.js';
 import { StructPageCursor } from './page-cursor.js';
 
 /**
@@ -107,6 +107,7 @@ export class Gup {
   // Reused output buffer for gup_test's kvcalloc(), and its pfn-run store.
   private scratch: Float64Array = new Float64Array(0);
   private scratchSeq: PfnSeqStore | null = null;
+  private scratchRun: PfnRunScan | null = null;
 
   /**
    * Struct page cursors for the batched hot loops (per-page __gup_device_huge,
@@ -159,8 +160,14 @@ export class Gup {
       const a = allocPageArray(n);
       this.scratch = a.pages;
       this.scratchSeq = a.seq;
+      this.scratchRun = a.run;
     }
     return this.scratch;
+  }
+
+  /** The WebAssembly run scan for `pages` when it is pageBuffer()'s array (page-array.ts), else null (the JS loop). */
+  runScan(pages: Float64Array): PfnRunScan | null {
+    return pages === this.scratch && !this.referenceLoops ? this.scratchRun : null;
   }
 
   /** Starts a gup-fast walk's output: `pages` and *nr, and the pfn-run store when `pages` is pageBuffer()'s array. */

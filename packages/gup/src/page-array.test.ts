@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocPageArray, storePfnRunJs } from './page-array.js';
+import { allocPageArray, pfnRunLengthJs, storePfnRunJs } from './page-array.js';
 
 describe('pages arrays and the pfn-run store', () => {
   it('allocPageArray gives a zeroed array in a WebAssembly.Memory, with a store that writes what the JS loop writes', () => {
@@ -20,4 +20,15 @@ describe('pages arrays and the pfn-run store', () => {
     expect(a.pages[at]).toBe(0); // nothing past the last run
   });
 
+
+  it('the run scan answers what the JS loop answers, wherever the run breaks', () => {
+    const a = allocPageArray(200);
+    expect(a.run).not.toBeNull();
+    for (let bad = 0; bad < 24; bad++) {
+      a.seq!(0, 200, 77);
+      a.pages[5 + bad] = bad % 2 ? 0 : 78 + bad; // a different pfn, or one off by one
+      for (let n = 0; n < 40; n++) expect(a.run!(5 * 8, n, 82)).toBe(pfnRunLengthJs(a.pages, 5, n, 82));
+    }
+    expect(a.run!(0, 3, 1)).toBe(0);
+  });
 });

@@ -1,3 +1,4 @@
+import { pfnRunLengthJs, type PfnRunScan } from './page-array.js';
 import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_COMPOUND_NR_OFFSET, PAGE_FLAGS_OFFSET, PG_head, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
 
 const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
@@ -140,15 +141,26 @@ export class StructPageCursor {
  * invariant sweep checks it), the reasoning of the kernel's own
  * for_each_compound_range(). The run's last entry is decoded too, through
  * `pc`, as a check: a run whose last entry says otherwise is taken one entry
- * at a time. `hc` reads the head's PageHead and compound_nr. Returns k >= 1.
+ * at a time. `hc` reads the head's PageHead and compound_nr; `scan` is the
+ * WebAssembly run scan when `pages` is pageBuffer()'s array (Gup.runScan()).
+ * Returns k >= 1.
  */
-export function compoundRun(pc: StructPageCursor, hc: StructPageCursor, pages: Float64Array, at: number, limit: number, page: number, head: number): number {
+export function compoundRun(
+  pc: StructPageCursor,
+  hc: StructPageCursor,
+  pages: Float64Array,
+  at: number,
+  limit: number,
+  page: number,
+  head: number,
+  scan: PfnRunScan | null,
+): number {
   if (limit <= 1) return 1;
   const left = hc.compoundLeft(head, page);
   if (left <= 1) return 1;
-  let k = 1;
   const n = left < limit ? left : limit;
-  while (k < n && pages[at + k] === page + k) k++;
-  if (k > 1 && pc.compoundHead(page + k - 1) !== head) return 1;
+  const k = scan !== null && at + n <= pages.length ? scan(at * 8, n, page) : pfnRunLengthJs(pages, at, n, page);
+  if (k <= 1) return 1;
+  if (pc.compoundHead(page + k - 1) !== head) return 1;
   return k;
 }

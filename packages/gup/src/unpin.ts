@@ -47,17 +47,18 @@ export function unpinUserPagesDirtyLock(g: Gup, pages: Float64Array, npages: num
   pc.reset();
   hc.reset();
   const ref = g.referenceLoops || g.devmapManagedKey();
+  const scan = g.runScan(pages);
   let i = off;
   let head = i < end ? (ref ? m.compoundHead(pages[i]!) : pc.compoundHead(pages[i]!)) : -1;
   while (i < end) {
     // compound_next(): count the following entries with the same head
-    let nr = ref ? i + 1 : i + compoundRun(pc, hc, pages, i, end - i, pages[i]!, head);
+    let nr = ref ? i + 1 : i + compoundRun(pc, hc, pages, i, end - i, pages[i]!, head, scan);
     let nextHead = -1;
     while (nr < end) {
       const page = pages[nr]!;
       nextHead = ref ? m.compoundHead(page) : pc.compoundHead(page);
       if (nextHead !== head) break;
-      nr += ref ? 1 : compoundRun(pc, hc, pages, nr, end - nr, page, head);
+      nr += ref ? 1 : compoundRun(pc, hc, pages, nr, end - nr, page, head, scan);
     }
     const ntails = nr - i;
     if (makeDirty && !m.PageDirty(head)) setPageDirtyLock(g, head);
@@ -118,12 +119,13 @@ function putPagesRuns(g: Gup, pages: Float64Array, i: number, end: number): numb
   const m = g.memmap;
   const pc = g.pageCur;
   const hc = g.headCur;
+  const scan = g.runScan(pages);
   pc.reset();
   hc.reset();
   while (i < end) {
     const page = pages[i]!;
     const head = pc.compoundHead(page);
-    const k = compoundRun(pc, hc, pages, i, end - i, page, head);
+    const k = compoundRun(pc, hc, pages, i, end - i, page, head, scan);
     const hi = hc.atW(head);
     const hw = hc.w;
     for (let j = 0; j < k; j++) {
