@@ -226,7 +226,6 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
   } while (addr !== end);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
-
 }
 
 /**
@@ -253,8 +252,9 @@ function tryGrabHeadAt(g: Gup, hc: StructPageCursor, hw: Int32Array, hi: number,
     if (pincount) {
       const i2 = hc.atW(head + 2);
       m.compoundPincountAddAt(hc.w, i2, head, refs);
+    } else {
+      m.pageRefAddAt(hw, hi, head, refs * (GUP_PIN_COUNTING_BIAS - 1));
     }
-    else m.pageRefAddAt(hw, hi, head, refs * (GUP_PIN_COUNTING_BIAS - 1));
   }
   return true;
 }

@@ -67,15 +67,7 @@ export class StructPageCursor {
   at(pfn: number): number {
     const vmi = pfn >>> this.sppShift;
     const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
-    if (vmi !== this.vmi) {
-      const m = this.m;
-      const i = m.locate(pfn);
-      this.w = m.w;
-      this.u8 = m.mem.slabU8[m.si]!;
-      this.base = i - within;
-      this.vmi = vmi;
-      this.vmiW = -1;
-    }
+    if (vmi !== this.vmi) this.translate(pfn, vmi, within, false);
     return this.base + within;
   }
 
@@ -87,16 +79,18 @@ export class StructPageCursor {
   atW(pfn: number): number {
     const vmi = pfn >>> this.sppShift;
     const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
-    if (vmi !== this.vmiW) {
-      const m = this.m;
-      const i = m.locateW(pfn);
-      this.w = m.w;
-      this.u8 = m.mem.slabU8[m.si]!;
-      this.base = i - within;
-      this.vmi = vmi;
-      this.vmiW = vmi;
-    }
+    if (vmi !== this.vmiW) this.translate(pfn, vmi, within, true);
     return this.base + within;
+  }
+
+  private translate(pfn: number, vmi: number, within: number, store: boolean): void {
+    const m = this.m;
+    const i = store ? m.locateW(pfn) : m.locate(pfn);
+    this.w = m.w;
+    this.u8 = m.mem.slabU8[m.si]!;
+    this.base = i - within;
+    this.vmi = vmi;
+    this.vmiW = store ? vmi : -1;
   }
 
   /**
