@@ -156,18 +156,18 @@ const WASM_PAGE = 65536;
 /** The largest memory handed out: wasm32 addresses 4 GiB, and seq takes i32 offsets. */
 const MAX_WASM_BYTES = 65536 * WASM_PAGE - WASM_PAGE;
 
-let module: object | null | undefined;
+let compiled: object | null | undefined;
 
 /** The compiled module, or null where WebAssembly (or its SIMD) is missing or refused. */
-function seqModule(): object | null {
-  if (module === undefined) {
+function pageArrayModule(): object | null {
+  if (compiled === undefined) {
     try {
-      module = typeof WebAssembly === 'object' ? new WebAssembly.Module(new Uint8Array(PAGE_ARRAY_WASM)) : null;
+      compiled = typeof WebAssembly === 'object' ? new WebAssembly.Module(new Uint8Array(PAGE_ARRAY_WASM)) : null;
     } catch {
-      module = null;
+      compiled = null;
     }
   }
-  return module;
+  return compiled;
 }
 
 /**
@@ -177,7 +177,7 @@ function seqModule(): object | null {
  * array, never grown, so no view of an earlier array is ever detached.
  */
 export function allocPageArray(n: number): PageArray {
-  const mod = seqModule();
+  const mod = pageArrayModule();
   const bytes = n * 8;
   if (mod !== null && bytes <= MAX_WASM_BYTES) {
     try {
