@@ -1,6 +1,7 @@
 import { PAGE_COMPOUND_ORDER_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, PG_referenced, type DevPagemap } from '@daxsim/mm';
-import { FOLL_GET, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
+import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { REFCOUNT_MAX, type Gup } from './gup.js';
+import { storePfnRunJs } from './page-array.js';
 import type { StructPageCursor } from './page-cursor.js';
 
 // Word indices inside a struct page (x86-64 v5.15 layout, struct-page.ts).
@@ -10,12 +11,15 @@ const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 /**
  * record_subpages(): writes the n pfns page, page + 1, ... into g.pages from
  * g.nr on (not advancing g.nr) and returns n. Pointer arithmetic only: no
- * struct page is read.
+ * struct page is read. Into pageBuffer()'s array the WebAssembly store writes
+ * runs of 16 or more (page-array.ts); shorter runs, any other array, or a run
+ * past its end take the JS loop.
  */
 export function recordSubpages(g: Gup, page: number, n: number): number {
-  const pages = g.pages;
-  let v = page;
-  for (let i = g.nr, e = g.nr + n; i < e; i++) pages[i] = v++;
+  const at = g.nr;
+  const seq = g.seq;
+  if (seq !== null && n >= 16 && at + n <= g.pages.length) seq(at * 8, n, page);
+  else storePfnRunJs(g.pages, at, page, n);
   return n;
 }
 
@@ -170,7 +174,93 @@ function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number,
 
 // The seed's patch 8 (v4): compound_head()/PageHead() are read before any
 // reference is held, the subpages recorded, then one grab for all of them.
+//
+// The fast form does what the reference form below does, field by field and
+// in the same order — compound_head(page), PageHead(head), record_subpages(),
+// SetPageReferenced(head), try_grab_compound_head(head, refs): compound_head
+// (head) again, the count read and checked, one atomic on head->_refcount
+// (and for FOLL_PIN PageHead/compound_order read and one atomic on the
+// pincount or the refcount) — but reaches the head's struct pages through
+// cursors: one translation per vmemmap page read, one more for the first
+// store (locateW, so a read-only vmemmap PTE still faults where the store
+// is), instead of one per field access. Fault injection, FOLL_LONGTERM and
+// the odd flag combinations take the reference form, as does
+// Gup.referenceLoops.
 function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, flags: number): boolean {
+  const getOrPin = flags & (FOLL_GET | FOLL_PIN);
+  if (g.referenceLoops || g.failGrabAt !== 0 || flags & FOLL_LONGTERM || (getOrPin !== FOLL_GET && getOrPin !== FOLL_PIN))
+    return gupDeviceHugeHeadOnceRef(g, pfn, addr, end, flags);
+  const pin = getOrPin === FOLL_PIN;
+  const nrStart = g.nr;
+  const ps = g.pageSize;
+  const hc = g.headCur;
+  hc.reset();
+  let pgmap: DevPagemap | null = null;
+  let ret = true;
+  do {
+    let next = addr + ps;
+    pgmap = g.getDevPagemapCached(pfn, pgmap);
+    if (pgmap === null) {
+      undoDevPagemap(g, nrStart, flags);
+      ret = false;
+      break;
+    }
+    const head = hc.compoundHead(pfn);
+    // "@end is assumed to be limited at most one compound page"
+    let hi = hc.at(head);
+    const isHead = ((hc.w[hi + W_FLAGS]! >>> PG_head) & 1) === 1; // PageHead(head)
+    if (isHead) next = end;
+    const refs = recordSubpages(g, pfn, (next - addr) / ps);
+    hi = hc.atW(head);
+    const hw = hc.w;
+    hw[hi + W_FLAGS] |= 1 << PG_referenced; // SetPageReferenced(head)
+    if (!tryGrabHeadAt(g, hc, hw, hi, head, refs, pin, flags)) {
+      if (isHead) g.clearPageReferenced(head);
+      else undoDevPagemap(g, nrStart, flags);
+      ret = false;
+      break;
+    }
+    g.nr += refs;
+    pfn += refs;
+    addr += refs * ps;
+  } while (addr !== end);
+  if (pgmap !== null) g.putDevPagemap(pgmap);
+  return ret;
+}
+
+/**
+ * try_grab_compound_head(head, refs, flags) of head-once's fast form, on the
+ * head found at hw[hi] through a store translation of cursor hc (which then
+ * reaches its first and second tails). One counted atomic per reference
+ * update, as Gup's.
+ */
+function tryGrabHeadAt(g: Gup, hc: StructPageCursor, hw: Int32Array, hi: number, head: number, refs: number, pin: boolean, flags: number): boolean {
+  // try_get_compound_head(): compound_head(head) first; a head that is a tail (a broken memmap) takes the accessor path
+  if (hc.compoundHead(head) !== head) return g.tryGrabCompoundHead(head, refs, flags) >= 0;
+  const m = g.memmap;
+  const count = hw[hi + W_REFCOUNT]!;
+  if (count < 0) {
+    g.warnOnce(`try_get_compound_head: pfn ${head} has a negative refcount ${count}`);
+    return false;
+  }
+  if (count === 0) return false;
+  // hpage_pincount_available(head), for the overflow test and then for the pin
+  const pincount = pin && ((hw[hi + W_FLAGS]! >>> PG_head) & 1) === 1 && compoundOrderAt(hc, head) > 1;
+  if (count > REFCOUNT_MAX - (pin && !pincount ? refs * GUP_PIN_COUNTING_BIAS : refs)) return false;
+  m.pageRefAddAt(hw, hi, head, refs);
+  if (pin) {
+    if (pincount) {
+      const i2 = hc.atW(head + 2);
+      m.compoundPincountAddAt(hc.w, i2, head, refs);
+    } else {
+      m.pageRefAddAt(hw, hi, head, refs * (GUP_PIN_COUNTING_BIAS - 1));
+    }
+  }
+  return true;
+}
+
+/** The reference form of head-once __gup_device_huge(): one accessor call per field. */
+function gupDeviceHugeHeadOnceRef(g: Gup, pfn: number, addr: number, end: number, flags: number): boolean {
   const nrStart = g.nr;
   const ps = g.pageSize;
   const m = g.memmap;

@@ -112,9 +112,11 @@ export function internalGetUserPagesFast(
     g.warnOnce(`internal_get_user_pages_fast: invalid gup_flags 0x${gupFlags.toString(16)}`);
     return -EINVAL;
   }
-  if (gupFlags & FOLL_PIN) g.hasPinned.add(mm); // mm_set_has_pinned_flag()
+  if (gupFlags & FOLL_PIN) g.setHasPinned(mm); // mm_set_has_pinned_flag()
   const ps = g.pageSize;
-  start -= start % ps; // untagged_addr(start) & PAGE_MASK
+  // untagged_addr(start) & PAGE_MASK (by floor, not %: a double % is a libm call)
+  if (start >= 0) start = Math.floor(start / ps) * ps;
+  else start -= start % ps;
   if (nrPages <= 0) return 0;
   const len = nrPages * ps;
   const end = start + len;
@@ -145,12 +147,12 @@ function locklessPagesFromMm(
   pages: Float64Array,
   off: number,
 ): number {
-  g.pages = pages;
-  g.nr = off;
+  g.bindPages(pages, off);
   const pt = mm.pgd;
   gupLevelRange(g, pt.root, 0, start, end, flags);
   const n = g.nr - off;
   g.pages = EMPTY;
+  g.seq = null;
   return n;
 }
 
@@ -169,12 +171,13 @@ function gupLevelRange(g: Gup, table: number, level: number, addr: number, end: 
   const w = m.slabI32[slot >>> m.slabShift]!;
   const base = m.slotWord(slot);
   const size = g.levelSize[level]!;
-  const entries = g.levelEntries[level]!;
+  // entries is a power of two below 2^32: q & (entries - 1) is q % entries for any q < 2^53 (ToInt32 keeps q mod 2^32)
+  const mask = g.levelEntries[level]! - 1;
   const leafLevel = level === arch.pmdLevel || level === arch.pudLevel;
   do {
     const q = Math.floor(addr / size);
     const next = Math.min((q + 1) * size, end);
-    const word = base + (q % entries) * 2;
+    const word = base + (q & mask) * 2;
     const lo = w[word]!;
     const hi = w[word + 1]!;
     if (leafLevel && protnone(lo)) return false; // pmd_protnone(): NUMA hinting goes slow
@@ -210,7 +213,7 @@ function gupHugeLeaf(
   if (!accessPermitted(lo, flags)) return false;
   const ps = g.pageSize;
   const leafPfn = (hi & PTE_ADDR_HI_MASK) * g.pfnHiMul + (lo >>> g.pageShift); // pmd_pfn() / pud_pfn()
-  const page = leafPfn + (addr % size) / ps;
+  const page = leafPfn + (addr - Math.floor(addr / size) * size) / ps; // addr % size, without a libm fmod
   if (hi & _PAGE_DEVMAP_HI) {
     if (flags & FOLL_LONGTERM) return false;
     // __gup_device_huge_pmd() / __gup_device_huge_pud()
@@ -245,14 +248,14 @@ function gupPteRange(g: Gup, table: number, addr: number, end: number, flags: nu
   const w = m.slabI32[slot >>> m.slabShift]!;
   const base = m.slotWord(slot);
   const arch = g.arch;
-  const entries = g.levelEntries[arch.pteLevel]!;
+  const mask = g.levelEntries[arch.pteLevel]! - 1; // as in gupLevelRange
   const ps = g.pageSize;
   const nrStart = g.nr;
   const pages = g.pages;
   let pgmap: DevPagemap | null = null;
   let ret = false;
   do {
-    const word = base + (Math.floor(addr / ps) % entries) * 2;
+    const word = base + (Math.floor(addr / ps) & mask) * 2;
     const lo = w[word]!;
     const hi = w[word + 1]!;
     if (protnone(lo)) break;

@@ -186,7 +186,7 @@ function getUserPagesLocked(
   off: number,
   flags: number,
 ): number {
-  if (flags & FOLL_PIN) g.hasPinned.add(mm);
+  if (flags & FOLL_PIN) g.setHasPinned(mm);
   if (pages !== null && !(flags & FOLL_PIN)) flags |= FOLL_GET;
   return getUserPagesInner(g, mm, start, nrPages, flags, pages, off);
 }

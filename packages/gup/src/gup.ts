@@ -11,6 +11,7 @@ import {
 } from '@daxsim/mm';
 import { devmapManagedKey, getDevPagemap, putDevPagemap, putPage, putPageFinal, type Kernel } from '@daxsim/memremap';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
+import { allocPageArray, type PfnRunScan, type PfnSeqStore } from './page-array.js';
 import { StructPageCursor } from './page-cursor.js';
 
 /**
@@ -77,25 +78,36 @@ export class Gup {
 
   /**
    * Run the reference (one accessor call per struct page field) forms of the
-   * batched hot loops instead of their cursor forms: same work, same counts,
-   * slower. For tests that hold the fast forms against them.
+   * batched hot loops instead of their cursor forms, and record_subpages()'s
+   * JS loop instead of the WebAssembly store: same work, same counts, slower.
+   * For tests that hold the fast forms against them.
    */
   referenceLoops = false;
 
   /** MMF_HAS_PINNED: mms that ever had a FOLL_PIN. */
   readonly hasPinned = new WeakSet<MmStruct>();
+  /** The mm setHasPinned() last added (the flag is sticky: no second WeakSet insert for it). */
+  private lastPinnedMm: MmStruct | null = null;
 
   // ---- gup-fast walk scratch (pages + *nr of the kernel functions)
   /** The caller's output array of pfns. */
   pages: Float64Array = new Float64Array(0);
   /** *nr: the next free slot of `pages` (absolute index). */
   nr = 0;
+  /**
+   * The store that writes pfn runs into `pages` when it is the array
+   * pageBuffer() made (in a WebAssembly.Memory at offset 0; page-array.ts);
+   * null: record_subpages() takes the JS loop.
+   */
+  seq: PfnSeqStore | null = null;
   /** [start, end) pfns of the pgmap range get_dev_pagemap() last returned (the cached-lookup test). */
   private pgStart = 0;
   private pgEnd = 0;
 
-  // Reused output buffer for gup_test's kvcalloc().
+  // Reused output buffer for gup_test's kvcalloc(), and its pfn-run store.
   private scratch: Float64Array = new Float64Array(0);
+  private scratchSeq: PfnSeqStore | null = null;
+  private scratchRun: PfnRunScan | null = null;
 
   /**
    * Struct page cursors for the batched hot loops (per-page __gup_device_huge,
@@ -124,16 +136,45 @@ export class Gup {
     this.tailCur = new StructPageCursor(k.memmap);
   }
 
+  /** mm_set_has_pinned_flag(): MMF_HAS_PINNED set on mm (it stays set). */
+  setHasPinned(mm: MmStruct): void {
+    if (mm === this.lastPinnedMm) return;
+    this.hasPinned.add(mm);
+    this.lastPinnedMm = mm;
+  }
+
   /** Arms fault injection: the n-th grab from now (try_grab_page / try_grab_compound_head) fails. 0 disarms. */
   armGrabFailure(n: number): void {
     this.failGrabAt = n;
     this.grabCalls = 0;
   }
 
-  /** kvcalloc() for gup_test: an output array of at least n entries (reused between calls). */
+  /**
+   * kvcalloc() for gup_test: an output array of at least n entries (reused
+   * between calls). It lives in a WebAssembly.Memory where the runtime has
+   * one, so record_subpages() can store into it at memory speed (page-array.ts);
+   * a larger request gets a new array (an earlier one is never detached).
+   */
   pageBuffer(n: number): Float64Array {
-    if (this.scratch.length < n) this.scratch = new Float64Array(n);
+    if (this.scratch.length < n) {
+      const a = allocPageArray(n);
+      this.scratch = a.pages;
+      this.scratchSeq = a.seq;
+      this.scratchRun = a.run;
+    }
     return this.scratch;
+  }
+
+  /** The WebAssembly run scan for `pages` when it is pageBuffer()'s array (page-array.ts), else null (the JS loop). */
+  runScan(pages: Float64Array): PfnRunScan | null {
+    return pages === this.scratch && !this.referenceLoops ? this.scratchRun : null;
+  }
+
+  /** Starts a gup-fast walk's output: `pages` and *nr, and the pfn-run store when `pages` is pageBuffer()'s array. */
+  bindPages(pages: Float64Array, nr: number): void {
+    this.pages = pages;
+    this.nr = nr;
+    this.seq = pages === this.scratch && !this.referenceLoops ? this.scratchSeq : null;
   }
 
   // ---- fault injection

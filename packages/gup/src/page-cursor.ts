@@ -1,6 +1,9 @@
-import { PAGE_COMPOUND_HEAD_OFFSET, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
+import { pfnRunLengthJs, type PfnRunScan } from './page-array.js';
+import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_COMPOUND_NR_OFFSET, PAGE_FLAGS_OFFSET, PG_head, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
 
 const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
+const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
+const W_CNR = PAGE_COMPOUND_NR_OFFSET >> 2;
 const SP_WORD_SHIFT = Math.log2(STRUCT_PAGE_WORDS);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U8 = new Uint8Array(0);
@@ -33,6 +36,8 @@ export class StructPageCursor {
   private readonly sppMask: number;
   /** vmemmap page of the last at(), -1 none. */
   private vmi = -1;
+  /** That vmemmap page when it was translated for a store (atW()), -1 otherwise. */
+  private vmiW = -1;
   /** Word index in `w` of that vmemmap page's first struct page. */
   private base = 0;
   /** The slab holding that vmemmap page, as words and as bytes. */
@@ -52,6 +57,7 @@ export class StructPageCursor {
   /** Forgets the translation (call before each batch). */
   reset(): void {
     this.vmi = -1;
+    this.vmiW = -1;
     this.headPfn = -1;
     this.w = EMPTY_I32;
     this.u8 = EMPTY_U8;
@@ -61,15 +67,45 @@ export class StructPageCursor {
   at(pfn: number): number {
     const vmi = pfn >>> this.sppShift;
     const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
-    if (vmi !== this.vmi) {
-      const m = this.m;
-      const i = m.locate(pfn);
-      this.w = m.w;
-      this.u8 = m.mem.slabU8[m.si]!;
-      this.base = i - within;
-      this.vmi = vmi;
-    }
+    if (vmi !== this.vmi) this.translate(pfn, vmi, within, false);
     return this.base + within;
+  }
+
+  /**
+   * at() for a store: the same index, found through the store translation
+   * (Memmap.locateW(): a kernel page fault when the vmemmap PTE is read-only,
+   * as for a shared tail) once per vmemmap page stored to.
+   */
+  atW(pfn: number): number {
+    const vmi = pfn >>> this.sppShift;
+    const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
+    if (vmi !== this.vmiW) this.translate(pfn, vmi, within, true);
+    return this.base + within;
+  }
+
+  private translate(pfn: number, vmi: number, within: number, store: boolean): void {
+    const m = this.m;
+    const i = store ? m.locateW(pfn) : m.locate(pfn);
+    this.w = m.w;
+    this.u8 = m.mem.slabU8[m.si]!;
+    this.base = i - within;
+    this.vmi = vmi;
+    this.vmiW = store ? vmi : -1;
+  }
+
+  /**
+   * How many pfns from `pfn` on lie in the compound page of `head` (what
+   * compound_head(pfn) returned): head + compound_nr(head) - pfn, reading
+   * PageHead(head) and the first tail's compound_nr, as the kernel's
+   * compound_range_next() does; 1 when head is not a head page or pfn is not
+   * inside its extent (a broken memmap: the caller then goes page by page).
+   */
+  compoundLeft(head: number, pfn: number): number {
+    const hi = this.at(head);
+    if (((this.w[hi + W_FLAGS]! >>> PG_head) & 1) === 0) return 1;
+    const nr = this.w[this.at(head + 1) + W_CNR]! >>> 0;
+    const left = head + nr - pfn;
+    return left >= 1 && pfn >= head ? left : 1;
   }
 
   /** compound_head(): the head pfn (pfn itself for a head or small page), read from pfn's struct page. */
@@ -88,4 +124,37 @@ export class StructPageCursor {
     }
     return this.headPfn;
   }
+}
+
+/**
+ * The entries pages[at..at+k) that a release or check loop may take as one
+ * step: the run page, page + 1, ... (page = pages[at], head its
+ * compound_head()) inside head's compound page, at most `limit` entries —
+ * each of them has `head` for compound_head(), by the way a compound page is
+ * built (prep_compound_page points every tail at the head; debug-vm's
+ * invariant sweep checks it), the reasoning of the kernel's own
+ * for_each_compound_range(). The run's last entry is decoded too, through
+ * `pc`, as a check: a run whose last entry says otherwise is taken one entry
+ * at a time. `hc` reads the head's PageHead and compound_nr; `scan` is the
+ * WebAssembly run scan when `pages` is pageBuffer()'s array (Gup.runScan()).
+ * Returns k >= 1.
+ */
+export function compoundRun(
+  pc: StructPageCursor,
+  hc: StructPageCursor,
+  pages: Float64Array,
+  at: number,
+  limit: number,
+  page: number,
+  head: number,
+  scan: PfnRunScan | null,
+): number {
+  if (limit <= 1) return 1;
+  const left = hc.compoundLeft(head, page);
+  if (left <= 1) return 1;
+  const n = left < limit ? left : limit;
+  const k = scan !== null && at + n <= pages.length ? scan(at * 8, n, page) : pfnRunLengthJs(pages, at, n, page);
+  if (k <= 1) return 1;
+  if (pc.compoundHead(page + k - 1) !== head) return 1;
+  return k;
 }

@@ -1,5 +1,6 @@
 import { FOLL_PIN } from './foll.js';
 import { GUP_COUNTERS, type Gup } from './gup.js';
+import { compoundRun } from './page-cursor.js';
 
 /** put_page() on pfn: releases a FOLL_GET reference. */
 export function putPage(g: Gup, pfn: number): void {
@@ -33,23 +34,31 @@ export function unpinUserPagesDirtyLock(g: Gup, pages: Float64Array, npages: num
   }
   const m = g.memmap;
   const end = off + npages;
-  // compound_head() of each entry through a cursor: one vmemmap translation per
-  // vmemmap page of consecutive entries (put_compound_head() below may touch
-  // other struct pages, but never changes the vmemmap; with devmap_managed_key
-  // on, a page_free callback might, so that case takes the reference way).
+  // compound_head() through a cursor: one vmemmap translation per vmemmap page
+  // of consecutive entries (put_compound_head() below may touch other struct
+  // pages, but never changes the vmemmap; with devmap_managed_key on, a
+  // page_free callback might, so that case takes the reference way). The
+  // cursor way takes the entries a compound run at a time (page-cursor.ts
+  // compoundRun(): consecutive pfns inside one compound page share its head),
+  // decoding compound_head() at each run's start and end; the groups, and so
+  // the put_compound_head() calls, are the same.
   const pc = g.pageCur;
+  const hc = g.headCur;
   pc.reset();
+  hc.reset();
   const ref = g.referenceLoops || g.devmapManagedKey();
+  const scan = g.runScan(pages);
   let i = off;
   let head = i < end ? (ref ? m.compoundHead(pages[i]!) : pc.compoundHead(pages[i]!)) : -1;
   while (i < end) {
     // compound_next(): count the following entries with the same head
-    let nr = i + 1;
+    let nr = ref ? i + 1 : i + compoundRun(pc, hc, pages, i, end - i, pages[i]!, head, scan);
     let nextHead = -1;
     while (nr < end) {
-      nextHead = ref ? m.compoundHead(pages[nr]!) : pc.compoundHead(pages[nr]!);
+      const page = pages[nr]!;
+      nextHead = ref ? m.compoundHead(page) : pc.compoundHead(page);
       if (nextHead !== head) break;
-      nr++;
+      nr += ref ? 1 : compoundRun(pc, hc, pages, nr, end - nr, page, head, scan);
     }
     const ntails = nr - i;
     if (makeDirty && !m.PageDirty(head)) setPageDirtyLock(g, head);
@@ -88,33 +97,46 @@ export function unpinUserPageRangeDirtyLock(g: Gup, pfn: number, npages: number,
 
 /**
  * put_page() on each of pages[off..off+n): how gup_test releases FOLL_GET
- * references. One put_page() per entry: compound_head(page) read from the
- * page's struct page, one atomic decrement of head->_refcount, __put_page()
- * when it reaches 0. While devmap_managed_key is off (no fsdax or
- * device-private pgmap: page_is_devmap_managed() is false without looking at
- * the page) the struct pages are reached through cursors that translate the
- * vmemmap once per vmemmap page; otherwise, and under Gup.referenceLoops, each
- * entry goes through Gup.putPage().
+ * references. One put_page() per entry: compound_head(page), one atomic
+ * decrement of head->_refcount, __put_page() when it reaches 0. While
+ * devmap_managed_key is off (no fsdax or device-private pgmap:
+ * page_is_devmap_managed() is false without looking at the page) the loop
+ * goes a compound run at a time (page-cursor.ts compoundRun(): consecutive
+ * pfns inside one compound page share its head, so compound_head() is decoded
+ * at each run's start and end) and still makes one counted atomic per entry,
+ * reaching the head through a cursor; otherwise, and under Gup.referenceLoops,
+ * each entry goes through Gup.putPage().
  */
 export function putPages(g: Gup, pages: Float64Array, n: number, off = 0): void {
   const end = off + n;
   let i = off;
-  if (!g.referenceLoops && !g.devmapManagedKey()) {
-    const m = g.memmap;
-    const pc = g.pageCur;
-    const hc = g.headCur;
-    pc.reset();
-    hc.reset();
-    for (; i < end; i++) {
-      const head = pc.compoundHead(pages[i]!);
-      const hi = hc.at(head);
-      if (m.pageRefAddAt(hc.w, hi, head, -1) === 0) {
+  if (!g.referenceLoops && !g.devmapManagedKey()) i = putPagesRuns(g, pages, off, end);
+  for (; i < end; i++) g.putPage(pages[i]!);
+}
+
+/** putPages()'s cursor way over pages[i..end); returns where the reference way goes on (end, or just past a __put_page()). */
+function putPagesRuns(g: Gup, pages: Float64Array, i: number, end: number): number {
+  const m = g.memmap;
+  const pc = g.pageCur;
+  const hc = g.headCur;
+  const scan = g.runScan(pages);
+  pc.reset();
+  hc.reset();
+  while (i < end) {
+    const page = pages[i]!;
+    const head = pc.compoundHead(page);
+    const k = compoundRun(pc, hc, pages, i, end - i, page, head, scan);
+    const hi = hc.atW(head);
+    const hw = hc.w;
+    for (let j = 0; j < k; j++) {
+      // put_page(pages[i + j]): one atomic on head->_refcount
+      if (m.pageRefAddAt(hw, hi, head, -1) === 0) {
         g.putPageFinal(head);
         // __put_page() may have changed what the rest of the loop sees: go on the reference way.
-        i++;
-        break;
+        return i + j + 1;
       }
     }
+    i += k;
   }
-  for (; i < end; i++) g.putPage(pages[i]!);
+  return i;
 }
