@@ -32,6 +32,12 @@ export class KernelMmu {
   private readonly counters: Counters;
   /** Where oopses are printed (set by whoever boots the kernel; null: only thrown). */
   log: KernelLog | null = null;
+  /**
+   * Set by Memmap.locateWhole() around one translation: the store that
+   * follows covers the whole vmemmap page, so a frame given storage by this
+   * walk need not be zeroed (PhysicalMemory.materialise's `overwrite`).
+   */
+  overwrite = false;
   /** Whether the frame the last walk found is mapped writable (every level on the way has _PAGE_RW). */
   private walkRw = true;
   private tlb: (Int32Array | undefined)[] = [];
@@ -167,7 +173,7 @@ export class KernelMmu {
       const va = this.kernelVa(this.vmemmapOffset + vmi * this.arch.pageSize);
       throw new KernelError(EFAULT, `BUG: unable to handle page fault for address: ${va.toString(16)} (vmemmap not populated)`);
     }
-    return this.mem.materialise(pfn);
+    return this.mem.materialise(pfn, this.overwrite && this.walkRw);
   }
 
   // walkVmemmap() with the paging-structure cache: the same frame, or the same oops.
@@ -180,7 +186,7 @@ export class KernelMmu {
       const lo = pt.lo(this.pwcTable, idx);
       if (lo & _PAGE_PRESENT) {
         this.walkRw = (lo & _PAGE_RW) !== 0; // the upper levels of a vmemmap walk are page tables, always writable
-        return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift));
+        return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift), this.overwrite && this.walkRw);
       }
       return this.walkVmemmap(vmi); // not mapped: the slow path raises the oops
     }
@@ -193,7 +199,7 @@ export class KernelMmu {
     this.walkRw = (pt.wLo & _PAGE_RW) !== 0;
     const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
     const within = va % pt.levelSize(level);
-    return this.mem.materialise(base + Math.floor(within / this.arch.pageSize));
+    return this.mem.materialise(base + Math.floor(within / this.arch.pageSize), this.overwrite && this.walkRw);
   }
 
   /** The frame that backs vmemmap page `vmi`, or -1 when no entry maps it. */

@@ -16,6 +16,28 @@ describe('PhysicalMemory', () => {
     expect([...m.read(2 ** 39 + 4094, 2)]).toEqual([0, 0]);
   });
 
+  it("a discarded frame's storage is zeroed when it is handed out again, unless the taker overwrites it whole", () => {
+    const m = new PhysicalMemory(X86_64);
+    m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });
+    const junk = new Uint8Array(4096).fill(0xa5);
+    m.write(10 * 4096, junk);
+    const slot = m.frameSlot(10);
+    m.discard(10);
+    // the lowest free slot goes to the next frame: the same storage, read as zeros
+    expect(m.materialise(11)).toBe(slot);
+    expect(m.read(11 * 4096, 4096)).toEqual(new Uint8Array(4096));
+    m.write(11 * 4096, junk);
+    m.discard(11);
+    // a taker that stores every byte gets the storage as it is (no zeroing it would overwrite anyway)
+    expect(m.materialise(12, true)).toBe(slot);
+    expect(m.read(12 * 4096, 4)).toEqual(Uint8Array.of(0xa5, 0xa5, 0xa5, 0xa5));
+    m.write(12 * 4096, new Uint8Array(4096));
+    // and the next plain taker after that still gets zeros
+    m.discard(12);
+    m.materialise(13);
+    expect(m.read(13 * 4096, 4096)).toEqual(new Uint8Array(4096));
+  });
+
   it('refuses misaligned and overlapping ranges', () => {
     const m = new PhysicalMemory(X86_64);
     m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });

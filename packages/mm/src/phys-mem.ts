@@ -48,6 +48,12 @@ export class PhysicalMemory {
    * whatever order they were discarded in (sequential memory for the hot loops).
    */
   private freeSlotBits: Uint32Array = new Uint32Array(64);
+  /**
+   * Free slots that still hold a discarded frame's bytes, as bits like
+   * freeSlotBits: discard() leaves the bytes, materialise() zeroes them when
+   * it hands the slot out (unless the caller overwrites the whole frame).
+   */
+  private dirtySlotBits: Uint32Array = new Uint32Array(64);
   /** Lowest word of freeSlotBits that may be non-zero. */
   private freeSlotHint = 0;
   private nrFreeSlots = 0;
@@ -106,8 +112,13 @@ export class PhysicalMemory {
     return blk === undefined ? -1 : blk[pfn & DIR_MASK]! - 1;
   }
 
-  /** The slot of a frame, giving it zeroed storage first if it has none. */
-  materialise(pfn: number): number {
+  /**
+   * The slot of a frame, giving it zeroed storage first if it has none.
+   * `overwrite`: the caller stores every byte of the frame before anything
+   * reads it, so storage that still holds a discarded frame's bytes need not
+   * be zeroed first (the memmap init's whole vmemmap pages).
+   */
+  materialise(pfn: number, overwrite = false): number {
     const bi = pfn >>> DIR_SHIFT;
     let blk = this.dir[bi];
     if (blk === undefined) {
@@ -129,6 +140,15 @@ export class PhysicalMemory {
       this.freeSlotHint = wi;
       this.nrFreeSlots--;
       slot = (wi << 5) + b;
+      const dirty = this.dirtySlotBits;
+      if (dirty[wi]! & (1 << b)) {
+        dirty[wi] = dirty[wi]! & ~(1 << b);
+        if (!overwrite) {
+          const words = this.pageSize >>> 2;
+          const base = (slot & this.slabMask) * words;
+          this.slabI32[slot >>> this.slabShift]!.fill(0, base, base + words);
+        }
+      }
     } else {
       slot = this.nextSlot++;
       const si = slot >>> this.slabShift;
@@ -147,7 +167,8 @@ export class PhysicalMemory {
   /**
    * Drops a frame's contents: it reads as zeros again and costs nothing. The
    * page allocator calls this when it frees a frame (the model's stand-in for
-   * "contents undefined after free").
+   * "contents undefined after free"). Its storage is zeroed when it is next
+   * handed out, and not at all if the next frame overwrites it whole.
    */
   discard(pfn: number): void {
     const blk = this.dir[pfn >>> DIR_SHIFT];
@@ -155,16 +176,18 @@ export class PhysicalMemory {
     const slot = blk[pfn & DIR_MASK]! - 1;
     if (slot < 0) return;
     blk[pfn & DIR_MASK] = 0;
-    const words = this.pageSize >>> 2;
-    const base = (slot & this.slabMask) * words;
-    this.slabI32[slot >>> this.slabShift]!.fill(0, base, base + words);
     const wi = slot >>> 5;
     if (wi >= this.freeSlotBits.length) {
-      const grown = new Uint32Array(Math.max(this.freeSlotBits.length * 2, wi + 1));
+      const n = Math.max(this.freeSlotBits.length * 2, wi + 1);
+      const grown = new Uint32Array(n);
       grown.set(this.freeSlotBits);
       this.freeSlotBits = grown;
+      const dirty = new Uint32Array(n);
+      dirty.set(this.dirtySlotBits);
+      this.dirtySlotBits = dirty;
     }
     this.freeSlotBits[wi] |= 1 << (slot & 31);
+    this.dirtySlotBits[wi] |= 1 << (slot & 31);
     if (wi < this.freeSlotHint || this.nrFreeSlots === 0) this.freeSlotHint = wi;
     this.nrFreeSlots++;
     this.materialised--;

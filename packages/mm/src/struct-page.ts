@@ -193,6 +193,21 @@ export class Memmap {
     return ((slot & m.slabMask) << this.frameWordShift) + ((pfn & this.sppMask) << 4);
   }
 
+  /**
+   * locateW() for a caller that stores every struct page of pfn's vmemmap
+   * page (pfn is its first) before anything reads them: a vmemmap frame
+   * given storage here is not zeroed first (memmap init of whole pages).
+   */
+  locateWhole(pfn: number): number {
+    const mmu = this.mmu;
+    mmu.overwrite = true;
+    try {
+      return this.locateW(pfn);
+    } finally {
+      mmu.overwrite = false;
+    }
+  }
+
   /** The 64 bytes of pfn's struct page, as read through the vmemmap. */
   rawBytes(pfn: number): Uint8Array {
     const i = this.locate(pfn);

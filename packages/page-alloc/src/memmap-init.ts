@@ -23,6 +23,10 @@ import type { ArchProfile } from '@daxsim/mm';
 import { prepCompoundHead, prepCompoundTail } from './compound.js';
 import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, W_REFCOUNT, ZONES_HI_SHIFT } from './words.js';
 
+// page->lru's next and prev (the words compound_head and, for ZONE_DEVICE pages, pgmap later overlay)
+const W_LRU_NEXT = W_HEAD;
+const W_LRU_PREV = W_HEAD + 2;
+
 /** enum migratetype (include/linux/mmzone.h) */
 export const MIGRATE_UNMOVABLE = 0;
 export const MIGRATE_MOVABLE = 1;
@@ -249,9 +253,10 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     for (let j = 0; j < spp; j++) page.set(base, j * 16);
     for (let pfn = startPfn; pfn < endPfn; ) {
       const n = Math.min(endPfn - pfn, spp - (pfn % spp));
-      const i = mm.locateW(pfn);
-      if (n === spp) mm.w.set(page, i);
-      else writeRun(mm.w, i, base, n);
+      if (n === spp) {
+        const i = mm.locateWhole(pfn); // every byte of the vmemmap page is stored next
+        mm.w.set(page, i);
+      } else writeRun(mm.w, mm.locateW(pfn), base, n);
       written += n;
       pfn += n;
     }
@@ -282,7 +287,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     const last = h + nrInit;
     for (let pfn = h + 3; pfn < last; ) {
       const n = Math.min(last - pfn, spp - (pfn % spp));
-      i = mm.locateW(pfn);
+      i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn); // a whole vmemmap page of tails is stored next
       w = mm.w;
       if (n === spp) w.set(page, i);
       else if (n === spp - 3) w.set(rest, i);
@@ -295,16 +300,50 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   k.counters.v[C.struct_pages_initialised] += written;
 }
 
-// memmap_init_range() for the pfns that hold a device's own memmap (altmap): reserved ZONE_DEVICE pages
-export function memmapInitRange(k: MemmapInitKernel, startPfn: number, endPfn: number, nid: number): number {
+// memmap_init_range() for the pfns that hold a device's own memmap (altmap): reserved ZONE_DEVICE pages.
+// 'fast' writes each vmemmap page's struct pages as words through one translation; 'reference' goes
+// through the accessors, page by page, in the kernel's order. Both write the same words.
+export function memmapInitRange(k: MemmapInitKernel, startPfn: number, endPfn: number, nid: number, path: MemmapInitPath = 'fast'): number {
   const mm = k.memmap;
-  let n = 0;
-  for (let pfn = startPfn; pfn < endPfn; pfn++) {
-    initSinglePage(mm, pfn, ZONE_DEVICE, nid);
-    mm.SetPageReserved(pfn);
-    if (pfn % pageblockNrPages(k.arch) === 0) k.pageblock?.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
-    n++;
+  if (path === 'reference') {
+    let n = 0;
+    for (let pfn = startPfn; pfn < endPfn; pfn++) {
+      initSinglePage(mm, pfn, ZONE_DEVICE, nid);
+      mm.SetPageReserved(pfn);
+      if (pfn % pageblockNrPages(k.arch) === 0) k.pageblock?.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
+      n++;
+    }
+    return n;
   }
-  return n;
+  const spp = structPagesPerPage(k.arch);
+  const pbNr = pageblockNrPages(k.arch);
+  // what __init_single_page() and SetPageReserved() leave, but for the lru list head (the page's own address)
+  const t = new Int32Array(16);
+  t[0] = 1 << PG_reserved;
+  t[1] = (nid << NODES_HI_SHIFT) | (ZONE_DEVICE << ZONES_HI_SHIFT);
+  t[W_MAPCOUNT] = -1;
+  t[W_REFCOUNT] = 1;
+  let written = 0;
+  for (let pfn = startPfn; pfn < endPfn; ) {
+    const n = Math.min(endPfn - pfn, spp - (pfn % spp));
+    const i0 = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn);
+    const w = mm.w;
+    writeRun(w, i0, t, n);
+    for (let j = 0; j < n; j++) {
+      // INIT_LIST_HEAD(&page->lru): next and prev point at the list head itself
+      const lo = mm.pageVirtLo(pfn + j) + 8;
+      const hi = mm.pageVirtHi(pfn + j);
+      const i = i0 + j * 16;
+      w[i + W_LRU_NEXT] = lo;
+      w[i + W_LRU_NEXT + 1] = hi;
+      w[i + W_LRU_PREV] = lo;
+      w[i + W_LRU_PREV + 1] = hi;
+    }
+    if (k.pageblock !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) k.pageblock.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+    written += n;
+    pfn += n;
+  }
+  k.counters.v[C.struct_pages_initialised] += written;
+  mm.refcountEpoch++;
+  return written;
 }
-
