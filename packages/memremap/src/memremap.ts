@@ -269,7 +269,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
     return err;
   }
   // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
-  if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid);
+  if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid, entry.initPath);
   const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath, k.vmemmapOptimizeRule, k.ppc64Mmu);
   entry.stats.initMs += res.ms;
   // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
