@@ -103,6 +103,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
         ok = false;
         break;
       }
+      let i2 = -1; // the second tail's index in tc.w when the pincount lives there
       if (!pin) {
         if (count > REFCOUNT_MAX - 1) {
           ok = false;
@@ -115,7 +116,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
           ok = false;
           break;
         }
-        const i2 = tc.at(head + 2);
+        i2 = tc.at(head + 2);
         m.compoundPincountAddAt(tc.w, i2, head, 1);
         m.pageRefAddAt(hw, hi, head, 1);
       } else {
@@ -128,6 +129,24 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
       nr++;
       pfn++;
       addr += ps;
+      if (addr === end || (pin && i2 < 0)) continue;
+      // The next pages of the same compound page take the same steps: get_dev_pagemap() (the cached
+      // range), compound_head() read from each page's own struct page, SetPageReferenced() on the head
+      // (already set) and one grab of one reference (and pincount) on that head each. Their grabs are
+      // made as one store of their sum, counted as the atomics they are; a run that could reach
+      // REFCOUNT_MAX is left to the page-by-page steps above, which stop where the kernel would.
+      const max = Math.min((end - addr) / ps, g.devPagemapCachedEnd - pfn);
+      let k = 0;
+      while (k < max && pc.compoundHead(pfn + k) === head) {
+        pages[nr + k] = pfn + k;
+        k++;
+      }
+      if (k === 0 || hw[hi + W_REFCOUNT]! > REFCOUNT_MAX - k) continue;
+      if (i2 >= 0) m.compoundPincountAddManyAt(tc.w, i2, head, 1, k);
+      m.pageRefAddManyAt(hw, hi, head, 1, k);
+      nr += k;
+      pfn += k;
+      addr += k * ps;
     } while (addr !== end);
   } finally {
     g.nr = nr;

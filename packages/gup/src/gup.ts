@@ -214,6 +214,11 @@ export class Gup {
     return pgmap;
   }
 
+  /** The end (exclusive) of the pfn range getDevPagemapCached() last found its pgmap for. */
+  get devPagemapCachedEnd(): number {
+    return this.pgEnd;
+  }
+
   /** put_dev_pagemap() */
   putDevPagemap(pgmap: DevPagemap): void {
     putDevPagemap(this.k, pgmap);

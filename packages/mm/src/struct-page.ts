@@ -444,6 +444,15 @@ export class Memmap {
     return v;
   }
 
+  /** `times` compoundPincountAddAt(n) in a row (see pageRefAddManyAt): one store, `times` atomics counted. */
+  compoundPincountAddManyAt(w: Int32Array, i: number, headPfn: number, n: number, times: number): number {
+    const v = w[i + W_PINCOUNT]! + n * times;
+    if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: pincount of head pfn ${headPfn} would underflow (${v})`);
+    w[i + W_PINCOUNT] = v;
+    this.counters.v[ATOMIC_OPS] += times;
+    return v;
+  }
+
   // ---- reference counts
 
   /** page_ref_count() */
@@ -477,6 +486,22 @@ export class Memmap {
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would underflow (${v})`);
     w[i + W_REFCOUNT] = v;
     this.counters.v[ATOMIC_OPS]++;
+    this.refcountEpoch++;
+    return v;
+  }
+  /**
+   * `times` page_ref_add(n) in a row on one struct page already found (the
+   * grabs of a per-page loop over the pages of one compound page, which all
+   * land on its head): the count moves by n * times in one store, and
+   * `times` atomics are counted. The caller has checked that none of them
+   * could overflow; an overflow or underflow still throws.
+   */
+  pageRefAddManyAt(w: Int32Array, i: number, pfn: number, n: number, times: number): number {
+    const v = w[i + W_REFCOUNT]! + n * times;
+    if (v > 0x7fffffff) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would overflow`);
+    if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: refcount of pfn ${pfn} would underflow (${v})`);
+    w[i + W_REFCOUNT] = v;
+    this.counters.v[ATOMIC_OPS] += times;
     this.refcountEpoch++;
     return v;
   }
