@@ -253,10 +253,10 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     for (let j = 0; j < spp; j++) page.set(base, j * 16);
     for (let pfn = startPfn; pfn < endPfn; ) {
       const n = Math.min(endPfn - pfn, spp - (pfn % spp));
-      if (n === spp) {
-        const i = mm.locateWhole(pfn); // every byte of the vmemmap page is stored next
-        mm.w.set(page, i);
-      } else writeRun(mm.w, mm.locateW(pfn), base, n);
+      // every byte of a whole vmemmap page is stored next (locate before reading mm.w: it sets it)
+      const i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn);
+      if (n === spp) mm.w.set(page, i);
+      else writeRun(mm.w, i, base, n);
       written += n;
       pfn += n;
     }
