@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   SZ_1G,
   SZ_1M,
+  ZONE_DEVICE,
+  archByName,
   ARM64_4K,
   C,
   EBUSY,
@@ -201,6 +203,25 @@ describe('memmap_init_zone_device', () => {
     expect(fast.stats.structPagesInitialised).toBe(ref.stats.structPagesInitialised);
     expect(fast.written).toBeGreaterThan(0);
   });
+
+  // A device smaller than one vmemmap page's worth of struct pages on the 64K and 16K profiles (2 MiB:
+  // 32 or 128 pfns), between two others: the fast path writes part of a vmemmap page it shares.
+  it.each(['ppc64-64k', 'arm64-16k', 'arm64-4k', 'x86_64'] as const)('%s: a 2 MiB base-page device between two others, fast = reference', (name) => {
+    const arch = archByName(name);
+    const build = (path: 'fast' | 'reference') => {
+      const k = createKernel({ arch, ram: [{ nid: 0, size: SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
+      memremapPages(k, pgmapOf(2 * SZ_1M, 0, DEV, 'before'), 0, { generation: 'compound' });
+      memremapPages(k, pgmapOf(2 * SZ_1M, 0, DEV + 4 * SZ_1M, 'after'), 0, { generation: 'compound' });
+      const pg = pgmapOf(2 * SZ_1M, 0, DEV + 2 * SZ_1M, 'dut');
+      memremapPages(k, pg, 0, { generation: 'compound', initPath: path });
+      return k;
+    };
+    const fast = build('fast');
+    const ref = build('reference');
+    expect(fast.mem.digest()).toBe(ref.mem.digest());
+    const pfn = (DEV + 2 * SZ_1M) / arch.pageSize;
+    expect([fast.memmap.pageZonenum(pfn), fast.memmap.pageRefCount(pfn)]).toEqual([ZONE_DEVICE, 1]);
+  });
 });
 
 describe('the memmap reads right through the vmemmap', () => {
@@ -304,6 +325,31 @@ describe('memunmap_pages leaves nothing behind', () => {
     memunmapPages(k, a);
     expect(state(k)).toEqual(s0);
   });
+
+  // On 16K and 64K pages one vmemmap page holds the struct pages of several 2 MiB subsections (and
+  // ppc64 / arm64 4K map the vmemmap in 2 MiB blocks): the vmemmap of one subsection-sized pgmap is
+  // part of a page (or block) another pgmap also uses.
+  it.each(['arm64-64k', 'arm64-16k', 'arm64-4k', 'ppc64-64k', 'x86_64'] as const)(
+    '%s: two 2 MiB pgmaps sharing a vmemmap page or block: each maps, and the other survives its unmap',
+    (name) => {
+      const arch = archByName(name);
+      const k = createKernel({ arch, ram: [{ nid: 0, size: SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
+      const inUse = () => k.buddy.framesInUse('vmemmap_data') + k.buddy.framesInUse('vmemmap_pagetable');
+      const before = inUse();
+      const a = pgmapOf(2 * SZ_1M, 0, DEV, 'a');
+      const b = pgmapOf(2 * SZ_1M, 0, DEV + 2 * SZ_1M, 'b');
+      memremapPages(k, a, 0, { generation: 'compound' });
+      memremapPages(k, b, 0, { generation: 'compound' });
+      const pb = (DEV + 2 * SZ_1M) / arch.pageSize;
+      memunmapPages(k, a);
+      expect([k.memmap.pageZonenum(pb), k.memmap.pageRefCount(pb)]).toEqual([ZONE_DEVICE, 1]);
+      memremapPages(k, a, 0, { generation: 'compound' });
+      memunmapPages(k, b);
+      expect(k.memmap.pageZonenum(DEV / arch.pageSize)).toBe(ZONE_DEVICE);
+      memunmapPages(k, a);
+      expect(inUse()).toBe(before);
+    },
+  );
 
   it('refuses while page references beyond the bulk ones are held', () => {
     const k = machine();

@@ -140,7 +140,7 @@ function vmemmapPteRun(
   const span = Math.floor(addr / pt.levelSize(k.arch.pmdLevel));
   const idx0 = pt.index(addr, pteLevel);
   const ps = k.arch.pageSize;
-  const n = Math.round((end - addr) / ps);
+  const n = Math.ceil((end - addr) / ps); // the kernel loops addr += PAGE_SIZE while addr < end: a range inside one page is one PTE
   let table: number;
   let fresh = false; // every entry of [idx0, idx0 + n) is none: a PTE table this call allocated, not yet written there
   if (cur !== null && cur.span === span) {
@@ -602,9 +602,12 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
         const target = entryPfn(lo, pt.hi(pmdTable, pmdIdx), shift);
         const whole = addr % pmd === 0 && next - addr === pmd;
         if (lo & _PAGE_PSE) {
-          if (!whole && hugepagesFlavour(k) === 'ppc64' && populated !== null) {
+          if (!whole && hugepagesFlavour(k) !== 'x86' && populated !== null) {
             // ppc64 vmemmap_free(): a 2 MiB block serves many sections; it goes only when
-            // no subsection it describes is still active (the caller cleared its own first)
+            // no subsection it describes is still active (the caller cleared its own first).
+            // arm64 4K maps a block for a subsection too; its 5.15 unmap_hotplug_pmd_range()
+            // would free the block under the other subsections' struct pages: the model keeps
+            // it as ppc64 does (x86 maps blocks only for whole sections)
             const blockPfn = (addr - (addr % pmd) - k.mmu.vmemmapOffset) / k.arch.structPageSize;
             if (vmemmapPopulated(populated, blockPfn, pmd / k.arch.structPageSize)) {
               addr = next;
@@ -622,15 +625,29 @@ export function vmemmapFree(k: VmemmapKernel, start: number, end: number, altmap
           // remove_pte_table(): the table's entries for [addr, next), cleared
           // with one TLB flush for the run, then the frames they mapped are
           // put, a run of PTEs sharing one frame with one put of that many
-          const idx0 = pt.index(addr, pteLevel);
-          const n = Math.round((next - addr) / ps);
+          let idx0 = pt.index(addr, pteLevel);
+          let n = Math.ceil((next - addr) / ps);
+          let va0 = addr;
+          // a vmemmap page only partly in the range (a page of struct pages holds more than a
+          // subsection's on 16K/64K profiles) stays while a subsection it describes is active, as
+          // x86's remove_pte_table() keeps a page not all PAGE_UNUSED
+          if (populated !== null) {
+            const spp = ps / k.arch.structPageSize;
+            const pagePfn = (va: number): number => (va - (va % ps) - k.mmu.vmemmapOffset) / k.arch.structPageSize;
+            if (addr % ps !== 0 && vmemmapPopulated(populated, pagePfn(addr), spp)) {
+              idx0++;
+              n--;
+              va0 = addr - (addr % ps) + ps;
+            }
+            if (n > 0 && next % ps !== 0 && vmemmapPopulated(populated, pagePfn(next), spp)) n--;
+          }
           if (pteScratch.length < n * 2) pteScratch = new Int32Array(n * 2);
           const e = pteScratch;
           const tslot = k.mem.frameSlot(target);
           const tw = k.mem.slabI32[tslot >>> k.mem.slabShift]!;
           const tb = k.mem.slotWord(tslot) + idx0 * 2;
           for (let j = 0; j < n * 2; j++) e[j] = tw[tb + j]!;
-          pt.clearEntries(target, idx0, n, addr, pteLevel);
+          pt.clearEntries(target, idx0, n, va0, pteLevel);
           for (let j = 0; j < n; ) {
             const plo = e[j * 2]!;
             const phi = e[j * 2 + 1]!;
