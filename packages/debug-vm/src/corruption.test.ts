@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SZ_1M, PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, compoundInfoMask, hex, type VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1M, archByName, PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, compoundInfoMask, hex, type VmemmapGeneration } from '@daxsim/mm';
 import { type Kernel, memremapPages } from '@daxsim/memremap';
 import { TEST_DEV_BASE, testKernel, testPagemap } from '@daxsim/memremap/test';
 import { checkInvariants, type Violation } from './invariants.js';
@@ -150,4 +150,27 @@ describe('a corrupted struct page or vmemmap PTE is found', () => {
       expect(says(v, 'compound-tail', `tail ${hex(head + 3 * 64)} of pmem0: compound_head is`)).toBe(true);
       expect(names(v)).toContain('vmemmap-shared-frame-refs');
     });
+});
+
+describe('vmemmap-populated on every profile', () => {
+  // 16K / 64K pages: a vmemmap page holds several subsections' struct pages; ppc64 and arm64 4K map
+  // the vmemmap in 2 MiB blocks that describe far more than the device. None of that is a violation.
+  it.each(['ppc64-64k', 'arm64-64k', 'arm64-16k', 'arm64-4k', 'x86_64'] as const)('%s: clean memmaps of 2, 64 and 512 MiB sweep clean', (name) => {
+    for (const size of [2 * SZ_1M, 64 * SZ_1M, 512 * SZ_1M]) {
+      const k = testKernel({ arch: archByName(name), dev: { size: 1024 * SZ_1M } });
+      memremapPages(k, testPagemap(size, 0), 0, { generation: 'compound' });
+      expect(checkInvariants(k).map((x) => x.message)).toEqual([]);
+      expect(checkInvariants(k, undefined, [], { full: false }).map((x) => x.message)).toEqual([]);
+    }
+  });
+
+  it('x86-64: a vmemmap page still mapped after its subsection was deactivated is reported', () => {
+    const k = testKernel({ dev: { size: 1024 * SZ_1M } });
+    memremapPages(k, testPagemap(64 * SZ_1M, 0), 0, { generation: 'compound' });
+    Object.assign(k, { corrupted: true });
+    // clear the last subsection's bit behind memunmap's back: its 8 vmemmap pages stay mapped
+    const last = PFN0 + (64 * SZ_1M) / 4096 - 512;
+    expect(k.sparse.clearSubsectionMap(last, 512)).toBe(0);
+    expect(names(checkInvariants(k))).toContain('vmemmap-populated');
+  });
 });

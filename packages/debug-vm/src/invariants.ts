@@ -420,19 +420,31 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
       if (!covered) sink.add('subsection-map', `subsection at pfn ${hex(pfn)} is active but no live pgmap covers it`);
     }
   }
-  // Every mapped vmemmap page describes pfns of an active subsection (cheap: one per subsection's
-  // worth). The full sweep asks once per subsection: the answer for a vmemmap page is its first
-  // pfn's subsection's, the same for every vmemmap page that starts in one subsection.
-  const vstep = pps / spp;
+  // Every mapped vmemmap page describes pfns of an active subsection: one check per subsection's worth
+  // of vmemmap pages (a vmemmap page of 64K pages spans 32 subsections: any of them will do). A page
+  // inside a PMD block (ppc64's 2 MiB blocks, arm64's) may describe nothing active as long as some
+  // pfn its block describes is: the kernel maps and frees the vmemmap a block at a time there.
+  const anyActive = (pfn0: number, n: number): boolean => {
+    for (let p = pfn0 - (pfn0 % pps); p < pfn0 + n; p += pps) if (s.pfnSectionValid(p)) return true;
+    return false;
+  };
+  const pt = k.mmu.pgtable;
+  const pteLevel = k.arch.pteLevel;
+  const blockActive = (vmi: number): boolean => {
+    const level = pt.walk(k.mmu.vmemmapOffset + vmi * k.arch.pageSize);
+    if (level >= pteLevel) return false;
+    const per = pt.levelSize(level) / k.arch.pageSize; // vmemmap pages the leaf maps
+    return anyActive(Math.floor(vmi / per) * per * spp, per * spp);
+  };
+  const vstep = Math.max(1, pps / spp);
   for (let r = 0; r < scan.nRuns; r++) {
     const a = scan.runFirst[r]!;
     const z = scan.runLast[r]!;
-    for (let vmi = a; vmi <= z; ) {
-      if (!s.pfnSectionValid(vmi * spp)) {
-        sink.add('vmemmap-populated', `vmemmap page ${vmi} (pfn ${hex(vmi * spp)}) is mapped but its subsection is not active`);
+    for (let vmi = a; vmi <= z; vmi += vstep) {
+      if (!anyActive(vmi * spp, spp) && !blockActive(vmi)) {
+        sink.add('vmemmap-populated', `vmemmap page ${vmi} (pfns ${hex(vmi * spp)}-${hex(vmi * spp + spp - 1)}) is mapped but describes no active subsection`);
         break;
       }
-      vmi = full ? Math.max(vmi + 1, Math.ceil(((Math.floor((vmi * spp) / pps) + 1) * pps) / spp)) : vmi + vstep;
     }
   }
 }
