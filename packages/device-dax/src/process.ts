@@ -28,7 +28,7 @@ import { checkVma, daxVmOps } from './device.js';
 export function userPageTableAllocator(k: KernelCore, nid = 0): PageTableAllocator {
   return {
     allocPageTable: () => k.frames.allocPages(0, nid, 'user_pagetable'),
-    freePageTable: (pfn: number) => k.frames.freePages(pfn, 0, 'user_pagetable'),
+    freePageTable: (pfn: number, zeroed?: boolean) => k.frames.freePages(pfn, 0, 'user_pagetable', zeroed),
   };
 }
 

@@ -17,8 +17,8 @@ export type FramePurpose = 'vmemmap_data' | 'vmemmap_pagetable' | 'user_pagetabl
 export interface FrameAllocator {
   /** alloc_pages_node(nid, GFP_KERNEL, order): 2^order contiguous frames, or -ENOMEM. */
   allocPages(order: number, nid: number, purpose: FramePurpose): number;
-  /** __free_pages(): gives the block back; its contents are discarded. */
-  freePages(pfn: number, order: number, purpose: FramePurpose): void;
+  /** __free_pages(): gives the block back; its contents are discarded (`zeroed`: they are known to be all zero). */
+  freePages(pfn: number, order: number, purpose: FramePurpose, zeroed?: boolean): void;
 }
 
 /**

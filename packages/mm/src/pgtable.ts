@@ -34,7 +34,8 @@ export const _PAGE_TABLE_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCE
 export interface PageTableAllocator {
   /** Returns the pfn of a zeroed page, or -ENOMEM. */
   allocPageTable(): number;
-  freePageTable(pfn: number): void;
+  /** `zeroed`: the table's every entry is zero (the emptiness check saw it). */
+  freePageTable(pfn: number, zeroed?: boolean): void;
 }
 
 /** Told of every change to an entry that was present: the TLB flush hook. */
@@ -100,6 +101,8 @@ export class PageTable {
   wIndex = 0;
   wLo = 0;
   wHi = 0;
+  /** Whether the table the last tableEmpty() found empty is all zero (no non-present entry left either). */
+  wEmptyZero = false;
   /** Tables the last populate() created (0: every table on the path existed; > 0: the table it returned is new, all entries none). */
   wMade = 0;
 
@@ -232,7 +235,7 @@ export class PageTable {
   private undoPopulate(made: number): void {
     while (made-- > 0) {
       this.writeRaw(this.madeTable[made]!, this.madeIdx[made]!, 0, 0);
-      this.alloc.freePageTable(this.madeChild[made]!);
+      this.alloc.freePageTable(this.madeChild[made]!, true); // made by this call: its only entry was cleared the step before
     }
   }
 
@@ -305,8 +308,18 @@ export class PageTable {
     const base = m.slotWord(slot);
     const n = 2 * (1 << this.arch.levels[level]!.bits);
     const f = 2 * from;
-    for (let i = f; i < n; i += 2) if (w[base + i]! & _PAGE_PRESENT) return false;
-    for (let i = 0; i < f; i += 2) if (w[base + i]! & _PAGE_PRESENT) return false;
+    let bits = 0; // every word of a table found empty, or-ed: zero when the table is all zero
+    for (let i = f; i < n; i += 2) {
+      const lo = w[base + i]!;
+      if (lo & _PAGE_PRESENT) return false;
+      bits |= lo | w[base + i + 1]!;
+    }
+    for (let i = 0; i < f; i += 2) {
+      const lo = w[base + i]!;
+      if (lo & _PAGE_PRESENT) return false;
+      bits |= lo | w[base + i + 1]!;
+    }
+    this.wEmptyZero = bits === 0;
     return true;
   }
 
@@ -325,7 +338,7 @@ export class PageTable {
       const parent = this.pathTable[l - 1]!;
       const idx = this.index(va, l - 1);
       this.clearEntry(parent, idx, va, l - 1);
-      this.alloc.freePageTable(table);
+      this.alloc.freePageTable(table, this.wEmptyZero);
       freed++;
     }
     return freed;

@@ -38,6 +38,20 @@ describe('PhysicalMemory', () => {
     expect(m.read(13 * 4096, 4096)).toEqual(new Uint8Array(4096));
   });
 
+  it('a frame its freer saw all zero is handed out as it is; any other is zeroed first', () => {
+    const m = new PhysicalMemory(X86_64);
+    m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });
+    m.write(20 * 4096 + 8, Uint8Array.of(0)); // materialised, all zero
+    const slot = m.frameSlot(20);
+    m.discard(20, true);
+    expect(m.materialise(21)).toBe(slot);
+    expect(m.read(21 * 4096, 4096)).toEqual(new Uint8Array(4096));
+    m.write(21 * 4096 + 4000, Uint8Array.of(7));
+    m.discard(21);
+    expect(m.materialise(22)).toBe(slot);
+    expect(m.read(22 * 4096, 4096)).toEqual(new Uint8Array(4096));
+  });
+
   it('refuses misaligned and overlapping ranges', () => {
     const m = new PhysicalMemory(X86_64);
     m.addRange({ start: 0, size: 2 ** 30, kind: 'ram' });

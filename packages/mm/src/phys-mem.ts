@@ -165,17 +165,21 @@ export class PhysicalMemory {
   }
 
   /**
-   * Drops a frame's contents: it reads as zeros again and costs nothing. The
+   * Drops a frame's contents: it reads as zeros again and costs nothing
+   * (`zeroed`: the caller has seen that it holds only zeros). The
    * page allocator calls this when it frees a frame (the model's stand-in for
    * "contents undefined after free"). Its storage is zeroed when it is next
    * handed out, and not at all if the next frame overwrites it whole.
    */
-  discard(pfn: number): void {
+  discard(pfn: number, zeroed = false): void {
     const blk = this.dir[pfn >>> DIR_SHIFT];
     if (blk === undefined) return;
     const slot = blk[pfn & DIR_MASK]! - 1;
     if (slot < 0) return;
     blk[pfn & DIR_MASK] = 0;
+    // `zeroed`: the caller knows every byte is zero (a page table freed once its last entry was
+    // cleared, which the emptiness check read): the next taker need not zero it
+    const dirty = !zeroed;
     const wi = slot >>> 5;
     if (wi >= this.freeSlotBits.length) {
       const n = Math.max(this.freeSlotBits.length * 2, wi + 1);
@@ -187,7 +191,7 @@ export class PhysicalMemory {
       this.dirtySlotBits = dirty;
     }
     this.freeSlotBits[wi] |= 1 << (slot & 31);
-    this.dirtySlotBits[wi] |= 1 << (slot & 31);
+    if (dirty) this.dirtySlotBits[wi] |= 1 << (slot & 31);
     if (wi < this.freeSlotHint || this.nrFreeSlots === 0) this.freeSlotHint = wi;
     this.nrFreeSlots++;
     this.materialised--;

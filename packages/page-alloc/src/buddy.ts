@@ -228,7 +228,7 @@ export class BuddyAllocator implements FrameAllocator {
   }
 
   // __free_pages() → __free_one_page(): merge with free buddies while possible
-  freePages(pfn: number, order: number, purpose: FramePurpose): void {
+  freePages(pfn: number, order: number, purpose: FramePurpose, zeroed = false): void {
     const a = this.areaOf(pfn);
     let idx = pfn - a.basePfn;
     const n = 1 << order;
@@ -237,7 +237,7 @@ export class BuddyAllocator implements FrameAllocator {
     if (a.isFreeAnyOrder(idx, this.maxOrder) || a.refcount[idx]! > 1)
       throw new KernelError(EINVAL, `BUG: Bad page state: free of pfn ${hex(pfn)} (free already, or count ${a.refcount[idx]})`);
     a.refcount[idx] = 0;
-    for (let i = 0; i < n; i++) this.mem.discard(pfn + i);
+    for (let i = 0; i < n; i++) this.mem.discard(pfn + i, zeroed);
     let k = order;
     while (k < this.maxOrder - 1) {
       const buddy = idx ^ (1 << k);
@@ -469,8 +469,8 @@ export class BuddyAllocator implements FrameAllocator {
   pageTableAllocator(nid: () => number): PageTableAllocator {
     return {
       allocPageTable: () => this.allocPages(0, nid(), 'vmemmap_pagetable'),
-      freePageTable: (pfn: number) => {
-        if (this.putPageTestzero(pfn)) this.freePages(pfn, 0, 'vmemmap_pagetable');
+      freePageTable: (pfn: number, zeroed?: boolean) => {
+        if (this.putPageTestzero(pfn)) this.freePages(pfn, 0, 'vmemmap_pagetable', zeroed);
       },
     };
   }

@@ -97,7 +97,7 @@ export class DaxFixture {
     const buddy = this.k.buddy;
     this.ptAlloc = {
       allocPageTable: () => buddy.allocPages(0, 0, 'user_pagetable'),
-      freePageTable: (pfn: number) => buddy.freePages(pfn, 0, 'user_pagetable'),
+      freePageTable: (pfn: number, zeroed?: boolean) => buddy.freePages(pfn, 0, 'user_pagetable', zeroed),
     };
     this.mm = MmStruct.create(this.k.mem, this.ptAlloc);
     const mapping = new AddressSpace('dax0.0', this);
