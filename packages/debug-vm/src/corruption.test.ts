@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SZ_1M, archByName, PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, compoundInfoMask, hex, type VmemmapGeneration } from '@daxsim/mm';
+import { SZ_1M, ARCH_PROFILES, PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, compoundInfoMask, hex, type VmemmapGeneration } from '@daxsim/mm';
 import { type Kernel, memremapPages } from '@daxsim/memremap';
 import { TEST_DEV_BASE, testKernel, testPagemap } from '@daxsim/memremap/test';
 import { checkInvariants, type Violation } from './invariants.js';
@@ -157,7 +157,7 @@ describe('vmemmap-populated on every profile', () => {
   // the vmemmap in 2 MiB blocks that describe far more than the device. None of that is a violation.
   it.each(['ppc64-64k', 'arm64-64k', 'arm64-16k', 'arm64-4k', 'x86_64'] as const)('%s: clean memmaps of 2, 64 and 512 MiB sweep clean', (name) => {
     for (const size of [2 * SZ_1M, 64 * SZ_1M, 512 * SZ_1M]) {
-      const k = testKernel({ arch: archByName(name), dev: { size: 1024 * SZ_1M } });
+      const k = testKernel({ arch: ARCH_PROFILES[name], dev: { size: 1024 * SZ_1M } });
       memremapPages(k, testPagemap(size, 0), 0, { generation: 'compound' });
       expect(checkInvariants(k).map((x) => x.message)).toEqual([]);
       expect(checkInvariants(k, undefined, [], { full: false }).map((x) => x.message)).toEqual([]);

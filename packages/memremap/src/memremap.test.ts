@@ -3,7 +3,7 @@ import {
   SZ_1G,
   SZ_1M,
   ZONE_DEVICE,
-  archByName,
+  ARCH_PROFILES,
   ARM64_4K,
   C,
   EBUSY,
@@ -207,7 +207,7 @@ describe('memmap_init_zone_device', () => {
   // A device smaller than one vmemmap page's worth of struct pages on the 64K and 16K profiles (2 MiB:
   // 32 or 128 pfns), between two others: the fast path writes part of a vmemmap page it shares.
   it.each(['ppc64-64k', 'arm64-16k', 'arm64-4k', 'x86_64'] as const)('%s: a 2 MiB base-page device between two others, fast = reference', (name) => {
-    const arch = archByName(name);
+    const arch = ARCH_PROFILES[name];
     const build = (path: 'fast' | 'reference') => {
       const k = createKernel({ arch, ram: [{ nid: 0, size: SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
       memremapPages(k, pgmapOf(2 * SZ_1M, 0, DEV, 'before'), 0, { generation: 'compound' });
@@ -332,7 +332,7 @@ describe('memunmap_pages leaves nothing behind', () => {
   it.each(['arm64-64k', 'arm64-16k', 'arm64-4k', 'ppc64-64k', 'x86_64'] as const)(
     '%s: two 2 MiB pgmaps sharing a vmemmap page or block: each maps, and the other survives its unmap',
     (name) => {
-      const arch = archByName(name);
+      const arch = ARCH_PROFILES[name];
       const k = createKernel({ arch, ram: [{ nid: 0, size: SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
       const inUse = () => k.buddy.framesInUse('vmemmap_data') + k.buddy.framesInUse('vmemmap_pagetable');
       const before = inUse();
