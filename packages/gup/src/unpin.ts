@@ -1,6 +1,9 @@
+import { PAGE_REFCOUNT_OFFSET } from '@daxsim/mm';
 import { FOLL_PIN } from './foll.js';
 import { GUP_COUNTERS, type Gup } from './gup.js';
 import { compoundRun } from './page-cursor.js';
+
+const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 
 /** put_page() on pfn: releases a FOLL_GET reference. */
 export function putPage(g: Gup, pfn: number): void {
@@ -128,8 +131,14 @@ function putPagesRuns(g: Gup, pages: Float64Array, i: number, end: number): numb
     const k = compoundRun(pc, hc, pages, i, end - i, page, head, scan);
     const hi = hc.atW(head);
     const hw = hc.w;
+    // put_page(pages[i + j]) for the run: one atomic each on head->_refcount. While none of them can
+    // bring the count to zero they are one store of their sum, counted as k atomics; else page by page.
+    if (hw[hi + W_REFCOUNT]! > k) {
+      m.pageRefAddManyAt(hw, hi, head, -1, k);
+      i += k;
+      continue;
+    }
     for (let j = 0; j < k; j++) {
-      // put_page(pages[i + j]): one atomic on head->_refcount
       if (m.pageRefAddAt(hw, hi, head, -1) === 0) {
         g.putPageFinal(head);
         // __put_page() may have changed what the rest of the loop sees: go on the reference way.
