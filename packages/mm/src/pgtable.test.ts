@@ -98,3 +98,33 @@ describe('PageTable', () => {
     expect(pt.walk(0x7f00_0000_0000)).toBe(0);
   });
 });
+
+describe('PageTable.prune and the frames it frees', () => {
+  it('a table freed all zero is passed on as zeroed; one with a non-present entry left is not, and reads as zeros again', () => {
+    const { mem, alloc, pt } = table();
+    const freed: [number, boolean][] = [];
+    const free = alloc.freePageTable.bind(alloc);
+    alloc.freePageTable = (pfn: number, zeroed = false) => {
+      freed.push([pfn, zeroed]);
+      free(pfn, zeroed);
+    };
+    const va = 5 * 2 ** 30;
+    const pte = pt.populate(va, X86_64.pteLevel);
+    pt.setEntry(pte, pt.wIndex, mkEntryLo(77, 12, _PAGE_PRESENT | _PAGE_RW), mkEntryHi(77, 12, 0), va, X86_64.pteLevel);
+    pt.clearEntry(pte, pt.index(va, X86_64.pteLevel), va, X86_64.pteLevel);
+    pt.prune(va);
+    expect(freed.length).toBeGreaterThan(0);
+    expect(freed.every(([, z]) => z)).toBe(true); // every table on the path was all zero
+    // a PTE table left holding a non-present but non-zero entry (a swap-style entry) is empty, not zero
+    freed.length = 0;
+    const pte2 = pt.populate(va, X86_64.pteLevel);
+    pt.setEntry(pte2, 3, 0, 5, va, X86_64.pteLevel);
+    pt.prune(va);
+    expect(freed.find(([pfn]) => pfn === pte2)).toEqual([pte2, false]);
+    // its frame, handed out again, reads as zeros
+    const again = pt.populate(va, X86_64.pteLevel);
+    expect(again).toBe(pte2);
+    expect(mem.read(again * 4096, 4096)).toEqual(new Uint8Array(4096));
+  });
+});
+

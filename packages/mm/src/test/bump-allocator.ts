@@ -29,15 +29,15 @@ export class BumpAllocator implements PageTableAllocator {
     if (pfn >= 0) this.allocated++;
     return pfn;
   }
-  release(pfn: number): void {
-    this.mem.discard(pfn);
+  release(pfn: number, zeroed = false): void {
+    this.mem.discard(pfn, zeroed);
     this.free.push(pfn);
     this.allocated--;
   }
   allocPageTable(): number {
     return this.alloc();
   }
-  freePageTable(pfn: number): void {
-    this.release(pfn);
+  freePageTable(pfn: number, zeroed = false): void {
+    this.release(pfn, zeroed);
   }
 }
