@@ -1,6 +1,7 @@
 import {
   ALL_VMEMMAP_GENERATIONS,
   ARCH_PROFILES,
+  DEFAULT_KERNEL_VERSION,
   KERNEL_VERSIONS,
   type KernelVersion,
   VMEMMAP_OPTIMIZE_RULES,
@@ -26,27 +27,27 @@ export const machineCreateOptions: OptSpec[] = [
   {
     long: 'kernel',
     arg: 'version',
-    help: `the kernel release: ${KERNEL_VERSIONS.join(', ')}: its vmemmap generation, GUP generation, dax_set_mapping() rounding, vmemmap_can_optimize() rule and x86-64 paging (default: tail-reuse, per-page, align-down, reserve-nr, the paging --arch names = 7.3 on a CPU without LA57)`,
+    help: `the kernel release: ${KERNEL_VERSIONS.join(', ')} (default ${DEFAULT_KERNEL_VERSION}): every piece of the stack as that release has it (its row of the generation registry: vmemmap, faults and refcounts, GUP, struct page layout, dax_set_mapping() rounding, vmemmap_can_optimize() rule, paging, hotplug defaults)`,
   },
   {
     long: 'cpu-la57',
-    help: 'with --kernel on x86_64: the CPU has LA57 (the default, as on the measured 7.3-rc7 box), so a kernel that pages 5-level where it can (7.3) does; --no-cpu-la57 for a CPU without',
+    help: 'x86_64: the CPU has LA57 (the default, as on the measured 6.1 and 7.3 boxes), so the kernel pages 5-level; --no-cpu-la57 for a CPU without',
   },
   {
     long: 'generation',
     arg: 'gen',
-    help: `vmemmap generation the kernel runs, overriding --kernel's: ${ALL_VMEMMAP_GENERATIONS.join(', ')} (tail-reuse-pmd and shared-tail are proposals, never a kernel's)`,
+    help: `the vmemmap generation, overriding the kernel's: ${ALL_VMEMMAP_GENERATIONS.join(', ')} (tail-reuse-pmd and shared-tail are proposals, never a kernel's)`,
   },
   {
     long: 'vmemmap-optimize-rule',
     arg: 'rule',
-    help: `vmemmap_can_optimize() rule, overriding --kernel's: ${VMEMMAP_OPTIMIZE_RULES.join(', ')} (seed: v5.19; altmap-fix: 87a7ae75d738, v6.4; reserve-nr: v6.6, default)`,
+    help: `vmemmap_can_optimize() rule, overriding the kernel's: ${VMEMMAP_OPTIMIZE_RULES.join(', ')} (seed: v5.19; altmap-fix: 87a7ae75d738, v6.4; reserve-nr: v6.6)`,
   },
   { long: 'ppc64-mmu', arg: 'radix|hash', help: 'ppc64: the MMU the kernel runs under (default radix; vmemmap dedup only under radix)' },
   {
     long: 'set-mapping-index',
     arg: 'align-down|align-up',
-    help: "dax_set_mapping()'s page->index: align-down (the 2024 fix, default) or align-up (the seed's patch 5)",
+    help: "dax_set_mapping()'s page->index, overriding the kernel's: align-down (7fcbd9785d4c, 2024) or align-up (the seed's patch 5)",
   },
   {
     long: 'soft-reserved-node',

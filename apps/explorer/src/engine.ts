@@ -243,7 +243,7 @@ export class Engine {
     const end = Math.floor((dev.pgmap.ranges[0]!.end + 1) / m.arch.pageSize);
     if (!Number.isSafeInteger(pfn) || pfn < first || pfn >= end)
       throw new KernelError(EINVAL, `inspect: pfn ${hex(pfn)} is not a pfn of dax0.0 with a struct page (${hex(first)}..${hex(end - 1)})`);
-    const read = (p: number) => decodeStructPage(m.arch, p, m.k.memmap.rawBytes(p), (lo, hi) => this.objectName(lo, hi));
+    const read = (p: number) => decodeStructPage(m.arch, m.k.memmap.layout, p, m.k.memmap.rawBytes(p), (lo, hi) => this.objectName(lo, hi));
     const page = read(pfn);
     const headPfn = page.compoundHead ?? (page.flagNames.includes('head') ? pfn : null);
     if (headPfn === null) return { page, head: null, tail1: null, tail2: null };

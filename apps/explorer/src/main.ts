@@ -421,7 +421,12 @@ async function renderInspect(section: HTMLElement): Promise<void> {
           h('tr', {}, h('th', {}, 'compound_order (first tail)'), h('td', { 'data-testid': 'head-order', 'data-value': t1.asFirstTail.order }, t1.asFirstTail.order)),
           h('tr', {}, h('th', {}, 'compound_nr (first tail)'), h('td', { 'data-testid': 'head-nr', 'data-value': t1.asFirstTail.nr }, t1.asFirstTail.nr)),
           h('tr', {}, h('th', {}, 'compound_mapcount (first tail)'), h('td', { 'data-testid': 'head-compound-mapcount', 'data-value': t1.asFirstTail.mapcount }, t1.asFirstTail.mapcount)),
-          h('tr', {}, h('th', {}, 'compound_pincount (second tail)'), h('td', { 'data-testid': 'head-pincount', 'data-value': t2.asSecondTail.pincount }, t2.asSecondTail.pincount)),
+          // the seed's kernel kept the pincount in the second tail; from 5.18 the first tail holds it
+          ...(() => {
+            const inSecond = t2.asSecondTail.pincount !== null;
+            const pin = t2.asSecondTail.pincount ?? t1.asFirstTail.pincount ?? 0;
+            return [h('tr', {}, h('th', {}, `compound_pincount (${inSecond ? 'second' : 'first'} tail)`), h('td', { 'data-testid': 'head-pincount', 'data-value': pin }, pin))];
+          })(),
         ),
       ),
     );

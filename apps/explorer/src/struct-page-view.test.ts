@@ -1,25 +1,29 @@
 import { Machine, memmapDevices, ndctlCreateNamespace } from '@daxsim/machine';
-import { SZ_1G, PG_head, PG_hwpoison, PG_reserved, ZONE_DEVICE } from '@daxsim/mm';
+import { SZ_1G, ZONE_DEVICE } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
 import { decodeStructPage } from './struct-page-view.js';
 
 
-describe('decodeStructPage: the 64 bytes of a struct page, decoded as the mm package reads them', () => {
-  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 2 * SZ_1G, labels: false }], softReserved: [] });
+// 5.15 with the seed's series (tail-reuse): the seed's layout (PG_head 16, pincount in the second tail, tails point at the head);
+// 7.3: the measured one (PG_head 6, PG_hwpoison 21, the folio fields in the first tail, tails hold the compound_info mask).
+describe.each(['5.15', '7.3'])('decodeStructPage on %s: the 64 bytes of a struct page, decoded as the mm package reads them', (kernel) => {
+  const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 2 * SZ_1G, labels: false }], softReserved: [], kernel, generation: 'tail-reuse' });
   ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 ** 21, map: 'mem', force: true });
   const mm = m.k.memmap;
   const pgmap = memmapDevices(m)[0]!.pgmap;
   const head = Math.ceil(pgmap.ranges[0]!.start / 4096 / 512) * 512 + 512;
   const names = (lo: number, hi: number) => m.k.objects.deref<{ name: string }>(lo, hi)?.name ?? null;
-  const view = (pfn: number) => decodeStructPage(m.arch, pfn, mm.rawBytes(pfn), names);
+  const view = (pfn: number) => decodeStructPage(m.arch, mm.layout, pfn, mm.rawBytes(pfn), names);
 
   it('a head page: its flags by name, zone, refcount, pgmap; its first and second tails: order, nr, mapcount, pincount', () => {
     mm.setCompoundPincount(head, 3);
     mm.SetPageHWPoison(head);
     const v = view(head);
-    expect(v.flagNames).toEqual(['reserved', 'head', 'hwpoison']);
+    expect(v.flagNames).toEqual(kernel === '5.15' ? ['reserved', 'head', 'hwpoison'] : ['head', 'reserved', 'hwpoison']);
     expect(parseInt(v.flags.slice(10), 16)).toBe(mm.flags(head));
-    expect(mm.flags(head)).toBe((1 << PG_reserved) | (1 << PG_head) | (1 << PG_hwpoison));
+    const pg = mm.layout.pg;
+    expect(mm.flags(head)).toBe((1 << pg.reserved) | (1 << pg.head) | (1 << pg.hwpoison));
+    expect(pg.head).toBe(kernel === '5.15' ? 16 : 6);
     expect(v.zone).toBe('DEVICE');
     expect(mm.pageZonenum(head)).toBe(ZONE_DEVICE);
     expect(v.node).toBe(mm.pageToNid(head));
@@ -29,9 +33,16 @@ describe('decodeStructPage: the 64 bytes of a struct page, decoded as the mm pac
     expect(v.mapcount).toBe(-1);
     expect(v.index).toBe(mm.pageIndex(head));
     const t1 = view(head + 1).asFirstTail;
-    expect(t1).toEqual({ dtor: mm.compoundDtor(head), order: mm.compoundOrder(head), mapcount: mm.compoundMapcount(head), nr: mm.compoundNr(head) });
-    expect(t1.order).toBe(9);
-    expect(view(head + 2).asSecondTail.pincount).toBe(3);
+    expect([t1.dtor, t1.order, t1.mapcount, t1.nr]).toEqual([mm.compoundDtor(head), mm.compoundOrder(head), mm.compoundMapcount(head), mm.compoundNr(head)]);
+    expect([t1.order, t1.nr]).toEqual([9, 512]);
+    if (kernel === '5.15') {
+      expect([t1.dtor, t1.pincount, t1.largeMapcount, t1.mmIds]).toEqual([1, null, null, null]); // COMPOUND_PAGE_DTOR, as 6.1 measured
+      expect(view(head + 2).asSecondTail.pincount).toBe(3);
+    } else {
+      // 7.3 measured page[1]: no dtor, _large_mapcount -1 and _nr_pages_mapped 0 while unmapped, _pincount at 28
+      expect([t1.dtor, t1.pincount, t1.largeMapcount, t1.nrPagesMapped, t1.mmIdMapcount]).toEqual([-1, 3, -1, 0, [-1, -1]]);
+      expect(view(head + 2).asSecondTail.pincount).toBeNull();
+    }
     mm.setCompoundPincount(head, 0);
     mm.ClearPageHWPoison(head);
   });
@@ -56,6 +67,6 @@ describe('decodeStructPage: the 64 bytes of a struct page, decoded as the mm pac
   });
 
   it('refuses bytes that are not one struct page', () => {
-    expect(() => decodeStructPage(m.arch, head, new Uint8Array(32), names)).toThrow(/32 bytes, not 64/);
+    expect(() => decodeStructPage(m.arch, mm.layout, head, new Uint8Array(32), names)).toThrow(/32 bytes, not 64/);
   });
 });

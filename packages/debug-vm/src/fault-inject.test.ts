@@ -307,7 +307,7 @@ describe('faults under injected failures', () => {
 });
 
 describe('GUP under injected failures', () => {
-  for (const gen of GUP_GENERATIONS)
+  for (const gen of GUP_GENERATIONS.filter((g) => g !== 'folio'))
     for (const kind of ['get', 'pin', 'longterm'] as const)
       for (const align of [4096, 2 * SZ_1M])
         it(`${gen} ${kind} align ${align}: a grab failure at every n takes nothing it does not return, and releasing it restores the machine`, () => {
@@ -321,7 +321,7 @@ describe('GUP under injected failures', () => {
             () => {
               env = mapped(align);
               for (let off = 0; off < 8 * SZ_1M; off += align) touch(env.t, env.va + off, true); // fault everything in first
-              env.gup.generation = gen;
+              env.gup = new Gup(env.k, { generation: gen });
               // One uninjected round trip first: a successful GUP leaves PG_referenced on the heads (as the kernel does).
               const flags = FOLL_WRITE | (kind === 'longterm' ? FOLL_LONGTERM : 0);
               const got = kind === 'get' ? getUserPagesFast(env.gup, env.t.mm, env.va + PAGE, nr, flags, pages) : pinUserPagesFast(env.gup, env.t.mm, env.va + PAGE, nr, flags, pages);

@@ -3,8 +3,6 @@ import {
   PAGE_COMPOUND_HEAD_OFFSET,
   PAGE_FLAGS_OFFSET,
   PAGE_REFCOUNT_OFFSET,
-  PG_head,
-  PG_hwpoison,
   STRUCT_PAGE_WORDS,
   type PageTable,
   type Task,
@@ -460,7 +458,6 @@ function cheapSample(count: number, seed: number): number[] {
 const W_FLAGS = PAGE_FLAGS_OFFSET >>> 2;
 const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >>> 2;
 const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >>> 2;
-const PG_HEAD_BIT = 1 << PG_head;
 
 /**
  * The tail checks of checkStructPages() for every tail of one compound page,
@@ -501,7 +498,7 @@ function checkTails(k: Kernel, sink: Sink, pgmap: DevPagemap, head: number, shif
       if (!((ptrOk && lo === ptrLo && hi === ptrHi) || (maskOk && lo === maskLo && hi === maskHi)))
         if ((lo & 1) === 0 || m.headFromCompoundInfo(pfn, lo, hi) !== head)
           sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name}: compound_head is ${hex(m.compoundHead(pfn))}, not ${hex(head)}`);
-      if (w[i + W_FLAGS]! & PG_HEAD_BIT) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name} has PG_head`);
+      if ((w[i + W_FLAGS]! >>> m.pg.head) & 1) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name} has PG_head`);
       const rc = w[i + W_REFCOUNT]!;
       if (rc !== 0) sink.add('page-refcount', `tail ${hex(pfn)} of ${pgmap.name}: _refcount ${rc}, expected 0`);
     }
@@ -664,7 +661,7 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean)
       if (e) {
         const n = full && e.shift === 0 ? size / ps : 1;
         for (let i = 0; i < n; i++)
-          if (k.memmap.testFlag(k.memmap.compoundHead(pfn + i), PG_hwpoison)) {
+          if (k.memmap.PageHWPoison(k.memmap.compoundHead(pfn + i))) {
             sink.add('user-leaf-poison', `${owner} ${hex(va)}: maps hwpoisoned pfn ${hex(pfn + i)}`);
             break;
           }

@@ -58,12 +58,18 @@ import {
  * bound at boot.
  */
 export const FUZZ_CONFIG = (generation: VmemmapGeneration): MachineConfig => ({
+  // the devmap era (pfn faults, devmap GUP paths) whose reference model this is
+  kernel: FUZZ_KERNEL,
+  setMappingIndex: 'align-down',
   arch: 'x86_64',
   ram: [512 * SZ_1M],
   pmem: [{ size: 256 * SZ_1M, labels: true }],
   softReserved: [1 * SZ_1G],
   generation,
 });
+
+/** The release the fuzzer's machines run: the last with devmap leaves, so every devmap GUP generation applies. */
+export const FUZZ_KERNEL = '6.8';
 
 /** The namespaces the preamble creates, in order. */
 export const FUZZ_NAMESPACES = [
@@ -152,7 +158,7 @@ export function scenarioPreamble(generation: VmemmapGeneration): string[] {
   const c = FUZZ_CONFIG(generation);
   const pmem = c.pmem.map((p) => `--pmem ${fmtSize(p.size)}${p.labels ? ':labels' : ''}`).join(' ');
   return [
-    `machine --arch ${c.arch} --ram ${fmtSize(c.ram[0]!)} ${pmem} --soft-reserved ${fmtSize(c.softReserved[0]!)} --generation ${generation}`,
+    `machine --kernel ${c.kernel} --set-mapping-index ${c.setMappingIndex} --arch ${c.arch} --ram ${fmtSize(c.ram[0]!)} ${pmem} --soft-reserved ${fmtSize(c.softReserved[0]!)} --generation ${generation}`,
     ...FUZZ_NAMESPACES.map((n) => `ndctl create-namespace -m devdax --map=${n.map} -s ${fmtSize(n.size)} -a ${fmtSize(n.align)}`),
   ];
 }

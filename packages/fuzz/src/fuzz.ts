@@ -1,7 +1,9 @@
-import { SZ_1G, SZ_1K, SZ_1M, type VmemmapGeneration } from '@daxsim/mm';
-import { GUP_GENERATIONS } from '@daxsim/gup';
+import { GUP, GUP_GENERATIONS, SZ_1G, SZ_1K, SZ_1M, type VmemmapGeneration } from '@daxsim/mm';
 import { FAIL_POINTS } from '@daxsim/debug-vm';
 import { FUZZ_PROLOGUE, type FuzzMachine, type FuzzOp, FuzzModel, bootFuzzMachine, formatScenario } from './fuzz-machine.js';
+
+/** The GUP generations that walk devmap leaves: every one the fuzzer's kernel (FUZZ_KERNEL) can run under a huge leaf. */
+const DEVMAP_GUP = GUP_GENERATIONS.filter((g) => GUP[g].grab !== 'folio');
 
 /**
  * One abstract step as the property-testing library generates it: a kind
@@ -103,7 +105,7 @@ export function resolveOp(model: FuzzModel, s: OpSpec, names: { proc: number; ma
     const off = (s.c % pages) * 4 * SZ_1K;
     const len = Math.min(mp.length - off, (1 + (s.d % 1024)) * 4 * SZ_1K);
     const kinds = ['get', 'pin', 'longterm'] as const;
-    return { op: 'pin', p: p[0], m, off, len, kind: kinds[(s.d >>> 10) % 3]!, gen: GUP_GENERATIONS[(s.c >>> 12) % 3]! };
+    return { op: 'pin', p: p[0], m, off, len, kind: kinds[(s.d >>> 10) % 3]!, gen: DEVMAP_GUP[(s.c >>> 12) % DEVMAP_GUP.length]! };
   }
   if (t < 91) {
     const p = pick(live.filter(([, x]) => x.holds.length > 0), s.a);

@@ -7,7 +7,7 @@
 // Float64Array.fill() of the 32 MiB, measured in the same process.
 import { execSync } from 'node:child_process';
 import os from 'node:os';
-import { gupTestMain, isGupGeneration, type GupGeneration, type GupTestResult } from '../src/index.js';
+import { Gup, gupTestMain, isGupGeneration, type GupGeneration, type GupTestResult } from '../src/index.js';
 import { allocPageArray, storePfnRunJs } from '../src/page-array.js';
 import { createDaxFixture } from '../src/test/index.js';
 import { SZ_1G } from '@daxsim/mm';
@@ -53,7 +53,7 @@ interface Row {
 const rows: Row[] = [];
 for (const cmd of ['-u', '-a']) {
   for (const gen of gens) {
-    f.gup.generation = gen;
+    f.gup = new Gup(f.k, { generation: gen });
     // one warm-up run per generation, not reported
     gupTestMain({ gup: f.gup, mm: f.mm, mmap: () => vma.start }, ['-m', '16384', '-r', '1', '-n', '512', '-w', '-S', cmd]);
     const r: GupTestResult = gupTestMain({ gup: f.gup, mm: f.mm, mmap: () => vma.start }, ['-f', '/dev/dax0.0', '-m', '16384', '-r', String(repeats), '-n', '512', '-w', '-S', cmd]);

@@ -1,4 +1,4 @@
-import { PAGE_COMPOUND_ORDER_OFFSET, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, PG_head, PG_referenced, type DevPagemap } from '@daxsim/mm';
+import { PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, type DevPagemap } from '@daxsim/mm';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { REFCOUNT_MAX, type Gup } from './gup.js';
 import { storePfnRunJs } from './page-array.js';
@@ -50,6 +50,9 @@ export function gupDeviceHuge(g: Gup, pfn: number, addr: number, end: number, fl
       return gupDeviceHugeHeadOnce(g, pfn, addr, end, flags);
     case 'grab-first':
       return gupDeviceHugeGrabFirst(g, pfn, addr, end, flags);
+    case 'folio':
+      // fd2825b0760a removed the devmap path: gupHugeLeaf takes the leaf as a folio and never comes here
+      throw new Error('__gup_device_huge: the folio generation has no devmap path');
   }
 }
 
@@ -94,7 +97,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
       const head = pc.compoundHead(pfn);
       const hi = hc.at(head);
       const hw = hc.w;
-      hw[hi + W_FLAGS] |= 1 << PG_referenced;
+      hw[hi + W_FLAGS] |= 1 << m.pg.referenced;
       pages[nr] = pfn;
       // try_grab_page(page, flags): compound_head(page) again, then the count.
       const count = hw[hi + W_REFCOUNT]!;
@@ -103,20 +106,20 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
         ok = false;
         break;
       }
-      let i2 = -1; // the second tail's index in tc.w when the pincount lives there
+      let i2 = -1; // the index in tc.w of the tail that holds the pincount, when the head has one
       if (!pin) {
         if (count > REFCOUNT_MAX - 1) {
           ok = false;
           break;
         }
         m.pageRefAddAt(hw, hi, head, 1);
-      } else if (((hw[hi + W_FLAGS]! >>> PG_head) & 1) === 1 && compoundOrderAt(tc, head) > 1) {
-        // hpage_pincount_available(head): the pincount lives in the second tail.
+      } else if (((hw[hi + W_FLAGS]! >>> m.pg.head) & 1) === 1 && m.pincountAvailable(compoundOrderAt(tc, head))) {
+        // hpage_pincount_available(head) / folio_has_pincount(): the pincount lives in a tail (the layout's).
         if (count > REFCOUNT_MAX - 1) {
           ok = false;
           break;
         }
-        i2 = tc.at(head + 2);
+        i2 = tc.at(m.pincountPfn(head));
         m.compoundPincountAddAt(tc.w, i2, head, 1);
         m.pageRefAddAt(hw, hi, head, 1);
       } else {
@@ -156,10 +159,10 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
   return ok;
 }
 
-/** compound_order(head) of a head page: the first tail's compound_order byte, through cursor `tc`. */
+/** compound_order(head) of a head page: the first tail's order byte (where the release's layout keeps it), through cursor `tc`. */
 function compoundOrderAt(tc: StructPageCursor, head: number): number {
   const i1 = tc.at(head + 1);
-  return tc.u8[i1 * 4 + PAGE_COMPOUND_ORDER_OFFSET]!;
+  return tc.u8[i1 * 4 + tc.m.layout.order]!;
 }
 
 /** The reference form of per-page __gup_device_huge(): the kernel's loop, one accessor call per field. */
@@ -227,12 +230,12 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
     const head = hc.compoundHead(pfn);
     // "@end is assumed to be limited at most one compound page"
     let hi = hc.at(head);
-    const isHead = ((hc.w[hi + W_FLAGS]! >>> PG_head) & 1) === 1; // PageHead(head)
+    const isHead = ((hc.w[hi + W_FLAGS]! >>> g.memmap.pg.head) & 1) === 1; // PageHead(head)
     if (isHead) next = end;
     const refs = recordSubpages(g, pfn, (next - addr) / ps);
     hi = hc.atW(head);
     const hw = hc.w;
-    hw[hi + W_FLAGS] |= 1 << PG_referenced; // SetPageReferenced(head)
+    hw[hi + W_FLAGS] |= 1 << g.memmap.pg.referenced; // SetPageReferenced(head)
     if (!tryGrabHeadAt(g, hc, hw, hi, head, refs, pin, flags)) {
       if (isHead) g.clearPageReferenced(head);
       else undoDevPagemap(g, nrStart, flags);
@@ -264,12 +267,12 @@ function tryGrabHeadAt(g: Gup, hc: StructPageCursor, hw: Int32Array, hi: number,
   }
   if (count === 0) return false;
   // hpage_pincount_available(head), for the overflow test and then for the pin
-  const pincount = pin && ((hw[hi + W_FLAGS]! >>> PG_head) & 1) === 1 && compoundOrderAt(hc, head) > 1;
+  const pincount = pin && ((hw[hi + W_FLAGS]! >>> m.pg.head) & 1) === 1 && m.pincountAvailable(compoundOrderAt(hc, head));
   if (count > REFCOUNT_MAX - (pin && !pincount ? refs * GUP_PIN_COUNTING_BIAS : refs)) return false;
   m.pageRefAddAt(hw, hi, head, refs);
   if (pin) {
     if (pincount) {
-      const i2 = hc.atW(head + 2);
+      const i2 = hc.atW(m.pincountPfn(head));
       m.compoundPincountAddAt(hc.w, i2, head, refs);
     } else {
       m.pageRefAddAt(hw, hi, head, refs * (GUP_PIN_COUNTING_BIAS - 1));

@@ -214,7 +214,7 @@ function gupHugeLeaf(
   const ps = g.pageSize;
   const leafPfn = (hi & PTE_ADDR_HI_MASK) * g.pfnHiMul + (lo >>> g.pageShift); // pmd_pfn() / pud_pfn()
   const page = leafPfn + (addr - Math.floor(addr / size) * size) / ps; // addr % size, without a libm fmod
-  if (hi & _PAGE_DEVMAP_HI) {
+  if (hi & _PAGE_DEVMAP_HI && g.devmapPath) {
     if (flags & FOLL_LONGTERM) return false;
     // __gup_device_huge_pmd() / __gup_device_huge_pud()
     const nrStart = g.nr;

@@ -4,7 +4,7 @@ import { FOLL_WRITE } from './foll.js';
 import { getUserPagesFast, pinUserPagesFast } from './gup-fast.js';
 import { gupTestMain, parseGupTestArgs, userTouch } from './gup-test-user.js';
 import { PIN_FAST_BENCHMARK, gupTestIoctl, newGupTestArgs, newGupTestStats } from './gup-test.js';
-import type { GupGeneration } from './gup.js';
+import { Gup, type GupGeneration } from './gup.js';
 import { createDaxFixture, type DaxFixture } from './test/index.js';
 import { putPages, unpinUserPages } from './unpin.js';
 
@@ -33,7 +33,7 @@ describe('gup_test over 16 GiB mapped at 2 MiB', () => {
     ['head-once', 8_192],
     ['grab-first', 16_384], // the review's sketch: 1 reference on the head, then npages - 1
   ])('%s makes %i atomic refcount updates per get loop, and put restores every refcount', (gen, atomics) => {
-    f.gup.generation = gen;
+    f.gup = new Gup(f.k, { generation: gen });
     const pgmapRef = f.pgmap.ref;
     const r = run(f, vma.start, args);
     expect(r.exitCode).toBe(0);
@@ -55,7 +55,7 @@ describe('gup_test over 16 GiB mapped at 2 MiB', () => {
     ['head-once', 16_384], // refcount + compound pincount, once
     ['grab-first', 32_768], // refcount + compound pincount, twice
   ])('%s: a PIN_FAST_BENCHMARK costs %i atomics and unpin_user_pages one put per head', (gen, atomics) => {
-    f.gup.generation = gen;
+    f.gup = new Gup(f.k, { generation: gen });
     const r = run(f, vma.start, ['-m', '16384', '-n', '512', '-w', '-S', '-a']);
     const rep = r.repeats[0]!;
     expect(rep.stats.getAtomics).toBe(atomics);
@@ -66,7 +66,7 @@ describe('gup_test over 16 GiB mapped at 2 MiB', () => {
   });
 
   it.each<GupGeneration>(['per-page', 'head-once', 'grab-first'])('%s: the pages array holds every subpage in address order', (gen) => {
-    f.gup.generation = gen;
+    f.gup = new Gup(f.k, { generation: gen });
     const n = 2048; // 4 PMDs in one call, starting mid-PMD
     const pages = new Float64Array(n + 16);
     const start = vma.start + 3 * 2 * SZ_1M + 100 * 4096;
@@ -87,7 +87,7 @@ describe('gup_test over 16 GiB mapped at 1 GiB', () => {
     ['head-once', 16],
     ['grab-first', 32],
   ])('%s with -n -1 takes all 16 GiB in one call with %i atomic updates', (gen, atomics) => {
-    f.gup.generation = gen;
+    f.gup = new Gup(f.k, { generation: gen });
     const r = run(f, vma.start, ['-m', '16384', '-n', '-1', '-w', '-S', '-u']);
     const rep = r.repeats[0]!;
     expect(rep.stats.calls).toBe(1);
@@ -98,7 +98,7 @@ describe('gup_test over 16 GiB mapped at 1 GiB', () => {
   });
 
   it('pins show as dma-pinned on the 1 GiB head and not after unpin', () => {
-    f.gup.generation = 'head-once';
+    f.gup = new Gup(f.k, { generation: 'head-once' });
     const pages = new Float64Array(1024);
     const start = vma.start + 5 * SZ_1G + 7 * 4096;
     expect(pinUserPagesFast(f.gup, f.mm, start, 1024, FOLL_WRITE, pages)).toBe(1024);

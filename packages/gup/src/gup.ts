@@ -1,6 +1,10 @@
 import {
   C,
-  PG_referenced,
+  DEFAULT_GUP_GENERATION,
+  GUP,
+  GUP_GENERATIONS,
+  type GupGeneration,
+  isGupGeneration,
   ZONE_MOVABLE,
   type ArchProfile,
   type Counters,
@@ -15,24 +19,12 @@ import { allocPageArray, type PfnRunScan, type PfnSeqStore } from './page-array.
 import { StructPageCursor } from './page-cursor.js';
 
 /**
- * How __gup_device_huge() takes references on the pages under a devmap
- * pmd/pud:
- * - `per-page`: one reference per base page and get_dev_pagemap() per pfn
- *   (v5.15, and upstream until devmap went away);
- * - `head-once`: the seed's patch 8: compound_head()/PageHead() read first,
- *   record_subpages(), one try_grab_compound_head() per compound page;
- * - `grab-first`: Jason Gunthorpe's sketch in the review: one reference on
- *   the head first, compound_order() read under it, then the remaining
- *   npages - 1 references in a second grab (two atomics per compound page).
+ * The GUP generations (@daxsim/mm GUP: per-page, head-once, grab-first,
+ * folio) are declared with the other generation tables in @daxsim/mm and
+ * re-exported here.
  */
-export type GupGeneration = 'per-page' | 'head-once' | 'grab-first';
-export const GUP_GENERATIONS: readonly GupGeneration[] = ['per-page', 'head-once', 'grab-first'];
-/** What the kernel does, before the series and upstream since: a reference per base page. */
-export const DEFAULT_GUP_GENERATION: GupGeneration = 'per-page';
-
-export function isGupGeneration(s: string): s is GupGeneration {
-  return (GUP_GENERATIONS as readonly string[]).includes(s);
-}
+export { DEFAULT_GUP_GENERATION, GUP_GENERATIONS, isGupGeneration };
+export type { GupGeneration };
 
 /** INT_MAX: the largest value page->_refcount may hold before it wraps negative. */
 export const REFCOUNT_MAX = 0x7fffffff;
@@ -59,7 +51,9 @@ export class Gup {
   readonly counters: Counters;
   readonly pageSize: number;
   readonly pageShift: number;
-  generation: GupGeneration;
+  readonly generation: GupGeneration;
+  /** Whether the walk has a devmap branch (__gup_device_huge); fd2825b0760a (v6.17) removed it: a devmap leaf is then a folio leaf. */
+  readonly devmapPath: boolean;
   /** Per page-table level: bytes an entry maps, and entries per table (walker constants). */
   readonly levelSize: Float64Array;
   readonly levelEntries: Float64Array;
@@ -126,8 +120,9 @@ export class Gup {
     this.counters = k.counters;
     this.pageSize = k.arch.pageSize;
     this.pageShift = k.arch.pageShift;
-    // The kernel takes a reference per base page (the seed's patch 8 was never merged): that is the default.
-    this.generation = opts.generation ?? DEFAULT_GUP_GENERATION;
+    // What the kernel's release runs (its registry row), unless a generation is named.
+    this.generation = opts.generation ?? k.release.gup;
+    this.devmapPath = GUP[this.generation].grab !== 'folio';
     this.levelSize = Float64Array.from(k.arch.levels, (l) => 2 ** l.shift);
     this.levelEntries = Float64Array.from(k.arch.levels, (l) => 2 ** l.bits);
     this.pfnHiMul = 2 ** (32 - k.arch.pageShift);
@@ -226,10 +221,10 @@ export class Gup {
 
   // ---- page predicates (include/linux/mm.h)
 
-  /** hpage_pincount_available(): the head is compound with order > 1, so page[2] holds a pincount. */
+  /** hpage_pincount_available() / folio_has_pincount(): the head is compound with an order that has a pincount (order > 1 in v5.15, > 0 from 5.18). */
   hpagePincountAvailable(head: number): boolean {
     const m = this.memmap;
-    return m.PageHead(head) && m.compoundOrder(head) > 1;
+    return m.PageHead(head) && m.pincountAvailable(m.compoundOrder(head));
   }
 
   /** is_pinnable_page(): not ZONE_MOVABLE (ZONE_DEVICE pages are pinnable; the model has no CMA). */
@@ -403,7 +398,7 @@ export class Gup {
   /** ClearPageReferenced() (PF_HEAD) */
   clearPageReferenced(pfn: number): void {
     const m = this.memmap;
-    m.clearFlag(m.compoundHead(pfn), PG_referenced);
+    m.clearFlag(m.compoundHead(pfn), m.pg.referenced);
   }
 
   private warned = new Set<string>();

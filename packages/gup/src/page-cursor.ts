@@ -1,9 +1,8 @@
 import { pfnRunLengthJs, type PfnRunScan } from './page-array.js';
-import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_COMPOUND_NR_OFFSET, PAGE_FLAGS_OFFSET, PG_head, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
+import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
 
 const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
 const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
-const W_CNR = PAGE_COMPOUND_NR_OFFSET >> 2;
 const SP_WORD_SHIFT = Math.log2(STRUCT_PAGE_WORDS);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U8 = new Uint8Array(0);
@@ -31,7 +30,7 @@ const EMPTY_U8 = new Uint8Array(0);
  * change inside it. Call reset() before each batch.
  */
 export class StructPageCursor {
-  private readonly m: Memmap;
+  readonly m: Memmap;
   private readonly sppShift: number;
   private readonly sppMask: number;
   /** vmemmap page of the last at(), -1 none. */
@@ -102,8 +101,8 @@ export class StructPageCursor {
    */
   compoundLeft(head: number, pfn: number): number {
     const hi = this.at(head);
-    if (((this.w[hi + W_FLAGS]! >>> PG_head) & 1) === 0) return 1;
-    const nr = this.w[this.at(head + 1) + W_CNR]! >>> 0;
+    if (((this.w[hi + W_FLAGS]! >>> this.m.pg.head) & 1) === 0) return 1;
+    const nr = this.w[this.at(head + 1) + (this.m.layout.nr >> 2)]! >>> 0; // compound_nr / folio_nr_pages
     const left = head + nr - pfn;
     return left >= 1 && pfn >= head ? left : 1;
   }

@@ -2,13 +2,16 @@ import {
   SZ_1G,
   ARCH_PROFILES,
   type ArchProfile,
-  DEFAULT_VMEMMAP_GENERATION,
-  DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  DEFAULT_KERNEL_VERSION,
   EINVAL,
+  FAULT_MODELS,
+  type FaultModel,
+  type GupGeneration,
   KERNELS,
   KERNEL_VERSIONS,
-  type KernelSpec,
+  type KernelRelease,
   KernelError,
+  VMEMMAP,
   VMEMMAP_OPTIMIZE_RULES,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
@@ -17,7 +20,6 @@ import {
   isKernelVersion,
   isVmemmapGeneration,
 } from '@daxsim/mm';
-import { DEFAULT_GUP_GENERATION, type GupGeneration } from '@daxsim/gup';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
 
 
@@ -42,11 +44,11 @@ export interface MachineConfig {
   readonly pmem: readonly PmemConfig[];
   /** Soft-reserved ranges (dynamic dax regions, hmem.N), bytes each. */
   readonly softReserved: readonly number[];
-  /** The vmemmap generation the simulated kernel runs (default tail-reuse). */
+  /** The vmemmap generation device-dax gets, overriding the kernel's (a proposal such as shared-tail). */
   readonly generation?: string;
   /**
-   * How dax_set_mapping() computes page->index: 'align-down' (the kernel's
-   * 2024 fix, default) or 'align-up' (the seed's patch 5, ALIGN()).
+   * How dax_set_mapping() computes page->index, overriding the kernel's:
+   * 'align-down' (the kernel's 2024 fix) or 'align-up' (the seed's patch 5, ALIGN()).
    */
   readonly setMappingIndex?: string;
   /**
@@ -60,46 +62,47 @@ export interface MachineConfig {
   /** The memory_hotplug.memmap_on_memory parameter (default off). */
   readonly memmapOnMemory?: boolean;
   /**
-   * The kernel release the machine runs (@daxsim/mm KERNELS: 5.15, 5.19,
-   * 6.1, 6.6, 7.3): its vmemmap generation, GUP generation, dax_set_mapping()
-   * rounding, vmemmap_can_optimize() rule and x86-64 paging. `generation`,
-   * `setMappingIndex` and `vmemmapOptimizeRule` override one piece each.
-   * Unset: the pieces' own defaults (tail-reuse, align-down, reserve-nr,
-   * per-page GUP, the paging `arch` names), i.e. 7.3 on a CPU without LA57.
+   * The kernel release the machine runs (a row of @daxsim/mm's KERNELS:
+   * 5.15, 5.19, 6.1, 6.6, 6.8, 7.3; default 7.3): every piece of the stack
+   * as that release has it. `generation`, `setMappingIndex` and
+   * `vmemmapOptimizeRule` override one piece each.
    */
   readonly kernel?: string;
-  /** Which vmemmap_can_optimize() the kernel runs: seed, altmap-fix or reserve-nr (default: the kernel's, else reserve-nr). */
+  /** Which vmemmap_can_optimize() the kernel runs: seed, altmap-fix or reserve-nr (default: the kernel's). */
   readonly vmemmapOptimizeRule?: string;
   /** ppc64: the MMU the kernel runs under, radix (default) or hash (vmemmap dedup only under radix). */
   readonly ppc64Mmu?: string;
   /**
-   * x86-64 with a `kernel`: whether the CPU has LA57 (default true, as the
-   * 7.3-rc7 box measured): a kernel that pages 5-level where it can (7.3)
-   * then runs the x86_64-la57 profile.
+   * x86-64: whether the CPU has LA57 (default true, as the QEMU `-cpu max`
+   * boxes of shared/real-kernel had): a kernel that pages 5-level where it
+   * can then runs the x86_64-la57 profile.
    */
   readonly cpuLa57?: boolean;
 }
 
-/** The CPU of the 7.3-rc7 measurement had LA57. */
+/** The CPU of the 6.1 and 7.3-rc7 measurements had LA57. */
 export const DEFAULT_CPU_LA57 = true;
 
-/** What a configuration makes the kernel run, piece by piece (the kernel's, or an override, or the default). */
+/** What a configuration makes the kernel run, piece by piece (the release's, or an override). */
 export interface KernelChoice {
-  /** The kernel release, when the configuration names one. */
-  readonly kernel: KernelSpec | undefined;
+  /** The release (its generation registry row): the named one, else DEFAULT_KERNEL_VERSION. */
+  readonly release: KernelRelease;
+  /** Whether the configuration named the release. */
+  readonly named: boolean;
   /** The architecture profile the kernel runs (x86-64: the paging the kernel and CPU give). */
   readonly arch: ArchProfile;
   readonly generation: VmemmapGeneration;
   readonly setMappingIndex: 'align-down' | 'align-up';
   readonly gupGeneration: GupGeneration;
+  readonly fault: FaultModel;
   readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
   readonly ppc64Mmu: 'radix' | 'hash';
 }
 
 /**
  * The kernel pieces a configuration picks: each from the option that names
- * it, else from `kernel`, else the default. EINVAL naming the option when one
- * is not valid.
+ * it, else from the release's registry row. EINVAL naming the option when
+ * one is not valid.
  */
 export function kernelChoice(config: MachineConfig): KernelChoice {
   const arch0 = archByName(config.arch);
@@ -117,18 +120,38 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
   const mmu = config.ppc64Mmu;
   if (mmu !== undefined && mmu !== 'radix' && mmu !== 'hash') throw new KernelError(EINVAL, `machine: --ppc64-mmu ${mmu} is not radix or hash`);
   if (mmu !== undefined && !arch0.name.startsWith('ppc64')) throw new KernelError(EINVAL, `machine: --ppc64-mmu ${mmu}: --arch ${arch0.name} is not ppc64`);
-  if (config.cpuLa57 !== undefined && (config.kernel === undefined || !arch0.name.startsWith('x86_64')))
-    throw new KernelError(EINVAL, `machine: --cpu-la57 picks the paging of an x86-64 --kernel (without --kernel, name the paging with --arch x86_64-la57)`);
-  const spec = config.kernel === undefined ? undefined : KERNELS[config.kernel as keyof typeof KERNELS];
+  if (config.cpuLa57 !== undefined && !arch0.name.startsWith('x86_64'))
+    throw new KernelError(EINVAL, `machine: --cpu-la57 is a property of an x86-64 CPU, not of --arch ${arch0.name}`);
+  const release = KERNELS[(config.kernel ?? DEFAULT_KERNEL_VERSION) as keyof typeof KERNELS];
+  // --arch x86_64-la57 names the paging itself: the CPU has LA57 and the kernel must page 5-level
+  const la57 = arch0.name === 'x86_64-la57' ? true : (config.cpuLa57 ?? DEFAULT_CPU_LA57);
+  const arch = archForKernel(release, arch0, la57);
+  if (arch0.name === 'x86_64-la57' && arch !== arch0)
+    throw new KernelError(EINVAL, `machine: --arch x86_64-la57: kernel ${release.version} does not page 5-level`);
+  const generation = (config.generation as VmemmapGeneration | undefined) ?? release.vmemmap;
   return {
-    kernel: spec,
-    arch: spec ? archForKernel(spec, arch0, config.cpuLa57 ?? DEFAULT_CPU_LA57) : arch0,
-    generation: (config.generation as VmemmapGeneration | undefined) ?? spec?.vmemmapGeneration ?? DEFAULT_VMEMMAP_GENERATION,
-    setMappingIndex: smi ?? spec?.setMappingIndex ?? 'align-down',
-    gupGeneration: spec?.gupGeneration ?? DEFAULT_GUP_GENERATION,
-    vmemmapOptimizeRule: (rule as VmemmapOptimizeRule | undefined) ?? spec?.vmemmapOptimizeRule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+    release,
+    named: config.kernel !== undefined,
+    arch,
+    generation,
+    setMappingIndex: smi ?? release.setMappingIndex,
+    gupGeneration: release.gup,
+    fault: release.fault,
+    vmemmapOptimizeRule: (rule as VmemmapOptimizeRule | undefined) ?? release.vmemmapOptimizeRule,
     ppc64Mmu: mmu ?? 'radix',
   };
+}
+
+/** One line per piece: what the machine's kernel runs and where each choice comes from (machine show, help texts). */
+export function describeKernelChoice(config: MachineConfig, kc: KernelChoice = kernelChoice(config)): string[] {
+  const r = kc.release;
+  const from = (own: unknown, option: string) => (own !== undefined ? ` (${option})` : '');
+  return [
+    `kernel: ${r.version}${kc.named ? '' : ' (the default)'}: its registry row (proposals such as shared-tail are --generation, never a kernel)`,
+    `vmemmap generation: ${kc.generation}${from(config.generation, '--generation')} [${VMEMMAP[kc.generation].status}]; vmemmap_can_optimize rule: ${kc.vmemmapOptimizeRule}${from(config.vmemmapOptimizeRule, '--vmemmap-optimize-rule')}`,
+    `faults: ${kc.fault} (${FAULT_MODELS[kc.fault].refcounted ? 'a folio reference and rmap per mapping' : 'devmap pfn leaves, no reference'}); GUP: ${kc.gupGeneration}; dax_set_mapping index: ${kc.setMappingIndex}${from(config.setMappingIndex, '--set-mapping-index')}`,
+    `struct page layout: ${r.layout.name} (tails hold the head as a ${r.layout.tailEncoding})`,
+  ];
 }
 
 /** The default machine: x86-64, 64 GiB of RAM on node 0, one label-less 128 GiB pmem region. */

@@ -12,9 +12,10 @@ export function deviceOfFile(m: Machine, file: string): DevDax | undefined {
 /**
  * tools/testing/selftests/mm/gup_test with `argv` on the machine: a
  * transient process opens and maps the device file, runs the benchmark
- * through the gup_test ioctl, and exits.
+ * through the gup_test ioctl, and exits. GUP runs the machine kernel's
+ * generation unless one is named.
  */
-export function runGupTest(m: Machine, argv: readonly string[], generation: GupGeneration): ReturnType<typeof gupTestMain> {
+export function runGupTest(m: Machine, argv: readonly string[], generation?: GupGeneration): ReturnType<typeof gupTestMain> {
   const task = createTask(m.k, 4242, 'gup_test');
   const gup = m.newGup(generation);
   try {

@@ -1,4 +1,4 @@
-export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, kernelChoice, layoutMachine } from './config.js';
+export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, describeKernelChoice, kernelChoice, layoutMachine } from './config.js';
 export type { KernelChoice, MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
 export { Machine } from './machine.js';
 export { OP_NAMES } from './ops.js';

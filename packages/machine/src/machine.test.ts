@@ -194,7 +194,7 @@ describe('the kernel axis: --kernel picks what that release ran', () => {
         'tail-reuse',
         'align-down',
         'reserve-nr',
-        'per-page',
+        'folio',
       ]);
       ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
       const cost = memmapCost(m, memmapDevices(m)[0]!);
@@ -204,14 +204,17 @@ describe('the kernel axis: --kernel picks what that release ran', () => {
   });
 
   it('each release picks its own pieces; --generation and --set-mapping-index override one piece; no CPU LA57: 4-level', () => {
-    const pieces = (m: Machine) => [m.arch.name, m.generation, m.bus.setMappingIndex, m.k.vmemmapOptimizeRule];
-    expect(pieces(qemu16G({ kernel: '5.15' }))).toEqual(['x86_64', 'pre-series', 'align-down', 'seed']);
-    expect(pieces(qemu16G({ kernel: '5.19' }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'seed']);
-    expect(pieces(qemu16G({ kernel: '6.6' }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'reserve-nr']);
-    expect(pieces(qemu16G({ kernel: '7.3', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-down', 'reserve-nr']);
-    expect(pieces(qemu16G({ kernel: '7.3', generation: 'shared-tail', setMappingIndex: 'align-up' }))).toEqual(['x86_64-la57', 'shared-tail', 'align-up', 'reserve-nr']);
-    // no kernel: today's default pieces, which are 7.3's on a CPU without LA57
-    expect(pieces(qemu16G())).toEqual(pieces(qemu16G({ kernel: '7.3', cpuLa57: false })));
+    const pieces = (m: Machine) => [m.arch.name, m.generation, m.bus.setMappingIndex, m.k.vmemmapOptimizeRule, m.kernel.gupGeneration];
+    // Debian's configs set CONFIG_X86_5LEVEL=y from 5.x on: every release pages 5-level on the default (LA57) CPU
+    expect(pieces(qemu16G({ kernel: '5.15' }))).toEqual(['x86_64-la57', 'pre-series', 'align-down', 'seed', 'per-page']);
+    expect(pieces(qemu16G({ kernel: '5.15', cpuLa57: false }))).toEqual(['x86_64', 'pre-series', 'align-down', 'seed', 'per-page']);
+    expect(pieces(qemu16G({ kernel: '5.19', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'seed', 'per-page']);
+    expect(pieces(qemu16G({ kernel: '6.1', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'seed', 'per-page']);
+    expect(pieces(qemu16G({ kernel: '6.6', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-up', 'reserve-nr', 'per-page']);
+    expect(pieces(qemu16G({ kernel: '7.3', cpuLa57: false }))).toEqual(['x86_64', 'tail-reuse', 'align-down', 'reserve-nr', 'folio']);
+    expect(pieces(qemu16G({ kernel: '7.3', generation: 'shared-tail', setMappingIndex: 'align-up' }))).toEqual(['x86_64-la57', 'shared-tail', 'align-up', 'reserve-nr', 'folio']);
+    // no kernel: today's default, 7.3 on the default CPU
+    expect(pieces(qemu16G())).toEqual(pieces(qemu16G({ kernel: '7.3' })));
     // the kernel survives the state: a replay boots the same kernel
     const m = qemu16G({ kernel: '5.19' });
     expect(pieces(Machine.fromState(m.state()))).toEqual(pieces(m));
@@ -229,7 +232,7 @@ describe('the kernel axis: --kernel picks what that release ran', () => {
     expect(refused({ kernel: '4.19' })).toMatch(new RegExp(`^${EINVAL} .*--kernel 4.19`));
     expect(refused({ vmemmapOptimizeRule: 'always' })).toMatch(/--vmemmap-optimize-rule always/);
     expect(refused({ ppc64Mmu: 'hash' })).toMatch(/--ppc64-mmu hash: --arch x86_64 is not ppc64/);
-    expect(refused({ cpuLa57: true })).toMatch(/--cpu-la57/);
+    expect(refused({ arch: 'arm64-4k', cpuLa57: true })).toMatch(/--cpu-la57 .*--arch arm64-4k/);
     expect(refused({ arch: 'ppc64-64k', ppc64Mmu: 'radix', kernel: '6.6' })).toBe('booted');
   });
 

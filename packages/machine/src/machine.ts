@@ -26,6 +26,7 @@ import {
   EBUSY,
   EFAULT,
   EINVAL,
+  GUP,
   ENOMEM,
   ENXIO,
   KernelError,
@@ -97,7 +98,14 @@ export class Machine {
     this.generation = this.kernel.generation;
     const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
-    this.k = createKernel({ arch: this.arch, ram, devices, vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule, ppc64Mmu: this.kernel.ppc64Mmu });
+    this.k = createKernel({
+      arch: this.arch,
+      ram,
+      devices,
+      kernel: this.kernel.release,
+      vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule,
+      ppc64Mmu: this.kernel.ppc64Mmu,
+    });
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
@@ -320,9 +328,20 @@ export class Machine {
     return this.grabFailAt;
   }
 
-  /** A GUP instance of the given generation, else the kernel's (armed with a pending grab failure, if any). */
+  /**
+   * A GUP instance of the given generation, else the kernel's (armed with a
+   * pending grab failure, if any). The devmap generations (per-page,
+   * head-once, grab-first) walk devmap leaves: -EINVAL on a kernel that
+   * maps device-dax without the devmap bit (d438d2734170, v6.17).
+   */
   newGup(generation?: GupGeneration): Gup {
-    const g = new Gup(this.k, { generation: generation ?? this.kernel.gupGeneration });
+    const gen = generation ?? this.kernel.gupGeneration;
+    if (GUP[gen].grab !== 'folio' && !this.kernel.release.devmapBit)
+      throw new KernelError(
+        EINVAL,
+        `gup: --gup ${gen} takes references under devmap leaves, and kernel ${this.kernel.release.version} maps device-dax without the devmap bit (d438d2734170); it runs --gup folio`,
+      );
+    const g = new Gup(this.k, { generation: gen });
     if (this.grabFailAt) {
       g.armGrabFailure(this.grabFailAt);
       this.grabFailAt = 0;

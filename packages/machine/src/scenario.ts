@@ -1,6 +1,6 @@
 import { type DevDax, createTask, daxMmap, exitTask, munmap, touch, userRead, userWrite } from '@daxsim/device-dax';
 import {
-  DEFAULT_GUP_GENERATION,
+  GUP_GENERATIONS,
   FOLL_LONGTERM,
   FOLL_WRITE,
   type Gup,
@@ -119,7 +119,8 @@ export interface ScenarioProcess {
 
 export interface PinRequest {
   readonly kind: 'get' | 'pin' | 'longterm';
-  readonly gen: GupGeneration;
+  /** The GUP generation; the machine kernel's when absent. */
+  readonly gen?: GupGeneration;
 }
 
 /**
@@ -460,11 +461,12 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
       const off = num(words[3], 'pin offset');
       const len = num(words[4], 'pin length');
       const a = kv(words.slice(5));
-      const gen = a.kv.get('gen') ?? DEFAULT_GUP_GENERATION;
-      if (!isGupGeneration(gen)) throw new ScenarioSyntaxError(`gen=${gen}: one of per-page, head-once, grab-first`);
+      // without gen=, the GUP of the machine's kernel
+      const gen = a.kv.get('gen');
+      if (gen !== undefined && !isGupGeneration(gen)) throw new ScenarioSyntaxError(`gen=${gen}: one of ${GUP_GENERATIONS.join(', ')}`);
       const kind = verb === 'get' || a.flags.has('get') ? 'get' : verb === 'longterm' || a.flags.has('longterm') ? 'longterm' : 'pin';
       const n = Math.ceil(len / m.arch.pageSize);
-      const got = s.pin(p, mname, off, len, { kind, gen });
+      const got = s.pin(p, mname, off, len, gen === undefined ? { kind } : { kind, gen });
       o.taken = Math.max(0, got);
       if (got < 0) throw new KernelError(-got, `${kind === 'get' ? 'get' : 'pin'}_user_pages_fast: ${n} pages at ${s.mapping(p, mname).dev.name} offset ${off} failed`);
       o.messages.push(`${kind === 'get' ? 'got' : 'pinned'} ${got} of ${n} pages`);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  KERNELS,
+  type KernelVersion,
   SZ_1G,
   SZ_1M,
   ZONE_DEVICE,
@@ -34,8 +36,8 @@ import {
 
 const DEV = 64 * SZ_1G;
 
-function machine(ramGiB = 1): Kernel {
-  return createKernel({ ram: [{ nid: 0, size: ramGiB * SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }] });
+function machine(ramGiB = 1, kernel?: KernelVersion): Kernel {
+  return createKernel({ ram: [{ nid: 0, size: ramGiB * SZ_1G }], devices: [{ start: DEV, size: 8 * SZ_1G, name: 'pmem0' }], ...(kernel ? { kernel: KERNELS[kernel] } : {}) });
 }
 function pgmapOf(size: number, shift: number, start = DEV, name = 'dax0.0'): DevPagemap {
   return newDevPagemap({ ranges: [{ start, end: start + size - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift: shift, name });
@@ -161,7 +163,7 @@ describe('memmap_init_zone_device', () => {
   // included) must come out byte for byte the same, and the struct pages counted as written
   // must match the reference's __init_single_page calls. A neighbouring pgmap on each side is
   // mapped first, so a fast-path write past either end of the range would change its bytes.
-  type Cfg = { name: string; gen: VmemmapGeneration; shift: number; altmap?: boolean };
+  type Cfg = { name: string; gen: VmemmapGeneration; shift: number; altmap?: boolean; kernel?: KernelVersion };
   const cfgs: Cfg[] = [
     { name: 'pre-series 4K', gen: 'pre-series', shift: 0 },
     { name: 'compound 2M', gen: 'compound', shift: 9 },
@@ -171,12 +173,17 @@ describe('memmap_init_zone_device', () => {
     { name: 'tail-reuse-pmd 1G', gen: 'tail-reuse-pmd', shift: 18 },
     { name: 'altmap, base pages', gen: 'pre-series', shift: 0, altmap: true },
     { name: 'altmap, compound 2M', gen: 'tail-reuse', shift: 9, altmap: true },
+    // the layouts of later kernels: the pincount in tail 1 (6.1), struct folio (6.6), the mask and prep after every tail (7.3)
+    { name: '6.1 tail-reuse 2M', gen: 'tail-reuse', shift: 9, kernel: '6.1' },
+    { name: '6.6 compound 2M', gen: 'compound', shift: 9, kernel: '6.6' },
+    { name: '7.3 tail-reuse 2M', gen: 'tail-reuse', shift: 9, kernel: '7.3' },
+    { name: '7.3 compound 1G', gen: 'compound', shift: 18, kernel: '7.3' },
   ];
   it.each(cfgs)('$name: the fast path writes what the reference path writes, and counts what it writes', (cfg) => {
     const size = 2 * SZ_1G;
     const lo = DEV + SZ_1G; // the range under test
     const build = (path: 'fast' | 'reference') => {
-      const k = machine();
+      const k = machine(1, cfg.kernel);
       // neighbours on both sides, mapped first (fast path: they are not under test)
       memremapPages(k, pgmapOf(SZ_1G, 9, DEV, 'before'), 0, { generation: 'tail-reuse' });
       memremapPages(k, pgmapOf(SZ_1G, 9, lo + size, 'after'), 0, { generation: 'tail-reuse' });

@@ -26,6 +26,8 @@ import {
   pagesPerSubsection,
   pgmapAltmap,
   pow2,
+  VMEMMAP,
+  type KernelRelease,
 } from '@daxsim/mm';
 import {
   type MemmapInitPath,
@@ -94,7 +96,12 @@ export interface CreateKernelOptions {
   ram: { nid: number; size: number; start?: number }[];
   devices?: { start: number; size: number; name?: string; nid?: number }[];
   tlb?: boolean;
-  /** vmemmap_can_optimize() rule (default 'reserve-nr', v6.6 and later). */
+  /**
+   * The release the kernel runs (a KERNELS row): its struct page layout, and
+   * what device-dax's faults and GUP take from it. Default: the seed's (v5.15).
+   */
+  kernel?: KernelRelease;
+  /** vmemmap_can_optimize() rule (default: the kernel's when one is named, else 'reserve-nr', v6.6 and later). */
   vmemmapOptimizeRule?: VmemmapOptimizeRule;
   /** ppc64 only: 'radix' (default) or 'hash'. */
   ppc64Mmu?: Ppc64Mmu;
@@ -109,7 +116,7 @@ export const kernelBootHooks: ((k: Kernel) => void)[] = [];
 
 /** Boots a simulated machine with the section table and the pgmap registry. */
 export function createKernel(opts: CreateKernelOptions): Kernel {
-  const rule = opts.vmemmapOptimizeRule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE;
+  const rule = opts.vmemmapOptimizeRule ?? opts.kernel?.vmemmapOptimizeRule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE;
   if (!(VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(rule))
     throw new KernelError(EINVAL, `createKernel: vmemmapOptimizeRule '${String(rule)}' is not one of ${VMEMMAP_OPTIMIZE_RULES.join(', ')}`);
   const ppc64Mmu = opts.ppc64Mmu ?? 'radix';
@@ -237,12 +244,12 @@ function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): 
     const nr = PHYS_PFN(k, rangeLen(pgmap.ranges[0]!));
     if (altmap.basePfn !== first) refuse(EINVAL, `altmap base_pfn ${hex(altmap.basePfn)} is not the range's first pfn ${hex(first)}`);
     if (altmap.reserve + altmap.free > nr) refuse(EINVAL, `altmap reserve ${altmap.reserve} + free ${altmap.free} exceed the range's ${nr} pfns`);
-    if ((altmap.reserve + altmap.free) % 2 ** shift !== 0 && shift > 0 && generation !== 'pre-series')
+    if ((altmap.reserve + altmap.free) % 2 ** shift !== 0 && shift > 0 && VMEMMAP[generation].compound)
       refuse(EINVAL, `altmap offset ${altmap.reserve + altmap.free} pfns is not aligned to the compound page size`);
   }
   // The seed's compound_nr_pages() only tests the altmap: where a compound page's memmap is smaller than
   // the vmemmap pages it assumes, memmap init would run past the compound page. Not modelled: refused.
-  if (shift > 0 && generation !== 'pre-series' && compoundNrPages(arch, altmap, 2 ** shift, generation, k.vmemmapOptimizeRule, k.ppc64Mmu) > 2 ** shift)
+  if (shift > 0 && VMEMMAP[generation].compound && compoundNrPages(arch, altmap, 2 ** shift, generation, k.vmemmapOptimizeRule, k.ppc64Mmu) > 2 ** shift)
     refuse(
       EOPNOTSUPP,
       `vmemmap_shift ${shift}: under the '${k.vmemmapOptimizeRule}' vmemmap_can_optimize rule compound_nr_pages() exceeds the ${2 ** shift} pages of a compound page on ${arch.name} (the kernel overruns; the model does not follow)`,
@@ -262,7 +269,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   // arch_add_memory() → __add_pages() (add_pages() for DEVICE_PRIVATE: no direct map either way in the model)
   const err = addPages(k, nid, startPfn, nrPages, {
     altmap,
-    pgmap: { pgmap, rangeStartPfn: startPfn, compound, pmdReuse: entry.generation === 'tail-reuse-pmd', sharedTail: entry.generation === 'shared-tail' },
+    pgmap: { pgmap, rangeStartPfn: startPfn, compound, pmdReuse: VMEMMAP[entry.generation].pmdReuse, sharedTail: VMEMMAP[entry.generation].sharedTail },
   });
   if (err < 0) {
     entry.spans.pop();
@@ -303,7 +310,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
   const entry: PgmapEntry = {
     pgmap,
     generation,
-    shift: generation === 'pre-series' ? 0 : pgmap.vmemmapShift,
+    shift: VMEMMAP[generation].compound ? pgmap.vmemmapShift : 0,
     nid,
     initPath: opts.initPath ?? 'fast',
     spans: [],
@@ -336,7 +343,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap, nid: number, opts: {
 
 // The distinct shared tail frames the vmemmap of a pgmap maps: one translation per compound page's second vmemmap page.
 function countSharedTails(k: Kernel, e: PgmapEntry): number {
-  if (e.generation !== 'shared-tail' || e.shift === 0) return 0;
+  if (!VMEMMAP[e.generation].sharedTail || e.shift === 0) return 0;
   const spp = k.arch.pageSize / k.arch.structPageSize;
   const nr = 2 ** e.shift;
   if (nr <= spp) return 0;

@@ -1,47 +1,78 @@
 /**
- * The vmemmap algorithm generations a machine can run side by side:
- * - `pre-series`: base struct pages, as before the compound devmap series;
- * - `compound`: compound pages with a full vmemmap (what v5.17 merged first);
- * - `tail-reuse`: compound pages whose tail vmemmap pages share one frame
- *   (2 vmemmap data pages per compound page; the series' patches 9-13, merged
- *   in v5.19 as 4917f55b4ef9 "mm/sparse-vmemmap: improve memory savings for
- *   compound devmaps"; still what device-dax runs in 7.3-rc7, measured);
- * - `tail-reuse-pmd`: tail-reuse plus the seed's patch 14, which also shares
- *   PTE tables across a 1 GiB compound page (never merged upstream).
- *
- * These are the generations the planner (apps/daxsim) knows; the proposed
- * `shared-tail` generation is in PROPOSED_VMEMMAP_GENERATIONS until it does.
+ * The generation tables: for every piece of the device-dax stack that
+ * changed between kernels (the vmemmap, GUP, the fault path, memmap init),
+ * one typed row per generation saying what it does and where it comes from.
+ * Code reads a generation's properties from these tables; it never compares
+ * generation names. A kernel release (kernels.ts) names one generation per
+ * piece; a proposal is a generation, never a kernel.
  */
-const MERGED_OR_SEED = ['pre-series', 'compound', 'tail-reuse', 'tail-reuse-pmd'] as const;
 
-/**
- * Proposed generations, never a kernel:
- * - `shared-tail`: Muchun Song, "mm: Generalize vmemmap optimization for DAX
- *   and HugeTLB" (49 patches, posted 2026-04-05, not merged): device-dax gets
- *   HugeTLB's vmemmap optimisation as Kiryl Shutsemau's "eliminate fake head
- *   pages" series left it: one writable vmemmap page per compound page (the
- *   head and its first tails), every other vmemmap page of the compound page
- *   mapped read-only onto one shared tail page per zone and order, tails
- *   encoding their head as a `compound_info` mask, and the struct pages
- *   behind the shared tail never written by memmap init.
- */
-export const PROPOSED_VMEMMAP_GENERATIONS = ['shared-tail'] as const;
+/** Where a generation stands upstream. */
+export type GenerationStatus = 'merged' | 'never-merged' | 'proposed';
 
-/** Every generation: merged, never merged, proposed. */
-export const ALL_VMEMMAP_GENERATIONS = [...MERGED_OR_SEED, ...PROPOSED_VMEMMAP_GENERATIONS] as const;
+// ---------------------------------------------------------------- vmemmap
 
-export type VmemmapGeneration = (typeof ALL_VMEMMAP_GENERATIONS)[number];
-export const VMEMMAP_GENERATIONS: readonly VmemmapGeneration[] = MERGED_OR_SEED;
+/** What one vmemmap generation builds for a compound devmap. */
+export interface VmemmapGenerationSpec {
+  readonly name: string;
+  /** The memmap is made of compound pages at all (false: base struct pages whatever the vmemmap shift). */
+  readonly compound: boolean;
+  /** Tail vmemmap pages are shared (vmemmap_can_optimize() may say yes). */
+  readonly dedup: boolean;
+  /** Vmemmap pages a deduplicated compound page keeps for itself (VMEMMAP_RESERVE_NR for tail reuse). */
+  readonly ownPages: number;
+  /** The seed's patch 14: PTE tables shared across a PUD-sized compound page. */
+  readonly pmdReuse: boolean;
+  /** Tails mapped read-only onto one shared tail page per zone and order. */
+  readonly sharedTail: boolean;
+  /** Requires tails that encode their head as a compound_info mask (it is built on that series). */
+  readonly needsCompoundInfoMask: boolean;
+  readonly status: GenerationStatus;
+  /** Where it comes from: the commit, series or patch. */
+  readonly source: string;
+}
+
+const vmemmapRow = <N extends string>(name: N, r: Omit<VmemmapGenerationSpec, 'name'>) => ({ name, ...r }) as VmemmapGenerationSpec & { name: N };
+
+/** Every vmemmap generation, in the order they appeared. */
+export const VMEMMAP = {
+  'pre-series': vmemmapRow('pre-series', {
+    compound: false, dedup: false, ownPages: 0, pmdReuse: false, sharedTail: false, needsCompoundInfoMask: false, status: 'merged',
+    source: 'v5.15 and earlier: a base struct page per pfn of device memory',
+  }),
+  compound: vmemmapRow('compound', {
+    compound: true, dedup: false, ownPages: 0, pmdReuse: false, sharedTail: false, needsCompoundInfoMask: false, status: 'merged',
+    source: 'v5.17: compound devmaps (the seed series, patches 1-8) with a full vmemmap',
+  }),
+  'tail-reuse': vmemmapRow('tail-reuse', {
+    compound: true, dedup: true, ownPages: 2, pmdReuse: false, sharedTail: false, needsCompoundInfoMask: false, status: 'merged',
+    source: '4917f55b4ef9 "mm/sparse-vmemmap: improve memory savings for compound devmaps" (v5.19; the seed\'s patches 9-13); device-dax\'s in 7.3-rc7, measured',
+  }),
+  'tail-reuse-pmd': vmemmapRow('tail-reuse-pmd', {
+    compound: true, dedup: true, ownPages: 2, pmdReuse: true, sharedTail: false, needsCompoundInfoMask: false, status: 'never-merged',
+    source: 'the seed\'s patch 14 (v4): PTE tables shared across a 1 GiB compound page',
+  }),
+  'shared-tail': vmemmapRow('shared-tail', {
+    compound: true, dedup: true, ownPages: 1, pmdReuse: false, sharedTail: true, needsCompoundInfoMask: true, status: 'proposed',
+    source: 'Muchun Song, "mm: Generalize vmemmap optimization for DAX and HugeTLB" (49 patches, 2026-04-05), on Kiryl Shutsemau\'s compound_info series',
+  }),
+} as const;
+
+export type VmemmapGeneration = keyof typeof VMEMMAP;
+
+/** Every vmemmap generation: merged, never merged, proposed. */
+export const ALL_VMEMMAP_GENERATIONS = Object.keys(VMEMMAP) as readonly VmemmapGeneration[];
+/** The generations that are not proposals (the planner's default set). */
+export const VMEMMAP_GENERATIONS: readonly VmemmapGeneration[] = ALL_VMEMMAP_GENERATIONS.filter((g) => VMEMMAP[g].status !== 'proposed');
+export const PROPOSED_VMEMMAP_GENERATIONS: readonly VmemmapGeneration[] = ALL_VMEMMAP_GENERATIONS.filter((g) => VMEMMAP[g].status === 'proposed');
+/** What memremap_pages() builds when a caller names no generation (the library default; a machine takes its kernel's). */
 export const DEFAULT_VMEMMAP_GENERATION: VmemmapGeneration = 'tail-reuse';
 
 export function isVmemmapGeneration(s: string): s is VmemmapGeneration {
-  return (ALL_VMEMMAP_GENERATIONS as readonly string[]).includes(s);
+  return Object.prototype.hasOwnProperty.call(VMEMMAP, s);
 }
 
-/** Whether tail struct pages of this generation encode their head as a compound_info mask (compound_info_has_mask()). */
-export function compoundInfoHasMask(g: VmemmapGeneration): boolean {
-  return g === 'shared-tail';
-}
+// ---------------------------------------------------------------- vmemmap_can_optimize()
 
 /**
  * Which vmemmap_can_optimize() a kernel runs (include/linux/mm.h and its
@@ -64,3 +95,80 @@ export const DEFAULT_VMEMMAP_OPTIMIZE_RULE: VmemmapOptimizeRule = 'reserve-nr';
 
 /** VMEMMAP_RESERVE_NR (include/linux/mm.h, v6.6): the vmemmap pages a deduplicated compound page keeps. */
 export const VMEMMAP_RESERVE_NR = 2;
+
+export function isVmemmapOptimizeRule(s: string): s is VmemmapOptimizeRule {
+  return (VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(s);
+}
+
+// ---------------------------------------------------------------- GUP
+
+/** What one GUP generation does with the pages under a huge device-dax leaf. */
+export interface GupGenerationSpec {
+  readonly name: string;
+  /**
+   * How references are taken under a PMD/PUD leaf:
+   * - `base-page`: one grab (and a get_dev_pagemap) per 4 KiB page, on its head;
+   * - `compound-page`: once per compound page, by the seed's patch 8 or its review;
+   * - `folio`: one try_grab_folio_fast() of the call's page count per folio (no devmap path).
+   */
+  readonly grab: 'base-page' | 'compound-page' | 'folio';
+  /** The walk takes the dev_pagemap reference (get_dev_pagemap) for every page it records. */
+  readonly pgmapRef: boolean;
+  readonly status: GenerationStatus;
+  readonly source: string;
+}
+
+const gupRow = <N extends string>(name: N, r: Omit<GupGenerationSpec, 'name'>) => ({ name, ...r }) as GupGenerationSpec & { name: N };
+
+export const GUP = {
+  'per-page': gupRow('per-page', {
+    grab: 'base-page', pgmapRef: true, status: 'merged',
+    source: '__gup_device_huge() as v5.15 has it, and upstream until the devmap path went away: get_dev_pagemap() and try_grab_page() per 4 KiB page',
+  }),
+  'head-once': gupRow('head-once', {
+    grab: 'compound-page', pgmapRef: true, status: 'never-merged',
+    source: 'the seed\'s patch 8 (v4): compound_head() read first, record_subpages(), one try_grab_compound_head() per compound page',
+  }),
+  'grab-first': gupRow('grab-first', {
+    grab: 'compound-page', pgmapRef: true, status: 'never-merged',
+    source: 'Jason Gunthorpe\'s sketch in the seed\'s review (2021-10-13): one reference on the head first, the rest under it',
+  }),
+  folio: gupRow('folio', {
+    grab: 'folio', pgmapRef: false, status: 'merged',
+    source: 'fd2825b0760a "mm/gup: remove pXX_devmap usage from get_user_pages()" (v6.17): gup_fast_pmd_leaf()/gup_fast_pud_leaf() record the subpages and take one try_grab_folio_fast() per folio; no dev_pagemap reference',
+  }),
+} as const;
+
+export type GupGeneration = keyof typeof GUP;
+export const GUP_GENERATIONS = Object.keys(GUP) as readonly GupGeneration[];
+/** What a Gup made without a generation runs (the library default; a machine takes its kernel's). */
+export const DEFAULT_GUP_GENERATION: GupGeneration = 'per-page';
+
+export function isGupGeneration(s: string): s is GupGeneration {
+  return Object.prototype.hasOwnProperty.call(GUP, s);
+}
+
+// ---------------------------------------------------------------- faults
+
+/**
+ * How device-dax's fault handlers map a unit:
+ * - `pfn`: vmf_insert_pfn_pmd[_prot]() / vmf_insert_mixed(): a pfn leaf with
+ *   the devmap bit, no reference taken, no rmap, no RSS; zap just clears it
+ *   (v5.15 .. v6.14);
+ * - `folio`: vmf_insert_folio_pmd()/_pud() and vmf_insert_page_mkwrite():
+ *   folio_get() and folio_add_file_rmap_*() per mapping, counted in the mm's
+ *   file RSS; zap removes the rmap and puts the reference (aed877c2b425
+ *   "device/dax: properly refcount device dax pages when mapping", v6.15).
+ */
+export interface FaultModelSpec {
+  readonly name: string;
+  readonly refcounted: boolean;
+  readonly source: string;
+}
+
+export const FAULT_MODELS = {
+  pfn: { name: 'pfn', refcounted: false, source: 'drivers/dax/device.c before v6.15: vmf_insert_pfn_pmd_prot(), a devmap pfn leaf' },
+  folio: { name: 'folio', refcounted: true, source: 'aed877c2b425 "device/dax: properly refcount device dax pages when mapping" (v6.15)' },
+} as const satisfies Record<string, FaultModelSpec>;
+
+export type FaultModel = keyof typeof FAULT_MODELS;

@@ -133,6 +133,7 @@ export type { PhysRange, PhysRangeKind } from './phys-mem.js';
 export {
   COMPOUND_PAGE_DTOR,
   Memmap,
+  NODES_HI_SHIFT,
   NODES_SHIFT,
   NULL_COMPOUND_DTOR,
   PAGE_COMPOUND_DTOR_OFFSET,
@@ -174,14 +175,33 @@ export {
   PG_waiters,
   PG_workingset,
   PG_writeback,
-  STRUCT_PAGE_COMPOUND_INFO,
+  PAGEFLAGS_V5_15,
+  PAGEFLAGS_V6_6,
+  PAGEFLAGS_V7_3,
+  STRUCT_PAGE_LAYOUTS,
   STRUCT_PAGE_V5_15,
+  STRUCT_PAGE_V6_1,
+  STRUCT_PAGE_V6_6,
+  STRUCT_PAGE_V7_3,
   STRUCT_PAGE_WORDS,
   compoundInfoMask,
   isCompoundInfoMask,
-  structPageLayout,
+  W_FLAGS,
+  W_FLAGS_HI,
+  W_HEAD,
+  W_HEAD_HI,
+  W_INDEX,
+  W_INDEX_HI,
+  W_MAPCOUNT,
+  W_MAPPING,
+  W_MAPPING_HI,
+  W_PRIVATE,
+  W_REFCOUNT,
+  W_ZDD,
+  W_ZDD_HI,
   TAIL_MAPPING_HI,
   TAIL_MAPPING_LO,
+  ZONES_HI_SHIFT,
   ZONES_SHIFT,
   ZONE_DEVICE,
   ZONE_DMA,
@@ -202,19 +222,43 @@ export type { DevPagemap, DevPagemapOps, PhysAddrRange, VmemAltmap } from './dev
 export type { FrameAllocator, FramePurpose, KernelCore } from './kernel.js';
 export {
   ALL_VMEMMAP_GENERATIONS,
+  DEFAULT_GUP_GENERATION,
   DEFAULT_VMEMMAP_GENERATION,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  FAULT_MODELS,
+  GUP,
+  GUP_GENERATIONS,
   PROPOSED_VMEMMAP_GENERATIONS,
+  VMEMMAP,
   VMEMMAP_GENERATIONS,
   VMEMMAP_OPTIMIZE_RULES,
   VMEMMAP_RESERVE_NR,
-  compoundInfoHasMask,
+  isGupGeneration,
   isVmemmapGeneration,
+  isVmemmapOptimizeRule,
 } from './generation.js';
-export type { VmemmapGeneration, VmemmapOptimizeRule } from './generation.js';
-export type { StructPageLayout } from './struct-page.js';
-export { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
-export type { KernelSpec, KernelVersion, PagingPolicy } from './kernels.js';
+export type {
+  FaultModel,
+  FaultModelSpec,
+  GenerationStatus,
+  GupGeneration,
+  GupGenerationSpec,
+  VmemmapGeneration,
+  VmemmapGenerationSpec,
+  VmemmapOptimizeRule,
+} from './generation.js';
+export type { PageFlagBits, StructPageLayout } from './struct-page.js';
+export {
+  DEFAULT_KERNEL_VERSION,
+  KERNELS,
+  KERNEL_VERSIONS,
+  PROPOSALS,
+  SEED_KERNEL_VERSION,
+  archForKernel,
+  isKernelVersion,
+  kernelRelease,
+} from './kernels.js';
+export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
 export {
   SZ_1G,

@@ -1,6 +1,7 @@
 import type { ArchProfile } from './arch.js';
 import type { Counters } from './counters.js';
 import type { KernelMmu } from './kernel-mmu.js';
+import type { KernelRelease } from './kernels.js';
 import type { KernelLog } from './klog.js';
 import type { KernelObjects } from './kobjects.js';
 import type { PhysicalMemory } from './phys-mem.js';
@@ -26,6 +27,8 @@ export interface FrameAllocator {
  * extend it (the section table, the pgmap registry, ...).
  */
 export interface KernelCore {
+  /** The release it runs (its generation registry row): the struct page layout, the fault model, GUP. */
+  readonly release: KernelRelease;
   readonly arch: ArchProfile;
   readonly mem: PhysicalMemory;
   readonly mmu: KernelMmu;

@@ -1,62 +1,170 @@
 import { type ArchProfile, X86_64, X86_64_LA57 } from './arch.js';
-import type { VmemmapGeneration, VmemmapOptimizeRule } from './generation.js';
+import { EINVAL, KernelError } from './errno.js';
+import {
+  type FaultModel,
+  GUP,
+  type GupGeneration,
+  VMEMMAP,
+  type VmemmapGeneration,
+  type VmemmapOptimizeRule,
+} from './generation.js';
+import { STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V6_6, STRUCT_PAGE_V7_3, type StructPageLayout } from './struct-page.js';
+
+/**
+ * The generation registry: one typed row per kernel release the model runs,
+ * naming the generation it runs of every piece of the stack, and one row per
+ * proposal (a generation of one piece, never a kernel). Code reads the row a
+ * machine was set up with; it never compares version strings.
+ */
 
 /** Kernel releases a machine can be told to run (`--kernel`). */
-export const KERNEL_VERSIONS = ['5.15', '5.19', '6.1', '6.6', '7.3'] as const;
+export const KERNEL_VERSIONS = ['5.15', '5.19', '6.1', '6.6', '6.8', '7.3'] as const;
 export type KernelVersion = (typeof KERNEL_VERSIONS)[number];
 
 /**
  * How the kernel's x86-64 page tables are chosen: `4-level` always, or
  * `5-level-if-la57` — 5-level paging when the CPU has LA57 (the la57 arch
- * profile), 4-level otherwise.
+ * profile), 4-level otherwise (CONFIG_X86_5LEVEL=y, as distributions build).
  */
 export type PagingPolicy = '4-level' | '5-level-if-la57';
 
-/** What one kernel release runs, piece by piece (names are the model's generation names). */
-export interface KernelSpec {
-  readonly version: KernelVersion;
-  /** The vmemmap generation device-dax gets (@daxsim/mm VmemmapGeneration). */
-  readonly vmemmapGeneration: VmemmapGeneration;
-  /** The __gup_device_huge generation (@daxsim/gup GupGeneration). */
-  readonly gupGeneration: 'per-page' | 'head-once' | 'grab-first';
-  /** How dax_set_mapping() rounds the fault address (@daxsim/device-dax SetMappingIndex). */
-  readonly setMappingIndex: 'align-down' | 'align-up';
-  /** Which vmemmap_can_optimize() it runs. */
-  readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
-  readonly paging: PagingPolicy;
+/** /sys/devices/system/memory/auto_online_blocks values (memhp_default_state=). */
+export type OnlinePolicy = 'offline' | 'online' | 'online_kernel' | 'online_movable';
+
+/** The memory-hotplug facts of a release that dax_kmem and daxctl meet. */
+export interface HotplugSpec {
+  /** What auto_online_blocks reads after boot (the distribution's CONFIG_MHP_DEFAULT_ONLINE_TYPE). */
+  readonly defaultAutoOnline: OnlinePolicy;
+  /**
+   * /sys/bus/dax/devices/daxX.Y/memmap_on_memory exists and dax_kmem passes
+   * MHP_MEMMAP_ON_MEMORY when it is set (6b8f0798b85a, 73954d379efd, v6.8).
+   */
+  readonly daxMemmapOnMemory: boolean;
 }
 
+/** What one kernel release runs, piece by piece; each value cites its source where the row is written. */
+export interface KernelRelease {
+  readonly kind: 'release';
+  readonly version: KernelVersion;
+  /** The vmemmap generation device-dax gets. */
+  readonly vmemmap: VmemmapGeneration;
+  /** Which vmemmap_can_optimize() it runs. */
+  readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
+  /** The struct page / struct folio layout, page flag numbers and tail encoding. */
+  readonly layout: StructPageLayout;
+  /** How device-dax faults map a unit (a devmap pfn leaf, or a refcounted, rmapped folio). */
+  readonly fault: FaultModel;
+  /** Whether huge device-dax leaves carry the pte/pmd devmap bit (removed by d438d2734170, v6.17). */
+  readonly devmapBit: boolean;
+  /** get_user_pages_fast()'s generation for huge device-dax leaves. */
+  readonly gup: GupGeneration;
+  /** How dax_set_mapping() rounds the fault address: ALIGN() as the seed's patch 5, or ALIGN_DOWN since 7fcbd9785d4c. */
+  readonly setMappingIndex: 'align-down' | 'align-up';
+  readonly paging: PagingPolicy;
+  readonly hotplug: HotplugSpec;
+}
+
+const OFFLINE_NO_MOM: HotplugSpec = { defaultAutoOnline: 'offline', daxMemmapOnMemory: false };
+
 /**
- * The kernels, each fact with where it comes from. Proposals (the seed's
- * patch 14 = `tail-reuse-pmd`, Muchun Song's `shared-tail`) are generations,
- * never a kernel. What the sources could not confirm is said in the mm README.
+ * The releases, each fact with where it comes from. What the sources could
+ * not confirm is said in the mm README.
  */
-export const KERNELS: Readonly<Record<KernelVersion, KernelSpec>> = {
-  // v5.15: no compound devmaps yet (they came in v5.17); dev_dax_huge_fault
-  // set page->index from ALIGN_DOWN of the address; CONFIG_X86_5LEVEL is a
-  // build option (the model takes it off).
-  '5.15': { version: '5.15', vmemmapGeneration: 'pre-series', gupGeneration: 'per-page', setMappingIndex: 'align-down', vmemmapOptimizeRule: 'seed', paging: '4-level' },
-  // v5.19: 4917f55b4ef9 "mm/sparse-vmemmap: improve memory savings for
-  // compound devmaps" (2 vmemmap pages per compound page); dax_set_mapping()
-  // with ALIGN() as the seed's patch 5 wrote it.
-  '5.19': { version: '5.19', vmemmapGeneration: 'tail-reuse', gupGeneration: 'per-page', setMappingIndex: 'align-up', vmemmapOptimizeRule: 'seed', paging: '4-level' },
-  // v6.1: as 5.19 (87a7ae75d738 is mainline v6.4; its stable backport to
-  // 6.1.y is not modelled).
-  '6.1': { version: '6.1', vmemmapGeneration: 'tail-reuse', gupGeneration: 'per-page', setMappingIndex: 'align-up', vmemmapOptimizeRule: 'seed', paging: '4-level' },
-  // v6.6: c1a6c536fb08 "mm/vmemmap: improve vmemmap_can_optimize and allow
-  // architectures to override" (VMEMMAP_RESERVE_NR, ppc64 radix override).
-  // 7fcbd9785d4c (dax_set_mapping ALIGN_DOWN) is later (2024).
-  '6.6': { version: '6.6', vmemmapGeneration: 'tail-reuse', gupGeneration: 'per-page', setMappingIndex: 'align-up', vmemmapOptimizeRule: 'reserve-nr', paging: '4-level' },
-  // v7.3-rc7, measured on Debian's experimental kernel: 2 vmemmap pages per
-  // compound page at 2M and 1G (device-dax still tail-reuse), 5-level paging
-  // on a CPU with LA57 (vmemmap_base 0xffd4000000000000); dax_set_mapping()
-  // rounds down since 7fcbd9785d4c.
-  '7.3': { version: '7.3', vmemmapGeneration: 'tail-reuse', gupGeneration: 'per-page', setMappingIndex: 'align-down', vmemmapOptimizeRule: 'reserve-nr', paging: '5-level-if-la57' },
+export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
+  // v5.15: no compound devmaps yet (they came in v5.17); the seed's struct
+  // page; dev_dax_huge_fault set page->index from ALIGN_DOWN of the address.
+  '5.15': {
+    kind: 'release', version: '5.15', vmemmap: 'pre-series', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V5_15,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM,
+  },
+  // v5.19: 4917f55b4ef9 (2 vmemmap pages per compound page); compound_pincount
+  // in the first tail since 5232c63f46fd (v5.18); dax_set_mapping() with
+  // ALIGN() as the seed's patch 5 wrote it.
+  '5.19': {
+    kind: 'release', version: '5.19', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM,
+  },
+  // v6.1, measured (Debian 12's 6.1.192, shared/real-kernel): page[1] holds
+  // dtor, order, compound_mapcount, compound_pincount, compound_nr; faults
+  // insert devmap pfn PMDs (vmf_insert_pfn_pmd_prot, no reference, no rmap);
+  // GUP takes get_dev_pagemap + try_grab_page per 4 KiB page; auto_online_blocks
+  // offline; CONFIG_X86_5LEVEL=y (5-level on the LA57 CPU); no dax
+  // memmap_on_memory. 87a7ae75d738 is mainline v6.4 (its 6.1.y backport is not modelled).
+  '6.1': {
+    kind: 'release', version: '6.1', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM,
+  },
+  // v6.6: c1a6c536fb08 (VMEMMAP_RESERVE_NR, ppc64 radix override); struct
+  // folio without _folio_dtor/_folio_order and the page flags rearranged
+  // (Matthew Wilcox, Aug 2023). 7fcbd9785d4c (dax_set_mapping ALIGN_DOWN) is later (2024).
+  '6.6': {
+    kind: 'release', version: '6.6', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM,
+  },
+  // v6.8: dax_kmem's memmap_on_memory (6b8f0798b85a, 73954d379efd), the
+  // dax device attribute of that name; otherwise as 6.6.
+  '6.8': {
+    kind: 'release', version: '6.8', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57',
+    hotplug: { defaultAutoOnline: 'offline', daxMemmapOnMemory: true },
+  },
+  // v7.3-rc7, measured on Debian's experimental kernel: device-dax still
+  // tail-reuse (2 vmemmap pages per compound page at 2M and 1G); folios
+  // refcounted and rmapped per mapping (aed877c2b425, v6.15); no devmap bit
+  // and GUP-fast takes a PMD/PUD leaf as one folio (d438d2734170,
+  // fd2825b0760a, v6.17), no get_dev_pagemap in GUP (0 hits); tails hold the
+  // compound_info mask (v7.1); dax_set_mapping() rounds down (7fcbd9785d4c);
+  // 5-level paging on a CPU with LA57 (vmemmap_base 0xffd4000000000000);
+  // auto_online_blocks online (Debian's build).
+  '7.3': {
+    kind: 'release', version: '7.3', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V7_3,
+    fault: 'folio', devmapBit: false, gup: 'folio', setMappingIndex: 'align-down', paging: '5-level-if-la57',
+    hotplug: { defaultAutoOnline: 'online', daxMemmapOnMemory: true },
+  },
 };
+
+/** The release a machine runs when none is named: today's. */
+export const DEFAULT_KERNEL_VERSION: KernelVersion = '7.3';
+/**
+ * The release the library's building blocks assume when a caller names none
+ * (createKernel() without `kernel`): the seed's, whose struct page and fault
+ * path the packages' own tests are written against.
+ */
+export const SEED_KERNEL_VERSION: KernelVersion = '5.15';
 
 export function isKernelVersion(s: string): s is KernelVersion {
   return (KERNEL_VERSIONS as readonly string[]).includes(s);
 }
+
+/** The registry row of a release; -EINVAL naming the value for an unknown one. */
+export function kernelRelease(version: string): KernelRelease {
+  if (!isKernelVersion(version)) throw new KernelError(EINVAL, `kernel ${version} is not one of ${KERNEL_VERSIONS.join(', ')}`);
+  return KERNELS[version];
+}
+
+/** A piece of the stack a proposal replaces. */
+export type ProposalAxis = 'vmemmap' | 'gup' | 'memmap-init';
+
+/** A proposal: one generation of one piece, with where it was posted. It is run on a release, never as one. */
+export interface Proposal {
+  readonly kind: 'proposal';
+  readonly name: string;
+  readonly axis: ProposalAxis;
+  /** The generation it is (the name in that piece's table). */
+  readonly generation: string;
+  readonly source: string;
+  readonly status: 'never-merged' | 'proposed';
+}
+
+/** Every proposal the model runs. */
+export const PROPOSALS: readonly Proposal[] = [
+  ...(Object.values(VMEMMAP) as { name: string; status: string; source: string }[])
+    .filter((g) => g.status !== 'merged')
+    .map((g): Proposal => ({ kind: 'proposal', name: g.name, axis: 'vmemmap', generation: g.name, source: g.source, status: g.status as Proposal['status'] })),
+  ...(Object.values(GUP) as { name: string; status: string; source: string }[])
+    .filter((g) => g.status !== 'merged')
+    .map((g): Proposal => ({ kind: 'proposal', name: g.name, axis: 'gup', generation: g.name, source: g.source, status: g.status as Proposal['status'] })),
+];
 
 /**
  * The x86-64 page-table profile a kernel runs on a CPU: 5-level (the la57
@@ -64,7 +172,7 @@ export function isKernelVersion(s: string): s is KernelVersion {
  * and the CPU has LA57, 4-level otherwise. Other architectures are returned
  * as given.
  */
-export function archForKernel(spec: KernelSpec, arch: ArchProfile, cpuHasLa57: boolean): ArchProfile {
+export function archForKernel(spec: KernelRelease, arch: ArchProfile, cpuHasLa57: boolean): ArchProfile {
   if (!arch.name.startsWith('x86_64')) return arch;
   return spec.paging === '5-level-if-la57' && cpuHasLa57 ? X86_64_LA57 : X86_64;
 }

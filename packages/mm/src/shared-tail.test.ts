@@ -1,30 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
+import { ARCH_PROFILES, X86_64 } from './arch.js';
 import { EFAULT, KernelError } from './errno.js';
-import { PROPOSED_VMEMMAP_GENERATIONS, VMEMMAP_OPTIMIZE_RULES, isVmemmapGeneration } from './generation.js';
-import { KERNELS, KERNEL_VERSIONS, archForKernel, isKernelVersion } from './kernels.js';
 import { PAGE_KERNEL_RO_LO } from './pgtable.js';
-import {
-  PAGE_COMPOUND_HEAD_OFFSET,
-  STRUCT_PAGE_COMPOUND_INFO,
-  STRUCT_PAGE_V5_15,
-  compoundInfoMask,
-  isCompoundInfoMask,
-  structPageLayout,
-} from './struct-page.js';
+import { PAGE_COMPOUND_HEAD_OFFSET, STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V6_6, STRUCT_PAGE_V7_3, compoundInfoMask, isCompoundInfoMask } from './struct-page.js';
 import { mmFixture } from './test/fixture.js';
 
 const u32 = (b: Uint8Array, off: number) => (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
 const u64 = (b: Uint8Array, off: number) => BigInt(u32(b, off)) | (BigInt(u32(b, off + 4)) << 32n);
 
 describe('struct page layouts: v5.15 compound_head and the compound_info mask', () => {
-  it('the shared-tail generation writes the compound-info layout, every other generation v5.15', () => {
-    expect(structPageLayout('shared-tail')).toBe(STRUCT_PAGE_COMPOUND_INFO);
-    for (const g of ['pre-series', 'compound', 'tail-reuse', 'tail-reuse-pmd'] as const) expect(structPageLayout(g)).toBe(STRUCT_PAGE_V5_15);
-    expect(STRUCT_PAGE_COMPOUND_INFO.compoundHead).toBe(8);
-    expect(STRUCT_PAGE_V5_15.compoundHead).toBe(8);
-    expect(STRUCT_PAGE_COMPOUND_INFO.tailEncoding).toBe('mask');
-    expect(STRUCT_PAGE_V5_15.tailEncoding).toBe('pointer');
+  it('tails encode their head as a pointer until the compound_info series (v7.1), as a mask after', () => {
+    for (const l of [STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V6_6]) expect(l.tailEncoding).toBe('pointer');
+    expect(STRUCT_PAGE_V7_3.tailEncoding).toBe('mask');
   });
 
   it('a v5.15 tail holds head + 1; a compound-info tail holds GENMASK(63, order + 6) | 1, on raw bytes', () => {
@@ -83,32 +70,4 @@ describe('the kernel MMU honours the write bit of vmemmap PTEs', () => {
       expect(f.memmap.pageRefCount(3)).toBe(5);
       expect(f.memmap.rawBytes(64 + 7).every((b) => b === 0)).toBe(true); // no field of the struct page was stored
     });
-});
-
-describe('KERNELS: what each kernel release runs', () => {
-  it('names every version, with merged generations only and a known rule', () => {
-    for (const v of KERNEL_VERSIONS) {
-      const k = KERNELS[v];
-      expect(k.version).toBe(v);
-      expect(isKernelVersion(v)).toBe(true);
-      expect(isVmemmapGeneration(k.vmemmapGeneration)).toBe(true);
-      expect((PROPOSED_VMEMMAP_GENERATIONS as readonly string[]).includes(k.vmemmapGeneration)).toBe(false);
-      expect(k.vmemmapGeneration).not.toBe('tail-reuse-pmd'); // the seed's patch 14 was never merged
-      expect(VMEMMAP_OPTIMIZE_RULES).toContain(k.vmemmapOptimizeRule);
-    }
-    expect(isKernelVersion('7.4')).toBe(false);
-  });
-  it('7.3 is the 5.19 generation with 5-level paging where the CPU has LA57 (measured on 7.3-rc7)', () => {
-    expect(KERNELS['7.3']).toMatchObject({ vmemmapGeneration: 'tail-reuse', paging: '5-level-if-la57', vmemmapOptimizeRule: 'reserve-nr' });
-    expect(KERNELS['6.6'].vmemmapOptimizeRule).toBe('reserve-nr');
-    expect(KERNELS['5.19'].vmemmapOptimizeRule).toBe('seed');
-    expect(KERNELS['5.15'].vmemmapGeneration).toBe('pre-series');
-  });
-  it('paging: 7.3 on an LA57 CPU is the 5-level profile (vmemmap_base 0xffd4000000000000); older kernels and other CPUs 4-level', () => {
-    expect(archForKernel(KERNELS['7.3'], X86_64, true)).toBe(X86_64_LA57);
-    expect(X86_64_LA57.vmemmapStart).toBe(0xffd4000000000000n);
-    expect(archForKernel(KERNELS['7.3'], X86_64, false)).toBe(X86_64);
-    expect(archForKernel(KERNELS['6.6'], X86_64_LA57, true)).toBe(X86_64);
-    expect(archForKernel(KERNELS['7.3'], ARCH_PROFILES['ppc64-64k']!, true)).toBe(ARCH_PROFILES['ppc64-64k']);
-  });
 });

@@ -1,7 +1,6 @@
 import type { ArchProfile } from './arch.js';
 import { C, type Counters } from './counters.js';
 import { EINVAL, KernelError } from './errno.js';
-import { type VmemmapGeneration, compoundInfoHasMask } from './generation.js';
 import type { KernelMmu } from './kernel-mmu.js';
 import type { KernelObjects } from './kobjects.js';
 import type { PhysicalMemory } from './phys-mem.js';
@@ -25,23 +24,22 @@ export const PAGE_MAPCOUNT_OFFSET = 48;
 export const PAGE_REFCOUNT_OFFSET = 52;
 export const PAGE_MEMCG_DATA_OFFSET = 56;
 
-// The same offsets as 32-bit word indices inside one struct page.
-const W_FLAGS = 0;
-const W_FLAGS_HI = 1;
-const W_HEAD = 2;
-const W_HEAD_HI = 3;
-const W_ZDD = 4;
-const W_ZDD_HI = 5;
-const W_CMAPCOUNT = 5;
-const W_MAPPING = 6;
-const W_MAPPING_HI = 7;
-const W_CNR = 6;
-const W_INDEX = 8;
-const W_INDEX_HI = 9;
-const W_PRIVATE = 10;
-const W_MAPCOUNT = 12;
-const W_REFCOUNT = 13;
-const W_PINCOUNT = 4;
+// The same offsets as 32-bit word indices inside one struct page: the one
+// declaration every hot loop of every package uses (fields whose place a
+// release moved are in StructPageLayout).
+export const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
+export const W_FLAGS_HI = W_FLAGS + 1;
+export const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
+export const W_HEAD_HI = W_HEAD + 1;
+export const W_ZDD = PAGE_ZONE_DEVICE_DATA_OFFSET >> 2;
+export const W_ZDD_HI = W_ZDD + 1;
+export const W_MAPPING = PAGE_MAPPING_OFFSET >> 2;
+export const W_MAPPING_HI = W_MAPPING + 1;
+export const W_INDEX = PAGE_INDEX_OFFSET >> 2;
+export const W_INDEX_HI = W_INDEX + 1;
+export const W_PRIVATE = PAGE_PRIVATE_OFFSET >> 2;
+export const W_MAPCOUNT = PAGE_MAPCOUNT_OFFSET >> 2;
+export const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 
 // enum pageflags (include/linux/page-flags.h, v5.15, x86-64 with MEMORY_FAILURE)
 export const PG_locked = 0;
@@ -69,13 +67,64 @@ export const PG_mlocked = 21;
 export const PG_uncached = 22;
 export const PG_hwpoison = 23;
 
+/**
+ * The enum pageflags bit numbers of a kernel (include/linux/page-flags.h):
+ * the order changed twice in the releases the model runs, and a struct page
+ * read raw (dump_page(), the explorer, the hwpoison bit a test looks for)
+ * must use the kernel's own.
+ */
+export interface PageFlagBits {
+  readonly locked: number;
+  readonly writeback: number;
+  readonly referenced: number;
+  readonly uptodate: number;
+  readonly dirty: number;
+  readonly lru: number;
+  readonly head: number;
+  readonly waiters: number;
+  readonly active: number;
+  readonly workingset: number;
+  readonly reserved: number;
+  readonly private: number;
+  readonly reclaim: number;
+  readonly swapbacked: number;
+  readonly unevictable: number;
+  readonly mlocked: number;
+  readonly hwpoison: number;
+}
+/** v5.15 through v6.5: PG_head at 16, PG_hwpoison at 23 (6.1 measured: reserved 12, head 16, hwpoison 23). */
+export const PAGEFLAGS_V5_15: PageFlagBits = Object.freeze({
+  locked: PG_locked, referenced: PG_referenced, uptodate: PG_uptodate, dirty: PG_dirty, lru: PG_lru, active: PG_active,
+  workingset: PG_workingset, waiters: PG_waiters, reserved: PG_reserved, private: PG_private, writeback: PG_writeback,
+  head: PG_head, reclaim: PG_reclaim, swapbacked: PG_swapbacked, unevictable: PG_unevictable, mlocked: PG_mlocked, hwpoison: PG_hwpoison,
+});
+/**
+ * v6.6: Matthew Wilcox's "mm: Rearrange page flags" (Aug 2023, in "Remove
+ * _folio_dtor and _folio_order"): PG_writeback and PG_head into the bottom
+ * byte (PG_head at bit 6, so a folio order stored in the first tail's low
+ * byte never sets it); PG_error and PG_slab still there.
+ */
+export const PAGEFLAGS_V6_6: PageFlagBits = Object.freeze({
+  locked: 0, writeback: 1, referenced: 2, uptodate: 3, dirty: 4, lru: 5, head: 6, waiters: 7, active: 8, workingset: 9,
+  reserved: 14, private: 15, reclaim: 18, swapbacked: 19, unevictable: 20, mlocked: 21, hwpoison: 23,
+});
+/**
+ * 7.3 (measured: referenced 2, dirty 4, head 6, reserved 13, hwpoison 21):
+ * PG_error, PG_slab, PG_mappedtodisk and PG_uncached gone, PG_owner_2 and
+ * PG_dropbehind added.
+ */
+export const PAGEFLAGS_V7_3: PageFlagBits = Object.freeze({
+  locked: 0, writeback: 1, referenced: 2, uptodate: 3, dirty: 4, lru: 5, head: 6, waiters: 7, active: 8, workingset: 9,
+  reserved: 13, private: 14, reclaim: 16, swapbacked: 17, unevictable: 18, mlocked: 20, hwpoison: 21,
+});
+
 // page->flags upper fields (include/linux/page-flags-layout.h) with
 // SPARSEMEM_VMEMMAP (no section field), NODES_SHIFT 10 and ZONES_SHIFT 3:
 // NODES_PGSHIFT = 54, ZONES_PGSHIFT = 51 — bits 22..31 and 19..21 of the high word.
 export const NODES_SHIFT = 10;
 export const ZONES_SHIFT = 3;
-const NODES_HI_SHIFT = 54 - 32;
-const ZONES_HI_SHIFT = 51 - 32;
+export const NODES_HI_SHIFT = 54 - 32;
+export const ZONES_HI_SHIFT = 51 - 32;
 
 // enum zone_type (include/linux/mmzone.h, x86-64)
 export const ZONE_DMA = 0;
@@ -139,6 +188,10 @@ export class Memmap {
   readonly mmu: KernelMmu;
   readonly objects: KernelObjects;
   readonly counters: Counters;
+  /** Where this kernel keeps a compound page's metadata and its page flag numbers. */
+  readonly layout: StructPageLayout;
+  /** layout.pg: the kernel's enum pageflags. */
+  readonly pg: PageFlagBits;
   /** The slab holding the struct page found by the last locate(). */
   w: Int32Array;
   /** Index of that slab in mem.slabI32 / mem.slabU8. */
@@ -156,7 +209,9 @@ export class Memmap {
   private readonly vmStartLo: number;
   private readonly vmStartHi: number;
 
-  constructor(mmu: KernelMmu, objects: KernelObjects, counters: Counters) {
+  constructor(mmu: KernelMmu, objects: KernelObjects, counters: Counters, layout: StructPageLayout = STRUCT_PAGE_V5_15) {
+    this.layout = layout;
+    this.pg = layout.pg;
     this.arch = mmu.arch;
     this.mem = mmu.mem;
     this.mmu = mmu;
@@ -244,49 +299,49 @@ export class Memmap {
   }
 
   PageHead(pfn: number): boolean {
-    return this.testFlag(pfn, PG_head);
+    return this.testFlag(pfn, this.pg.head);
   }
   SetPageHead(pfn: number): void {
-    this.setFlag(pfn, PG_head);
+    this.setFlag(pfn, this.pg.head);
   }
   ClearPageHead(pfn: number): void {
-    this.clearFlag(pfn, PG_head);
+    this.clearFlag(pfn, this.pg.head);
   }
   PageReserved(pfn: number): boolean {
-    return this.testFlag(pfn, PG_reserved);
+    return this.testFlag(pfn, this.pg.reserved);
   }
   SetPageReserved(pfn: number): void {
-    this.setFlag(pfn, PG_reserved);
+    this.setFlag(pfn, this.pg.reserved);
   }
   PageReferenced(pfn: number): boolean {
-    return this.testFlag(pfn, PG_referenced);
+    return this.testFlag(pfn, this.pg.referenced);
   }
   SetPageReferenced(pfn: number): void {
-    this.setFlag(pfn, PG_referenced);
+    this.setFlag(pfn, this.pg.referenced);
   }
   PageDirty(pfn: number): boolean {
-    return this.testFlag(pfn, PG_dirty);
+    return this.testFlag(pfn, this.pg.dirty);
   }
   SetPageDirty(pfn: number): void {
-    this.setFlag(pfn, PG_dirty);
+    this.setFlag(pfn, this.pg.dirty);
   }
   PageLocked(pfn: number): boolean {
-    return this.testFlag(pfn, PG_locked);
+    return this.testFlag(pfn, this.pg.locked);
   }
   PageHWPoison(pfn: number): boolean {
-    return this.testFlag(pfn, PG_hwpoison);
+    return this.testFlag(pfn, this.pg.hwpoison);
   }
   SetPageHWPoison(pfn: number): void {
-    this.setFlag(pfn, PG_hwpoison);
+    this.setFlag(pfn, this.pg.hwpoison);
   }
   /** TestSetPageHWPoison(): sets the bit, returns whether it was already set. */
   TestSetPageHWPoison(pfn: number): boolean {
-    const was = this.testFlag(pfn, PG_hwpoison);
-    this.setFlag(pfn, PG_hwpoison);
+    const was = this.testFlag(pfn, this.pg.hwpoison);
+    this.setFlag(pfn, this.pg.hwpoison);
     return was;
   }
   ClearPageHWPoison(pfn: number): void {
-    this.clearFlag(pfn, PG_hwpoison);
+    this.clearFlag(pfn, this.pg.hwpoison);
   }
 
   /** set_page_links(): zone and node into the top bits of page->flags. */
@@ -379,76 +434,133 @@ export class Memmap {
     return [this.w[i + W_HEAD]! >>> 0, this.w[i + W_HEAD_HI]! >>> 0];
   }
 
-  /** set_compound_page_dtor() */
+  // The first tail's fields, at the offsets of this kernel's layout. `u8At`
+  // and `i32At` read a byte / a 32-bit word at byte offset `off` of pfn's
+  // struct page; the setters store them.
+  private u8At(pfn: number, off: number): number {
+    const i = this.locate(pfn);
+    return this.mem.slabU8[this.si]![i * 4 + off]!;
+  }
+  private setU8At(pfn: number, off: number, v: number): void {
+    const i = this.locateW(pfn);
+    this.mem.slabU8[this.si]![i * 4 + off] = v;
+  }
+  private i32At(pfn: number, off: number): number {
+    const i = this.locate(pfn);
+    return this.w[i + (off >> 2)]!;
+  }
+  private setI32At(pfn: number, off: number, v: number): void {
+    const i = this.locateW(pfn);
+    this.w[i + (off >> 2)] = v;
+  }
+
+  /** set_compound_page_dtor(): the first tail's compound_dtor (kernels without one: nothing). */
   setCompoundPageDtor(headPfn: number, dtor: number): void {
-    const i = this.locateW(headPfn + 1);
-    this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_DTOR_OFFSET] = dtor;
+    if (this.layout.dtor >= 0) this.setU8At(headPfn + 1, this.layout.dtor, dtor);
   }
+  /** The first tail's compound_dtor (-1 on kernels without one). */
   compoundDtor(headPfn: number): number {
-    const i = this.locate(headPfn + 1);
-    return this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_DTOR_OFFSET]!;
+    return this.layout.dtor >= 0 ? this.u8At(headPfn + 1, this.layout.dtor) : -1;
   }
-  /** set_compound_order(): compound_order and compound_nr of the first tail. */
+  /** set_compound_order() / folio_set_order(): the order byte and compound_nr / _nr_pages of the first tail. */
   setCompoundOrder(headPfn: number, order: number): void {
-    const i = this.locateW(headPfn + 1);
-    this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_ORDER_OFFSET] = order;
-    this.w[i + W_CNR] = 2 ** order;
+    this.setU8At(headPfn + 1, this.layout.order, order);
+    this.setI32At(headPfn + 1, this.layout.nr, 2 ** order);
   }
-  /** compound_order(): 0 for a page that is not a head. */
+  /** compound_order() / folio_order(): 0 for a page that is not a head. */
   compoundOrder(pfn: number): number {
     if (!this.PageHead(pfn)) return 0;
-    const i = this.locate(pfn + 1);
-    return this.mem.slabU8[this.si]![i * 4 + PAGE_COMPOUND_ORDER_OFFSET]!;
+    return this.u8At(pfn + 1, this.layout.order);
   }
-  /** compound_nr(): 1 for a page that is not a head. */
+  /** compound_nr() / folio_nr_pages(): 1 for a page that is not a head. */
   compoundNr(pfn: number): number {
     if (!this.PageHead(pfn)) return 1;
-    const i = this.locate(pfn + 1);
-    return this.w[i + W_CNR]! >>> 0;
+    return this.i32At(pfn + 1, this.layout.nr) >>> 0;
   }
-  /** compound_mapcount_ptr(): the first tail's compound_mapcount (-1 when unmapped). */
+  /** compound_mapcount_ptr() / &folio->_entire_mapcount, raw (-1 when not mapped whole). */
   compoundMapcount(headPfn: number): number {
-    const i = this.locate(headPfn + 1);
-    return this.w[i + W_CMAPCOUNT]!;
+    return this.i32At(headPfn + 1, this.layout.entireMapcount);
   }
   setCompoundMapcount(headPfn: number, v: number): void {
-    const i = this.locateW(headPfn + 1);
-    this.w[i + W_CMAPCOUNT] = v;
+    this.setI32At(headPfn + 1, this.layout.entireMapcount, v);
   }
-  /** compound_pincount_ptr(): the second tail's hpage_pinned_refcount. */
+  /** &folio->_large_mapcount, raw (-1: unmapped); kernels without it: undefined. */
+  folioLargeMapcountRaw(headPfn: number): number | undefined {
+    return this.layout.largeMapcount >= 0 ? this.i32At(headPfn + 1, this.layout.largeMapcount) : undefined;
+  }
+  setFolioLargeMapcountRaw(headPfn: number, v: number): void {
+    if (this.layout.largeMapcount >= 0) this.setI32At(headPfn + 1, this.layout.largeMapcount, v);
+  }
+  /** &folio->_nr_pages_mapped; kernels without it: undefined. */
+  folioNrPagesMapped(headPfn: number): number | undefined {
+    return this.layout.nrPagesMapped >= 0 ? this.i32At(headPfn + 1, this.layout.nrPagesMapped) : undefined;
+  }
+  setFolioNrPagesMapped(headPfn: number, v: number): void {
+    if (this.layout.nrPagesMapped >= 0) this.setI32At(headPfn + 1, this.layout.nrPagesMapped, v);
+  }
+  /** folio->_mm_id_mapcount[slot], raw (-1: no mapping by that mm); kernels without CONFIG_MM_ID: undefined. */
+  folioMmIdMapcount(headPfn: number, slot: 0 | 1): number | undefined {
+    return this.layout.mmIdMapcount >= 0 ? this.i32At(headPfn + 1, this.layout.mmIdMapcount + 4 * slot) : undefined;
+  }
+  setFolioMmIdMapcount(headPfn: number, slot: 0 | 1, v: number): void {
+    if (this.layout.mmIdMapcount >= 0) this.setI32At(headPfn + 1, this.layout.mmIdMapcount + 4 * slot, v);
+  }
+  /** folio->_mm_ids as its two 32-bit halves (mm_id_t[2] on 64-bit); kernels without CONFIG_MM_ID: undefined. */
+  folioMmIds(headPfn: number): [number, number] | undefined {
+    if (this.layout.mmIds < 0) return undefined;
+    return [this.i32At(headPfn + 1, this.layout.mmIds), this.i32At(headPfn + 1, this.layout.mmIds + 4)];
+  }
+  setFolioMmIds(headPfn: number, ids: readonly [number, number]): void {
+    if (this.layout.mmIds < 0) return;
+    this.setI32At(headPfn + 1, this.layout.mmIds, ids[0]);
+    this.setI32At(headPfn + 1, this.layout.mmIds + 4, ids[1]);
+  }
+  /** hpage_pincount_available(): whether a compound page of this order has a pincount field. */
+  pincountAvailable(order: number): boolean {
+    return order >= this.layout.pincountMinOrder;
+  }
+  /** The pfn whose struct page holds head's pincount, and the word index there (for hot loops that locate it once). */
+  pincountPfn(headPfn: number): number {
+    return headPfn + this.layout.pincountPage;
+  }
+  get pincountWord(): number {
+    return this.layout.pincount >> 2;
+  }
+  /** compound_pincount_ptr() / &folio->_pincount. */
   compoundPincount(headPfn: number): number {
-    const i = this.locate(headPfn + 2);
-    return this.w[i + W_PINCOUNT]!;
+    return this.i32At(headPfn + this.layout.pincountPage, this.layout.pincount);
   }
   setCompoundPincount(headPfn: number, v: number): void {
-    const i = this.locateW(headPfn + 2);
-    this.w[i + W_PINCOUNT] = v;
+    this.setI32At(headPfn + this.layout.pincountPage, this.layout.pincount, v);
   }
   /** atomic_add(n, compound_pincount_ptr(head)); one atomic operation. */
   compoundPincountAdd(headPfn: number, n: number): number {
-    const i = this.locateW(headPfn + 2);
+    const i = this.locateW(headPfn + this.layout.pincountPage);
     return this.compoundPincountAddAt(this.w, i, headPfn, n);
   }
   /**
-   * compoundPincountAdd() on a second tail page already found: `w`/`i` are
-   * what locate(headPfn + 2) gave (the slab `this.w` and the word index). The
-   * same atomic, checks and count, without translating the address again:
-   * for hot loops that hold one struct page across many operations. Valid
-   * only while the vmemmap does not change (within one batch).
+   * compoundPincountAdd() on the tail page that holds the pincount, already
+   * found: `w`/`i` are what locate(pincountPfn(headPfn)) gave (the slab
+   * `this.w` and the word index). The same atomic, checks and count,
+   * without translating the address again: for hot loops that hold one
+   * struct page across many operations. Valid only while the vmemmap does
+   * not change (within one batch).
    */
   compoundPincountAddAt(w: Int32Array, i: number, headPfn: number, n: number): number {
-    const v = w[i + W_PINCOUNT]! + n;
+    const wi = i + (this.layout.pincount >> 2);
+    const v = w[wi]! + n;
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: pincount of head pfn ${headPfn} would underflow (${v})`);
-    w[i + W_PINCOUNT] = v;
+    w[wi] = v;
     this.counters.v[ATOMIC_OPS]++;
     return v;
   }
 
   /** `times` compoundPincountAddAt(n) in a row (see pageRefAddManyAt): one store, `times` atomics counted. */
   compoundPincountAddManyAt(w: Int32Array, i: number, headPfn: number, n: number, times: number): number {
-    const v = w[i + W_PINCOUNT]! + n * times;
+    const wi = i + (this.layout.pincount >> 2);
+    const v = w[wi]! + n * times;
     if (v < 0) throw new KernelError(EINVAL, `VM_BUG_ON_PAGE: pincount of head pfn ${headPfn} would underflow (${v})`);
-    w[i + W_PINCOUNT] = v;
+    w[wi] = v;
     this.counters.v[ATOMIC_OPS] += times;
     return v;
   }
@@ -604,40 +716,99 @@ export class Memmap {
 }
 
 /**
- * The struct page layouts the model knows, selected by generation. Both keep
- * every field at its v5.15 x86-64 offset; they differ in the word at 8 of a
- * tail page: `v5.15` stores compound_head = head + 1, `compound-info` (Kiryl
- * Shutsemau's series, field renamed compound_info) stores the order's mask.
- * Later kernels also moved the first tail's fields into struct folio; the
- * model does not follow that move (see the README).
+ * Where one kernel keeps a compound page's metadata: the fields
+ * prep_compound_head() writes into the first (and, in the seed's kernel,
+ * second) tail page, the enum pageflags numbering, how a tail encodes its
+ * head, and when memmap_init_compound() calls prep_compound_head(). Byte
+ * offsets are inside the tail page named; -1 where the release has no such
+ * field. Fields every release keeps in place (flags at 0, compound_head or
+ * pgmap at 8, mapping 24, index 32, _mapcount 48, _refcount 52) are the W_*
+ * constants.
  */
 export interface StructPageLayout {
-  readonly name: 'v5.15' | 'compound-info';
-  /** How a tail encodes its head in the word at `compoundHead`. */
+  readonly name: 'v5.15' | 'v6.1' | 'v6.6' | 'v7.3';
+  readonly pg: PageFlagBits;
+  /** How a tail encodes its head in the word at 8: head + 1, or the compound_info mask of its order. */
   readonly tailEncoding: 'pointer' | 'mask';
-  readonly flags: number;
-  readonly compoundHead: number;
-  readonly pgmap: number;
-  readonly mapping: number;
-  readonly index: number;
-  readonly private: number;
-  readonly mapcount: number;
-  readonly refcount: number;
+  /** compound_dtor (u8) in page[1]; -1 once folios dropped it (v6.6). */
+  readonly dtor: number;
+  /** The order byte in page[1]: compound_order at 17, or the low byte of _flags_1 at 0 (v6.6). */
+  readonly order: number;
+  /** compound_nr / _folio_nr_pages / _nr_pages (u32) in page[1]. */
+  readonly nr: number;
+  /** compound_mapcount / _entire_mapcount in page[1] (-1 when unmapped). */
+  readonly entireMapcount: number;
+  /** _large_mapcount in page[1] (v7.3); -1: none. */
+  readonly largeMapcount: number;
+  /** _nr_pages_mapped in page[1] (v6.6); -1: none. */
+  readonly nrPagesMapped: number;
+  /** The tail page that holds the pincount (2: hpage_pinned_refcount in v5.15) and its offset there. */
+  readonly pincountPage: 1 | 2;
+  readonly pincount: number;
+  /** The smallest order with a pincount (hpage_pincount_available(): order > 1 in v5.15). */
+  readonly pincountMinOrder: number;
+  /** _mm_id_mapcount[2] and _mm_ids in page[1] (CONFIG_MM_ID, v7.3); -1: none. */
+  readonly mmIdMapcount: number;
+  readonly mmIds: number;
+  /**
+   * memmap_init_compound() calls prep_compound_head() after this tail: 2 in
+   * the seed (the pincount lived in tail 2), 1 once it moved to tail 1,
+   * Infinity once it runs after every tail, as prep_compound_page() does.
+   */
+  readonly prepHeadAfterTail: number;
 }
-const V5_15_OFFSETS = {
-  flags: PAGE_FLAGS_OFFSET,
-  compoundHead: PAGE_COMPOUND_HEAD_OFFSET,
-  pgmap: PAGE_PGMAP_OFFSET,
-  mapping: PAGE_MAPPING_OFFSET,
-  index: PAGE_INDEX_OFFSET,
-  private: PAGE_PRIVATE_OFFSET,
-  mapcount: PAGE_MAPCOUNT_OFFSET,
-  refcount: PAGE_REFCOUNT_OFFSET,
-} as const;
-export const STRUCT_PAGE_V5_15: StructPageLayout = { name: 'v5.15', tailEncoding: 'pointer', ...V5_15_OFFSETS };
-export const STRUCT_PAGE_COMPOUND_INFO: StructPageLayout = { name: 'compound-info', tailEncoding: 'mask', ...V5_15_OFFSETS };
 
-/** The struct page layout a generation's memmap is written in. */
-export function structPageLayout(g: VmemmapGeneration): StructPageLayout {
-  return compoundInfoHasMask(g) ? STRUCT_PAGE_COMPOUND_INFO : STRUCT_PAGE_V5_15;
-}
+/** The seed's kernel (v5.15 with the series): struct page as mm_types.h had it. */
+export const STRUCT_PAGE_V5_15: StructPageLayout = Object.freeze({
+  name: 'v5.15', pg: PAGEFLAGS_V5_15, tailEncoding: 'pointer',
+  dtor: PAGE_COMPOUND_DTOR_OFFSET, order: PAGE_COMPOUND_ORDER_OFFSET, nr: PAGE_COMPOUND_NR_OFFSET,
+  entireMapcount: PAGE_COMPOUND_MAPCOUNT_OFFSET, largeMapcount: -1, nrPagesMapped: -1,
+  pincountPage: 2, pincount: PAGE_HPAGE_PINNED_REFCOUNT_OFFSET, pincountMinOrder: 2,
+  mmIdMapcount: -1, mmIds: -1, prepHeadAfterTail: 2,
+});
+/**
+ * 5232c63f46fd "mm: Make compound_pincount always available" (v5.18):
+ * compound_pincount in the first tail, after compound_mapcount, and
+ * compound_nr after it; memmap_init_compound() preps the head after tail 1.
+ * 6.1 measured: page[1] @16 0x901 (dtor 1, order 9), @20 -1, @24 0, @28 512.
+ */
+export const STRUCT_PAGE_V6_1: StructPageLayout = Object.freeze({
+  name: 'v6.1', pg: PAGEFLAGS_V5_15, tailEncoding: 'pointer',
+  dtor: 16, order: 17, nr: 28, entireMapcount: 20, largeMapcount: -1, nrPagesMapped: -1,
+  pincountPage: 1, pincount: 24, pincountMinOrder: 1, mmIdMapcount: -1, mmIds: -1, prepHeadAfterTail: 1,
+});
+/**
+ * v6.6, Matthew Wilcox's "Remove _folio_dtor and _folio_order" (Aug 2023):
+ * struct folio's page[1] is _flags_1 (the order in its low byte), _head_1,
+ * _folio_avail, _entire_mapcount @24, _nr_pages_mapped @28, _pincount @32,
+ * _folio_nr_pages @36; no destructor id.
+ */
+export const STRUCT_PAGE_V6_6: StructPageLayout = Object.freeze({
+  name: 'v6.6', pg: PAGEFLAGS_V6_6, tailEncoding: 'pointer',
+  dtor: -1, order: 0, nr: 36, entireMapcount: 24, largeMapcount: -1, nrPagesMapped: 28,
+  pincountPage: 1, pincount: 32, pincountMinOrder: 1, mmIdMapcount: -1, mmIds: -1, prepHeadAfterTail: 1,
+});
+/**
+ * 7.3 (measured, shared/real-kernel/gup-ref): page[1] _large_mapcount @16,
+ * _nr_pages_mapped @20 (ENTIRELY_MAPPED 0x800000 while mapped whole),
+ * _entire_mapcount @24, _pincount @28, _mm_id_mapcount[2] @32, _mm_ids @40,
+ * _nr_pages @56; the order in _flags_1's low byte. Tails hold the
+ * compound_info mask (d50569612c29 and its series, "mm: Eliminate fake head
+ * pages from vmemmap optimization", v7.1), and prep_compound_head() runs
+ * after every tail (David Hildenbrand, "mm/mm_init: make
+ * memmap_init_compound() look more like prep_compound_page()", in "mm:
+ * remove nth_page()", Aug 2025; the release is not confirmed).
+ */
+export const STRUCT_PAGE_V7_3: StructPageLayout = Object.freeze({
+  name: 'v7.3', pg: PAGEFLAGS_V7_3, tailEncoding: 'mask',
+  dtor: -1, order: 0, nr: 56, entireMapcount: 24, largeMapcount: 16, nrPagesMapped: 20,
+  pincountPage: 1, pincount: 28, pincountMinOrder: 1, mmIdMapcount: 32, mmIds: 40, prepHeadAfterTail: Infinity,
+});
+
+/** Every layout by name. */
+export const STRUCT_PAGE_LAYOUTS: Readonly<Record<StructPageLayout['name'], StructPageLayout>> = Object.freeze({
+  'v5.15': STRUCT_PAGE_V5_15,
+  'v6.1': STRUCT_PAGE_V6_1,
+  'v6.6': STRUCT_PAGE_V6_6,
+  'v7.3': STRUCT_PAGE_V7_3,
+});

@@ -1,14 +1,17 @@
 import {
-  PG_reserved,
+  NODES_HI_SHIFT,
   STRUCT_PAGE_WORDS,
   TAIL_MAPPING_HI,
   TAIL_MAPPING_LO,
+  W_HEAD,
+  W_MAPCOUNT,
+  W_MAPPING,
+  ZONES_HI_SHIFT,
   ZONE_DEVICE,
   compoundInfoMask,
   structPagesPerPage,
 } from '@daxsim/mm';
 import type { KernelCore } from '@daxsim/mm';
-import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, ZONES_HI_SHIFT } from './words.js';
 
 /**
  * The words of one ZONE_DEVICE tail struct page of `order` on node `nid` in
@@ -20,7 +23,7 @@ import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, ZONES_HI_SHIFT } from '.
  */
 export function compoundTailWords(k: KernelCore, nid: number, order: number, out: Int32Array): void {
   out.fill(0, 0, STRUCT_PAGE_WORDS);
-  out[0] = 1 << PG_reserved;
+  out[0] = 1 << k.memmap.pg.reserved;
   out[1] = (nid << NODES_HI_SHIFT) | (ZONE_DEVICE << ZONES_HI_SHIFT);
   const [lo, hi] = compoundInfoMask(k.arch, order);
   out[W_HEAD] = lo;

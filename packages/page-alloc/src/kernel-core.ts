@@ -5,7 +5,10 @@ import {
   KernelMmu,
   KernelObjects,
   type KernelCore,
+  KERNELS,
+  type KernelRelease,
   Memmap,
+  SEED_KERNEL_VERSION,
   PhysicalMemory,
   X86_64,
 } from '@daxsim/mm';
@@ -29,6 +32,8 @@ export interface KernelCoreOptions {
   devices?: DeviceSpec[];
   /** The vmemmap translation cache (default on). */
   tlb?: boolean;
+  /** The release the kernel runs (default: the seed's, v5.15): its struct page layout, and what the layers above read of it. */
+  kernel?: KernelRelease;
 }
 
 /** A KernelCore whose frames come from a buddy allocator. */
@@ -55,8 +60,9 @@ export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
   const core = { ptNid: opts.ram[0]?.nid ?? 0 } as { ptNid: number };
   const mmu = new KernelMmu(mem, buddy.pageTableAllocator(() => core.ptNid), counters, opts.tlb === undefined ? {} : { tlb: opts.tlb });
   const objects = new KernelObjects(arch.pageOffset);
-  const memmap = new Memmap(mmu, objects, counters);
+  const release = opts.kernel ?? KERNELS[SEED_KERNEL_VERSION];
+  const memmap = new Memmap(mmu, objects, counters, release.layout);
   const log = new KernelLog();
   mmu.log = log; // where a write through a read-only vmemmap PTE oopses
-  return Object.assign(core, { arch, mem, mmu, memmap, objects, counters, log, frames: buddy, buddy });
+  return Object.assign(core, { release, arch, mem, mmu, memmap, objects, counters, log, frames: buddy, buddy });
 }

@@ -3,17 +3,21 @@ import {
   type DevPagemap,
   type KernelCore,
   type Memmap,
-  PG_head,
-  PG_reserved,
+  NODES_HI_SHIFT,
   TAIL_MAPPING_HI,
   TAIL_MAPPING_LO,
+  VMEMMAP,
+  W_HEAD,
+  W_MAPCOUNT,
+  W_MAPPING,
+  W_REFCOUNT,
+  ZONES_HI_SHIFT,
   ZONE_DEVICE,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   VMEMMAP_RESERVE_NR,
   type VmemAltmap,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
-  compoundInfoHasMask,
   compoundInfoMask,
   pageblockNrPages,
   pgmapAltmap,
@@ -21,7 +25,6 @@ import {
 } from '@daxsim/mm';
 import type { ArchProfile } from '@daxsim/mm';
 import { prepCompoundHead, prepCompoundTail } from './compound.js';
-import { NODES_HI_SHIFT, W_HEAD, W_MAPCOUNT, W_MAPPING, W_REFCOUNT, ZONES_HI_SHIFT } from './words.js';
 
 // page->lru's next and prev (the words compound_head and, for ZONE_DEVICE pages, pgmap later overlay)
 const W_LRU_NEXT = W_HEAD;
@@ -66,9 +69,6 @@ export function initZoneDevicePage(k: MemmapInitKernel, pfn: number, zone: numbe
 /** Which MMU a ppc64 kernel runs: vmemmap_can_optimize() dedups only under radix (arch/powerpc/mm/book3s64/radix_pgtable.c). */
 export type Ppc64Mmu = 'radix' | 'hash';
 
-/** Generations that share tail vmemmap pages at all. */
-const dedups = (g: VmemmapGeneration): boolean => g === 'tail-reuse' || g === 'tail-reuse-pmd' || g === 'shared-tail';
-
 /**
  * vmemmap_can_optimize(): whether the compound memmap of nrPages-page
  * compound pages shares its tail vmemmap pages, under `rule`:
@@ -87,12 +87,14 @@ export function vmemmapCanOptimize(
   rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ppc64Mmu: Ppc64Mmu = 'radix',
 ): boolean {
-  if (!dedups(generation) || altmap !== null || nrPages <= 1) return false;
+  const g = VMEMMAP[generation];
+  if (!g.dedup || altmap !== null || nrPages <= 1) return false;
   if (rule === 'seed') return true;
   if ((arch.structPageSize & (arch.structPageSize - 1)) !== 0) return false; // is_power_of_2(sizeof(struct page))
   if (rule === 'altmap-fix') return true;
   if (arch.name.startsWith('ppc64') && ppc64Mmu !== 'radix') return false; // radix__vmemmap_can_optimize override
-  const reserve = generation === 'shared-tail' ? 1 : VMEMMAP_RESERVE_NR;
+  // VMEMMAP_RESERVE_NR for tail reuse; a generation that keeps fewer pages needs more than those
+  const reserve = Math.min(g.ownPages, VMEMMAP_RESERVE_NR);
   return Math.floor((nrPages * arch.structPageSize) / arch.pageSize) > reserve;
 }
 
@@ -112,8 +114,9 @@ export function compoundNrPages(
   rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ppc64Mmu: Ppc64Mmu = 'radix',
 ): number {
-  const own = generation === 'shared-tail' ? 1 : 2;
-  if (rule === 'seed') return dedups(generation) && altmap === null ? own * structPagesPerPage(arch) : nrPages;
+  const g = VMEMMAP[generation];
+  const own = g.ownPages;
+  if (rule === 'seed') return g.dedup && altmap === null ? own * structPagesPerPage(arch) : nrPages;
   return vmemmapCanOptimize(arch, altmap, nrPages, generation, rule, ppc64Mmu) ? own * structPagesPerPage(arch) : nrPages;
 }
 
@@ -132,8 +135,8 @@ export function memmapInitCompound(
   pgmap: DevPagemap,
   nrPages: number,
   order: number = pgmap.vmemmapShift,
-  prepHeadAfter = 2,
-  maskTails = false,
+  prepHeadAfter = k.memmap.layout.prepHeadAfterTail,
+  maskTails = k.memmap.layout.tailEncoding === 'mask',
 ): void {
   const mm = k.memmap;
   mm.SetPageHead(headPfn);
@@ -144,6 +147,8 @@ export function memmapInitCompound(
     mm.setPageCount(pfn, 0);
     if (pfn === headPfn + prepHeadAfter) prepCompoundHead(mm, headPfn, order);
   }
+  // a kernel that preps the head after every tail, as prep_compound_page() does
+  if (prepHeadAfter > 0 && headPfn + prepHeadAfter >= headPfn + nrPages) prepCompoundHead(mm, headPfn, order);
 }
 
 /** Which implementation of the memmap init loops to run. */
@@ -182,7 +187,7 @@ export function memmapInitZoneDevice(
 ): MemmapInitResult {
   const t0 = performance.now();
   const before = k.counters.v[C.struct_pages_initialised]!;
-  const shift = generation === 'pre-series' ? 0 : pgmap.vmemmapShift;
+  const shift = VMEMMAP[generation].compound ? pgmap.vmemmapShift : 0;
   const pfnsPerCompound = 2 ** shift;
   const altmap = pgmapAltmap(pgmap);
   const endPfn = startPfn + nrPages;
@@ -192,13 +197,13 @@ export function memmapInitZoneDevice(
     nrPages = endPfn - startPfn;
   }
   const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation, rule, ppc64Mmu);
-  // tails written in the compound_info mask encoding (they match the shared tail byte for byte)
-  const mask = pfnsPerCompound > 1 && compoundInfoHasMask(generation);
+  // tails written in the compound_info mask encoding: the kernel's (v7.1 on), or the generation's (built on that series)
+  const mask = pfnsPerCompound > 1 && (k.memmap.layout.tailEncoding === 'mask' || VMEMMAP[generation].needsCompoundInfoMask);
   if (path === 'reference' || (pfnsPerCompound > 1 && nrInit < 3)) {
     for (let pfn = startPfn; pfn < endPfn; pfn += pfnsPerCompound) {
       initZoneDevicePage(k, pfn, ZONE_DEVICE, nid, pgmap);
       if (pfnsPerCompound === 1) continue;
-      memmapInitCompound(k, pfn, ZONE_DEVICE, nid, pgmap, nrInit, shift, 2, mask);
+      memmapInitCompound(k, pfn, ZONE_DEVICE, nid, pgmap, nrInit, shift, k.memmap.layout.prepHeadAfterTail, mask);
     }
   } else {
     fastInit(k, startPfn, endPfn, pgmap, nid, shift, nrInit, mask);
@@ -235,7 +240,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   const spp = structPagesPerPage(k.arch);
   // the words __init_zone_device_page leaves in a base (or head) page, and in a tail after prep_compound_tail
   const base = new Int32Array(16);
-  base[0] = 1 << PG_reserved;
+  base[0] = 1 << mm.pg.reserved;
   base[1] = linksHi;
   base[W_HEAD] = pgLo;
   base[W_HEAD + 1] = pgHi;
@@ -265,7 +270,7 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     return;
   }
   const head = base.slice();
-  head[0] = (1 << PG_reserved) | (1 << PG_head); // __SetPageHead folded into the head's flags store
+  head[0] = (1 << mm.pg.reserved) | (1 << mm.pg.head); // __SetPageHead folded into the head's flags store
   // a vmemmap page of tails, and its last spp - 3 (the head's vmemmap page after tails 1 and 2)
   const page = new Int32Array(spp * 16);
   const rest = page.subarray(0, (spp - 3) * 16);
@@ -280,7 +285,8 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
     let w = mm.w;
     writeRun(w, i, head, 1);
     if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
-    // tails 1 and 2, then prep_compound_head, then the rest
+    // tails 1 and 2, then prep_compound_head (after tail 2, 1 or every tail: the words it stores, in
+    // tails 1 and 2 only, are the same), then the rest
     writeRun(w, i + 16, tail, 2);
     written += 3;
     prepCompoundHead(mm, h, shift);
@@ -319,7 +325,7 @@ export function memmapInitRange(k: MemmapInitKernel, startPfn: number, endPfn: n
   const pbNr = pageblockNrPages(k.arch);
   // what __init_single_page() and SetPageReserved() leave, but for the lru list head (the page's own address)
   const t = new Int32Array(16);
-  t[0] = 1 << PG_reserved;
+  t[0] = 1 << mm.pg.reserved;
   t[1] = (nid << NODES_HI_SHIFT) | (ZONE_DEVICE << ZONES_HI_SHIFT);
   t[W_MAPCOUNT] = -1;
   t[W_REFCOUNT] = 1;

@@ -2,7 +2,7 @@ import { EEXIST, KernelError } from '@daxsim/mm';
 import { existsSync } from 'node:fs';
 import { type OptSpec, UsageError, flag, formatUsage } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { DEFAULT_CONFIG, DEFAULT_CPU_LA57, Machine, type MachineConfig, humanBytes } from '@daxsim/machine';
+import { DEFAULT_CONFIG, DEFAULT_CPU_LA57, Machine, type MachineConfig, describeKernelChoice, humanBytes } from '@daxsim/machine';
 import { machineConfigFromOptions, machineCreateOptions } from '../machine-options.js';
 import { readState, writeState } from '@daxsim/machine/state-file';
 import { reportError, withStateFileLock } from '../session.js';
@@ -36,20 +36,10 @@ async function create(ctx: CommandContext): Promise<number> {
 
 function describe(m: Machine): string {
   const lines = [`arch: ${m.arch.name}  (page ${humanBytes(m.arch.pageSize)}, section ${humanBytes(2 ** m.arch.sectionSizeBits)})`];
-  const kc = m.kernel;
-  const from = (own: unknown, piece: string) => (own !== undefined ? ' (--' + piece + ')' : kc.kernel ? ` (${kc.kernel.version})` : ' (default)');
-  const paging = m.arch.name.startsWith('x86_64')
-    ? `; paging: ${m.arch.levels.length}-level${kc.kernel ? `, CPU ${(m.config.cpuLa57 ?? DEFAULT_CPU_LA57) ? 'with' : 'without'} LA57` : ''}`
-    : '';
-  lines.push(
-    kc.kernel
-      ? `kernel: ${kc.kernel.version} (what that release ran; proposals such as shared-tail are --generation, never a kernel)`
-      : 'kernel: none named (the defaults below are 7.3\'s on a CPU without LA57)',
-  );
-  lines.push(`vmemmap generation: ${m.generation}${from(m.config.generation, 'generation')}; dax_set_mapping index: ${m.bus.setMappingIndex}${from(m.config.setMappingIndex, 'set-mapping-index')}`);
-  lines.push(
-    `vmemmap_can_optimize rule: ${kc.vmemmapOptimizeRule}${from(m.config.vmemmapOptimizeRule, 'vmemmap-optimize-rule')}; GUP: ${kc.gupGeneration}${kc.kernel ? ` (${kc.kernel.version})` : ' (default)'}${paging}${m.arch.name.startsWith('ppc64') ? `; ppc64 MMU: ${kc.ppc64Mmu}` : ''}`,
-  );
+  if (m.arch.name.startsWith('x86_64'))
+    lines[0] += `; paging: ${m.arch.levels.length}-level, CPU ${(m.config.cpuLa57 ?? DEFAULT_CPU_LA57) || m.config.arch === 'x86_64-la57' ? 'with' : 'without'} LA57`;
+  if (m.arch.name.startsWith('ppc64')) lines[0] += `; MMU: ${m.kernel.ppc64Mmu}`;
+  lines.push(...describeKernelChoice(m.config, m.kernel));
   m.config.ram.forEach((s, nid) => lines.push(`node${nid}: ${humanBytes(s)} RAM`));
   for (const r of m.pmem)
     lines.push(

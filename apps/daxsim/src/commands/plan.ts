@@ -6,7 +6,7 @@ import {
   EINVAL,
   KERNELS,
   KERNEL_VERSIONS,
-  type KernelSpec,
+  type KernelRelease,
   KernelError,
   VMEMMAP_OPTIMIZE_RULES,
   type VmemmapGeneration,
@@ -58,7 +58,7 @@ const USAGE = formatUsage(
 
 /** One configuration of a plan: the planner's input and the kernel it stands for. */
 interface PlanConfig extends PlanInput {
-  kernel: KernelSpec | undefined;
+  kernel: KernelRelease | undefined;
   rule: VmemmapOptimizeRule;
 }
 
@@ -135,7 +135,7 @@ function plan(ctx: CommandContext): number {
                   throw new KernelError(EINVAL, `plan: --align ${t} is not an align device-dax supports on ${arch.name} (${arch.devdaxAligns.map(humanBytes).join(', ')})`);
                 return a;
               });
-        const kgens: readonly VmemmapGeneration[] = gens ?? (kernel ? [kernel.vmemmapGeneration] : ALL_VMEMMAP_GENERATIONS);
+        const kgens: readonly VmemmapGeneration[] = gens ?? (kernel ? [kernel.vmemmap] : ALL_VMEMMAP_GENERATIONS);
         const krules: readonly VmemmapOptimizeRule[] = rules ?? [kernel ? kernel.vmemmapOptimizeRule : DEFAULT_VMEMMAP_OPTIMIZE_RULE];
         for (const align of aligns)
           for (const map of maps)

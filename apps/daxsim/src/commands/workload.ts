@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_GUP_GENERATION, type GupGeneration, isGupGeneration } from '@daxsim/gup';
+import { GUP_GENERATIONS, type GupGeneration, isGupGeneration } from '@daxsim/mm';
 import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, runScenario } from '@daxsim/machine';
 import { readState } from '@daxsim/machine/state-file';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, type SigInfo, errnoName } from '@daxsim/mm';
@@ -12,7 +12,7 @@ import { machineConfigFromOptions, machineCreateOptions } from '../machine-optio
 // ------------------------------------------------------------------ gup-test
 
 const GUP_TEST_OPTS: OptSpec[] = [
-  { long: 'gup', arg: 'generation', help: "__gup_device_huge generation: per-page (the kernel's, default), head-once (the seed's patch 8), grab-first" },
+  { long: 'gup', arg: 'generation', help: `GUP generation under huge leaves, overriding the machine kernel's: ${GUP_GENERATIONS.join(', ')} (per-page, head-once and grab-first walk devmap leaves: kernels before 6.17)` },
   { long: 'help', help: 'show this help' },
 ];
 const GUP_TEST_SYNOPSIS =
@@ -22,8 +22,8 @@ const GUP_TEST_SYNOPSIS =
   '   -w/-W write on/off, -S MAP_SHARED, -f file)';
 
 /** Pulls daxsim's own --gup=GEN out of a gup_test command line. */
-function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: string[] } {
-  let generation: GupGeneration = DEFAULT_GUP_GENERATION;
+function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; rest: string[] } {
+  let generation: GupGeneration | undefined;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -32,14 +32,14 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration; rest: 
       rest.push(a);
       continue;
     }
-    if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of per-page, head-once, grab-first`);
+    if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of ${GUP_GENERATIONS.join(', ')}`);
     generation = v;
   }
   return { generation, rest };
 }
 
 async function gupTest(ctx: CommandContext): Promise<number> {
-  let split: { generation: GupGeneration; rest: string[] };
+  let split: { generation: GupGeneration | undefined; rest: string[] };
   try {
     split = splitGupGeneration(ctx.parsed.positionals);
     if (!split.rest.some((a) => a === '-f' || /^-[^-]*f/.test(a)))

@@ -68,7 +68,8 @@ export interface DaxFixtureOptions {
  */
 export class DaxFixture {
   readonly k: Kernel;
-  readonly gup: Gup;
+  /** The GUP instance the fixture's helpers use; useGup() binds another generation (a Gup's generation is fixed at setup). */
+  gup: Gup;
   readonly pgmap: DevPagemap;
   readonly mm: MmStruct;
   readonly align: number;

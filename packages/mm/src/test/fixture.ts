@@ -5,7 +5,7 @@ import { KernelMmu } from '../kernel-mmu.js';
 import { KernelObjects } from '../kobjects.js';
 import { PAGE_KERNEL_LO, mkEntryHi, mkEntryLo } from '../pgtable.js';
 import { PhysicalMemory } from '../phys-mem.js';
-import { Memmap } from '../struct-page.js';
+import { Memmap, STRUCT_PAGE_V5_15, type StructPageLayout } from '../struct-page.js';
 import { BumpAllocator } from './bump-allocator.js';
 
 /**
@@ -13,7 +13,7 @@ import { BumpAllocator } from './bump-allocator.js';
  * it, the vmemmap MMU and the memmap accessors. `mapVmemmapPage(vmi, frame)`
  * installs one vmemmap pte by hand.
  */
-export function mmFixture(opts: { arch?: ArchProfile; ramSize?: number; tlb?: boolean } = {}) {
+export function mmFixture(opts: { arch?: ArchProfile; ramSize?: number; tlb?: boolean; layout?: StructPageLayout } = {}) {
   const arch = opts.arch ?? X86_64;
   const mem = new PhysicalMemory(arch);
   const ramSize = opts.ramSize ?? 64 * 2 ** 20;
@@ -22,7 +22,7 @@ export function mmFixture(opts: { arch?: ArchProfile; ramSize?: number; tlb?: bo
   const counters = new Counters();
   const mmu = new KernelMmu(mem, alloc, counters, { tlb: opts.tlb ?? true });
   const objects = new KernelObjects(arch.pageOffset);
-  const memmap = new Memmap(mmu, objects, counters);
+  const memmap = new Memmap(mmu, objects, counters, opts.layout ?? STRUCT_PAGE_V5_15);
   const pteLevel = arch.pteLevel;
   function mapVmemmapPage(vmi: number, frame: number, prot: number = PAGE_KERNEL_LO): void {
     const va = mmu.vmemmapOffset + vmi * arch.pageSize;

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
+import { EINVAL, KernelError } from './errno.js';
+import { FAULT_MODELS, GUP, VMEMMAP, VMEMMAP_OPTIMIZE_RULES } from './generation.js';
+import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, isKernelVersion, kernelRelease } from './kernels.js';
+import { STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V7_3 } from './struct-page.js';
+
+describe('the generation registry: one row per release', () => {
+  it('every row names a merged generation of every piece, and a known rule', () => {
+    for (const v of KERNEL_VERSIONS) {
+      const k = KERNELS[v];
+      expect(k.kind).toBe('release');
+      expect(k.version).toBe(v);
+      expect(VMEMMAP[k.vmemmap].status).toBe('merged');
+      expect(GUP[k.gup].status).toBe('merged');
+      expect(FAULT_MODELS[k.fault]).toBeDefined();
+      expect(VMEMMAP_OPTIMIZE_RULES).toContain(k.vmemmapOptimizeRule);
+    }
+  });
+
+  it('a proposal is a generation of one piece, never a release', () => {
+    const names = PROPOSALS.map((p) => p.name);
+    expect(names).toEqual(expect.arrayContaining(['tail-reuse-pmd', 'shared-tail', 'head-once', 'grab-first']));
+    for (const p of PROPOSALS) {
+      expect(isKernelVersion(p.name)).toBe(false);
+      for (const v of KERNEL_VERSIONS) expect([KERNELS[v].vmemmap, KERNELS[v].gup]).not.toContain(p.generation);
+    }
+  });
+
+  it('an unknown release is -EINVAL naming it', () => {
+    expect(() => kernelRelease('7.4')).toThrow(KernelError);
+    try {
+      kernelRelease('7.4');
+    } catch (e) {
+      expect((e as KernelError).errno).toBe(EINVAL);
+      expect((e as Error).message).toMatch(/7\.4.*5\.15/);
+    }
+    expect(kernelRelease('6.1')).toBe(KERNELS['6.1']);
+  });
+
+  it('the folio era: 7.3 refcounts and rmaps device-dax folios, has no devmap bit, grabs a folio per leaf', () => {
+    expect(DEFAULT_KERNEL_VERSION).toBe('7.3');
+    expect(KERNELS['7.3']).toMatchObject({ vmemmap: 'tail-reuse', fault: 'folio', devmapBit: false, gup: 'folio', layout: STRUCT_PAGE_V7_3 });
+    for (const v of ['5.15', '5.19', '6.1', '6.6', '6.8'] as const) expect(KERNELS[v]).toMatchObject({ fault: 'pfn', devmapBit: true, gup: 'per-page' });
+    expect(GUP.folio.pgmapRef).toBe(false);
+    expect(GUP['per-page'].pgmapRef).toBe(true);
+  });
+
+  it('struct page layouts: 5.15 is the seed\'s, 6.1 and 7.3 as measured', () => {
+    expect(KERNELS['5.15'].layout).toBe(STRUCT_PAGE_V5_15);
+    expect(KERNELS['6.1'].layout).toBe(STRUCT_PAGE_V6_1);
+    // 6.1 measured: page[1] @16 dtor|order<<8, @20 compound_mapcount, @24 compound_pincount, @28 compound_nr
+    expect(STRUCT_PAGE_V6_1).toMatchObject({ dtor: 16, order: 17, entireMapcount: 20, pincount: 24, nr: 28, pincountPage: 1 });
+    // 7.3 measured: @16 _large_mapcount, @20 _nr_pages_mapped, @24 _entire_mapcount, @28 _pincount, @32 _mm_id_mapcount, @40 _mm_ids
+    expect(STRUCT_PAGE_V7_3).toMatchObject({ largeMapcount: 16, nrPagesMapped: 20, entireMapcount: 24, pincount: 28, mmIdMapcount: 32, mmIds: 40 });
+    // the PG_hwpoison bit a poisoned head shows: 23 on 6.1, 21 on 7.3 (shared/real-kernel/poison-ref)
+    expect(KERNELS['6.1'].layout.pg.hwpoison).toBe(23);
+    expect(KERNELS['7.3'].layout.pg.hwpoison).toBe(21);
+    expect(KERNELS['7.3'].layout.pg.head).toBe(6);
+  });
+
+  it('hotplug: auto-online and the dax memmap_on_memory attribute per release', () => {
+    expect(KERNELS['6.1'].hotplug).toEqual({ defaultAutoOnline: 'offline', daxMemmapOnMemory: false });
+    expect(KERNELS['6.8'].hotplug.daxMemmapOnMemory).toBe(true);
+    expect(KERNELS['7.3'].hotplug).toEqual({ defaultAutoOnline: 'online', daxMemmapOnMemory: true });
+  });
+
+  it('paging: a kernel that pages 5-level runs the la57 profile on an LA57 CPU only; other arches as given', () => {
+    expect(archForKernel(KERNELS['7.3'], X86_64, true)).toBe(X86_64_LA57);
+    expect(X86_64_LA57.vmemmapStart).toBe(0xffd4000000000000n);
+    expect(archForKernel(KERNELS['7.3'], X86_64, false)).toBe(X86_64);
+    // Debian's 6.1 is built with CONFIG_X86_5LEVEL=y (shared/real-kernel/kmem-ref): 5-level on LA57 too
+    expect(archForKernel(KERNELS['6.1'], X86_64, true)).toBe(X86_64_LA57);
+    expect(archForKernel(KERNELS['7.3'], ARCH_PROFILES['ppc64-64k']!, true)).toBe(ARCH_PROFILES['ppc64-64k']);
+  });
+});
