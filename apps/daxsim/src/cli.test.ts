@@ -64,10 +64,13 @@ describe('daxsim (the default run)', () => {
     const pmd = row(SZ_1G, 'mem', 'tail-reuse-pmd');
     const pte = row(SZ_1G, 'mem', 'tail-reuse');
     expect(pmd.vmemmap_pagetable_bytes).toBeLessThan(pte.vmemmap_pagetable_bytes);
-    expect(j.gup).toHaveLength(12);
+    // 3 devmap generations x 2 maps x -u/-a on the letter's kernel, and 7.3's folio GUP (-u/-a, mem)
+    expect(j.gup).toHaveLength(14);
     const g = (test: string, map: string, gen: string) =>
       j.gup.find((x: { test: string; map: string; generation: string }) => x.test === test && x.map === map && x.generation === gen);
     // 4096 MB in calls of 512 pages
+    expect(g('GUP_FAST_BENCHMARK', 'mem', 'folio').get_atomics_per_loop).toBe(2048); // one try_grab_folio_fast per 2 MiB folio
+    expect(g('PIN_FAST_BENCHMARK', 'mem', 'folio')).toMatchObject({ get_atomics_per_loop: 4096, put_atomics_per_loop: 4096 });
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_atomics_per_loop).toBe(1048576);
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'head-once').get_atomics_per_loop).toBe(2048);
     // grab-first as the review sketched it: one reference on the head, compound_order under it, npages - 1 more (x2 for a pin)
@@ -91,7 +94,11 @@ describe('machine', () => {
     expect(c.status).toBe(0);
     const s = daxsim(dir, ['machine', 'show', '--json']).json();
     expect(s.config).toEqual({ arch: 'x86_64', ram: [8 * SZ_1G, 8 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [4 * SZ_1G] });
-    expect(daxsim(dir, ['machine', 'create', '--pmem', '1G']).status).toBe(256 - 17); // EEXIST without --force
+    expect(daxsim(dir, ['machine', 'create', '--pmem', '1G']).status).toBe(256 - 17); // another machine: EEXIST without --force
+    // the same machine again (a script run twice): left as it is, exit 0
+    const again = daxsim(dir, ['machine', 'create', '--ram', '8G', '--ram', '8G', '--pmem', '16G', '--soft-reserved', '4G']);
+    expect([again.status, again.stderr]).toEqual([0, expect.stringContaining('already holds this machine')]);
+    expect(daxsim(dir, ['machine', 'show', '--json']).json().config).toEqual(s.config);
   });
   it('refuses bad options as usage errors (129) and leaves no state behind', () => {
     const dir = scratch();

@@ -7,7 +7,10 @@ import {
   type PageTable,
   type Task,
   ZONE_DEVICE,
+  FAULT_MODELS,
   _PAGE_DEVMAP_HI,
+  _PAGE_SPECIAL,
+  folioMapcount,
   _PAGE_PRESENT,
   _PAGE_PSE,
   compoundInfoMask,
@@ -512,6 +515,7 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
   const spp = 2 ** k.mmu.sppShift;
   const frameOf = (pfn: number): number => k.mmu.resolveFrame(Math.floor(pfn / spp));
   const seenHeads = new Set<number>();
+  const refcountedFaults = FAULT_MODELS[k.release.fault].refcounted;
   const checkHead = (pgmap: DevPagemap, head: number, shift: number): void => {
     const nr = 2 ** shift;
     if (m.pageZonenum(head) !== ZONE_DEVICE) sink.add('struct-page-zone', `pfn ${hex(head)} of ${pgmap.name} is not ZONE_DEVICE`);
@@ -528,9 +532,11 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
     const want = refs?.get(head);
     const gets = want?.gets ?? 0;
     const pins = want?.pins ?? 0;
-    const pincountAvail = shift > 1;
+    const pincountAvail = shift > 0 && m.pincountAvailable(shift);
     const rc = m.pageRefCount(head);
-    const expect = 1 + gets + pins * (pincountAvail ? 1 : GUP_PIN_COUNTING_BIAS);
+    // folio faults (v6.15): every mapping holds a reference too
+    const maps = refcountedFaults ? folioMapcount(m, head) : 0;
+    const expect = 1 + maps + gets + pins * (pincountAvail ? 1 : GUP_PIN_COUNTING_BIAS);
     if (refs !== undefined ? rc !== expect : rc < 1)
       sink.add('page-refcount', `head ${hex(head)} of ${pgmap.name}: _refcount ${rc}, expected ${refs !== undefined ? expect : '>= 1'} (${gets} gets, ${pins} pins)`);
     if (pincountAvail) {
@@ -626,9 +632,13 @@ function walkUser(pt: PageTable, owner: string, sink: Sink, tables: Map<number, 
   visit(pt.root, 0, 0);
 }
 
-function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean): Map<number, string> {
+function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean, allTasks: boolean): Map<number, string> {
   const tables = new Map<number, string>();
   const ps = k.arch.pageSize;
+  const refcounted = FAULT_MODELS[k.release.fault].refcounted;
+  const devmapBit = k.release.devmapBit;
+  /** Folio faults: the leaves that map each folio (by head pfn), to hold against its mapcount. */
+  const mappings = new Map<number, number>();
   for (const t of tasks) {
     if (taskExited(t)) continue;
     const owner = `${t.comm}:${t.pid}`;
@@ -636,7 +646,13 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean)
       const size = t.mm.pgd.levelSize(level);
       const pfn = entryPfn(lo, hi, k.arch.pageShift);
       // the leaf's name (owner and va) is formatted only inside a failing branch
-      if (!(hi & _PAGE_DEVMAP_HI)) sink.add('user-leaf-devmap', `${owner} ${hex(va)}: leaf without _PAGE_DEVMAP`);
+      // pfn faults leave a devmap leaf (a special one once the devmap bit is gone); folio faults a plain one
+      if (refcounted ? (hi & _PAGE_DEVMAP_HI) !== 0 || (lo & _PAGE_SPECIAL) !== 0 : devmapBit ? !(hi & _PAGE_DEVMAP_HI) : !(lo & _PAGE_SPECIAL))
+        sink.add('user-leaf-devmap', `${owner} ${hex(va)}: leaf ${hi & _PAGE_DEVMAP_HI ? 'with' : 'without'} _PAGE_DEVMAP, ${lo & _PAGE_SPECIAL ? 'with' : 'without'} _PAGE_SPECIAL, under ${k.release.fault} faults`);
+      if (refcounted) {
+        const head = k.memmap.compoundHead(pfn);
+        mappings.set(head, (mappings.get(head) ?? 0) + 1);
+      }
       if (pfn % (size / ps) !== 0) sink.add('user-leaf-align', `${owner} ${hex(va)}: pfn ${hex(pfn)} not aligned to the ${hex(size)} leaf`);
       const vma = t.mm.findVma(va);
       if (!vma || va + size > vma.end) {
@@ -668,6 +684,12 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], full: boolean)
       }
     });
   }
+  // every leaf of a refcounted mapping is one mapcount of its folio (folio_add_file_rmap_pmd/pte)
+  if (allTasks)
+    for (const [head, n] of mappings) {
+      const mc = folioMapcount(k.memmap, head);
+      if (mc !== n) sink.add('folio-mapcount', `folio ${hex(head)}: mapcount ${mc}, but ${n} page-table entries map it`);
+    }
   return tables;
 }
 
@@ -710,7 +732,7 @@ function checkBus(k: Kernel, sink: Sink, bus: DaxBus): void {
 export function checkInvariants(k: Kernel, bus?: DaxBus, tasks: readonly Task[] = [], opts: InvariantOptions = {}): Violation[] {
   const sink = new Sink();
   const scan = scanVmemmap(k, sink);
-  const userTables = checkUser(k, sink, tasks, opts.full ?? true);
+  const userTables = checkUser(k, sink, tasks, opts.full ?? true, opts.allTasks ?? false);
   checkVmemmapAndBuddy(k, sink, scan, userTables, opts.allTasks ?? false);
   checkSections(k, sink, scan, opts.full ?? true);
   checkStructPages(k, sink, scan, opts);

@@ -23,6 +23,10 @@ import {
   type VmOperations,
   type Vma,
   _PAGE_DEVMAP_HI,
+  _PAGE_SPECIAL,
+  FAULT_MODELS,
+  folioAddFileRmapEntire,
+  folioAddFileRmapPte,
   _PAGE_PRESENT,
   _PAGE_PSE,
   _PAGE_RW,
@@ -187,12 +191,22 @@ export function daxSetMapping(dev: DevDax, vmf: VmFault, pfn: number, faultSize:
 }
 
 /**
- * insert_pfn() / insert_pfn_pmd() / insert_pfn_pud(): installs a devmap leaf
- * of the level's size at `addr` in the vma's page tables. An entry already
- * there is left alone (the kernel's racing-fault case). Tables come from the
- * mm's allocator (k.frames, 'user_pagetable').
+ * Installs the leaf of the level's size at `addr` in the vma's page tables
+ * that maps `pfn`, as the release's fault model does:
+ * - `pfn` (before v6.15): insert_pfn() / insert_pfn_pmd() / insert_pfn_pud()
+ *   with a devmap entry (pte/pmd_mkdevmap) while the kernel has the devmap
+ *   bit, a special one (pmd_mkspecial) after; no page reference, no rmap;
+ * - `folio` (aed877c2b425, v6.15): vmf_insert_folio_pmd() /
+ *   vmf_insert_folio_pud() / vmf_insert_page_mkwrite() → insert_pmd() /
+ *   insert_pud() / insert_page(): folio_get(), folio_add_file_rmap_pmd/pud/pte()
+ *   and add_mm_counter(MM_FILEPAGES), then a plain leaf (no devmap bit: 7.3
+ *   has none since d438d2734170).
+ * An entry already there is left alone (the kernel's racing-fault case),
+ * taking nothing. Tables come from the mm's allocator (k.frames,
+ * 'user_pagetable').
  */
-function insertDevmapLeaf(vma: Vma, addr: number, pfn: number, level: number): number {
+function insertLeaf(dev: DevDax, vma: Vma, addr: number, pfn: number, level: number): number {
+  const k = dev.region.k;
   const pt = vma.mm.pgd;
   const size = pt.levelSize(level);
   const va = addr - (addr % size);
@@ -202,10 +216,21 @@ function insertDevmapLeaf(vma: Vma, addr: number, pfn: number, level: number): n
   const idx = pt.wIndex;
   if (entryPresent(pt.lo(table, idx))) return VM_FAULT_NOPAGE;
   const shift = pt.arch.pageShift;
+  const pte = level === pt.nrLevels - 1;
   let lo = _PAGE_PRESENT | _PAGE_USER;
+  let hi = 0;
   if (vma.flags & VM_WRITE) lo |= _PAGE_RW;
-  if (level !== pt.nrLevels - 1) lo |= _PAGE_PSE;
-  pt.setEntry(table, idx, mkEntryLo(pfn, shift, lo), mkEntryHi(pfn, shift, _PAGE_DEVMAP_HI), va, level);
+  if (!pte) lo |= _PAGE_PSE;
+  if (FAULT_MODELS[k.release.fault].refcounted) {
+    const memmap = k.memmap;
+    const head = memmap.compoundHead(pfn);
+    memmap.pageRefAdd(head, 1); // folio_get()
+    if (pte && !memmap.PageHead(head)) folioAddFileRmapPte(memmap, pfn);
+    else folioAddFileRmapEntire(memmap, head, vma.mm);
+    vma.mm.rssFile += size / pt.arch.pageSize;
+  } else if (k.release.devmapBit) hi = _PAGE_DEVMAP_HI;
+  else lo |= _PAGE_SPECIAL;
+  pt.setEntry(table, idx, mkEntryLo(pfn, shift, lo), mkEntryHi(pfn, shift, hi), va, level);
   return VM_FAULT_NOPAGE;
 }
 
@@ -239,7 +264,7 @@ function mapDevicePfn(dev: DevDax, vmf: VmFault, phys: number, faultSize: number
   // calls it once the insert succeeded, so a fault that fails on a page-table
   // allocation (VM_FAULT_OOM) leaves no page->mapping behind. Single-threaded,
   // nothing can observe the order otherwise.
-  const rc = insertDevmapLeaf(vmf.vma, vmf.address, pfn, level);
+  const rc = insertLeaf(dev, vmf.vma, vmf.address, pfn, level);
   if (rc === VM_FAULT_NOPAGE) daxSetMapping(dev, vmf, pfn, faultSize);
   return rc;
 }

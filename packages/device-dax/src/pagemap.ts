@@ -1,4 +1,4 @@
-import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, PAGE_REFCOUNT_OFFSET, type PhysAddrRange } from '@daxsim/mm';
+import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, PAGE_REFCOUNT_OFFSET, type PhysAddrRange, folioMapcount } from '@daxsim/mm';
 import {
   memremapPages as mmMemremapPages,
   memunmapPages as mmMemunmapPages,
@@ -61,7 +61,9 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
         w = m.w;
         vmi = pfn >>> sppShift;
       }
-      if (w[base + within + refWord] !== 1) held++;
+      // a folio's mappings hold references too (the folio fault model, v6.15): kill_dev_dax() zaps them before memunmap_pages()
+      const rc = w[base + within + refWord]!;
+      if (rc !== 1 && rc !== 1 + folioMapcount(m, pfn)) held++;
     }
   }
   if (held > 0) throw new KernelError(EBUSY, `${who}: ${held} of the device's pages are still pinned or referenced (unpin them first)`);

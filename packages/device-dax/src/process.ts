@@ -19,6 +19,8 @@ import {
   Vma,
   errnoName,
   hex,
+  mmAllocId,
+  mmFreeId,
   zapPageRange,
 } from '@daxsim/mm';
 import type { DevDax } from './dev-dax.js';
@@ -36,7 +38,7 @@ const exited = new WeakSet<Task>();
 
 /** fork()+exec() of a process with an empty address space: mm_alloc() takes one pgd frame. */
 export function createTask(k: KernelCore, pid: number, comm: string, nid = 0): Task {
-  return new Task(pid, comm, MmStruct.create(k.mem, userPageTableAllocator(k, nid)));
+  return new Task(pid, comm, MmStruct.create(k.mem, userPageTableAllocator(k, nid), { memmap: k.memmap, mmId: mmAllocId(k) }));
 }
 
 export interface MmapArgs {
@@ -152,6 +154,7 @@ export function exitTask(k: KernelCore, task: Task): void {
   const tables: number[] = [];
   mm.pgd.forEachTable((t) => tables.push(t));
   for (const t of tables.reverse()) k.frames.freePages(t, 0, 'user_pagetable');
+  mmFreeId(k, mm.mmId); // __mmdrop → mm_free_id()
 }
 
 /** Whether exitTask() ran for the task. */

@@ -226,7 +226,10 @@ function gupHugeLeaf(
     }
     return true;
   }
-  // THP / hugetlb: record the subpages, one grab on the entry's head page.
+  // THP / hugetlb, and since fd2825b0760a (v6.17) device-dax too: gup_fast_pmd_leaf() / gup_fast_pud_leaf().
+  // A special leaf (a pfn map) has no folio behind it.
+  if (!g.devmapPath && lo & _PAGE_SPECIAL) return false;
+  // Record the subpages, one try_grab_folio_fast() on the entry's folio.
   const refs = recordSubpages(g, page, (end - addr) / ps);
   const head = g.tryGrabCompoundHead(leafPfn, refs, flags);
   if (head < 0) return false;
@@ -235,9 +238,23 @@ function gupHugeLeaf(
     g.putCompoundHead(head, refs, flags);
     return false;
   }
+  if (!g.devmapPath && !gupFastFolioAllowed(flags)) {
+    g.putCompoundHead(head, refs, flags);
+    return false;
+  }
   g.nr += refs;
   g.memmap.SetPageReferenced(head);
   return true;
+}
+
+/**
+ * gup_fast_folio_allowed() for a device-dax folio: it is file-backed (its
+ * mapping is the dax inode's) and not shmem, so a writable FOLL_LONGTERM pin
+ * is refused here and left to the slow path, which may take it (GUP-fast
+ * cannot tell a dirty-tracking filesystem from a device).
+ */
+function gupFastFolioAllowed(flags: number): boolean {
+  return (flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)) !== (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE);
 }
 
 /** gup_pte_range() (CONFIG_ARCH_HAS_PTE_SPECIAL): one pte at a time, one pgmap reference per call. */
@@ -261,7 +278,7 @@ function gupPteRange(g: Gup, table: number, addr: number, end: number, flags: nu
     if (protnone(lo)) break;
     if (!accessPermitted(lo, flags)) break;
     const pfn = (hi & PTE_ADDR_HI_MASK) * g.pfnHiMul + (lo >>> g.pageShift); // pte_pfn()
-    if (hi & _PAGE_DEVMAP_HI) {
+    if (hi & _PAGE_DEVMAP_HI && g.devmapPath) {
       if (flags & FOLL_LONGTERM) break;
       pgmap = g.getDevPagemapCached(pfn, pgmap);
       if (pgmap === null) {
@@ -274,7 +291,7 @@ function gupPteRange(g: Gup, table: number, addr: number, end: number, flags: nu
     const head = g.tryGrabCompoundHead(pfn, 1, flags);
     if (head < 0) break;
     if (g.raceHook !== null) g.raceHook(addr, arch.pteLevel);
-    if (w[word] !== lo || w[word + 1] !== hi) {
+    if ((w[word] !== lo || w[word + 1] !== hi) || (!g.devmapPath && !gupFastFolioAllowed(flags))) {
       g.putCompoundHead(head, 1, flags);
       break;
     }

@@ -63,6 +63,8 @@ const MAX_FAULT_RETRIES = 8;
 /** The pgmap reference follow_page_mask() keeps across pages (struct follow_page_context). */
 interface FollowPageContext {
   pgmap: DevPagemap | null;
+  /** ctx->page_mask: follow_huge_pmd/pud() of the folio generation set it to the leaf's pages - 1. */
+  pageMask: number;
 }
 
 /** get_user_pages(): the slow path with FOLL_TOUCH (mmap_lock held by the caller). */
@@ -209,7 +211,7 @@ export function getUserPagesInner(
   if (nrPages === 0) return 0;
   const ps = g.pageSize;
   if (!(gupFlags & FOLL_FORCE)) gupFlags |= FOLL_NUMA;
-  const ctx: FollowPageContext = { pgmap: null };
+  const ctx: FollowPageContext = { pgmap: null, pageMask: 0 };
   let vma: Vma | undefined;
   let i = 0;
   let ret = 0;
@@ -236,16 +238,29 @@ export function getUserPagesInner(
       if (ret === -ENOENT) break;
       break out; // -EFAULT, -ENOMEM, -EHWPOISON
     }
+    // next_page: a huge leaf followed as a folio (7.3) steps over the rest of it at once,
+    // its further subpages grabbed in one try_grab_folio(folio, page_increm - 1)
+    let increm = 1;
+    if (ctx.pageMask > 0 && page >= 0) {
+      increm = Math.min(1 + (ctx.pageMask - (Math.floor(start / ps) % (ctx.pageMask + 1))), nrPages);
+      ctx.pageMask = 0;
+      if (pages !== null && increm > 1 && gupFlags & (FOLL_GET | FOLL_PIN) && !g.grabCompoundHead(g.memmap.compoundHead(page), increm - 1, gupFlags)) {
+        g.putCompoundHead(g.memmap.compoundHead(page), 1, gupFlags);
+        ret = -EFAULT;
+        break;
+      }
+    }
     if (page >= 0) {
-      if (pages !== null) pages[off + i] = page;
+      if (pages !== null) for (let j = 0; j < increm; j++) pages[off + i + j] = page + j;
     } else if (page !== NO_PAGE && page !== -EEXIST) {
       ret = page;
       break;
     }
     ret = 0;
-    i++;
-    start += ps;
-  } while (--nrPages);
+    i += increm;
+    start += increm * ps;
+    nrPages -= increm;
+  } while (nrPages > 0);
   if (ctx.pgmap !== null) g.putDevPagemap(ctx.pgmap);
   if (gupFlags & (FOLL_GET | FOLL_PIN)) g.counters.v[GUP_COUNTERS.slow] += i;
   return i ? i : ret;
@@ -316,6 +331,8 @@ export function followPageMask(g: Gup, vma: Vma, address: number, flags: number,
   if (!(lo & _PAGE_PRESENT)) return noPageTable(vma, flags);
   if (level === arch.pudLevel || level === arch.pmdLevel) {
     if (!(lo & _PAGE_PSE)) return noPageTable(vma, flags); // cannot happen: walk() stops at leaves only
+    // follow_huge_pud / follow_huge_pmd of a folio leaf (fd2825b0760a, v6.17: device-dax leaves are folios)
+    if (!g.devmapPath) return followHugeFolio(g, vma, level, address, flags, ctx);
     // follow_devmap_pud / follow_devmap_pmd; a NULL from them falls to pud_bad/pmd_bad → no_page_table
     if (!(hi & _PAGE_DEVMAP_HI)) return noPageTable(vma, flags); // hugetlb / THP leaves are not modelled
     return followDevmapHuge(g, vma, level, address, flags, ctx);
@@ -324,12 +341,15 @@ export function followPageMask(g: Gup, vma: Vma, address: number, flags: number,
   // follow_page_pte()
   if (flags & FOLL_WRITE && !(lo & _PAGE_RW)) return NO_PAGE; // can_follow_write_pte()
   const pfn = entryPfn(lo, hi, g.pageShift);
-  if (lo & _PAGE_SPECIAL || !(hi & _PAGE_DEVMAP_HI)) {
+  if (lo & _PAGE_SPECIAL || (g.devmapPath && !(hi & _PAGE_DEVMAP_HI))) {
     // vm_normal_page() is NULL (user space maps only device pages in the model): follow_pfn_pte()
     if (flags & (FOLL_DUMP | FOLL_GET | FOLL_PIN)) return -EFAULT;
     return -EEXIST;
   }
-  if (flags & (FOLL_GET | FOLL_PIN)) {
+  if (!g.devmapPath) {
+    // 7.3: the pte maps a refcounted folio (vm_normal_page): try_grab_folio(folio, 1), no pgmap
+    if (flags & (FOLL_GET | FOLL_PIN) && g.tryGrabCompoundHead(pfn, 1, flags) < 0) return -ENOMEM;
+  } else if (flags & (FOLL_GET | FOLL_PIN)) {
     ctx.pgmap = g.getDevPagemapCached(pfn, ctx.pgmap);
     if (ctx.pgmap === null) return NO_PAGE;
     if (!g.tryGrabPage(pfn, flags)) return -ENOMEM;
@@ -338,6 +358,29 @@ export function followPageMask(g: Gup, vma: Vma, address: number, flags: number,
     if (flags & FOLL_WRITE && !(lo & _PAGE_DIRTY)) g.memmap.SetPageDirty(g.memmap.compoundHead(pfn)); // set_page_dirty
     g.memmap.SetPageReferenced(g.memmap.compoundHead(pfn)); // mark_page_accessed
   }
+  return pfn;
+}
+
+/**
+ * follow_huge_pmd() / follow_huge_pud() (7.3, mm/gup.c) of a device-dax
+ * folio leaf: a write needs a writable leaf; try_grab_folio(folio, 1);
+ * FOLL_TOUCH marks it young (and dirty for a write); ctx->page_mask says
+ * the caller may take the rest of the leaf's pages at once.
+ */
+function followHugeFolio(g: Gup, vma: Vma, level: number, address: number, flags: number, ctx: FollowPageContext): number {
+  const pt = vma.mm.pgd;
+  const lo = pt.wLo;
+  const hi = pt.wHi;
+  if (flags & FOLL_WRITE && !(lo & _PAGE_RW)) return NO_PAGE;
+  if (lo & _PAGE_SPECIAL) return noPageTable(vma, flags); // a pfn map: vm_normal_page_pmd() is NULL
+  const size = pt.levelSize(level);
+  const pfn = entryPfn(lo, hi, g.pageShift) + Math.floor((address % size) / g.pageSize);
+  if (flags & (FOLL_GET | FOLL_PIN) && g.tryGrabCompoundHead(pfn, 1, flags) < 0) return -ENOMEM;
+  if (flags & FOLL_TOUCH) {
+    const nlo = lo | _PAGE_ACCESSED | (flags & FOLL_WRITE ? _PAGE_DIRTY : 0);
+    if (nlo !== lo) pt.setEntry(pt.wTable, pt.wIndex, nlo, hi, address, level);
+  }
+  ctx.pageMask = size / g.pageSize - 1;
   return pfn;
 }
 

@@ -65,6 +65,8 @@ export interface GupTestStats {
   putAtomics: number;
   /** pgmap references taken during the get loop. */
   getPgmapRefs: number;
+  /** Folios (compound pages, or base pages) the pages taken lie in. */
+  folios: number;
   /** Pages verify_dma_pinned() / the held check found wrong (it stops at the first). */
   notHeld: number;
 }
@@ -155,6 +157,7 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
   args.size = addr - args.addr; // the truncation report: how far the loop got
 
   const notHeld = verifyHeld(g, cmd, pages, nrPages);
+  const folios = stats !== undefined ? countFolios(g, pages, nrPages) : 0;
   if (cmd === DUMP_USER_PAGES_TEST) dumpPagesTest(g, args, pages, nrPages);
 
   // put_back_pages()
@@ -175,13 +178,30 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
     stats.getAtomics = getAtomics;
     stats.putAtomics = v[C.atomic_refcount_ops]! - atomics1;
     stats.getPgmapRefs = getPgmapRefs;
+    stats.folios = folios;
     stats.notHeld = notHeld;
   }
   return 0;
 }
 
 export function newGupTestStats(): GupTestStats {
-  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, checkMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, notHeld: 0 };
+  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, checkMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, folios: 0, notHeld: 0 };
+}
+
+/** How many folios the first `n` pfns of `pages` lie in: a run of consecutive pfns inside one compound page is one folio. */
+function countFolios(g: Gup, pages: Float64Array, n: number): number {
+  const m = g.memmap;
+  let folios = 0;
+  let i = 0;
+  while (i < n) {
+    const pfn = pages[i]!;
+    const head = m.compoundHead(pfn);
+    let j = Math.min(n, i + head + m.compoundNr(head) - pfn);
+    while (j > i + 1 && pages[j - 1] !== pfn + (j - 1 - i)) j--; // the run ends where the pfns stop being consecutive
+    folios++;
+    i = j;
+  }
+  return folios;
 }
 
 /**

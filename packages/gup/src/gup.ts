@@ -354,13 +354,29 @@ export class Gup {
 
   // ---- dropping references
 
-  /** put_compound_head(): undoes try_grab_compound_head(head, refs, flags). */
+  /**
+   * put_compound_head() (v5.15): undoes try_grab_compound_head(head, refs,
+   * flags) with put_page_refs(). The folio generation runs 7.3's
+   * gup_put_folio(): the pincount, then folio_put_refs(), one atomic
+   * subtraction of every reference at once.
+   */
   putCompoundHead(head: number, refs: number, flags: number): void {
     if (flags & FOLL_PIN) {
       if (this.hpagePincountAvailable(head)) this.memmap.compoundPincountAdd(head, -refs);
       else refs *= GUP_PIN_COUNTING_BIAS;
     }
-    this.putPageRefs(head, refs);
+    if (this.devmapPath) this.putPageRefs(head, refs);
+    else this.folioPutRefs(head, refs);
+  }
+
+  /** folio_put_refs(): one atomic subtraction; the last reference frees the folio (a ZONE_DEVICE one: free_zone_device_folio()). */
+  folioPutRefs(head: number, refs: number): void {
+    const m = this.memmap;
+    if (m.pageRefCount(head) < refs) {
+      this.warnOnce(`folio_put_refs: pfn ${head} holds fewer than ${refs} references`);
+      return;
+    }
+    if (m.pageRefAdd(head, -refs) === 0) this.putPageFinal(head);
   }
 
   /** put_page_refs(): page_ref_sub(refs - 1) then put_page(), so the last reference is released properly. */

@@ -76,12 +76,14 @@ function pageAddressInVma(vma: Vma, index: number): number {
 /**
  * dev_pagemap_mapping_shift(): walk the task's page table at `addr`; a devmap
  * leaf at pud, pmd or pte level gives PUD_SHIFT, PMD_SHIFT or PAGE_SHIFT, anything else 0.
+ * Kernels without the devmap bit (d438d2734170, v6.17) take any present
+ * leaf (pud_leaf / pmd_leaf / pte_present).
  */
-function devPagemapMappingShift(vma: Vma, addr: number): number {
+function devPagemapMappingShift(k: Kernel, vma: Vma, addr: number): number {
   if (addr < 0) return 0;
   const pt = vma.mm.pgd;
   const level = pt.walk(addr);
-  if (!entryPresent(pt.wLo) || !entryDevmap(pt.wHi)) return 0;
+  if (!entryPresent(pt.wLo) || (k.release.devmapBit && !entryDevmap(pt.wHi))) return 0;
   return Math.log2(pt.levelSize(level));
 }
 
@@ -100,7 +102,7 @@ function collectProcs(k: Kernel, page: number, mapping: AddressSpace, index: num
       const pages = (vma.end - vma.start) / vma.mm.pageSize;
       if (index < vma.pgoff || index >= vma.pgoff + pages) continue; // vma_interval_tree_foreach(pgoff, pgoff)
       const addr = pageAddressInVma(vma, index);
-      const sizeShift = devPagemapMappingShift(vma, addr);
+      const sizeShift = devPagemapMappingShift(k, vma, addr);
       // add_to_kill() prints page_to_pfn(p): the pfn of the page collect_procs() got (the head, seed patch 1)
       if (addr < 0) k.log.info(`Memory failure: Unable to find user space address ${page.toString(16)} in ${t.comm}`);
       else if (sizeShift === 0) continue; // mapped by the vma but not faulted in: nothing to tell

@@ -261,6 +261,18 @@ export {
 export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
 export {
+  ENTIRELY_MAPPED,
+  MM_ID_DUMMY,
+  MM_ID_MIN,
+  folioAddFileRmapEntire,
+  folioAddFileRmapPte,
+  folioMapcount,
+  folioRemoveRmapEntire,
+  folioRemoveRmapPte,
+  mmAllocId,
+  mmFreeId,
+} from './rmap.js';
+export {
   SZ_1G,
   SZ_1K,
   SZ_1M,

@@ -1,3 +1,4 @@
+import type { Memmap } from './struct-page.js';
 import {
   type AddressSpace,
   FAULT_FLAG_WRITE,
@@ -9,17 +10,25 @@ import {
   type Vma,
   type VmFault,
 } from './mm-types.js';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, entryPresent } from './pgtable.js';
+import { _PAGE_ACCESSED, _PAGE_DEVMAP_HI, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_SPECIAL, entryPfn, entryPresent } from './pgtable.js';
+import { folioRemoveRmapEntire, folioRemoveRmapPte } from './rmap.js';
 
 /**
- * zap_page_range() for pfn-mapped vmas: clears every entry mapping
- * [start, end) of `vma` (ptes and huge pmd/pud leaves alike) and frees the
- * page-table pages left empty. Device pages mapped this way hold no page
- * reference, so nothing else is dropped. Returns the number of leaf entries
- * cleared.
+ * zap_page_range() (unmap_page_range → zap_pte_range / zap_huge_pmd /
+ * zap_huge_pud): clears every entry mapping [start, end) of `vma` (ptes and
+ * huge pmd/pud leaves alike) and frees the page-table pages left empty.
+ * A devmap or special entry (the pfn faults of kernels before 6.15) holds no
+ * page reference: nothing else is dropped. An entry without either maps a
+ * folio with a reference, an rmap count and RSS (vmf_insert_folio_pmd/pud,
+ * vmf_insert_page_mkwrite, from aed877c2b425): zap drops all three
+ * (folio_remove_rmap_pmd/pud/pte, add_mm_counter, and the tlb batch's
+ * folio_put). Returns the number of leaf entries cleared.
  */
 export function zapPageRange(vma: Vma, start: number, end: number): number {
   const pt = vma.mm.pgd;
+  const mm = vma.mm;
+  const memmap = mm.memmap;
+  const shift = pt.arch.pageShift;
   let cleared = 0;
   let addr = Math.max(start, vma.start);
   const stop = Math.min(end, vma.end);
@@ -29,8 +38,11 @@ export function zapPageRange(vma: Vma, start: number, end: number): number {
     const size = pt.levelSize(level);
     const next = addr - (addr % size) + size;
     if (entryPresent(pt.wLo)) {
+      const lo = pt.wLo;
+      const hi = pt.wHi;
       pt.clearEntry(pt.wTable, pt.wIndex, addr, level);
       cleared++;
+      if (memmap !== null && !(lo & _PAGE_SPECIAL) && !(hi & _PAGE_DEVMAP_HI)) zapFolioEntry(memmap, vma, entryPfn(lo, hi, shift), level === pt.nrLevels - 1, size);
     }
     // Free tables that became empty once per pmd-sized stretch (and at the end).
     const pmdEnd = level === pt.nrLevels - 1 ? addr - (addr % pt.levelSize(level - 1)) + pt.levelSize(level - 1) : next;
@@ -41,6 +53,16 @@ export function zapPageRange(vma: Vma, start: number, end: number): number {
     addr = next;
   }
   return cleared;
+}
+
+/** What zap_huge_pmd() / zap_present_ptes() do for a refcounted folio entry: rmap, RSS, then folio_put. */
+function zapFolioEntry(memmap: Memmap, vma: Vma, pfn: number, pte: boolean, size: number): void {
+  const head = memmap.compoundHead(pfn);
+  if (pte) folioRemoveRmapPte(memmap, pfn);
+  else folioRemoveRmapEntire(memmap, head, vma.mm);
+  vma.mm.rssFile -= size / vma.mm.pageSize;
+  // folio_put(): a ZONE_DEVICE generic folio keeps its base reference, so this never frees it
+  memmap.pageRefAdd(head, -1);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { EINVAL, ENOMEM, KernelError } from './errno.js';
 import { PageTable, type PageTableAllocator } from './pgtable.js';
 import type { PhysicalMemory } from './phys-mem.js';
+import type { Memmap } from './struct-page.js';
 
 // vm_flags (include/linux/mm.h)
 export const VM_READ = 0x1;
@@ -136,17 +137,29 @@ export class MmStruct {
   readonly taskSize = 0x7ffffffff000;
   /** mm->owner: the task this mm belongs to (set by the Task constructor); how rmap walkers reach a process. */
   owner: Task | null = null;
+  /**
+   * The memmap of the kernel this mm runs under, for the paths that take and
+   * drop folio references and rmap counts through its page tables (zap of a
+   * refcounted mapping); null for an mm of a bare page table.
+   */
+  readonly memmap: Memmap | null;
+  /** mm->mm_id (CONFIG_MM_ID, 7.3): what a folio's _mm_ids slot records of this mm; 0 when not allocated. */
+  readonly mmId: number;
+  /** mm->rss_stat[MM_FILEPAGES]: base pages of files mapped with a folio reference (add_mm_counter). */
+  rssFile = 0;
 
-  private constructor(pgd: PageTable) {
+  private constructor(pgd: PageTable, memmap: Memmap | null, mmId: number) {
     this.pgd = pgd;
     this.pageSize = pgd.arch.pageSize;
+    this.memmap = memmap;
+    this.mmId = mmId;
   }
 
   /** mm_alloc(): a new mm with an empty pgd. Throws ENOMEM if the pgd cannot be allocated. */
-  static create(mem: PhysicalMemory, alloc: PageTableAllocator): MmStruct {
+  static create(mem: PhysicalMemory, alloc: PageTableAllocator, opts: { memmap?: Memmap; mmId?: number } = {}): MmStruct {
     const pgd = PageTable.create(mem, alloc);
     if (typeof pgd === 'number') throw new KernelError(ENOMEM, 'mm_alloc: cannot allocate a pgd');
-    return new MmStruct(pgd);
+    return new MmStruct(pgd, opts.memmap ?? null, opts.mmId ?? 0);
   }
 
   get vmas(): readonly Vma[] {

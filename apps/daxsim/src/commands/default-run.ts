@@ -1,13 +1,12 @@
 import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
-import { GUP, SEED_KERNEL_VERSION, SZ_1G, SZ_1M, SZ_1T, ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { DEFAULT_KERNEL_VERSION, GUP, SEED_KERNEL_VERSION, SZ_1G, SZ_1M, SZ_1T, ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
 
-/** The GUP generations the letter compares: the ones that walk devmap leaves. */
-const DEVMAP_GUP_GENERATIONS = GUP_GENERATIONS.filter((g) => GUP[g].grab !== 'folio');
 import { type OptSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import {
   DEFAULT_CONFIG,
+  DEFAULT_CPU_LA57,
   Machine,
   type MemmapCost,
   humanBytes,
@@ -19,6 +18,9 @@ import {
   runGupTest,
 } from '@daxsim/machine';
 import { StreamTable, memmapCostCells } from '../output.js';
+
+/** The GUP generations the letter compares: the ones that walk devmap leaves. */
+const DEVMAP_GUP_GENERATIONS = GUP_GENERATIONS.filter((g) => GUP[g].grab !== 'folio');
 
 
 /**
@@ -271,6 +273,18 @@ async function run(ctx: CommandContext): Promise<number> {
     ndctlDestroyNamespace(machine, ns, true);
   }
   sweep(machine, true);
+  // Today's kernel beside the letter's: 7.3 maps the device's folios without the devmap bit and
+  // GUP-fast takes each PMD leaf as one folio (fd2825b0760a), so a get loop takes one atomic per folio.
+  const today = Machine.create({ ...config, kernel: DEFAULT_KERNEL_VERSION, cpuLa57: DEFAULT_CPU_LA57 });
+  devdaxNamespace(today, 2 * SZ_1M, 'mem');
+  for (const test of ['u', 'a'] as const) {
+    progress(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S -${test} --map=mem (Linux ${DEFAULT_KERNEL_VERSION}: folio)`);
+    const r = measureGup(today, 'mem', test, 'folio', sizeMb, repeats);
+    gup.push(r);
+    progress('');
+    say(gt.row([r.test, r.map, r.generation, r.get_ms_median, r.put_ms_median, r.get_atomics_per_loop, r.put_atomics_per_loop, `(Linux ${DEFAULT_KERNEL_VERSION})`]));
+  }
+  sweep(today, true);
   progress('');
   const elapsed = (performance.now() - t0) / 1000;
   if (json) {

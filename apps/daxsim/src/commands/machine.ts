@@ -20,8 +20,13 @@ async function create(ctx: CommandContext): Promise<number> {
   try {
     return await withStateFileLock(ctx, () => {
       if (existsSync(ctx.statePath) && !flag(ctx.parsed.opts['force'])) {
-        readState(ctx.statePath); // refuses (untouched) when it is not a machine state
-        throw new KernelError(EEXIST, `machine create: ${ctx.statePath} already holds a machine (use --force to replace it)`);
+        const old = readState(ctx.statePath); // refuses (untouched) when it is not a machine state
+        // the same machine asked for again (a script run twice): nothing to do, as `mkdir -p` does
+        if (old !== undefined && sameConfig(old.config, cfg)) {
+          ctx.out.err(`machine create: ${ctx.statePath} already holds this machine; left as it is (--force starts it afresh)\n`);
+          return 0;
+        }
+        throw new KernelError(EEXIST, `machine create: ${ctx.statePath} already holds another machine (use --force to replace it)`);
       }
       const m = Machine.create(cfg); // validates by booting
       m.checkpoint(); // the boot state: the log compacts back to it
@@ -32,6 +37,13 @@ async function create(ctx: CommandContext): Promise<number> {
   } catch (e) {
     return reportError(ctx, e);
   }
+}
+
+/** Two configurations ask for the same machine: the same keys with the same values, whatever their order. */
+function sameConfig(a: MachineConfig, b: MachineConfig): boolean {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, x]) => [k, canon(x)])) : v;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 }
 
 function describe(m: Machine): string {

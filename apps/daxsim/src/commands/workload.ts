@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gupTestCmdName, gupTestPins } from '@daxsim/gup';
 import { GUP_GENERATIONS, type GupGeneration, isGupGeneration } from '@daxsim/mm';
 import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, runScenario } from '@daxsim/machine';
 import { readState } from '@daxsim/machine/state-file';
@@ -13,20 +14,26 @@ import { machineConfigFromOptions, machineCreateOptions } from '../machine-optio
 
 const GUP_TEST_OPTS: OptSpec[] = [
   { long: 'gup', arg: 'generation', help: `GUP generation under huge leaves, overriding the machine kernel's: ${GUP_GENERATIONS.join(', ')} (per-page, head-once and grab-first walk devmap leaves: kernels before 6.17)` },
+  { long: 'json', help: 'print one JSON object per loop (the counted get and put/unpin atomics, pgmap references, folios, pages, times) instead of the TAP text' },
   { long: 'help', help: 'show this help' },
 ];
 const GUP_TEST_SYNOPSIS =
-  'daxsim gup-test [--gup=GEN] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
+  'daxsim gup-test [--gup=GEN] [--json] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
   '  (the options of tools/testing/selftests/mm/gup_test: -m size in MB, -r repeats, -n pages per call\n' +
   '   (negative: all), -u GUP_FAST_BENCHMARK, -a PIN_FAST_BENCHMARK, -L PIN_LONGTERM_BENCHMARK,\n' +
   '   -w/-W write on/off, -S MAP_SHARED, -f file)';
 
-/** Pulls daxsim's own --gup=GEN out of a gup_test command line. */
-function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; rest: string[] } {
+/** Pulls daxsim's own --gup=GEN and --json out of a gup_test command line. */
+function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; json: boolean; rest: string[] } {
   let generation: GupGeneration | undefined;
+  let json = false;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === '--json') {
+      json = true;
+      continue;
+    }
     const v = a === '--gup' ? args[++i] : a.startsWith('--gup=') ? a.slice(6) : undefined;
     if (v === undefined && a !== '--gup') {
       rest.push(a);
@@ -35,11 +42,34 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration | undef
     if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of ${GUP_GENERATIONS.join(', ')}`);
     generation = v;
   }
-  return { generation, rest };
+  return { generation, json, rest };
+}
+
+/** One gup_test loop as --json prints it: what the model counted during the get and the put/unpin loop. */
+function gupLoopJson(m: Machine, r: ReturnType<typeof runGupTest>, rep: ReturnType<typeof runGupTest>['repeats'][number], generation: GupGeneration) {
+  const st = rep.stats;
+  return {
+    test: gupTestCmdName(r.options!.cmd),
+    kernel: m.kernel.release.version,
+    gup: generation,
+    thread: rep.thread,
+    loop: rep.repeat,
+    status: rep.status,
+    ...(rep.errno ? { errno: errnoName(rep.errno) } : {}),
+    pages: st.nrPages,
+    calls: st.calls,
+    folios: st.folios,
+    get_atomics: st.getAtomics,
+    put_atomics: st.putAtomics,
+    release: gupTestPins(r.options!.cmd, r.options!.testFlags) ? 'unpin_user_pages' : 'put_page',
+    get_pgmap_refs: st.getPgmapRefs,
+    get_us: rep.args.getDeltaUsec,
+    put_us: rep.args.putDeltaUsec,
+  };
 }
 
 async function gupTest(ctx: CommandContext): Promise<number> {
-  let split: { generation: GupGeneration | undefined; rest: string[] };
+  let split: { generation: GupGeneration | undefined; json: boolean; rest: string[] };
   try {
     split = splitGupGeneration(ctx.parsed.positionals);
     if (!split.rest.some((a) => a === '-f' || /^-[^-]*f/.test(a)))
@@ -52,7 +82,10 @@ async function gupTest(ctx: CommandContext): Promise<number> {
       ctx,
       (m) => {
         const r = runGupTest(m, split.rest, split.generation);
-        ctx.out.out(r.text);
+        if (split.json && r.options !== null && r.exitCode === 0) {
+          const gen = split.generation ?? m.kernel.gupGeneration;
+          ctx.out.out(JSON.stringify(r.repeats.map((rep) => gupLoopJson(m, r, rep, gen)), null, 2) + '\n');
+        } else ctx.out.out(r.text);
         if (r.signal) ctx.out.err(`gup_test: killed by ${r.signal}`);
         return r.exitCode;
       },
