@@ -15,6 +15,8 @@ import {
   entryPfn,
   entryPresent,
   entryWrite,
+  isMediaPoisoned,
+  machineCheck,
 } from '@daxsim/mm';
 
 /** si_code values of the signals a user access can raise (include/uapi/asm-generic/siginfo.h). */
@@ -90,6 +92,15 @@ function access(k: KernelCore, task: Task, addr: number, len: number, write: boo
       t = translate(task.mm, a, write)!;
     }
     const n = Math.min(len - done, t.room);
+    if (!write) {
+      // a load of a bad media location is a machine check on this access (kill_me_maybe → memory_failure)
+      const ps = k.arch.pageSize;
+      for (let pfn = Math.floor(t.phys / ps); pfn * ps < t.phys + n; pfn++)
+        if (isMediaPoisoned(k, pfn)) {
+          machineCheck(k, pfn, task);
+          return null;
+        }
+    }
     if (write) k.mem.write(t.phys, data!.subarray(done, done + n));
     else out!.set(k.mem.read(t.phys, n), done);
     done += n;
@@ -97,7 +108,7 @@ function access(k: KernelCore, task: Task, addr: number, len: number, write: boo
   return out ?? new Uint8Array(0);
 }
 
-/** A user read of `len` bytes at `addr`, faulting as needed; null when a fault failed (the task got its signal, or VM_FAULT_OOM). */
+/** A user read of `len` bytes at `addr`, faulting as needed; null when a fault failed (the task got its signal, or VM_FAULT_OOM) or the read consumed media poison (the machine check signalled it). */
 export function userRead(k: KernelCore, task: Task, addr: number, len: number): Uint8Array | null {
   return access(k, task, addr, len, false, null);
 }

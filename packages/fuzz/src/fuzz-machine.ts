@@ -380,8 +380,8 @@ export class FuzzModel {
   /** Is file offset `fileOff` of `dev` (model) mappable now? */
   private pageValid(dev: MDev | undefined, fileOff: number): boolean {
     if (!dev || dev.gone || !dev.bound || dev.kmem) return false;
-    if (fileOff < 0 || fileOff >= dev.size) return false;
-    return !dev.poisoned.has(Math.floor(fileOff / dev.align));
+    // a poisoned unit faults back in: device-dax's fault path never looks at PG_hwpoison
+    return fileOff >= 0 && fileOff < dev.size;
   }
 
   /** A mapping whose file offset is not align-aligned: every huge fault computes a misaligned phys and SIGBUSes. */
@@ -498,11 +498,11 @@ export class FuzzModel {
         return p && !p.exited ? { kind: 'ok' } : null;
       }
       case 'poison': {
-        // the app's machine check: a consumer maps the unit, reads it, and memory_failure() runs for it
+        // a bad media location: memory_failure() runs for it with no consumer ("Failed" for a unit never
+        // faulted, which is the kernel's log line, not a refusal); every mapping of the unit goes
         const d = this.devs.get(o.dev);
         if (!d || o.off >= d.size) return null;
         if (!d.bound || d.kmem) return { kind: 'errno', errno: ENXIO };
-        if (d.poisoned.has(Math.floor(o.off / d.align))) return { kind: 'errno', errno: EFAULT }; // the read SIGBUSes
         return { kind: 'ok' };
       }
       case 'fail':
@@ -553,12 +553,12 @@ export class FuzzModel {
    * looks at (the machine state before is only taken then: it hashes all of
    * memory). GUP is not unwind-checked; altmap blocks are only allocated by
    * probing the --map=dev device; page_alloc and pgtable by probes, faults
-   * (touch, the machine check's read), mmap and spawn (its pgd).
+   * (touch), mmap and spawn (its pgd).
    */
   private mayFailByInjection(o: FuzzOp, armed: FailSpec): boolean {
     if (armed.altmap !== undefined && (o.op === 'enable' || o.op === 'devdax') && o.dev === this.altmapDev) return true;
     if (armed.page_alloc === undefined && armed.pgtable === undefined) return false;
-    return o.op === 'enable' || o.op === 'touch' || o.op === 'poison' || o.op === 'mmap' || o.op === 'spawn' || o.op === 'sysram' || o.op === 'devdax';
+    return o.op === 'enable' || o.op === 'touch' || o.op === 'mmap' || o.op === 'spawn' || o.op === 'sysram' || o.op === 'devdax';
   }
 
   /** What is armed: the kernel's points and the grab waiting for the next pin line. */
@@ -600,8 +600,7 @@ export class FuzzModel {
     const injected = fired.length > 0;
     const label = formatOp(o);
     // Compare the result with the prediction; an injected failure may turn any success into ENOMEM (or a partial GUP).
-    // A machine check whose consumer cannot fault the unit in on an injected allocation is -EFAULT.
-    const injectedErrnos = o.op === 'poison' ? [ENOMEM, EFAULT] : [ENOMEM];
+    const injectedErrnos = [ENOMEM];
     let failedByInjection = false;
     switch (expect.kind) {
       case 'ok':

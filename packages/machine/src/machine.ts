@@ -4,39 +4,34 @@ import {
   type DevDax,
   bindDevDax,
   createDynamicRegion,
-  createTask,
-  daxMmap,
   daxPgoffToPhys,
   daxRegionCreate,
   daxRegionDelete,
   devDaxAddMapping,
   devDaxSetAlign,
   devDaxSetSize,
-  exitTask,
-  touch,
   unbindDevDax,
 } from '@daxsim/device-dax';
 import { armFailures, machineState, parseFailSpec } from '@daxsim/debug-vm';
 import { Gup, type GupGeneration } from '@daxsim/gup';
 import { DaxKmem, MemoryHotplug, type OnlineType } from '@daxsim/kmem';
 import { type Kernel, createKernel } from '@daxsim/memremap';
-import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
+import { MF_ACTION_REQUIRED, memoryFailure, memoryFailureEarlyKill, setMemoryFailureEarlyKill } from '@daxsim/memory-failure';
 import {
   type ArchProfile,
   EBUSY,
-  EFAULT,
   EINVAL,
   GUP,
   ENOMEM,
   ENXIO,
   KernelError,
-  MAP_SHARED,
-  PROT_READ,
   C,
   type CounterName,
   type SigInfo,
-  VM_FAULT_ERROR,
   type VmemmapGeneration,
+  markMediaPoison,
+  mediaPoisonedPfns,
+  setMachineCheckHandler,
 } from '@daxsim/mm';
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
@@ -106,6 +101,8 @@ export class Machine {
       vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule,
       ppc64Mmu: this.kernel.ppc64Mmu,
     });
+    // do_machine_check() → kill_me_maybe(): a load that consumed media poison is memory_failure() for the loader
+    setMachineCheckHandler(this.k, (pfn, task) => void memoryFailure(this.k, pfn, MF_ACTION_REQUIRED, task));
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
@@ -162,7 +159,9 @@ export class Machine {
    */
   digest(): string {
     const { materialised: _, ...st } = machineState(this.k, this.bus);
-    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id) }));
+    const media = mediaPoisonedPfns(this.k);
+    const earlyKill = memoryFailureEarlyKill(this.k);
+    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id), media, earlyKill }));
   }
 
   /**
@@ -275,6 +274,11 @@ export class Machine {
       case 'poison':
         this.lastSignals = this.poison(op.dev, op.offset);
         break;
+      case 'sysctl':
+        if (op.key !== 'vm.memory_failure_early_kill' || (op.value !== 0 && op.value !== 1))
+          throw new KernelError(EINVAL, `sysctl: ${op.key} = ${op.value}: vm.memory_failure_early_kill takes 0 or 1`);
+        setMemoryFailureEarlyKill(this.k, op.value === 1);
+        break;
       default: {
         const never: never = op;
         throw new KernelError(EINVAL, `machine state: unknown operation "${(never as { op: string }).op}"`);
@@ -284,11 +288,15 @@ export class Machine {
   }
 
   /**
-   * A machine check on a device byte: a process maps the device and reads
-   * the unit (so its head page carries the mapping and index, as a real
-   * consumer's access would leave it), the read consumes the poison, and
-   * memory_failure() runs with MF_ACTION_REQUIRED for that process.
-   * Returns the signals the process got.
+   * A media error at a device byte (a bad pmem/CXL location): the location
+   * stays bad (it survives the namespace; a later load of it by a process is
+   * a machine check on that access, BUS_MCEERR_AR to the loader), and the
+   * detection, with no process consuming it, runs memory_failure() without
+   * MF_ACTION_REQUIRED: early-kill processes that map the folio get
+   * BUS_MCEERR_AO, every mapping of the folio is torn down. A folio never
+   * faulted is "Failed" (dax_lock_page() finds no mapping), as the kernel
+   * logs it. Returns the signals the machine check's own context got (none:
+   * no process consumed it).
    */
   private poison(devName: string, offset: number): SigInfo[] {
     const dev = this.daxDevice(devName);
@@ -296,20 +304,11 @@ export class Machine {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset >= dev.size)
       throw new KernelError(EINVAL, `poison: --offset ${offset} is outside ${devName} (size ${dev.size})`);
     if (!dev.bound) throw new KernelError(ENXIO, `poison: ${devName} is not enabled`);
-    const unitOff = offset - (offset % dev.align);
-    const task = createTask(this.k, 1000 + this.mce, 'mce-consumer');
-    try {
-      const addr = daxMmap(this.k, task, dev, { length: dev.align, prot: PROT_READ, flags: MAP_SHARED, pgoff: unitOff / ps });
-      if (touch(task, addr + (offset - unitOff)) & VM_FAULT_ERROR)
-        throw new KernelError(EFAULT, `poison: ${devName} offset ${offset} could not be mapped`);
-      const pfn = Math.floor(daxPgoffToPhys(dev, Math.floor(offset / ps), ps) / ps);
-      const rc = memoryFailure(this.k, pfn, MF_ACTION_REQUIRED, task);
-      if (rc < 0) throw new KernelError(-rc, `memory_failure: pfn 0x${pfn.toString(16)} (${devName} offset ${offset}) was not recovered`);
-      this.mce++;
-      return [...task.signals];
-    } finally {
-      exitTask(this.k, task);
-    }
+    const pfn = Math.floor(daxPgoffToPhys(dev, Math.floor(offset / ps), ps) / ps);
+    markMediaPoison(this.k, pfn);
+    memoryFailure(this.k, pfn, 0);
+    this.mce++;
+    return [];
   }
 
   /**

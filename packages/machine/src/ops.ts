@@ -29,8 +29,10 @@ export type Op =
   | { readonly op: 'dax.mapping'; readonly dev: string; readonly start: number; readonly end: number }
   | { readonly op: 'dax.bind'; readonly dev: string }
   | { readonly op: 'dax.unbind'; readonly dev: string }
-  /** A machine check consumed at a device byte (see Machine.poison). */
+  /** A location of a device's media goes bad, and the machine check that detects it runs memory_failure() (see Machine.poison). */
   | { readonly op: 'poison'; readonly dev: string; readonly offset: number }
+  /** A write to /proc/sys: vm.memory_failure_early_kill. */
+  | { readonly op: 'sysctl'; readonly key: 'vm.memory_failure_early_kill'; readonly value: number }
   /** The device bound to dax_kmem: its memory hot-added as System RAM (and auto-onlined as the policy says). */
   | { readonly op: 'kmem.bind'; readonly dev: string }
   /** The device unbound from dax_kmem: its memory removed (every block offline first). */
@@ -58,6 +60,7 @@ export const OP_NAMES: readonly OpName[] = [
   'dax.bind',
   'dax.unbind',
   'poison',
+  'sysctl',
   'kmem.bind',
   'kmem.unbind',
   'dax.memmap_on_memory',

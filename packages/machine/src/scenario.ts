@@ -11,9 +11,10 @@ import {
   putPages,
   unpinUserPages,
 } from '@daxsim/gup';
-import { MF_ACTION_REQUIRED, memoryFailure } from '@daxsim/memory-failure';
+import { MF_ACTION_REQUIRED, hwpoisonCorruptPfn, hwpoisonUnpoisonPfn, madviseHwpoison, memoryFailure, prctlMceKill } from '@daxsim/memory-failure';
 import {
   type CounterName,
+  EFAULT,
   KernelError,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -23,6 +24,8 @@ import {
   type Task,
   VM_FAULT_ERROR,
   entryPfn,
+  KERN_INFO,
+  errnoName,
 } from '@daxsim/mm';
 import { AnonMemory } from '@daxsim/kmem';
 import type { Machine } from './machine.js';
@@ -42,7 +45,11 @@ import { parseSize } from './size.js';
  *   p1 pin m1 0 2M gen=head-once [get] [longterm]   (also: p1 get ..., p1 longterm ...)
  *   fail page_alloc:3               (DAXSIM_FAIL syntax: the n-th allocation or grab from now fails)
  *   p1 unpin
- *   poison dax0.1 0x200000          p1 poison m1 0x200000   (p1 is the consumer: BUS_MCEERR_AR)
+ *   poison dax0.1 0x200000          (a bad media location: memory_failure() with no consumer; a later load of it is a machine check)
+ *   p1 poison m1 0x200000           (p1 loads a byte there and consumes poison: BUS_MCEERR_AR)
+ *   p1 madvise m1 0x305000 hwpoison [LENGTH]   (MADV_HWPOISON: software poison injected by p1)
+ *   p1 prctl mce_kill early|late|default        sysctl vm.memory_failure_early_kill 0|1
+ *   sysfs /sys/kernel/debug/hwpoison/corrupt-pfn 0x140505   (also unpoison-pfn)
  *   p1 munmap m1
  *   p1 alloc buf 4M node=1 [kernel]   (anonymous memory, or a kernel buffer with `kernel`, on a node)
  *   p1 free buf
@@ -85,6 +92,8 @@ export interface LineOutcome {
   /** Fault counters that moved (fault_pud, fault_pmd, fault_pte, fault_fallback, fault_sigbus). */
   readonly faults: Partial<Record<CounterName, number>>;
   memoryFailures: number;
+  /** The memory-failure lines the kernel logged while the line ran (dmesg's text). */
+  readonly kernel: string[];
 }
 
 /** What a tool line ran to: its exit status and its output (stdout and stderr, in order). */
@@ -247,6 +256,18 @@ export class ScenarioSession {
     return rc;
   }
 
+  /** madvise(MADV_HWPOISON) of [off, off + len) of a mapping, by the process (get_user_pages_fast of each page, then memory_failure()). */
+  madviseHwpoison(p: string, mname: string, off: number, len: number): number {
+    const mp = this.mapping(p, mname);
+    const pr = this.proc(p);
+    const gup = this.m.newGup();
+    const one = new Float64Array(1);
+    return madviseHwpoison(this.m.k, pr.task, mp.addr + off, len, (addr) => {
+      const got = getUserPagesFast(gup, pr.task.mm, addr, 1, 0, one);
+      return got === 1 ? one[0]! : got < 0 ? got : -EFAULT;
+    });
+  }
+
   munmap(p: string, mname: string): void {
     const mp = this.mapping(p, mname);
     munmap(this.proc(p).task, mp.addr, mp.length);
@@ -348,7 +369,7 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
     const line = lines[ln]!.replace(/#.*/, '').trim();
     if (!line) continue;
     const words = line.split(/\s+/);
-    const o: LineOutcome = { lineNo: ln + 1, line, errno: 0, messages: [], signals: [], faults: {}, memoryFailures: 0 };
+    const o: LineOutcome = { lineNo: ln + 1, line, errno: 0, messages: [], signals: [], faults: {}, memoryFailures: 0, kernel: [] };
     try {
       if (words[0] === 'machine') {
         if (machine) throw new ScenarioSyntaxError('machine must be the first command of a scenario');
@@ -360,6 +381,7 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
       }
       const [m, s] = ensure();
       const before = m.k.counters.snapshot();
+      const logFrom = m.k.log.entries.length;
       try {
         await runLine(m, s, words, o, opts.tool);
       } catch (e) {
@@ -371,6 +393,9 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
       const delta = m.k.counters.since(before);
       for (const c of FAULT_COUNTERS) if (delta[c]) o.faults[c] = delta[c];
       o.memoryFailures = delta.memory_failure ?? 0;
+      // what memory failure printed to the kernel log while the line ran (a tool line prints its own output)
+      if (!TOOL_WORDS.includes(words[0]!))
+        for (const r of m.k.log.entries.slice(logFrom)) if (r.level <= KERN_INFO && /[Mm]emory failure/.test(r.text)) o.kernel.push(r.text);
       for (const [pname, pr] of s.procs) {
         const from = seen.get(pr) ?? 0;
         for (const info of pr.task.signals.slice(from)) o.signals.push({ proc: pname, info });
@@ -404,6 +429,24 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
   }
   if (w0 === 'poison' && words.length === 3) {
     m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
+    return;
+  }
+  if (w0 === 'sysctl') {
+    // echo V > /proc/sys/vm/memory_failure_early_kill
+    const v = words[2];
+    if (words.length !== 3 || words[1] !== 'vm.memory_failure_early_kill' || (v !== '0' && v !== '1'))
+      throw new ScenarioSyntaxError('sysctl vm.memory_failure_early_kill 0|1');
+    m.apply({ op: 'sysctl', key: 'vm.memory_failure_early_kill', value: Number(v) });
+    return;
+  }
+  if (w0 === 'sysfs' && words[1]?.startsWith('/sys/kernel/debug/hwpoison/')) {
+    // hwpoison_inject: corrupt-pfn / unpoison-pfn take a pfn (kstrtoull base 0)
+    const file = words[1].slice('/sys/kernel/debug/hwpoison/'.length);
+    const pfn = words[2] !== undefined ? Number(words[2]) : NaN;
+    if (words.length !== 3 || (file !== 'corrupt-pfn' && file !== 'unpoison-pfn') || !Number.isSafeInteger(pfn) || pfn < 0)
+      throw new ScenarioSyntaxError('sysfs /sys/kernel/debug/hwpoison/corrupt-pfn|unpoison-pfn PFN');
+    const rc = file === 'corrupt-pfn' ? hwpoisonCorruptPfn(m.k, pfn) : hwpoisonUnpoisonPfn(m.k, pfn);
+    if (rc < 0) throw new KernelError(-rc, `write ${words[1]}: pfn 0x${pfn.toString(16)}: ${errnoName(-rc)}`);
     return;
   }
   if (w0 === 'sysfs') {
@@ -478,6 +521,21 @@ async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineO
     case 'poison': {
       const rc = s.poisonAt(p, words[2]!, num(words[3], 'poison offset'));
       if (rc & VM_FAULT_ERROR) o.faultRc = rc;
+      return;
+    }
+    case 'madvise': {
+      // madvise(addr, len, MADV_HWPOISON): the caller injects a memory failure at a page of its own mapping
+      if (words[4] !== 'hwpoison' || words.length > 6) throw new ScenarioSyntaxError('P madvise NAME OFFSET hwpoison [LENGTH]');
+      const rc = s.madviseHwpoison(p, words[2]!, num(words[3], 'madvise offset'), words[5] !== undefined ? num(words[5], 'madvise length') : m.arch.pageSize);
+      if (rc < 0) throw new KernelError(-rc, `madvise(MADV_HWPOISON): ${errnoName(-rc)}`);
+      return;
+    }
+    case 'prctl': {
+      // prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY|LATE) / PR_MCE_KILL_CLEAR
+      const policy = words[3];
+      if (words[2] !== 'mce_kill' || words.length !== 4 || (policy !== 'early' && policy !== 'late' && policy !== 'default'))
+        throw new ScenarioSyntaxError('P prctl mce_kill early|late|default');
+      prctlMceKill(s.proc(p).task, policy);
       return;
     }
     case 'munmap':

@@ -14,6 +14,7 @@ import {
   type Vma,
   entryDevmap,
   entryPresent,
+  noteHwpoisonPage,
   unmapMappingRange,
 } from '@daxsim/mm';
 import { type Kernel, getDevPagemap, pgmapPfnValid, putDevPagemap, putPage } from '@daxsim/memremap';
@@ -39,15 +40,22 @@ export function prctlMceKill(task: Task, policy: MceKillPolicy): void {
 }
 
 /**
- * vm.memory_failure_early_kill. The kernel's default is 0 (late kill); the
- * simulated machine defaults to 1 so that every process mapping a poisoned
- * unit is told at once (BUS_MCEERR_AO), which is what the model shows.
+ * vm.memory_failure_early_kill (default 0, as the kernel boots: late kill).
+ * With 0, a process whose page tables map the poisoned folio is only
+ * unmapped; it learns of the poison when it consumes it. With 1 (or
+ * prctl(PR_MCE_KILL_EARLY) for one process), it is sent BUS_MCEERR_AO at
+ * once.
  */
 export function setMemoryFailureEarlyKill(k: Kernel, on: boolean): void {
   earlyKillSysctl.set(k, on);
 }
 export function memoryFailureEarlyKill(k: Kernel): boolean {
-  return earlyKillSysctl.get(k) ?? true;
+  return earlyKillSysctl.get(k) ?? false;
+}
+
+/** A task's prctl(PR_MCE_KILL) policy ('default': the sysctl decides). */
+export function mceKillPolicy(task: Task): MceKillPolicy {
+  return taskPolicy.get(task) ?? 'default';
 }
 
 /** task_early_kill(): whether `t` is told now, and as what. */
@@ -132,6 +140,8 @@ function killProcs(k: Kernel, tokill: ToKill[], pfn: number, current: Task | und
 
 /** action_result(pfn, MF_MSG_DAX, ...) */
 function actionResult(k: Kernel, pfn: number, rc: number): void {
+  // num_poisoned_pages_inc(): every result counts, a failed one and a repeat too (HardwareCorrupted +4 kB per call, measured)
+  k.counters.v[C.num_poisoned_pages]++;
   k.log.err(`Memory failure: 0x${pfn.toString(16)}: recovery action for dax page: ${rc ? 'Failed' : 'Recovered'}`);
 }
 
@@ -159,7 +169,8 @@ function memoryFailureDevPagemap(k: Kernel, pfn: number, flags: number, pgmap: N
     const mapping = memmap.pageMapping<AddressSpace>(head);
     if (!mapping) break out;
     if (pgmap.type === MEMORY_DEVICE_PRIVATE) break out;
-    memmap.SetPageHWPoison(head);
+    memmap.SetPageHWPoison(head); // the head only (measured: tails never change)
+    noteHwpoisonPage(k, head);
     flags |= MF_ACTION_REQUIRED | MF_MUST_KILL;
     const index = memmap.pageIndex(head);
     const tokill = collectProcs(k, head, mapping, index, (flags & MF_ACTION_REQUIRED) !== 0, current);
@@ -207,4 +218,57 @@ export function softOfflinePage(k: Kernel, pfn: number, _flags = 0): number {
   if (!r) return -ENXIO;
   if (r.kind === 'device') return -EIO;
   throw new KernelError(EOPNOTSUPP, `soft_offline_page: pfn 0x${pfn.toString(16)} is System RAM; daxsim models device pages only`);
+}
+
+// MF_SW_SIMULATED (include/linux/mm.h, 6.1+): the failure was injected by software
+export const MF_SW_SIMULATED = 1 << 7;
+
+/**
+ * madvise(addr, len, MADV_HWPOISON) (madvise_inject_error()): for each page of
+ * the range, get_user_pages_fast() of that one page (faulting it in if it is
+ * not mapped), the `Injecting memory failure for pfn ... at process virtual
+ * address ...` line, then memory_failure(pfn, MF_ACTION_REQUIRED |
+ * MF_COUNT_INCREASED | MF_SW_SIMULATED) with the caller as current. `gup` is
+ * a one-page GUP of the caller's kernel: (addr) → pfn or -errno. Returns 0 or
+ * the first error.
+ */
+export function madviseHwpoison(k: Kernel, task: Task, addr: number, len: number, gup: (addr: number) => number): number {
+  const ps = k.arch.pageSize;
+  const start = addr - (addr % ps);
+  const end = addr + Math.max(len, 1);
+  for (let a = start; a < end; a += ps) {
+    const pfn = gup(a);
+    if (pfn < 0) return pfn;
+    k.log.info(`Injecting memory failure for pfn 0x${pfn.toString(16)} at process virtual address 0x${a.toString(16)}`);
+    const rc = memoryFailure(k, pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED | MF_SW_SIMULATED, task);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/**
+ * /sys/kernel/debug/hwpoison/corrupt-pfn (hwpoison_inject()): `Injecting
+ * memory failure at pfn ...`, then memory_failure(pfn, MF_SW_SIMULATED) with
+ * no process as current. A dax pfn that was never faulted (no page->mapping)
+ * fails with -EBUSY ("Failed"), counted all the same.
+ */
+export function hwpoisonCorruptPfn(k: Kernel, pfn: number): number {
+  const r = k.mem.rangeOf(pfn * k.arch.pageSize);
+  if (!r) return -ENXIO; // !pfn_valid()
+  k.log.info(`Injecting memory failure at pfn 0x${pfn.toString(16)}`);
+  const rc = memoryFailure(k, pfn, MF_SW_SIMULATED);
+  return rc === -EOPNOTSUPP ? 0 : rc;
+}
+
+/**
+ * /sys/kernel/debug/hwpoison/unpoison-pfn on a device pfn: -EIO, with
+ * nothing logged and PG_hwpoison left set, mapped or not (measured on 6.1
+ * and 7.3; which test of unpoison_memory() refuses it is not confirmed).
+ * Only destroying the namespace clears the flag (the struct pages go).
+ */
+export function hwpoisonUnpoisonPfn(k: Kernel, pfn: number): number {
+  const r = k.mem.rangeOf(pfn * k.arch.pageSize);
+  if (!r) return -ENXIO;
+  if (r.kind === 'device') return -EIO;
+  throw new KernelError(EOPNOTSUPP, `unpoison-pfn: pfn 0x${pfn.toString(16)} is System RAM; daxsim models device pages only`);
 }

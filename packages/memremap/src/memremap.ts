@@ -28,6 +28,7 @@ import {
   pow2,
   VMEMMAP,
   type KernelRelease,
+  takeHwpoisonPages,
 } from '@daxsim/mm';
 import {
   type MemmapInitPath,
@@ -369,7 +370,13 @@ export function memunmapPages(k: Kernel, pgmap: DevPagemap): void {
     throw new KernelError(EBUSY, `memunmap_pages: pgmap ${pgmap.name} still has ${pgmap.ref - bulk} references beyond its ${bulk} page references`);
   pgmap.dead = true; // percpu_ref_kill()
   pgmap.ref -= bulk; // percpu_ref_put_many() per range; wait_for_completion(&pgmap->done)
-  for (let i = 0; i < pgmap.ranges.length; i++) pageunmapRange(k, pgmap, i);
+  for (let i = 0; i < pgmap.ranges.length; i++) {
+    // clear_hwpoisoned_pages() (sparse_remove_section): a release that has it takes the
+    // range's PG_hwpoison pages off num_poisoned_pages (6.1 measured; 7.3 keeps them counted)
+    const gone = takeHwpoisonPages(k, pfnFirst(k, pgmap, i), pfnEnd(k, pgmap, i)).length;
+    if (k.release.hwpoisonDroppedAtRemove) k.counters.v[C.num_poisoned_pages]! -= gone;
+    pageunmapRange(k, pgmap, i);
+  }
   k.pgmaps.entries.splice(k.pgmaps.entries.indexOf(e), 1); // pgmap_array_delete()
   const altmap = pgmapAltmap(pgmap);
   if (altmap && altmap.alloc !== 0) k.log.warn(`WARNING: memunmap_pages: failed to free all reserved pages (${altmap.alloc})`);

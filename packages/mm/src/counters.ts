@@ -43,6 +43,8 @@ export const COUNTER_NAMES = [
   'vmemmap_write_faults', // stores through a read-only vmemmap PTE (each an oops)
   'vmemmap_shared_tails_alloc', // per-zone, per-order shared tail pages filled (init_compound_tail)
   'vmemmap_shared_tails_free',
+  // memory failure, appended
+  'num_poisoned_pages', // action_result() calls: num_poisoned_pages_inc(), /proc/meminfo HardwareCorrupted
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -260,6 +260,7 @@ export {
 } from './kernels.js';
 export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
+export { clearMediaPoison, isMediaPoisoned, machineCheck, markMediaPoison, mediaPoisonedPfns, noteHwpoisonPage, setMachineCheckHandler, takeHwpoisonPages } from './mce.js';
 export {
   ENTIRELY_MAPPED,
   MM_ID_DUMMY,

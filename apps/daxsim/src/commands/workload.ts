@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { gupTestCmdName, gupTestPins } from '@daxsim/gup';
 import { GUP_GENERATIONS, type GupGeneration, isGupGeneration } from '@daxsim/mm';
 import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, runScenario } from '@daxsim/machine';
-import { readState } from '@daxsim/machine/state-file';
+import { readState, writeState } from '@daxsim/machine/state-file';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, type SigInfo, errnoName } from '@daxsim/mm';
 import { type OptSpec, UsageError, formatUsage, parseArgs, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { BufferOutput } from '../output.js';
-import { exitStatus, reportError, withMachine } from '../session.js';
+import { exitStatus, reportError, withMachine, withStateFileLock } from '../session.js';
 import { machineConfigFromOptions, machineCreateOptions } from '../machine-options.js';
 
 // ------------------------------------------------------------------ gup-test
@@ -155,6 +155,7 @@ export function formatOutcome(o: LineOutcome): string[] {
   const faults = Object.entries(o.faults).map(([c, n]) => `${n} ${c.replace('fault_', '')}`);
   if (faults.length) out.push(`  faults: ${faults.join(', ')}`);
   if (o.memoryFailures) out.push(`  memory_failure: ${o.memoryFailures}`);
+  for (const k of o.kernel ?? []) out.push(`  kernel: ${k}`);
   for (const s of o.signals) out.push(`  ${describeSignal(s.proc, s.info)}`);
   return out;
 }
@@ -162,13 +163,20 @@ export function formatOutcome(o: LineOutcome): string[] {
 /**
  * `daxsim run SCENARIO`: the machine package's interpreter over a copy of
  * the state file's machine (or the scenario's own `machine` line); tool
- * lines run as daxsim commands on it. Nothing is saved. Each line is printed
+ * lines run as daxsim commands on it. The machine it leaves is saved when it
+ * continued the file's machine or the file held none. Each line is printed
  * with what it caused as soon as it has run.
  */
 export async function runScenarioCommand(ctx: CommandContext, text: string, name: string): Promise<number> {
+  // The machine the scenario leaves is saved to the state file when the scenario continued the file's
+  // machine, or made one where the file held none; a scenario that makes its own machine beside an
+  // existing one leaves the file alone. Processes exit at the end: their mappings and pins go with them.
+  const heldMachine = !ctx.machine && existsSync(ctx.statePath);
+  let booted = false;
   const result = await runScenario(text, {
     ...(ctx.machine ? { machine: ctx.machine } : {}),
     boot: () => {
+      booted = true;
       const state = readState(ctx.statePath);
       return state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
     },
@@ -193,6 +201,14 @@ export async function runScenarioCommand(ctx: CommandContext, text: string, name
   }
   // Refused operations are events of the workload, not failures of the run.
   ctx.out.out(`${name}: done, ${result.refused} command${result.refused === 1 ? '' : 's'} refused`);
+  const m = result.machine;
+  if (m && !ctx.machine && (booted || !heldMachine)) {
+    for (const [p, pr] of result.session?.procs ?? []) if (pr.alive) result.session!.exit(p);
+    await withStateFileLock(ctx, () => {
+      m.checkpoint();
+      writeState(ctx.statePath, m.state());
+    });
+  } else if (m && heldMachine && !booted) ctx.out.err(`${name}: made its own machine; ${ctx.statePath} holds another and is left as it was\n`);
   return 0;
 }
 
@@ -223,6 +239,6 @@ export const workloadCommands: Command[] = [
     raw: true,
     run: gupTest,
   },
-  { path: ['poison'], synopsis: 'daxsim poison <daxX.Y> --offset BYTES', summary: 'poison a device byte (memory_failure)', options: POISON_OPTS, run: poison },
+  { path: ['poison'], synopsis: 'daxsim poison <daxX.Y> --offset BYTES', summary: 'a bad media location at a device byte (memory_failure; a later load of it is a machine check)', options: POISON_OPTS, run: poison },
   { path: ['run'], synopsis: 'daxsim run SCENARIO', summary: 'run a workload scenario (processes, faults, pins, poison)', options: RUN_OPTS, run },
 ];
