@@ -96,7 +96,12 @@ export class Machine {
     this.kernel = kernelChoice(config);
     this.arch = this.kernel.arch;
     this.generation = this.kernel.generation;
-    const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
+    // what each device range is made of, for the cost model: pmem regions are pmem; soft-reserved ranges are the platform's (CXL on a CXL box)
+    const platform = this.kernel.platform;
+    const devices = [
+      ...layout.pmem.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: 'pmem' as const })),
+      ...layout.softReserved.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: platform.softReservedTier })),
+    ];
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
     this.k = createKernel({
       arch: this.arch,
@@ -105,6 +110,8 @@ export class Machine {
       kernel: this.kernel.release,
       vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule,
       ppc64Mmu: this.kernel.ppc64Mmu,
+      platform,
+      memmapInit: this.kernel.memmapInit,
     });
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);

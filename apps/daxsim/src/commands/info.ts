@@ -12,6 +12,7 @@ async function dmesg(ctx: CommandContext): Promise<number> {
     const level = str(ctx.parsed.opts['level']);
     const max = level === undefined ? 7 : Number(level);
     if (!Number.isInteger(max) || max < 0 || max > 7) throw new UsageError(`--level ${level}: 0 (emerg) .. 7 (debug)`);
+    const host = flag(ctx.parsed.opts['host-time']);
     return await withMachine(
       ctx,
       (m) => {
@@ -19,7 +20,7 @@ async function dmesg(ctx: CommandContext): Promise<number> {
           .filter((r) => r.level <= max)
           .map((r) => {
             const us = Math.round(r.time * 1e6);
-            return `[${String(Math.floor(us / 1e6)).padStart(5)}.${String(us % 1e6).padStart(6, '0')}] ${r.text}`;
+            return `[${String(Math.floor(us / 1e6)).padStart(5)}.${String(us % 1e6).padStart(6, '0')}] ${host ? (r.hostText ?? r.text) : r.text}`;
           })
           .join('\n');
         if (text) ctx.out.out(text);
@@ -111,12 +112,16 @@ async function layout(ctx: CommandContext): Promise<number> {
   }
 }
 
-const DMESG_OPTS: OptSpec[] = [{ long: 'level', short: 'l', arg: 'N', help: 'show records up to this level (0-7)' }, HELP];
+const DMESG_OPTS: OptSpec[] = [
+  { long: 'level', short: 'l', arg: 'N', help: 'show records up to this level (0-7)' },
+  { long: 'host-time', help: "lines that print a duration (memmap_init_zone_device) with the host's JavaScript time instead of the modelled kernel's" },
+  HELP,
+];
 const STAT_OPTS: OptSpec[] = [{ long: 'json', help: 'JSON: per-device memmap cost and every counter' }, HELP];
 const LAYOUT_OPTS: OptSpec[] = [{ long: 'page', arg: 'N', help: 'which compound page of the device to draw (default 0)' }, HELP];
 
 export const infoCommands: Command[] = [
-  { path: ['dmesg'], synopsis: 'daxsim dmesg [--level N]', summary: 'the kernel log', options: DMESG_OPTS, run: dmesg },
+  { path: ['dmesg'], synopsis: 'daxsim dmesg [--level N] [--host-time]', summary: 'the kernel log', options: DMESG_OPTS, run: dmesg },
   { path: ['stat'], synopsis: 'daxsim stat [--json]', summary: 'memmap cost per device and the event counters', options: STAT_OPTS, run: stat },
   { path: ['layout'], synopsis: 'daxsim layout <daxX.Y> [--page N]', summary: "draw a device's vmemmap: virtual pages to frames", options: LAYOUT_OPTS, run: layout },
 ];

@@ -13,20 +13,26 @@ import { machineConfigFromOptions, machineCreateOptions } from '../machine-optio
 
 const GUP_TEST_OPTS: OptSpec[] = [
   { long: 'gup', arg: 'generation', help: `GUP generation under huge leaves, overriding the machine kernel's: ${GUP_GENERATIONS.join(', ')} (per-page, head-once and grab-first walk devmap leaves: kernels before 6.17)` },
+  { long: 'host-time', help: "print the host's JavaScript time in the Time line instead of the modelled kernel's (the machine's --platform)" },
   { long: 'help', help: 'show this help' },
 ];
 const GUP_TEST_SYNOPSIS =
-  'daxsim gup-test [--gup=GEN] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
+  'daxsim gup-test [--gup=GEN] [--host-time] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
   '  (the options of tools/testing/selftests/mm/gup_test: -m size in MB, -r repeats, -n pages per call\n' +
   '   (negative: all), -u GUP_FAST_BENCHMARK, -a PIN_FAST_BENCHMARK, -L PIN_LONGTERM_BENCHMARK,\n' +
   '   -w/-W write on/off, -S MAP_SHARED, -f file)';
 
 /** Pulls daxsim's own --gup=GEN out of a gup_test command line. */
-function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; rest: string[] } {
+function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; rest: string[]; hostTime: boolean } {
   let generation: GupGeneration | undefined;
+  let hostTime = false;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === '--host-time') {
+      hostTime = true;
+      continue;
+    }
     const v = a === '--gup' ? args[++i] : a.startsWith('--gup=') ? a.slice(6) : undefined;
     if (v === undefined && a !== '--gup') {
       rest.push(a);
@@ -35,11 +41,11 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration | undef
     if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of ${GUP_GENERATIONS.join(', ')}`);
     generation = v;
   }
-  return { generation, rest };
+  return { generation, rest, hostTime };
 }
 
 async function gupTest(ctx: CommandContext): Promise<number> {
-  let split: { generation: GupGeneration | undefined; rest: string[] };
+  let split: { generation: GupGeneration | undefined; rest: string[]; hostTime: boolean };
   try {
     split = splitGupGeneration(ctx.parsed.positionals);
     if (!split.rest.some((a) => a === '-f' || /^-[^-]*f/.test(a)))
@@ -51,7 +57,7 @@ async function gupTest(ctx: CommandContext): Promise<number> {
     return await withMachine(
       ctx,
       (m) => {
-        const r = runGupTest(m, split.rest, split.generation);
+        const r = runGupTest(m, split.rest, split.generation, { hostTime: split.hostTime });
         ctx.out.out(r.text);
         if (r.signal) ctx.out.err(`gup_test: killed by ${r.signal}`);
         return r.exitCode;
