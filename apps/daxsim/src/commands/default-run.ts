@@ -9,6 +9,7 @@ import type { Command, CommandContext } from '../command.js';
 import {
   DEFAULT_CONFIG,
   Machine,
+  kernelChoice,
   type MemmapCost,
   humanBytes,
   memmapCost,
@@ -202,10 +203,11 @@ async function run(ctx: CommandContext): Promise<number> {
   // The letter's kernel: v5.15 with the series applied, on its test box's CPU (Cascade Lake: no LA57,
   // 4-level paging). The rows pick the vmemmap and GUP generations the letter compares; 7.3 has no
   // devmap leaves for the devmap GUP generations to walk (d438d2734170).
-  const config = { ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }], kernel: SEED_KERNEL_VERSION, cpuLa57: false };
+  // Times are the modelled kernel's on the seed's class of box (cascadelake-optane: @daxsim/mm platform.ts).
+  const config = { ...DEFAULT_CONFIG, pmem: [{ size: pmem, labels: false }], kernel: SEED_KERNEL_VERSION, cpuLa57: false, platform: 'cascadelake-optane' };
   say('daxsim: the compound devmap series (v4) on a simulated machine');
   say(
-    `machine: Linux ${SEED_KERNEL_VERSION} with the series, x86_64 (4-level paging), 4 KiB pages, 64 GiB RAM, one label-less ${humanBytes(pmem)} pmem region; each row is \`ndctl create-namespace -f -e namespace0.0 -m devdax -a ALIGN -M MAP\`, measured, then destroyed`,
+    `machine: Linux ${SEED_KERNEL_VERSION} with the series, x86_64 (4-level paging), 4 KiB pages, 64 GiB RAM, one label-less ${humanBytes(pmem)} pmem region, on platform ${kernelChoice(config).platform.description}; times are the modelled kernel's (counted events x that platform's costs); each row is \`ndctl create-namespace -f -e namespace0.0 -m devdax -a ALIGN -M MAP\`, measured, then destroyed`,
   );
   say('');
   say('struct page cost of the namespace, measured (frames the page allocator handed out, device pfns the altmap handed out,');
@@ -346,10 +348,7 @@ function gupSummary(gup: GupRow[]): string[] {
       );
     }
   out.push(
-    "note: --map=dev costs the same as --map=mem here: the model counts the atomics on struct pages in device memory but does not simulate pmem's slower access, which is what makes the letter's altmap 'before' 494 ms.",
-  );
-  out.push(
-    'note: times are this simulation in JavaScript on this machine; the letter timed the kernel on its test box. Operation counts are comparable, milliseconds are not; compare ratios.',
+    "note: times are the modelled kernel's: the events each loop counted (atomics, vmstat updates, GUP calls, struct page lines in the tier that holds them) x the platform's costs. The CPU costs are calibrated on the letter's struct-pages-in-RAM figures; --map=dev's are predictions from Optane's published latency and bandwidth (Izraelevitz et al. 2019, Yang et al. FAST 2020).",
   );
   return out;
 }
