@@ -1,6 +1,7 @@
 import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { type GupGeneration, GUP_GENERATIONS } from '@daxsim/gup';
 import { GUP, SEED_KERNEL_VERSION, SZ_1G, SZ_1M, SZ_1T, ALL_VMEMMAP_GENERATIONS, PROPOSED_VMEMMAP_GENERATIONS, type VmemmapGeneration } from '@daxsim/mm';
+import { pgmapGeneration } from '@daxsim/memremap';
 
 /** The GUP generations the letter compares: the ones that walk devmap leaves. */
 const DEVMAP_GUP_GENERATIONS = GUP_GENERATIONS.filter((g) => GUP[g].grab !== 'folio');
@@ -62,6 +63,8 @@ export interface GupRow {
   /** Where the device's struct pages live: RAM (mem) or the device itself (dev, an altmap). */
   map: 'mem' | 'dev';
   generation: GupGeneration;
+  /** The vmemmap generation of the device's memmap: pre-series (5.15's base struct pages) for the letter's "before", tail-reuse (the series) for the rest. */
+  memmap: VmemmapGeneration;
   get_ms_median: number;
   put_ms_median: number;
   get_atomics_per_loop: number;
@@ -138,6 +141,7 @@ export function measureGup(m: Machine, map: 'mem' | 'dev', test: 'u' | 'a', gene
     test: test === 'u' ? 'GUP_FAST_BENCHMARK' : 'PIN_FAST_BENCHMARK',
     map,
     generation,
+    memmap: pgmapGeneration(m.k, memmapDevices(m)[0]!.pgmap) as VmemmapGeneration,
     get_ms_median: Math.round(median(st.map((s) => s.getMs)) * 100) / 100,
     put_ms_median: Math.round(median(st.map((s) => s.putMs)) * 100) / 100,
     get_atomics_per_loop: st[0]!.getAtomics,
@@ -246,32 +250,39 @@ async function run(ctx: CommandContext): Promise<number> {
   say('');
   const sizeMb = quick ? 4096 : 16384;
   const repeats = quick ? 3 : 10;
-  say(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S on the 2M device, struct pages in RAM (mem) or on the device (dev), median per loop:`);
+  say(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S on the 2M device, struct pages in RAM (mem) or on the device (dev), median per loop;`);
+  say("per-page runs as the letter's \"before\" kernel had it, on base struct pages (pre-series), the others on the series' memmap (tail-reuse):");
   say('');
   const gt = new StreamTable(
-    ['test', 'map', 'generation', 'get ms', 'put ms', 'atomics per get loop', 'atomics per put loop', 'cover letter'],
-    [18, 3, Math.max(...DEVMAP_GUP_GENERATIONS.map((g) => g.length)), 6, 6, 8, 8, 18],
-    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'l'],
+    ['test', 'map', 'generation', 'memmap', 'get ms', 'put ms', 'atomics per get loop', 'atomics per put loop', 'cover letter'],
+    [18, 3, Math.max(...DEVMAP_GUP_GENERATIONS.map((g) => g.length)), 10, 6, 6, 8, 8, 18],
+    ['l', 'l', 'l', 'l', 'r', 'r', 'r', 'r', 'l'],
   );
   say(gt.head());
   const gup: GupRow[] = [];
-  for (const map of ['mem', 'dev'] as const) {
-    // the 2M device over the whole region, its memmap in RAM or on the device
-    machine.bus.generation = 'tail-reuse';
-    const ns = devdaxNamespace(machine, 2 * SZ_1M, map);
-    for (const test of ['u', 'a'] as const)
-      for (const g of DEVMAP_GUP_GENERATIONS) {
-        progress(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S -${test} --map=${map} (${g})`);
-        const r = measureGup(machine, map, test, g, sizeMb, repeats);
-        gup.push(r);
-        progress('');
-        say(gt.row([r.test, r.map, r.generation, r.get_ms_median, r.put_ms_median, r.get_atomics_per_loop, r.put_atomics_per_loop, seedGup(r)]));
-      }
-    // after every get and put: every struct page of the device as the kernel would have it
-    progress(`invariant sweep of every struct page (--map=${map})`);
-    sweep(machine, true);
-    ndctlDestroyNamespace(machine, ns, true);
-  }
+  // per-page before the series (its memmap of base pages), the compound-page generations after it
+  const phases: [VmemmapGeneration, readonly GupGeneration[]][] = [
+    ['pre-series', DEVMAP_GUP_GENERATIONS.filter((g) => GUP[g].grab === 'base-page')],
+    ['tail-reuse', DEVMAP_GUP_GENERATIONS.filter((g) => GUP[g].grab !== 'base-page')],
+  ];
+  for (const map of ['mem', 'dev'] as const)
+    for (const [memmapGen, gens] of phases) {
+      // the 2M device over the whole region, its memmap in RAM or on the device
+      machine.bus.generation = memmapGen;
+      const ns = devdaxNamespace(machine, 2 * SZ_1M, map);
+      for (const test of ['u', 'a'] as const)
+        for (const g of gens) {
+          progress(`gup_test -m ${sizeMb} -r ${repeats} -n 512 -w -S -${test} --map=${map} (${g}, ${memmapGen})`);
+          const r = measureGup(machine, map, test, g, sizeMb, repeats);
+          gup.push(r);
+          progress('');
+          say(gt.row([r.test, r.map, r.generation, r.memmap, r.get_ms_median, r.put_ms_median, r.get_atomics_per_loop, r.put_atomics_per_loop, seedGup(r)]));
+        }
+      // after every get and put: every struct page of the device as the kernel would have it
+      progress(`invariant sweep of every struct page (--map=${map}, ${memmapGen})`);
+      sweep(machine, true);
+      ndctlDestroyNamespace(machine, ns, true);
+    }
   sweep(machine, true);
   progress('');
   const elapsed = (performance.now() - t0) / 1000;
@@ -344,7 +355,7 @@ function gupSummary(gup: GupRow[]): string[] {
       if (!before || !after) continue;
       const s = t === 'GUP_FAST_BENCHMARK' ? SEED.gup[map].get : SEED.gup[map].pin;
       out.push(
-        `${t} --map=${map}: per-page/head-once = ${(before.get_ms_median / after.get_ms_median).toFixed(1)}x here (${before.get_atomics_per_loop / after.get_atomics_per_loop}x fewer atomics); the letter measured ${(s.before / s.after).toFixed(1)}x.`,
+        `${t} --map=${map}: get ${before.get_ms_median} ms before (per-page, ${before.memmap}), ${after.get_ms_median} ms after (head-once, ${after.memmap}), modelled; the letter: ${s.before} ms, ${s.after} ms. per-page/head-once = ${(before.get_ms_median / after.get_ms_median).toFixed(1)}x here (${before.get_atomics_per_loop / after.get_atomics_per_loop}x fewer atomics); the letter measured ${(s.before / s.after).toFixed(1)}x.`,
       );
     }
   out.push(
