@@ -4,7 +4,7 @@
  * modelled kernel's time (cost.ts). Every memory-tier parameter cites the
  * published measurement it comes from; the CPU's per-event costs are
  * calibrated on the seed's struct-pages-in-RAM figures only (the harness is
- * apps/daxsim/bench/calibrate-time.ts) and printed beside what they were fitted to.
+ * packages/machine/bench/calibrate-time.bench.ts) and printed beside what they were fitted to.
  */
 
 /** Where a frame lives: DRAM, persistent memory, CXL-attached memory. */
@@ -102,7 +102,7 @@ const CASCADELAKE_CPU: CpuParams = {
   name: '2nd-gen Xeon Scalable (Cascade Lake-SP)',
   ghz: 3.9,
   streamMlp: 16,
-  // calibrated: apps/daxsim/bench/calibrate-time.ts, least squares on the seed's struct-pages-in-RAM figures
+  // calibrated: packages/machine/bench/calibrate-time.bench.ts, least squares on the seed's struct-pages-in-RAM figures
   atomicNs: 3.84,
   vmstatNs: 6.67,
   gupCallNs: 330,
@@ -248,7 +248,7 @@ export const PLATFORMS: Readonly<Record<string, Platform>> = {
     tiers: { dram: DDR4_3200, pmem: { ...DDR4_3200, name: 'emulated pmem (host DDR4-3200)' }, cxl: undefined },
     softReservedTier: 'dram',
     // fitted to one figure: Li Zhe v5's base first bind (1462 ms) minus the modelled rebind, over the 409,600
-    // memmap frames a 100 GB map=dev namespace first touches (apps/daxsim/bench/calibrate-time.ts)
+    // memmap frames a 100 GB map=dev namespace first touches (packages/machine/bench/calibrate-time.bench.ts)
     guestFirstTouchNs: 2900,
   },
 };
