@@ -42,7 +42,7 @@ function run(
   if (n > 0) (pin ? unpinUserPages : putPages)(f.gup, pages, n);
   const c2 = f.k.counters.snapshot();
   const pick = (c: Record<string, number>) => MODEL_COUNTERS.map((k) => c[k]! - c0[k]!);
-  return { stats: { ...stats, getMs: 0, putMs: 0, checkMs: 0 }, ioctlPages, n, pages: Array.from(pages.subarray(0, Math.max(n, 0))), held, after: f.k.mem.digest(), c1: pick(c1), c2: pick(c2), warnings: f.k.log.entries.map((r) => r.text).filter((t) => t.startsWith('WARNING')) };
+  return { stats: { ...stats, hostGetMs: 0, hostPutMs: 0, checkMs: 0 }, ioctlPages, n, pages: Array.from(pages.subarray(0, Math.max(n, 0))), held, after: f.k.mem.digest(), c1: pick(c1), c2: pick(c2), warnings: f.k.log.entries.map((r) => r.text).filter((t) => t.startsWith('WARNING')) };
 }
 
 describe('the cursor forms of the per-page hot loops do what the reference forms do', () => {
