@@ -172,7 +172,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
   // per page: SetPageReferenced() (an atomic set_bit) and, for FOLL_PIN, mod_node_page_state(NR_FOLL_PIN_ACQUIRED, 1)
   const v = g.counters.v;
   v[C.atomic_flag_ops] += visited;
-  if (pin) v[C.vmstat_updates] += visited;
+  if (pin) v[C.vmstat_updates] += nr - nrStart; // the pages grabbed
   if (visited > 0) g.chargeStructPageLines(pfn0, visited, farHeads, heads + tails2);
   if (!ok) undoDevPagemap(g, nrStart, flags);
   if (pgmap !== null) g.putDevPagemap(pgmap);
@@ -192,6 +192,15 @@ function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number,
   const pages = g.pages;
   let pgmap: DevPagemap | null = null;
   let ret = true;
+  // the cost model's lines, counted as the fast form counts them
+  const m = g.memmap;
+  const pfn0 = pfn;
+  let visited = 0;
+  let heads = 0;
+  let farHeads = 0;
+  let lastHead = -1;
+  let tails2 = 0;
+  let pincountHead = -1;
   do {
     pgmap = g.getDevPagemapCached(pfn, pgmap);
     if (pgmap === null) {
@@ -200,16 +209,29 @@ function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number,
       break;
     }
     g.setPageReferenced(pfn);
+    const head = m.compoundHead(pfn);
+    visited++;
+    if (head !== lastHead) {
+      lastHead = head;
+      heads++;
+      if (head !== pfn) farHeads++;
+    }
     pages[g.nr] = pfn;
     if (!g.tryGrabPage(pfn, flags)) {
       undoDevPagemap(g, nrStart, flags);
       ret = false;
       break;
     }
+    // a pin dirties the head's pincount tail once the grab got that far
+    if (flags & FOLL_PIN && head !== pincountHead && m.PageHead(head) && g.hpagePincountAvailable(head)) {
+      pincountHead = head;
+      tails2++;
+    }
     g.nr++;
     pfn++;
     addr += ps;
   } while (addr !== end);
+  if (visited > 0) g.chargeStructPageLines(pfn0, visited, farHeads, heads + tails2);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
 }
@@ -241,6 +263,7 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
   let ret = true;
   const pfn0 = pfn;
   let grabs = 0; // compound pages grabbed: each head read out of any stream and dirtied
+  let referenced = 0; // SetPageReferenced(head) calls, a failed grab's too
   do {
     let next = addr + ps;
     pgmap = g.getDevPagemapCached(pfn, pgmap);
@@ -258,6 +281,7 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
     hi = hc.atW(head);
     const hw = hc.w;
     hw[hi + W_FLAGS] |= 1 << g.memmap.pg.referenced; // SetPageReferenced(head)
+    referenced++;
     if (!tryGrabHeadAt(g, hc, hw, hi, head, refs, pin, flags)) {
       if (isHead) g.clearPageReferenced(head);
       else undoDevPagemap(g, nrStart, flags);
@@ -271,13 +295,17 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
   } while (addr !== end);
   // per compound page: SetPageReferenced(head), an atomic set_bit; the head's line read (the first access: no
   // stream leads to it) and dirtied; for a FOLL_PIN with a pincount, tails 1 and 2 read next to it, tail 2 dirtied
-  g.counters.v[C.atomic_flag_ops] += grabs;
-  if (grabs > 0) {
-    const tails = pin && g.hpagePincountAvailable(g.memmap.compoundHead(pfn0)) ? 2 : 0;
-    g.chargeStructPageLines(pfn0, grabs * tails, grabs, grabs * (1 + tails / 2));
-  }
+  g.counters.v[C.atomic_flag_ops] += referenced;
+  chargeHeadOnceLines(g, pfn0, grabs, pin);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
+}
+
+/** The cost model's lines of `grabs` compound pages grabbed once each from pfn0 on (both forms of head-once). */
+function chargeHeadOnceLines(g: Gup, pfn0: number, grabs: number, pin: boolean): void {
+  if (grabs === 0) return;
+  const tails = pin && g.hpagePincountAvailable(g.memmap.compoundHead(pfn0)) ? 2 : 0;
+  g.chargeStructPageLines(pfn0, grabs * tails, grabs, grabs * (1 + tails / 2));
 }
 
 /**
@@ -319,6 +347,8 @@ function gupDeviceHugeHeadOnceRef(g: Gup, pfn: number, addr: number, end: number
   const m = g.memmap;
   let pgmap: DevPagemap | null = null;
   let ret = true;
+  const pfn0 = pfn;
+  let grabs = 0;
   do {
     let next = addr + ps;
     pgmap = g.getDevPagemapCached(pfn, pgmap);
@@ -339,10 +369,12 @@ function gupDeviceHugeHeadOnceRef(g: Gup, pfn: number, addr: number, end: number
       ret = false;
       break;
     }
+    grabs++;
     g.nr += refs;
     pfn += refs;
     addr += refs * ps;
   } while (addr !== end);
+  chargeHeadOnceLines(g, pfn0, grabs, (flags & FOLL_PIN) !== 0);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
 }

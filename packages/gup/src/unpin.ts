@@ -122,13 +122,22 @@ export function putPages(g: Gup, pages: Float64Array, n: number, off = 0): void 
   let i = off;
   if (!g.referenceLoops && !g.devmapManagedKey()) i = putPagesRuns(g, pages, off, end);
   const runs = i - off;
-  for (; i < end; i++) g.putPage(pages[i]!);
+  // the entries the reference way releases: each one's struct page read, one head dirtied per run of the same head
+  let heads = 0;
+  let lastHead = -1;
+  for (; i < end; i++) {
+    const head = g.memmap.compoundHead(pages[i]!);
+    if (head !== lastHead) {
+      heads++;
+      lastHead = head;
+    }
+    g.putPage(pages[i]!);
+  }
   if (n <= 0) return;
-  // the cost model: n put_page() calls, the array read; the entries the reference way released had their
-  // own struct page read and their head dirtied (the cursor way counted its runs)
+  // the cost model: n put_page() calls, the array read (the cursor way counted its runs' lines)
   g.counters.v[C.gup_put_pages] += n;
   chargeLines(g.counters, TIER_DRAM, pageArrayLines(n), 0, 0);
-  if (n > runs) g.chargeStructPageLines(pages[off + runs]!, n - runs, 0, n - runs);
+  if (n > runs) g.chargeStructPageLines(pages[off + runs]!, n - runs, 0, heads);
 }
 
 /** putPages()'s cursor way over pages[i..end); returns where the reference way goes on (end, or just past a __put_page()). */
