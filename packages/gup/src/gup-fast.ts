@@ -244,6 +244,10 @@ function gupHugeLeaf(
   }
   g.nr += refs;
   g.memmap.SetPageReferenced(head);
+  // the cost model: the head's line read (no stream leads to it) and dirtied; a pin with a pincount reads
+  // the tails next to it and dirties the pincount's
+  const tails = flags & FOLL_PIN && g.hpagePincountAvailable(head) ? 2 : 0;
+  g.chargeStructPageLines(head, tails, 1, 1 + tails / 2);
   return true;
 }
 

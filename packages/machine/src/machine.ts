@@ -153,6 +153,8 @@ export class Machine {
       m.nvdimm.serial = state.carried.nsSerial;
       m.mce = state.carried.mce;
       m.k.objects.reserve(state.carried.kobjects ?? 0);
+      // frames the dropped operations touched: a VM's host charges a frame's first touch once
+      if (state.carried.touched) m.k.mem.markTouched(state.carried.touched);
     }
     if (state.history) {
       m.k.log.restore(state.history.log);
@@ -207,7 +209,7 @@ export class Machine {
       config: this.config,
       ops: [...this.ops_],
       checkpoints: [...this.checkpoints_],
-      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated },
+      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated, touched: this.k.mem.touchedRuns() },
       history: { log: [...this.k.log.entries], events: this.k.counters.snapshot() },
     };
   }

@@ -13,7 +13,7 @@ const box = (extra: Partial<MachineConfig> = {}): Machine =>
 
 const devdax = (m: Machine, map: 'mem' | 'dev', align = 2 * SZ_1M) => ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
 
-const gup = (m: Machine, mb: number, flag: 'u' | 'a', gen: 'per-page' | 'head-once', hostTime = false) => {
+const gup = (m: Machine, mb: number, flag: 'u' | 'a', gen: 'per-page' | 'head-once' | undefined, hostTime = false) => {
   const r = runGupTest(m, ['-f', '/dev/dax0.0', '-m', String(mb), '-r', '2', '-n', '512', '-w', '-S', `-${flag}`], gen, { hostTime });
   expect(r.exitCode).toBe(0);
   return r;
@@ -72,6 +72,17 @@ describe("gup_test's Time line is the modelled kernel's: the get loop's counted 
     const inRam = gup(r, 1024, 'u', 'per-page').repeats[0]!.stats;
     expect(inRam.getModel!.bound).toBe('cpu');
     expect(s.getMs / inRam.getMs).toBeGreaterThan(4);
+  });
+
+  it('7.3 (folio GUP): one grab per 2 MiB folio, its head line read from Optane and dirtied with its pincount tail', () => {
+    const m = box({ kernel: '7.3' });
+    devdax(m, 'dev');
+    const s = gup(m, 1024, 'a', undefined).repeats[0]!.stats;
+    const e = s.getModel!.events;
+    expect(e[C.gup_fast_calls]).toBe(512);
+    expect(e[C.line_rand_pmem]).toBe(512); // one folio per call: its head, out of any stream
+    expect(e[C.line_dirty_pmem]).toBe(1024); // the head (refcount) and the tail that holds _pincount
+    expect(e[C.vmstat_updates]).toBe(512);
   });
 
   it("--host-time prints the host's JavaScript time of the same loops", () => {

@@ -71,6 +71,55 @@ export class PhysicalMemory {
    */
   firstTouches = 0;
 
+  /**
+   * The frames ever given storage, as [first pfn, count] runs flattened: what
+   * a compacted log carries so that a replay counts first touches as the
+   * full history did.
+   */
+  touchedRuns(): number[] {
+    const out: number[] = [];
+    let runStart = -1;
+    let prev = -2;
+    for (let bi = 0; bi < this.touched.length; bi++) {
+      const tb = this.touched[bi];
+      if (tb === undefined) continue;
+      for (let w = 0; w < tb.length; w++) {
+        let bits = tb[w]!;
+        if (bits === 0) continue;
+        const base = (bi << DIR_SHIFT) + (w << 5);
+        while (bits !== 0) {
+          const b = 31 - Math.clz32(bits & -bits);
+          bits &= bits - 1;
+          const pfn = base + b;
+          if (pfn !== prev + 1) {
+            if (runStart >= 0) out.push(runStart, prev - runStart + 1);
+            runStart = pfn;
+          }
+          prev = pfn;
+        }
+      }
+    }
+    if (runStart >= 0) out.push(runStart, prev - runStart + 1);
+    return out;
+  }
+
+  /** Marks the frames of touchedRuns() output as touched before (without counting them as first touches now). */
+  markTouched(runs: readonly number[]): void {
+    for (let i = 0; i + 1 < runs.length; i += 2) {
+      const end = runs[i]! + runs[i + 1]!;
+      for (let pfn = runs[i]!; pfn < end; pfn++) {
+        const bi = pfn >>> DIR_SHIFT;
+        let tb = this.touched[bi];
+        if (tb === undefined) {
+          while (this.touched.length < bi) this.touched.push(undefined);
+          tb = this.touched[bi] = new Uint32Array(1 << (DIR_SHIFT - 5));
+        }
+        const tw = (pfn & DIR_MASK) >>> 5;
+        tb[tw] = tb[tw]! | (1 << (pfn & 31));
+      }
+    }
+  }
+
   constructor(arch: ArchProfile) {
     this.arch = arch;
     this.pageShift = arch.pageShift;
