@@ -76,6 +76,13 @@ describe('daxsim (the default run)', () => {
     // grab-first as the review sketched it: one reference on the head, compound_order under it, npages - 1 more (x2 for a pin)
     expect(g('GUP_FAST_BENCHMARK', 'mem', 'grab-first').get_atomics_per_loop).toBe(4096);
     expect(g('PIN_FAST_BENCHMARK', 'dev', 'grab-first').get_atomics_per_loop).toBe(8192);
+    // the letter's "before" on 5.15's base struct pages, the rest on the series' memmap
+    expect(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').memmap).toBe('pre-series');
+    expect(g('GUP_FAST_BENCHMARK', 'dev', 'head-once').memmap).toBe('tail-reuse');
+    // modelled times follow the events: before, every page's struct page dirtied on Optane bounds the loop
+    expect(g('GUP_FAST_BENCHMARK', 'dev', 'per-page').get_ms_median).toBeGreaterThan(4 * g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_ms_median);
+    expect(g('GUP_FAST_BENCHMARK', 'mem', 'head-once').get_ms_median).toBeLessThan(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_ms_median / 5);
+    expect(g('PIN_FAST_BENCHMARK', 'mem', 'per-page').get_ms_median).toBeGreaterThan(g('GUP_FAST_BENCHMARK', 'mem', 'per-page').get_ms_median);
     // the machine passed its invariant sweeps after every namespace and after gup_test
     // shared-tail beside them: one vmemmap page per 2M compound page plus the zone's shared tail, 64 struct pages written per compound page
     const s2 = row(2 * SZ_1M, 'mem', 'shared-tail');
@@ -83,7 +90,7 @@ describe('daxsim (the default run)', () => {
     expect(s2.struct_pages_initialised / (s2.namespace_size / (2 * SZ_1M))).toBe(64);
     expect(s2.plan_tib_data_bytes).toBe(2 * SZ_1G + 4096);
     expect(row(SZ_1G, 'mem', 'shared-tail').plan_tib_data_bytes).toBe(4 * SZ_1M + 4096);
-    expect(j.invariants).toMatchObject({ cheap: rows, full: 4, violations: [] }); // after each map's gup_test, at the end, and 7.3's machine
+    expect(j.invariants).toMatchObject({ cheap: rows, full: 6, violations: [] }); // the time model's sweeps, and 7.3's machine
   });
 });
 
@@ -386,6 +393,31 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     // 4 GiB namespace, 2M compound pages in RAM with tail reuse: 2 frames per compound page
     expect(s.devices[0]).toMatchObject({ arch: 'x86_64-la57', align: 2 * SZ_1M, map: 'mem', generation: 'tail-reuse', vmemmap_data_bytes: 2048 * 2 * 4096, struct_pages_initialised: 2048 * 128 });
     for (const f of ['vmemmap_data_bytes', 'vmemmap_pagetable_bytes', 'device_reserved_bytes', 'struct_pages_initialised']) expect(Number.isInteger(s.devices[0][f])).toBe(true);
+  });
+
+  it("prints the modelled kernel's time (stat, dmesg, gup_test) on the machine's --platform, and the host's with --host-time", () => {
+    const dir = scratch();
+    expect(daxsim(dir, ['machine', 'create', '--kernel', '5.15', '--platform', 'cascadelake-optane', '--ram', '4G', '--pmem', '4G']).status).toBe(0);
+    expect(daxsim(dir, ['machine', 'show']).stdout).toMatch(/platform: cascadelake-optane: 2nd-gen Xeon Scalable/);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-M', 'mem', '-a', '2M']).status).toBe(0);
+    // 5.15's base struct pages: 1048576 of them, each a calibrated init (4.6 ns) plus its line read for ownership: ~10 ms
+    // (the seed's 128G: 268-358 ms, a 32nd of it is 8-11 ms)
+    const init = Number(/memmap_init_zone_device initialised 1048576 pages in (\d+)ms/.exec(daxsim(dir, ['dmesg']).stdout)![1]);
+    expect(init).toBeGreaterThanOrEqual(8);
+    expect(init).toBeLessThanOrEqual(12);
+    expect(daxsim(dir, ['dmesg', '--host-time']).stdout).toMatch(/memmap_init_zone_device initialised \d+ pages in \d+ms/);
+    const s = daxsim(dir, ['stat', '--json']).json();
+    expect(s.modelled_time).toMatchObject({ platform: 'cascadelake-optane', bound: 'cpu' });
+    expect(s.modelled_time.ms).toBeGreaterThanOrEqual(init);
+    expect(daxsim(dir, ['stat']).stdout).toMatch(/modelled kernel time of the events counted since boot on cascadelake-optane: [\d.]+ ms, bound by cpu/);
+    // the same gup_test twice prints the same modelled time; 1 GiB per-page: 262144 atomics and 512 calls, a 16th of the seed's 59 ms
+    const get = (args: string[]) => /Time: get:(\d+) put:(\d+) us/.exec(daxsim(dir, ['gup-test', ...args, '-f', '/dev/dax0.0', '-m', '1024', '-r', '1', '-n', '512', '-w', '-S', '-u']).stdout)!.slice(1).map(Number);
+    const [g1, p1] = get([]);
+    expect(get([])).toEqual([g1, p1]);
+    expect(g1).toBeGreaterThan(3000);
+    expect(g1).toBeLessThan(4500);
+    expect(get(['--host-time'])[0]).toBeGreaterThanOrEqual(0);
+    expect(daxsim(scratch(), ['machine', 'create', '--platform', 'pdp-11']).status).toBe(129);
   });
 
   it('plans in JSON with the documented fields', () => {

@@ -8,6 +8,12 @@ import {
   type VmemmapOptimizeRule,
   isKernelVersion,
   isVmemmapGeneration,
+  DEFAULT_PLATFORM,
+  MEMMAP_INIT_VARIANTS,
+  PLATFORMS,
+  PLATFORM_NAMES,
+  isMemmapInitVariant,
+  isPlatformName,
 } from '@daxsim/mm';
 import { DEFAULT_CONFIG, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
 import { type OptSpec, UsageError, flag, list, str } from './args.js';
@@ -61,6 +67,16 @@ export const machineCreateOptions: OptSpec[] = [
     help: 'auto_online_blocks: offline (default), online, online_kernel or online_movable: what the kernel does with hot-added memory blocks',
   },
   { long: 'memmap-on-memory', help: 'memory_hotplug.memmap_on_memory=1: hot-added blocks may hold their own memmap' },
+  {
+    long: 'platform',
+    arg: 'name',
+    help: `the CPU + memory profile the modelled kernel times are for: ${PLATFORM_NAMES.map((n) => `${n} (${PLATFORMS[n]!.description})`).join('; ')} (default ${DEFAULT_PLATFORM})`,
+  },
+  {
+    long: 'memmap-init',
+    arg: 'variant',
+    help: `how memmap_init_zone_device() writes struct pages: ${MEMMAP_INIT_VARIANTS.join(', ')} (template-nt: Li Zhe's proposal, v5, not merged; default per-page)`,
+  },
   { long: 'force', short: 'f', help: 'replace an existing machine' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
@@ -121,6 +137,10 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     if (!/^\d+$/.test(v)) throw new UsageError(`invalid --soft-reserved-node '${v}': a node number`);
     return Number(v);
   });
+  const platform = str(o['platform']);
+  if (platform !== undefined && !isPlatformName(platform)) throw new UsageError(`invalid --platform '${platform}': one of ${PLATFORM_NAMES.join(', ')}`);
+  const memmapInit = str(o['memmap-init']);
+  if (memmapInit !== undefined && !isMemmapInitVariant(memmapInit)) throw new UsageError(`invalid --memmap-init '${memmapInit}': one of ${MEMMAP_INIT_VARIANTS.join(', ')}`);
   const cfg: MachineConfig = {
     arch,
     ram: ram.length ? ram : DEFAULT_CONFIG.ram,
@@ -135,6 +155,8 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     ...(srNodes.length ? { softReservedNodes: srNodes } : {}),
     ...(autoOnline !== undefined ? { autoOnline } : {}),
     ...(flag(o['memmap-on-memory']) ? { memmapOnMemory: true } : {}),
+    ...(platform !== undefined ? { platform } : {}),
+    ...(memmapInit !== undefined ? { memmapInit } : {}),
   };
   return cfg;
 }

@@ -64,12 +64,12 @@ for (const cmd of ['-u', '-a']) {
     rows.push({
       cmd,
       gen,
-      get: st.map((s) => s.getMs),
-      put: st.map((s) => s.putMs),
+      get: st.map((s) => s.hostGetMs),
+      put: st.map((s) => s.hostPutMs),
       getAtomics: st[0]!.getAtomics,
       putAtomics: st[0]!.putAtomics,
       pgmapRefs: st[0]!.getPgmapRefs,
-      getUsec: r.repeats.map((x) => x.args.getDeltaUsec),
+      getUsec: r.repeats.map((x) => x.args.hostGetUsec ?? 0),
       verify: st.map((s) => s.checkMs),
     });
   }

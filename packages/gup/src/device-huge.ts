@@ -1,4 +1,4 @@
-import { PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, type DevPagemap } from '@daxsim/mm';
+import { C, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, type DevPagemap } from '@daxsim/mm';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { REFCOUNT_MAX, type Gup } from './gup.js';
 import { storePfnRunJs } from './page-array.js';
@@ -86,6 +86,13 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
   let nr = nrStart;
   let pgmap: DevPagemap | null = null;
   let ok = true;
+  // the cost model's events of this batch, counted as it goes and charged once at the end
+  const pfn0 = pfn;
+  let visited = 0; // pages whose own struct page was read (compound_head), in address order
+  let heads = 0; // heads dirtied (and read out of the stream when not the page itself)
+  let farHeads = 0;
+  let lastHead = -1;
+  let tails2 = 0; // second tails dirtied (the pincount)
   try {
     do {
       pgmap = g.getDevPagemapCached(pfn, pgmap);
@@ -98,6 +105,12 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
       const hi = hc.at(head);
       const hw = hc.w;
       hw[hi + W_FLAGS] |= 1 << m.pg.referenced;
+      visited++;
+      if (head !== lastHead) {
+        lastHead = head;
+        heads++;
+        if (head !== pfn) farHeads++;
+      }
       pages[nr] = pfn;
       // try_grab_page(page, flags): compound_head(page) again, then the count.
       const count = hw[hi + W_REFCOUNT]!;
@@ -120,6 +133,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
           break;
         }
         i2 = tc.at(m.pincountPfn(head));
+        if (head === lastHead && tails2 < heads) tails2++;
         m.compoundPincountAddAt(tc.w, i2, head, 1);
         m.pageRefAddAt(hw, hi, head, 1);
       } else {
@@ -147,6 +161,7 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
       if (k === 0 || hw[hi + W_REFCOUNT]! > REFCOUNT_MAX - k) continue;
       if (i2 >= 0) m.compoundPincountAddManyAt(tc.w, i2, head, 1, k);
       m.pageRefAddManyAt(hw, hi, head, 1, k);
+      visited += k;
       nr += k;
       pfn += k;
       addr += k * ps;
@@ -154,6 +169,11 @@ function gupDeviceHugePerPage(g: Gup, pfn: number, addr: number, end: number, fl
   } finally {
     g.nr = nr;
   }
+  // per page: SetPageReferenced() (an atomic set_bit) and, for FOLL_PIN, mod_node_page_state(NR_FOLL_PIN_ACQUIRED, 1)
+  const v = g.counters.v;
+  v[C.atomic_flag_ops] += visited;
+  if (pin) v[C.vmstat_updates] += nr - nrStart; // the pages grabbed
+  if (visited > 0) g.chargeStructPageLines(pfn0, visited, farHeads, heads + tails2);
   if (!ok) undoDevPagemap(g, nrStart, flags);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ok;
@@ -172,6 +192,15 @@ function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number,
   const pages = g.pages;
   let pgmap: DevPagemap | null = null;
   let ret = true;
+  // the cost model's lines, counted as the fast form counts them
+  const m = g.memmap;
+  const pfn0 = pfn;
+  let visited = 0;
+  let heads = 0;
+  let farHeads = 0;
+  let lastHead = -1;
+  let tails2 = 0;
+  let pincountHead = -1;
   do {
     pgmap = g.getDevPagemapCached(pfn, pgmap);
     if (pgmap === null) {
@@ -180,16 +209,29 @@ function gupDeviceHugePerPageRef(g: Gup, pfn: number, addr: number, end: number,
       break;
     }
     g.setPageReferenced(pfn);
+    const head = m.compoundHead(pfn);
+    visited++;
+    if (head !== lastHead) {
+      lastHead = head;
+      heads++;
+      if (head !== pfn) farHeads++;
+    }
     pages[g.nr] = pfn;
     if (!g.tryGrabPage(pfn, flags)) {
       undoDevPagemap(g, nrStart, flags);
       ret = false;
       break;
     }
+    // a pin dirties the head's pincount tail once the grab got that far
+    if (flags & FOLL_PIN && head !== pincountHead && m.PageHead(head) && g.hpagePincountAvailable(head)) {
+      pincountHead = head;
+      tails2++;
+    }
     g.nr++;
     pfn++;
     addr += ps;
   } while (addr !== end);
+  if (visited > 0) g.chargeStructPageLines(pfn0, visited, farHeads, heads + tails2);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
 }
@@ -219,6 +261,9 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
   hc.reset();
   let pgmap: DevPagemap | null = null;
   let ret = true;
+  const pfn0 = pfn;
+  let grabs = 0; // compound pages grabbed: each head read out of any stream and dirtied
+  let referenced = 0; // SetPageReferenced(head) calls, a failed grab's too
   do {
     let next = addr + ps;
     pgmap = g.getDevPagemapCached(pfn, pgmap);
@@ -236,18 +281,31 @@ function gupDeviceHugeHeadOnce(g: Gup, pfn: number, addr: number, end: number, f
     hi = hc.atW(head);
     const hw = hc.w;
     hw[hi + W_FLAGS] |= 1 << g.memmap.pg.referenced; // SetPageReferenced(head)
+    referenced++;
     if (!tryGrabHeadAt(g, hc, hw, hi, head, refs, pin, flags)) {
       if (isHead) g.clearPageReferenced(head);
       else undoDevPagemap(g, nrStart, flags);
       ret = false;
       break;
     }
+    grabs++;
     g.nr += refs;
     pfn += refs;
     addr += refs * ps;
   } while (addr !== end);
+  // per compound page: SetPageReferenced(head), an atomic set_bit; the head's line read (the first access: no
+  // stream leads to it) and dirtied; for a FOLL_PIN with a pincount, tails 1 and 2 read next to it, tail 2 dirtied
+  g.counters.v[C.atomic_flag_ops] += referenced;
+  chargeHeadOnceLines(g, pfn0, grabs, pin);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
+}
+
+/** The cost model's lines of `grabs` compound pages grabbed once each from pfn0 on (both forms of head-once). */
+function chargeHeadOnceLines(g: Gup, pfn0: number, grabs: number, pin: boolean): void {
+  if (grabs === 0) return;
+  const tails = pin && g.hpagePincountAvailable(g.memmap.compoundHead(pfn0)) ? 2 : 0;
+  g.chargeStructPageLines(pfn0, grabs * tails, grabs, grabs * (1 + tails / 2));
 }
 
 /**
@@ -271,6 +329,7 @@ function tryGrabHeadAt(g: Gup, hc: StructPageCursor, hw: Int32Array, hi: number,
   if (count > REFCOUNT_MAX - (pin && !pincount ? refs * GUP_PIN_COUNTING_BIAS : refs)) return false;
   m.pageRefAddAt(hw, hi, head, refs);
   if (pin) {
+    g.counters.v[C.vmstat_updates]++; // mod_node_page_state(NR_FOLL_PIN_ACQUIRED, refs)
     if (pincount) {
       const i2 = hc.atW(m.pincountPfn(head));
       m.compoundPincountAddAt(hc.w, i2, head, refs);
@@ -288,6 +347,8 @@ function gupDeviceHugeHeadOnceRef(g: Gup, pfn: number, addr: number, end: number
   const m = g.memmap;
   let pgmap: DevPagemap | null = null;
   let ret = true;
+  const pfn0 = pfn;
+  let grabs = 0;
   do {
     let next = addr + ps;
     pgmap = g.getDevPagemapCached(pfn, pgmap);
@@ -308,10 +369,12 @@ function gupDeviceHugeHeadOnceRef(g: Gup, pfn: number, addr: number, end: number
       ret = false;
       break;
     }
+    grabs++;
     g.nr += refs;
     pfn += refs;
     addr += refs * ps;
   } while (addr !== end);
+  chargeHeadOnceLines(g, pfn0, grabs, (flags & FOLL_PIN) !== 0);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
 }

@@ -1,4 +1,8 @@
 import {
+  C,
+  TIER_DRAM,
+  chargeLines,
+  pageArrayLines,
   EFAULT,
   EINVAL,
   _PAGE_DEVMAP_HI,
@@ -125,6 +129,9 @@ export function internalGetUserPagesFast(
 
   const nrPinned = locklessPagesFromMm(g, mm, start, end, gupFlags, pages, off);
   g.counters.v[GUP_COUNTERS.fast] += nrPinned;
+  // the cost model: one call, and the caller's array of page pointers written (kernel memory: DRAM)
+  g.counters.v[C.gup_fast_calls]++;
+  chargeLines(g.counters, TIER_DRAM, pageArrayLines(nrPinned), 0, pageArrayLines(nrPinned));
   if (nrPinned === nrPages || gupFlags & FOLL_FAST_ONLY) return nrPinned;
 
   // Slow path for the remainder only.
@@ -244,6 +251,10 @@ function gupHugeLeaf(
   }
   g.nr += refs;
   g.memmap.SetPageReferenced(head);
+  // the cost model: the head's line read (no stream leads to it) and dirtied; a pin with a pincount reads
+  // the tails next to it and dirties the pincount's
+  const tails = flags & FOLL_PIN && g.hpagePincountAvailable(head) ? 2 : 0;
+  g.chargeStructPageLines(head, tails, 1, 1 + tails / 2);
   return true;
 }
 
@@ -300,6 +311,8 @@ function gupPteRange(g: Gup, table: number, addr: number, end: number, flags: nu
     addr += ps;
     if (addr === end) ret = true;
   } while (addr !== end);
+  // the cost model: each pte's page had its own struct page read and dirtied (a base page is its own head)
+  if (g.nr > nrStart) g.chargeStructPageLines(pages[nrStart]!, g.nr - nrStart, 0, g.nr - nrStart);
   if (pgmap !== null) g.putDevPagemap(pgmap);
   return ret;
 }

@@ -205,6 +205,8 @@ export interface GupTestEnv {
   mmap(req: { file: string; size: number; flags: number }): number;
   /** Whether /sys/kernel/debug/gup_test exists (CONFIG_GUP_TEST). Default true. */
   gupTestAvailable?: boolean;
+  /** Print the host's JavaScript time in the Time line instead of the modelled kernel's (daxsim gup-test --host-time). */
+  hostTime?: boolean;
 }
 
 export interface GupTestRepeat {
@@ -338,7 +340,9 @@ export function gupTestMain(env: GupTestEnv, argv: readonly string[]): GupTestRe
       repeats.push({ thread: t, repeat: r, status, errno: ret < 0 ? -ret : 0, args, stats });
       if (status) break;
       if (isBenchmark(o.cmd)) {
-        msg(`${gupTestCmdName(o.cmd)}: Time: get:${args.getDeltaUsec} put:${args.putDeltaUsec} us`);
+        const get = env.hostTime ? args.hostGetUsec ?? 0 : args.getDeltaUsec;
+        const put = env.hostTime ? args.hostPutUsec ?? 0 : args.putDeltaUsec;
+        msg(`${gupTestCmdName(o.cmd)}: Time: get:${get} put:${put} us`);
         if (args.size !== o.size) msg(`, truncated (size: ${args.size})`);
         msg('\n');
       } else {

@@ -1,4 +1,4 @@
-import { C, EINVAL, ZONE_DEVICE, type MmStruct } from '@daxsim/mm';
+import { C, EINVAL, ZONE_DEVICE, costMark, costSince, kernelPlatform, type ModelledTime, type MmStruct } from '@daxsim/mm';
 import { FOLL_LONGTERM } from './foll.js';
 import { getUserPagesFast, pinUserPagesFast } from './gup-fast.js';
 import { getUserPages, pinUserPages } from './gup-slow.js';
@@ -39,8 +39,12 @@ export function gupTestCmdName(cmd: number): string {
 
 /** struct gup_test: what the ioctl reads and writes back. */
 export interface GupTestArgs {
+  /** ktime_us_delta() of the get and put loops: the modelled kernel's time (whole microseconds). */
   getDeltaUsec: number;
   putDeltaUsec: number;
+  /** The same loops' host JavaScript time (whole microseconds; not part of the ABI). */
+  hostGetUsec?: number;
+  hostPutUsec?: number;
   addr: number;
   size: number;
   nrPagesPerCall: number;
@@ -56,9 +60,16 @@ export interface GupTestStats {
   nrPages: number;
   /** gup calls the get loop made. */
   calls: number;
+  /** The modelled kernel's time of the get and put loops (@daxsim/mm cost.ts on the kernel's platform): what the Time line prints. */
   getMs: number;
   putMs: number;
-  /** The untimed part between the loops: the held check (verify_dma_pinned) and dump_pages_test. */
+  /** What bounds each modelled loop ('cpu' or a memory tier), and its parts. */
+  getModel: ModelledTime | null;
+  putModel: ModelledTime | null;
+  /** The host's JavaScript time of the same loops (benchmarks, --host-time). */
+  hostGetMs: number;
+  hostPutMs: number;
+  /** The untimed part between the loops, host time: the held check (verify_dma_pinned) and dump_pages_test. */
   checkMs: number;
   /** atomic_refcount_ops during the get loop and during the put loop. */
   getAtomics: number;
@@ -111,6 +122,8 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
   const end = args.addr + args.size;
   const atomics0 = v[C.atomic_refcount_ops]!;
   const pgmap0 = v[C.pgmap_ref_get]!;
+  const platform = kernelPlatform(g.k);
+  const getMark = costMark(g.counters);
   const t0 = nowMs();
   let addr = args.addr;
   let next = addr;
@@ -149,11 +162,13 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
     i += nr;
   }
   const t1 = nowMs();
+  const getModel = costSince(platform, g.counters, getMark);
   const getAtomics = v[C.atomic_refcount_ops]! - atomics0;
   const getPgmapRefs = v[C.pgmap_ref_get]! - pgmap0;
 
   nrPages = i;
-  args.getDeltaUsec = usDelta(t0, t1);
+  args.getDeltaUsec = Math.trunc(getModel.ns / 1000);
+  args.hostGetUsec = usDelta(t0, t1);
   args.size = addr - args.addr; // the truncation report: how far the loop got
 
   const notHeld = verifyHeld(g, cmd, pages, nrPages);
@@ -163,17 +178,24 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
   // put_back_pages()
   const pinned = gupTestPins(cmd, args.testFlags);
   const atomics1 = v[C.atomic_refcount_ops]!;
+  const putMark = costMark(g.counters);
   const t2 = nowMs();
   if (pinned) unpinUserPages(g, pages, nrPages);
   else putPages(g, pages, nrPages);
   const t3 = nowMs();
-  args.putDeltaUsec = usDelta(t2, t3);
+  const putModel = costSince(platform, g.counters, putMark);
+  args.putDeltaUsec = Math.trunc(putModel.ns / 1000);
+  args.hostPutUsec = usDelta(t2, t3);
 
   if (stats !== undefined) {
     stats.nrPages = nrPages;
     stats.calls = calls;
-    stats.getMs = t1 - t0;
-    stats.putMs = t3 - t2;
+    stats.getMs = getModel.ns / 1e6;
+    stats.putMs = putModel.ns / 1e6;
+    stats.getModel = getModel;
+    stats.putModel = putModel;
+    stats.hostGetMs = t1 - t0;
+    stats.hostPutMs = t3 - t2;
     stats.checkMs = t2 - t1;
     stats.getAtomics = getAtomics;
     stats.putAtomics = v[C.atomic_refcount_ops]! - atomics1;
@@ -185,7 +207,22 @@ export function gupTestIoctl(g: Gup, mm: MmStruct, cmd: number, args: GupTestArg
 }
 
 export function newGupTestStats(): GupTestStats {
-  return { nrPages: 0, calls: 0, getMs: 0, putMs: 0, checkMs: 0, getAtomics: 0, putAtomics: 0, getPgmapRefs: 0, folios: 0, notHeld: 0 };
+  return {
+    nrPages: 0,
+    calls: 0,
+    getMs: 0,
+    putMs: 0,
+    getModel: null,
+    putModel: null,
+    hostGetMs: 0,
+    hostPutMs: 0,
+    checkMs: 0,
+    getAtomics: 0,
+    putAtomics: 0,
+    getPgmapRefs: 0,
+    folios: 0,
+    notHeld: 0,
+  };
 }
 
 /** How many folios the first `n` pfns of `pages` lie in: a run of consecutive pfns inside one compound page is one folio. */

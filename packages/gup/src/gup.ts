@@ -5,6 +5,7 @@ import {
   GUP_GENERATIONS,
   type GupGeneration,
   isGupGeneration,
+  chargeLines,
   ZONE_MOVABLE,
   type ArchProfile,
   type Counters,
@@ -283,6 +284,7 @@ export class Gup {
       if (head < 0) return -1;
       if (this.hpagePincountAvailable(head)) this.memmap.compoundPincountAdd(head, refs);
       else this.memmap.pageRefAdd(head, refs * (GUP_PIN_COUNTING_BIAS - 1));
+      this.counters.v[C.vmstat_updates]++; // mod_node_page_state(NR_FOLL_PIN_ACQUIRED, refs)
       return head;
     }
     this.warnOnce('try_grab_compound_head: neither FOLL_GET nor FOLL_PIN');
@@ -304,6 +306,7 @@ export class Gup {
     if (m.pageRefCount(head) > REFCOUNT_MAX - adds) return false;
     if (pincount) m.compoundPincountAdd(head, refs);
     m.pageRefAdd(head, adds);
+    if (pin) this.counters.v[C.vmstat_updates]++; // mod_node_page_state(NR_FOLL_PIN_ACQUIRED, refs)
     return true;
   }
 
@@ -347,6 +350,7 @@ export class Gup {
         if (count > REFCOUNT_MAX - refs) return false;
       }
       m.pageRefAdd(head, refs);
+      this.counters.v[C.vmstat_updates]++; // mod_node_page_state(NR_FOLL_PIN_ACQUIRED, 1)
       return true;
     }
     return true;
@@ -362,6 +366,7 @@ export class Gup {
    */
   putCompoundHead(head: number, refs: number, flags: number): void {
     if (flags & FOLL_PIN) {
+      this.counters.v[C.vmstat_updates]++; // mod_node_page_state(NR_FOLL_PIN_RELEASED, refs)
       if (this.hpagePincountAvailable(head)) this.memmap.compoundPincountAdd(head, -refs);
       else refs *= GUP_PIN_COUNTING_BIAS;
     }
@@ -405,6 +410,16 @@ export class Gup {
     putPageFinal(this.k, head);
   }
 
+  /**
+   * Counts, for the cost model, the struct page lines a batch touched
+   * (chargeLines(): `seq` read in address order, `rand` out of it, `dirty`
+   * dirtied) in the tier of the frame that holds pfn's struct page. Once per
+   * batch (one vmemmap walk).
+   */
+  chargeStructPageLines(pfn: number, seq: number, rand: number, dirty: number): void {
+    chargeLines(this.counters, this.memmap.structPageTier(pfn), seq, rand, dirty);
+  }
+
   /** SetPageReferenced(): PG_referenced is a PF_HEAD flag, so it lands on the head. */
   setPageReferenced(pfn: number): void {
     const m = this.memmap;
@@ -415,6 +430,7 @@ export class Gup {
   clearPageReferenced(pfn: number): void {
     const m = this.memmap;
     m.clearFlag(m.compoundHead(pfn), m.pg.referenced);
+    this.counters.v[C.atomic_flag_ops]++; // clear_bit
   }
 
   private warned = new Set<string>();

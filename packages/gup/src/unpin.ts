@@ -1,4 +1,4 @@
-import { PAGE_REFCOUNT_OFFSET } from '@daxsim/mm';
+import { C, PAGE_REFCOUNT_OFFSET, TIER_DRAM, chargeLines, pageArrayLines } from '@daxsim/mm';
 import { FOLL_PIN } from './foll.js';
 import { GUP_COUNTERS, type Gup } from './gup.js';
 import { compoundRun } from './page-cursor.js';
@@ -53,7 +53,9 @@ export function unpinUserPagesDirtyLock(g: Gup, pages: Float64Array, npages: num
   const scan = g.runScan(pages);
   let i = off;
   let head = i < end ? (ref ? m.compoundHead(pages[i]!) : pc.compoundHead(pages[i]!)) : -1;
+  let groups = 0;
   while (i < end) {
+    groups++;
     // compound_next(): count the following entries with the same head
     let nr = ref ? i + 1 : i + compoundRun(pc, hc, pages, i, end - i, pages[i]!, head, scan);
     let nextHead = -1;
@@ -70,6 +72,11 @@ export function unpinUserPagesDirtyLock(g: Gup, pages: Float64Array, npages: num
     head = nextHead;
   }
   g.counters.v[GUP_COUNTERS.unpin] += npages;
+  // the cost model: the array read, every entry's struct page read (compound_head), each group's head dirtied
+  if (npages > 0) {
+    chargeLines(g.counters, TIER_DRAM, pageArrayLines(npages), 0, 0);
+    g.chargeStructPageLines(pages[off]!, npages, 0, groups);
+  }
 }
 
 /** unpin_user_pages(): unpin_user_pages_dirty_lock() without dirtying. */
@@ -114,7 +121,23 @@ export function putPages(g: Gup, pages: Float64Array, n: number, off = 0): void 
   const end = off + n;
   let i = off;
   if (!g.referenceLoops && !g.devmapManagedKey()) i = putPagesRuns(g, pages, off, end);
-  for (; i < end; i++) g.putPage(pages[i]!);
+  const runs = i - off;
+  // the entries the reference way releases: each one's struct page read, one head dirtied per run of the same head
+  let heads = 0;
+  let lastHead = -1;
+  for (; i < end; i++) {
+    const head = g.memmap.compoundHead(pages[i]!);
+    if (head !== lastHead) {
+      heads++;
+      lastHead = head;
+    }
+    g.putPage(pages[i]!);
+  }
+  if (n <= 0) return;
+  // the cost model: n put_page() calls, the array read (the cursor way counted its runs' lines)
+  g.counters.v[C.gup_put_pages] += n;
+  chargeLines(g.counters, TIER_DRAM, pageArrayLines(n), 0, 0);
+  if (n > runs) g.chargeStructPageLines(pages[off + runs]!, n - runs, 0, heads);
 }
 
 /** putPages()'s cursor way over pages[i..end); returns where the reference way goes on (end, or just past a __put_page()). */
@@ -125,12 +148,15 @@ function putPagesRuns(g: Gup, pages: Float64Array, i: number, end: number): numb
   const scan = g.runScan(pages);
   pc.reset();
   hc.reset();
+  const i0 = i;
+  let runs = 0; // heads dirtied: one per run
   while (i < end) {
     const page = pages[i]!;
     const head = pc.compoundHead(page);
     const k = compoundRun(pc, hc, pages, i, end - i, page, head, scan);
     const hi = hc.atW(head);
     const hw = hc.w;
+    runs++;
     // put_page(pages[i + j]) for the run: one atomic each on head->_refcount. While none of them can
     // bring the count to zero they are one store of their sum, counted as k atomics; else page by page.
     if (hw[hi + W_REFCOUNT]! > k) {
@@ -142,10 +168,17 @@ function putPagesRuns(g: Gup, pages: Float64Array, i: number, end: number): numb
       if (m.pageRefAddAt(hw, hi, head, -1) === 0) {
         g.putPageFinal(head);
         // __put_page() may have changed what the rest of the loop sees: go on the reference way.
+        chargePutRuns(g, pages, i0, i + j + 1, runs);
         return i + j + 1;
       }
     }
     i += k;
   }
+  chargePutRuns(g, pages, i0, i, runs);
   return i;
+}
+
+/** The cost model: the entries' struct pages read (compound_head), one head dirtied per run. */
+function chargePutRuns(g: Gup, pages: Float64Array, from: number, to: number, runs: number): void {
+  if (to > from) g.chargeStructPageLines(pages[from]!, to - from, 0, runs);
 }

@@ -19,6 +19,15 @@ import {
   archForKernel,
   isKernelVersion,
   isVmemmapGeneration,
+  DEFAULT_PLATFORM,
+  MEMMAP_INIT,
+  MEMMAP_INIT_VARIANTS,
+  type MemmapInitVariant,
+  PLATFORM_NAMES,
+  type Platform,
+  isMemmapInitVariant,
+  isPlatformName,
+  platformByName,
 } from '@daxsim/mm';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
 
@@ -78,6 +87,14 @@ export interface MachineConfig {
    * can then runs the x86_64-la57 profile.
    */
   readonly cpuLa57?: boolean;
+  /**
+   * The CPU + memory profile (@daxsim/mm PLATFORMS) the modelled kernel's
+   * times are computed for: gup_test's Time line, memmap_init_zone_device's
+   * log line. Default cascadelake-optane (the seed's class of box).
+   */
+  readonly platform?: string;
+  /** How memmap_init_zone_device() writes struct pages: per-page (every kernel, default) or template-nt (Li Zhe's proposal). */
+  readonly memmapInit?: string;
 }
 
 /** The CPU of the 6.1 and 7.3-rc7 measurements had LA57. */
@@ -97,6 +114,8 @@ export interface KernelChoice {
   readonly fault: FaultModel;
   readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
   readonly ppc64Mmu: 'radix' | 'hash';
+  readonly platform: Platform;
+  readonly memmapInit: MemmapInitVariant;
 }
 
 /**
@@ -129,6 +148,10 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
   if (arch0.name === 'x86_64-la57' && arch !== arch0)
     throw new KernelError(EINVAL, `machine: --arch x86_64-la57: kernel ${release.version} does not page 5-level`);
   const generation = (config.generation as VmemmapGeneration | undefined) ?? release.vmemmap;
+  if (config.platform !== undefined && !isPlatformName(config.platform))
+    throw new KernelError(EINVAL, `machine: --platform ${config.platform} is not one of ${PLATFORM_NAMES.join(', ')}`);
+  if (config.memmapInit !== undefined && !isMemmapInitVariant(config.memmapInit))
+    throw new KernelError(EINVAL, `machine: --memmap-init ${config.memmapInit} is not one of ${MEMMAP_INIT_VARIANTS.join(', ')}`);
   return {
     release,
     named: config.kernel !== undefined,
@@ -139,6 +162,8 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
     fault: release.fault,
     vmemmapOptimizeRule: (rule as VmemmapOptimizeRule | undefined) ?? release.vmemmapOptimizeRule,
     ppc64Mmu: mmu ?? 'radix',
+    platform: platformByName(config.platform ?? DEFAULT_PLATFORM),
+    memmapInit: (config.memmapInit as MemmapInitVariant | undefined) ?? release.memmapInit,
   };
 }
 
@@ -151,6 +176,7 @@ export function describeKernelChoice(config: MachineConfig, kc: KernelChoice = k
     `vmemmap generation: ${kc.generation}${from(config.generation, '--generation')} [${VMEMMAP[kc.generation].status}]; vmemmap_can_optimize rule: ${kc.vmemmapOptimizeRule}${from(config.vmemmapOptimizeRule, '--vmemmap-optimize-rule')}`,
     `faults: ${kc.fault} (${FAULT_MODELS[kc.fault].refcounted ? 'a folio reference and rmap per mapping' : 'devmap pfn leaves, no reference'}); GUP: ${kc.gupGeneration}; dax_set_mapping index: ${kc.setMappingIndex}${from(config.setMappingIndex, '--set-mapping-index')}`,
     `struct page layout: ${r.layout.name} (tails hold the head as a ${r.layout.tailEncoding})`,
+    `memmap init: ${kc.memmapInit}${from(config.memmapInit, '--memmap-init')} [${MEMMAP_INIT[kc.memmapInit].status}]; platform: ${kc.platform.name}${config.platform !== undefined ? '' : ' (the default)'}: ${kc.platform.description}`,
   ];
 }
 

@@ -15,7 +15,7 @@ export function deviceOfFile(m: Machine, file: string): DevDax | undefined {
  * through the gup_test ioctl, and exits. GUP runs the machine kernel's
  * generation unless one is named.
  */
-export function runGupTest(m: Machine, argv: readonly string[], generation?: GupGeneration): ReturnType<typeof gupTestMain> {
+export function runGupTest(m: Machine, argv: readonly string[], generation?: GupGeneration, opts: { hostTime?: boolean } = {}): ReturnType<typeof gupTestMain> {
   const task = createTask(m.k, 4242, 'gup_test');
   const gup = m.newGup(generation);
   try {
@@ -23,6 +23,7 @@ export function runGupTest(m: Machine, argv: readonly string[], generation?: Gup
       {
         gup,
         mm: task.mm,
+        ...(opts.hostTime ? { hostTime: true } : {}),
         open: (file) => (deviceOfFile(m, file) ? 0 : -2 /* ENOENT */),
         mmap: ({ file, size, flags }) => {
           const dev = deviceOfFile(m, file)!;

@@ -91,7 +91,12 @@ export class Machine {
     this.kernel = kernelChoice(config);
     this.arch = this.kernel.arch;
     this.generation = this.kernel.generation;
-    const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
+    // what each device range is made of, for the cost model: pmem regions are pmem; soft-reserved ranges are the platform's (CXL on a CXL box)
+    const platform = this.kernel.platform;
+    const devices = [
+      ...layout.pmem.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: 'pmem' as const })),
+      ...layout.softReserved.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: platform.softReservedTier })),
+    ];
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
     this.k = createKernel({
       arch: this.arch,
@@ -100,6 +105,8 @@ export class Machine {
       kernel: this.kernel.release,
       vmemmapOptimizeRule: this.kernel.vmemmapOptimizeRule,
       ppc64Mmu: this.kernel.ppc64Mmu,
+      platform,
+      memmapInit: this.kernel.memmapInit,
     });
     // do_machine_check() → kill_me_maybe(): a load that consumed media poison is memory_failure() for the loader
     setMachineCheckHandler(this.k, (pfn, task) => void memoryFailure(this.k, pfn, MF_ACTION_REQUIRED, task));
@@ -143,6 +150,8 @@ export class Machine {
       m.nvdimm.serial = state.carried.nsSerial;
       m.mce = state.carried.mce;
       m.k.objects.reserve(state.carried.kobjects ?? 0);
+      // frames the dropped operations touched: a VM's host charges a frame's first touch once
+      if (state.carried.touched) m.k.mem.markTouched(state.carried.touched);
     }
     if (state.history) {
       m.k.log.restore(state.history.log);
@@ -199,7 +208,7 @@ export class Machine {
       config: this.config,
       ops: [...this.ops_],
       checkpoints: [...this.checkpoints_],
-      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated },
+      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated, touched: this.k.mem.touchedRuns() },
       history: { log: [...this.k.log.entries], events: this.k.counters.snapshot() },
     };
   }

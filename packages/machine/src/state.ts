@@ -16,7 +16,8 @@ export interface MachineState {
    */
   readonly checkpoints?: readonly Checkpoint[];
   /** Counters the dropped operations advanced, restored after the replay. */
-  readonly carried?: { readonly nsSerial: number; readonly mce: number; readonly kobjects?: number };
+  /** touched: the frames ever given storage, [first pfn, count] runs (PhysicalMemory.touchedRuns(); the cost model's first touches). */
+  readonly carried?: { readonly nsSerial: number; readonly mce: number; readonly kobjects?: number; readonly touched?: readonly number[] };
   /** What happened, as opposed to what is: the kernel log and the event counters, restored after the replay. */
   readonly history?: { readonly log: readonly { time: number; level: number; text: string }[]; readonly events: Readonly<Record<string, number>> };
 }
@@ -74,7 +75,13 @@ export function upgradeState(version: number, raw: unknown): MachineState {
     config,
     ops,
     ...(checkpoints ? { checkpoints } : {}),
-    ...(extra.carried && isNum(extra.carried.nsSerial) && isNum(extra.carried.mce) ? { carried: extra.carried } : {}),
+    ...(extra.carried && isNum(extra.carried.nsSerial) && isNum(extra.carried.mce) ? { carried: carriedOf(extra.carried) } : {}),
     ...(extra.history && Array.isArray(extra.history.log) && extra.history.events ? { history: extra.history } : {}),
   };
+}
+
+/** The carried counters of a state file, with `touched` kept only when it is a list of numbers. */
+function carriedOf(c: NonNullable<MachineState['carried']>): NonNullable<MachineState['carried']> {
+  const { touched, ...rest } = c;
+  return Array.isArray(touched) && touched.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0) ? { ...rest, touched } : rest;
 }

@@ -5,6 +5,9 @@ import {
   DEFAULT_VMEMMAP_GENERATION,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   type DevPagemap,
+  type MemmapInitVariant,
+  type MemoryTier,
+  type Platform,
   EBUSY,
   ENOMEM,
   EINVAL,
@@ -95,13 +98,17 @@ export interface Kernel extends PageAllocKernel {
 export interface CreateKernelOptions {
   arch?: ArchProfile;
   ram: { nid: number; size: number; start?: number }[];
-  devices?: { start: number; size: number; name?: string; nid?: number }[];
+  devices?: { start: number; size: number; name?: string; nid?: number; tier?: MemoryTier }[];
   tlb?: boolean;
   /**
    * The release the kernel runs (a KERNELS row): its struct page layout, and
    * what device-dax's faults and GUP take from it. Default: the seed's (v5.15).
    */
   kernel?: KernelRelease;
+  /** The CPU + memory profile modelled times are computed for (default: @daxsim/mm DEFAULT_PLATFORM). */
+  platform?: Platform;
+  /** How memmap_init_zone_device() writes struct pages (default: the release's, per-page; template-nt is Li Zhe's proposal). */
+  memmapInit?: MemmapInitVariant;
   /** vmemmap_can_optimize() rule (default: the kernel's when one is named, else 'reserve-nr', v6.6 and later). */
   vmemmapOptimizeRule?: VmemmapOptimizeRule;
   /** ppc64 only: 'radix' (default) or 'hash'. */

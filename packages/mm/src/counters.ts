@@ -45,6 +45,25 @@ export const COUNTER_NAMES = [
   'vmemmap_shared_tails_free',
   // memory failure, appended
   'num_poisoned_pages', // action_result() calls: num_poisoned_pages_inc(), /proc/meminfo HardwareCorrupted
+  // the cost model's events (cost.ts; appended): 64 B cache lines by the tier of the frame they land in
+  'line_seq_dram', // lines first touched in address order (a prefetched stream)
+  'line_seq_pmem',
+  'line_seq_cxl',
+  'line_rand_dram', // lines first touched out of any stream (a dependent miss)
+  'line_rand_pmem',
+  'line_rand_cxl',
+  'line_dirty_dram', // lines dirtied by stores or atomics, written back by eviction
+  'line_dirty_pmem',
+  'line_dirty_cxl',
+  'line_nt_dram', // lines written whole by streaming (non-temporal) stores
+  'line_nt_pmem',
+  'line_nt_cxl',
+  'frames_first_touched', // frames written for the first time since boot (what a VM's host charges)
+  'atomic_flag_ops', // locked page-flag bitops (set_bit / clear_bit on page->flags)
+  'vmstat_updates', // mod_node_page_state() calls (NR_FOLL_PIN_ACQUIRED / _RELEASED)
+  'gup_fast_calls', // get/pin_user_pages_fast() calls
+  'gup_put_pages', // put_page() calls of a release loop
+  'struct_pages_template', // struct pages written by the template copy (Li Zhe's series)
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -172,3 +172,40 @@ export const FAULT_MODELS = {
 } as const satisfies Record<string, FaultModelSpec>;
 
 export type FaultModel = keyof typeof FAULT_MODELS;
+
+// ---------------------------------------------------------------- memmap init
+
+/** How memmap_init_zone_device() writes the struct pages of a ZONE_DEVICE range. */
+export interface MemmapInitSpec {
+  readonly name: string;
+  /**
+   * How the stores reach memory:
+   * - `store`: __init_zone_device_page() (and prep_compound_tail()) store field
+   *   by field into each struct page: every line read for ownership, then written back;
+   * - `streaming`: one template struct page per head/tail kind, its
+   *   pfn-dependent fields refreshed, copied with non-temporal stores (no read
+   *   for ownership; pageblock-aligned pfns keep a regular memcpy()).
+   * The struct pages end up the same, word for word; only the cost model's lines differ.
+   */
+  readonly stores: 'store' | 'streaming';
+  readonly status: GenerationStatus;
+  readonly source: string;
+}
+
+export const MEMMAP_INIT = {
+  'per-page': {
+    name: 'per-page', stores: 'store', status: 'merged',
+    source: 'memmap_init_zone_device() / __init_zone_device_page() as every release so far has it (v5.15 .. 7.3)',
+  },
+  'template-nt': {
+    name: 'template-nt', stores: 'streaming', status: 'proposed',
+    source: 'Li Zhe, "mm: optimize zone-device memmap initialization" v5 (1 Jul 2026, on v7.2-rc1; v1-v4 May-June 2026 "mm: speed up ZONE_DEVICE memmap initialization"), not merged',
+  },
+} as const satisfies Record<string, MemmapInitSpec>;
+
+export type MemmapInitVariant = keyof typeof MEMMAP_INIT;
+export const MEMMAP_INIT_VARIANTS = Object.keys(MEMMAP_INIT) as readonly MemmapInitVariant[];
+export const PROPOSED_MEMMAP_INIT_VARIANTS: readonly MemmapInitVariant[] = MEMMAP_INIT_VARIANTS.filter((v) => MEMMAP_INIT[v].status !== 'merged');
+export function isMemmapInitVariant(s: string): s is MemmapInitVariant {
+  return Object.prototype.hasOwnProperty.call(MEMMAP_INIT, s);
+}

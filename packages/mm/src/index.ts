@@ -18,6 +18,22 @@ export {
 } from './arch.js';
 export type { ArchName, ArchProfile, LevelName, PageTableLevel } from './arch.js';
 export { C, COUNTER_NAMES, Counters } from './counters.js';
+export { CACHE_LINE, chargeLines, costMark, costSince, kernelPlatform, modelledTime, pageArrayLines } from './cost.js';
+export type { ModelledTime } from './cost.js';
+export {
+  DEFAULT_PLATFORM,
+  MEMORY_TIERS,
+  PLATFORMS,
+  PLATFORM_NAMES,
+  TIER_CXL,
+  TIER_DRAM,
+  TIER_PMEM,
+  isPlatformName,
+  platformByName,
+  tierIndex,
+  tierParams,
+} from './platform.js';
+export type { CpuParams, MemoryTier, Platform, TierParams } from './platform.js';
 export type { CounterName } from './counters.js';
 export {
   EACCES,
@@ -228,12 +244,16 @@ export {
   FAULT_MODELS,
   GUP,
   GUP_GENERATIONS,
+  MEMMAP_INIT,
+  MEMMAP_INIT_VARIANTS,
+  PROPOSED_MEMMAP_INIT_VARIANTS,
   PROPOSED_VMEMMAP_GENERATIONS,
   VMEMMAP,
   VMEMMAP_GENERATIONS,
   VMEMMAP_OPTIMIZE_RULES,
   VMEMMAP_RESERVE_NR,
   isGupGeneration,
+  isMemmapInitVariant,
   isVmemmapGeneration,
   isVmemmapOptimizeRule,
 } from './generation.js';
@@ -243,6 +263,8 @@ export type {
   GenerationStatus,
   GupGeneration,
   GupGenerationSpec,
+  MemmapInitSpec,
+  MemmapInitVariant,
   VmemmapGeneration,
   VmemmapGenerationSpec,
   VmemmapOptimizeRule,

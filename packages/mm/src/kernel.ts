@@ -5,6 +5,8 @@ import type { KernelRelease } from './kernels.js';
 import type { KernelLog } from './klog.js';
 import type { KernelObjects } from './kobjects.js';
 import type { PhysicalMemory } from './phys-mem.js';
+import type { MemmapInitVariant } from './generation.js';
+import type { Platform } from './platform.js';
 import type { Memmap } from './struct-page.js';
 
 /** What a frame is allocated for; the allocator counts frames per purpose. */
@@ -37,4 +39,8 @@ export interface KernelCore {
   readonly counters: Counters;
   readonly log: KernelLog;
   readonly frames: FrameAllocator;
+  /** The CPU + memory profile the modelled times are computed for (cost.ts); unset: the default platform. */
+  platform?: Platform;
+  /** How memmap_init_zone_device() writes struct pages (generation.ts); unset: the release's. */
+  memmapInit?: MemmapInitVariant;
 }

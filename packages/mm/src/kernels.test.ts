@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
 import { EINVAL, KernelError } from './errno.js';
-import { FAULT_MODELS, GUP, VMEMMAP, VMEMMAP_OPTIMIZE_RULES } from './generation.js';
+import { FAULT_MODELS, GUP, MEMMAP_INIT, VMEMMAP, VMEMMAP_OPTIMIZE_RULES } from './generation.js';
 import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, isKernelVersion, kernelRelease } from './kernels.js';
 import { STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V7_3 } from './struct-page.js';
 
@@ -13,6 +13,7 @@ describe('the generation registry: one row per release', () => {
       expect(k.version).toBe(v);
       expect(VMEMMAP[k.vmemmap].status).toBe('merged');
       expect(GUP[k.gup].status).toBe('merged');
+      expect(MEMMAP_INIT[k.memmapInit].status).toBe('merged');
       expect(FAULT_MODELS[k.fault]).toBeDefined();
       expect(VMEMMAP_OPTIMIZE_RULES).toContain(k.vmemmapOptimizeRule);
     }
@@ -20,10 +21,11 @@ describe('the generation registry: one row per release', () => {
 
   it('a proposal is a generation of one piece, never a release', () => {
     const names = PROPOSALS.map((p) => p.name);
-    expect(names).toEqual(expect.arrayContaining(['tail-reuse-pmd', 'shared-tail', 'head-once', 'grab-first']));
+    expect(names).toEqual(expect.arrayContaining(['tail-reuse-pmd', 'shared-tail', 'head-once', 'grab-first', 'template-nt']));
+    expect(PROPOSALS.find((p) => p.name === 'template-nt')!.axis).toBe('memmap-init');
     for (const p of PROPOSALS) {
       expect(isKernelVersion(p.name)).toBe(false);
-      for (const v of KERNEL_VERSIONS) expect([KERNELS[v].vmemmap, KERNELS[v].gup]).not.toContain(p.generation);
+      for (const v of KERNEL_VERSIONS) expect([KERNELS[v].vmemmap, KERNELS[v].gup, KERNELS[v].memmapInit]).not.toContain(p.generation);
     }
   });
 

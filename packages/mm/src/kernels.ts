@@ -4,6 +4,8 @@ import {
   type FaultModel,
   GUP,
   type GupGeneration,
+  MEMMAP_INIT,
+  type MemmapInitVariant,
   VMEMMAP,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
@@ -58,6 +60,8 @@ export interface KernelRelease {
   readonly devmapBit: boolean;
   /** get_user_pages_fast()'s generation for huge device-dax leaves. */
   readonly gup: GupGeneration;
+  /** How memmap_init_zone_device() writes struct pages (every release so far: per-page stores). */
+  readonly memmapInit: MemmapInitVariant;
   /** How dax_set_mapping() rounds the fault address: ALIGN() as the seed's patch 5, or ALIGN_DOWN since 7fcbd9785d4c. */
   readonly setMappingIndex: 'align-down' | 'align-up';
   readonly paging: PagingPolicy;
@@ -84,14 +88,14 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   // page; dev_dax_huge_fault set page->index from ALIGN_DOWN of the address.
   '5.15': {
     kind: 'release', version: '5.15', vmemmap: 'pre-series', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V5_15,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
   },
   // v5.19: 4917f55b4ef9 (2 vmemmap pages per compound page); compound_pincount
   // in the first tail since 5232c63f46fd (v5.18); dax_set_mapping() with
   // ALIGN() as the seed's patch 5 wrote it.
   '5.19': {
     kind: 'release', version: '5.19', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
   },
   // v6.1, measured (Debian 12's 6.1.192, shared/real-kernel): page[1] holds
   // dtor, order, compound_mapcount, compound_pincount, compound_nr; faults
@@ -104,20 +108,20 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   // mapper at the folio's own address, which the ALIGN() index would miss).
   '6.1': {
     kind: 'release', version: '6.1', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
   },
   // v6.6: c1a6c536fb08 (VMEMMAP_RESERVE_NR, ppc64 radix override); struct
   // folio without _folio_dtor/_folio_order and the page flags rearranged
   // (Matthew Wilcox, Aug 2023). 7fcbd9785d4c (dax_set_mapping ALIGN_DOWN) is later (2024).
   '6.6': {
     kind: 'release', version: '6.6', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
   },
   // v6.8: dax_kmem's memmap_on_memory (6b8f0798b85a, 73954d379efd), the
   // dax device attribute of that name; otherwise as 6.6.
   '6.8': {
     kind: 'release', version: '6.8', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57',
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57',
     hotplug: { defaultAutoOnline: 'offline', daxMemmapOnMemory: true }, hwpoisonDroppedAtRemove: true,
   },
   // v7.3-rc7, measured on Debian's experimental kernel: device-dax still
@@ -130,7 +134,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   // auto_online_blocks online (Debian's build).
   '7.3': {
     kind: 'release', version: '7.3', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V7_3,
-    fault: 'folio', devmapBit: false, gup: 'folio', setMappingIndex: 'align-down', paging: '5-level-if-la57',
+    fault: 'folio', devmapBit: false, gup: 'folio', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57',
     hotplug: { defaultAutoOnline: 'online', daxMemmapOnMemory: true }, hwpoisonDroppedAtRemove: false,
   },
 };
@@ -176,6 +180,9 @@ export const PROPOSALS: readonly Proposal[] = [
   ...(Object.values(GUP) as { name: string; status: string; source: string }[])
     .filter((g) => g.status !== 'merged')
     .map((g): Proposal => ({ kind: 'proposal', name: g.name, axis: 'gup', generation: g.name, source: g.source, status: g.status as Proposal['status'] })),
+  ...(Object.values(MEMMAP_INIT) as { name: string; status: string; source: string }[])
+    .filter((g) => g.status !== 'merged')
+    .map((g): Proposal => ({ kind: 'proposal', name: g.name, axis: 'memmap-init', generation: g.name, source: g.source, status: g.status as Proposal['status'] })),
 ];
 
 /**

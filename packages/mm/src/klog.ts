@@ -13,6 +13,8 @@ export interface LogRecord {
   readonly time: number;
   readonly level: number;
   readonly text: string;
+  /** The line with the host's JavaScript time where `text` has the modelled kernel's (dmesg --host-time). */
+  readonly hostText?: string;
 }
 
 /** The kernel log ring, read back dmesg-style. */
@@ -28,13 +30,13 @@ export class KernelLog {
     this.capacity = opts.capacity ?? 10000;
   }
 
-  printk(level: number, text: string): void {
-    this.records.push({ time: this.now(), level, text });
+  printk(level: number, text: string, hostText?: string): void {
+    this.records.push(hostText === undefined ? { time: this.now(), level, text } : { time: this.now(), level, text, hostText });
     // the ring drops its oldest records a quarter of its size at a time (one splice per capacity/4 lines, not one per line)
     if (this.records.length > this.capacity + (this.capacity >> 2)) this.records.splice(0, this.records.length - this.capacity);
   }
-  info(text: string): void {
-    this.printk(KERN_INFO, text);
+  info(text: string, hostText?: string): void {
+    this.printk(KERN_INFO, text, hostText);
   }
   warn(text: string): void {
     this.printk(KERN_WARNING, text);

@@ -3,6 +3,23 @@ import { X86_64 } from './arch.js';
 import { PhysicalMemory } from './phys-mem.js';
 
 describe('PhysicalMemory', () => {
+  it("counts a frame's first touch since boot once, and a replay marked with touchedRuns() does not count it again", () => {
+    const m = new PhysicalMemory(X86_64);
+    m.addRange({ start: 0, size: 2 ** 32, kind: 'ram' });
+    for (const pfn of [5, 6, 7, 70000, 70001]) m.materialise(pfn);
+    m.discard(6);
+    m.materialise(6); // written again: not a first touch
+    expect(m.firstTouches).toBe(5);
+    expect(m.touchedRuns()).toEqual([5, 3, 70000, 2]);
+    const r = new PhysicalMemory(X86_64);
+    r.addRange({ start: 0, size: 2 ** 32, kind: 'ram' });
+    r.markTouched(m.touchedRuns());
+    r.materialise(7);
+    r.materialise(8);
+    expect(r.firstTouches).toBe(1);
+    expect(r.touchedRuns()).toEqual([5, 4, 70000, 2]);
+  });
+
   it('materialises frames only when written and reads unwritten ones as zeros', () => {
     const m = new PhysicalMemory(X86_64);
     m.addRange({ start: 0, size: 2 ** 40, kind: 'device' }); // 1 TiB costs nothing

@@ -1,5 +1,6 @@
 import type { ArchProfile } from './arch.js';
 import { EBUSY, EINVAL, KernelError } from './errno.js';
+import { type MemoryTier, TIER_DRAM, tierIndex } from './platform.js';
 
 export type PhysRangeKind = 'ram' | 'device';
 
@@ -9,6 +10,8 @@ export interface PhysRange {
   readonly kind: PhysRangeKind;
   readonly nid: number;
   readonly name: string;
+  /** The memory it is made of (the cost model's tier): RAM is DRAM; a device range says (default pmem). */
+  readonly tier: MemoryTier;
 }
 
 /** Bytes of frame storage in one slab: slabs are allocated whole and never grown. */
@@ -59,6 +62,63 @@ export class PhysicalMemory {
   private nrFreeSlots = 0;
   private nextSlot = 0;
   private materialised = 0;
+  /** Per block of the pfn directory: a bit per frame ever given storage since boot. */
+  private readonly touched: (Uint32Array | undefined)[] = [];
+  /**
+   * Frames given storage for the first time since boot: a frame discarded
+   * and written again is not counted twice (what a VM's host charges once
+   * per guest frame). Read as a delta by the cost model.
+   */
+  firstTouches = 0;
+
+  /**
+   * The frames ever given storage, as [first pfn, count] runs flattened: what
+   * a compacted log carries so that a replay counts first touches as the
+   * full history did.
+   */
+  touchedRuns(): number[] {
+    const out: number[] = [];
+    let runStart = -1;
+    let prev = -2;
+    for (let bi = 0; bi < this.touched.length; bi++) {
+      const tb = this.touched[bi];
+      if (tb === undefined) continue;
+      for (let w = 0; w < tb.length; w++) {
+        let bits = tb[w]!;
+        if (bits === 0) continue;
+        const base = (bi << DIR_SHIFT) + (w << 5);
+        while (bits !== 0) {
+          const b = 31 - Math.clz32(bits & -bits);
+          bits &= bits - 1;
+          const pfn = base + b;
+          if (pfn !== prev + 1) {
+            if (runStart >= 0) out.push(runStart, prev - runStart + 1);
+            runStart = pfn;
+          }
+          prev = pfn;
+        }
+      }
+    }
+    if (runStart >= 0) out.push(runStart, prev - runStart + 1);
+    return out;
+  }
+
+  /** Marks the frames of touchedRuns() output as touched before (without counting them as first touches now). */
+  markTouched(runs: readonly number[]): void {
+    for (let i = 0; i + 1 < runs.length; i += 2) {
+      const end = runs[i]! + runs[i + 1]!;
+      for (let pfn = runs[i]!; pfn < end; pfn++) {
+        const bi = pfn >>> DIR_SHIFT;
+        let tb = this.touched[bi];
+        if (tb === undefined) {
+          while (this.touched.length < bi) this.touched.push(undefined);
+          tb = this.touched[bi] = new Uint32Array(1 << (DIR_SHIFT - 5));
+        }
+        const tw = (pfn & DIR_MASK) >>> 5;
+        tb[tw] = tb[tw]! | (1 << (pfn & 31));
+      }
+    }
+  }
 
   constructor(arch: ArchProfile) {
     this.arch = arch;
@@ -69,7 +129,7 @@ export class PhysicalMemory {
   }
 
   /** Adds a RAM or device range; it must be page aligned and overlap nothing. */
-  addRange(r: { start: number; size: number; kind: PhysRangeKind; nid?: number; name?: string }): PhysRange {
+  addRange(r: { start: number; size: number; kind: PhysRangeKind; nid?: number; name?: string; tier?: MemoryTier }): PhysRange {
     const { start, size, kind } = r;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0 || size <= 0)
       throw new KernelError(EINVAL, `phys range: start ${start} / size ${size} must be non-negative integers`);
@@ -80,7 +140,8 @@ export class PhysicalMemory {
     for (const o of this.ranges_)
       if (start < o.start + o.size && o.start < start + size)
         throw new KernelError(EBUSY, `phys range ${hex(start)}+${hex(size)}: overlaps ${o.name}`);
-    const range: PhysRange = Object.freeze({ start, size, kind, nid: r.nid ?? 0, name: r.name ?? `${kind}@${hex(start)}` });
+    const tier = r.tier ?? (kind === 'ram' ? 'dram' : 'pmem');
+    const range: PhysRange = Object.freeze({ start, size, kind, nid: r.nid ?? 0, name: r.name ?? `${kind}@${hex(start)}`, tier });
     this.ranges_.push(range);
     this.ranges_.sort((a, b) => a.start - b.start);
     return range;
@@ -94,6 +155,12 @@ export class PhysicalMemory {
   rangeOf(addr: number): PhysRange | undefined {
     for (const r of this.ranges_) if (addr >= r.start && addr < r.start + r.size) return r;
     return undefined;
+  }
+
+  /** The cost model's tier index (platform.ts TIER_*) of the range holding frame `pfn` (DRAM when none does). */
+  tierOfPfn(pfn: number): number {
+    const r = this.rangeOf(pfn * this.pageSize);
+    return r === undefined ? TIER_DRAM : tierIndex(r.tier);
   }
 
   /** pfn_valid(): the pfn lies in some RAM or device range. */
@@ -161,6 +228,17 @@ export class PhysicalMemory {
     }
     blk[pfn & DIR_MASK] = slot + 1;
     this.materialised++;
+    let tb = this.touched[bi];
+    if (tb === undefined) {
+      while (this.touched.length < bi) this.touched.push(undefined);
+      tb = this.touched[bi] = new Uint32Array(1 << (DIR_SHIFT - 5));
+    }
+    const tw = (pfn & DIR_MASK) >>> 5;
+    const tbit = 1 << (pfn & 31);
+    if ((tb[tw]! & tbit) === 0) {
+      tb[tw] = tb[tw]! | tbit;
+      this.firstTouches++;
+    }
     return slot;
   }
 

@@ -263,6 +263,16 @@ export class Memmap {
     }
   }
 
+  /**
+   * The cost model's tier index (platform.ts TIER_*) of the frame that holds
+   * pfn's struct page: RAM (DRAM) for a memmap the buddy allocator gave, the
+   * device's tier for one on an altmap. One page-table walk: once per batch.
+   */
+  structPageTier(pfn: number): number {
+    const frame = this.mmu.resolveFrame(pfn >>> this.sppShift);
+    return frame < 0 ? 0 : this.mem.tierOfPfn(frame);
+  }
+
   /** The 64 bytes of pfn's struct page, as read through the vmemmap. */
   rawBytes(pfn: number): Uint8Array {
     const i = this.locate(pfn);
@@ -316,8 +326,10 @@ export class Memmap {
   PageReferenced(pfn: number): boolean {
     return this.testFlag(pfn, this.pg.referenced);
   }
+  /** SetPageReferenced(): an atomic set_bit (counted in atomic_flag_ops). */
   SetPageReferenced(pfn: number): void {
     this.setFlag(pfn, this.pg.referenced);
+    this.counters.v[C.atomic_flag_ops]++;
   }
   PageDirty(pfn: number): boolean {
     return this.testFlag(pfn, this.pg.dirty);

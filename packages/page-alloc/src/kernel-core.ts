@@ -7,6 +7,9 @@ import {
   type KernelCore,
   KERNELS,
   type KernelRelease,
+  type MemmapInitVariant,
+  type MemoryTier,
+  type Platform,
   Memmap,
   SEED_KERNEL_VERSION,
   PhysicalMemory,
@@ -25,6 +28,8 @@ export interface DeviceSpec {
   size: number;
   name?: string;
   nid?: number;
+  /** What the range is made of (the cost model's tier; default pmem). */
+  tier?: MemoryTier;
 }
 export interface KernelCoreOptions {
   arch?: ArchProfile;
@@ -34,6 +39,10 @@ export interface KernelCoreOptions {
   tlb?: boolean;
   /** The release the kernel runs (default: the seed's, v5.15): its struct page layout, and what the layers above read of it. */
   kernel?: KernelRelease;
+  /** The CPU + memory profile modelled times are computed for (default: @daxsim/mm DEFAULT_PLATFORM). */
+  platform?: Platform;
+  /** How memmap_init_zone_device() writes struct pages (default: the release's). */
+  memmapInit?: MemmapInitVariant;
 }
 
 /** A KernelCore whose frames come from a buddy allocator. */
@@ -54,7 +63,7 @@ export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
     next = start + r.size;
   }
   for (const d of opts.devices ?? [])
-    mem.addRange({ start: d.start, size: d.size, kind: 'device', nid: d.nid ?? 0, ...(d.name !== undefined ? { name: d.name } : {}) });
+    mem.addRange({ start: d.start, size: d.size, kind: 'device', nid: d.nid ?? 0, ...(d.name !== undefined ? { name: d.name } : {}), ...(d.tier !== undefined ? { tier: d.tier } : {}) });
   const counters = new Counters();
   const buddy = new BuddyAllocator(mem, counters);
   const core = { ptNid: opts.ram[0]?.nid ?? 0 } as { ptNid: number };
@@ -64,5 +73,18 @@ export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
   const memmap = new Memmap(mmu, objects, counters, release.layout);
   const log = new KernelLog();
   mmu.log = log; // where a write through a read-only vmemmap PTE oopses
-  return Object.assign(core, { release, arch, mem, mmu, memmap, objects, counters, log, frames: buddy, buddy });
+  return Object.assign(core, {
+    release,
+    arch,
+    mem,
+    mmu,
+    memmap,
+    objects,
+    counters,
+    log,
+    frames: buddy,
+    buddy,
+    ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+    ...(opts.memmapInit !== undefined ? { memmapInit: opts.memmapInit } : {}),
+  });
 }

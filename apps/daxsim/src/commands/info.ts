@@ -4,6 +4,7 @@ import { drawLayout } from '../layout.js';
 import { memmapCostCells, table } from '../output.js';
 import { reportError, withMachine } from '../session.js';
 import { humanBytes, memmapCost, memmapDevices, systemRamCosts } from '@daxsim/machine';
+import { MEMORY_TIERS, kernelPlatform, modelledTime } from '@daxsim/mm';
 
 const HELP: OptSpec = { long: 'help', short: 'h', help: 'show this help' };
 
@@ -12,6 +13,7 @@ async function dmesg(ctx: CommandContext): Promise<number> {
     const level = str(ctx.parsed.opts['level']);
     const max = level === undefined ? 7 : Number(level);
     if (!Number.isInteger(max) || max < 0 || max > 7) throw new UsageError(`--level ${level}: 0 (emerg) .. 7 (debug)`);
+    const host = flag(ctx.parsed.opts['host-time']);
     return await withMachine(
       ctx,
       (m) => {
@@ -19,7 +21,7 @@ async function dmesg(ctx: CommandContext): Promise<number> {
           .filter((r) => r.level <= max)
           .map((r) => {
             const us = Math.round(r.time * 1e6);
-            return `[${String(Math.floor(us / 1e6)).padStart(5)}.${String(us % 1e6).padStart(6, '0')}] ${r.text}`;
+            return `[${String(Math.floor(us / 1e6)).padStart(5)}.${String(us % 1e6).padStart(6, '0')}] ${host ? (r.hostText ?? r.text) : r.text}`;
           })
           .join('\n');
         if (text) ctx.out.out(text);
@@ -41,8 +43,19 @@ async function stat(ctx: CommandContext): Promise<number> {
         const systemRam = systemRamCosts(m);
         const counters = m.k.counters.snapshot();
         const buddy = { free_frames: m.k.buddy.nrFreePages(), materialised_frames: m.k.mem.materialisedFrames };
+        // the modelled kernel time of every event counted since boot, on the machine's platform (@daxsim/mm cost.ts)
+        const platform = kernelPlatform(m.k);
+        const t = modelledTime(platform, m.k.counters.v);
+        const ms = (ns: number) => Math.round(ns / 1e3) / 1e3;
+        const modelled = {
+          platform: platform.name,
+          ms: ms(t.ns),
+          bound: t.bound,
+          cpu_ms: ms(t.cpuNs),
+          media_ms: Object.fromEntries(MEMORY_TIERS.map((tier, i) => [tier, ms(t.mediaNs[i]!)])),
+        };
         if (flag(ctx.parsed.opts['json'])) {
-          ctx.out.out(JSON.stringify({ devices, ...(systemRam.length ? { system_ram: systemRam } : {}), counters, buddy }, null, 2));
+          ctx.out.out(JSON.stringify({ devices, ...(systemRam.length ? { system_ram: systemRam } : {}), counters, buddy, modelled_time: modelled }, null, 2));
           return 0;
         }
         if (devices.length) {
@@ -82,6 +95,9 @@ async function stat(ctx: CommandContext): Promise<number> {
         }
         ctx.out.out(table([['counter', 'value'], ...Object.entries(counters).filter(([, v]) => v !== 0).map(([k, v]) => [k, v])]));
         ctx.out.out(`\nfree RAM frames: ${buddy.free_frames}, materialised frames: ${buddy.materialised_frames}`);
+        ctx.out.out(
+          `modelled kernel time of the events counted since boot on ${platform.name}: ${modelled.ms} ms, bound by ${t.bound} (core ${modelled.cpu_ms} ms; media ${MEMORY_TIERS.map((tier) => `${tier} ${modelled.media_ms[tier]} ms`).join(', ')})`,
+        );
         return 0;
       },
       { readOnly: true },
@@ -111,12 +127,16 @@ async function layout(ctx: CommandContext): Promise<number> {
   }
 }
 
-const DMESG_OPTS: OptSpec[] = [{ long: 'level', short: 'l', arg: 'N', help: 'show records up to this level (0-7)' }, HELP];
+const DMESG_OPTS: OptSpec[] = [
+  { long: 'level', short: 'l', arg: 'N', help: 'show records up to this level (0-7)' },
+  { long: 'host-time', help: "lines that print a duration (memmap_init_zone_device) with the host's JavaScript time instead of the modelled kernel's" },
+  HELP,
+];
 const STAT_OPTS: OptSpec[] = [{ long: 'json', help: 'JSON: per-device memmap cost and every counter' }, HELP];
 const LAYOUT_OPTS: OptSpec[] = [{ long: 'page', arg: 'N', help: 'which compound page of the device to draw (default 0)' }, HELP];
 
 export const infoCommands: Command[] = [
-  { path: ['dmesg'], synopsis: 'daxsim dmesg [--level N]', summary: 'the kernel log', options: DMESG_OPTS, run: dmesg },
-  { path: ['stat'], synopsis: 'daxsim stat [--json]', summary: 'memmap cost per device and the event counters', options: STAT_OPTS, run: stat },
+  { path: ['dmesg'], synopsis: 'daxsim dmesg [--level N] [--host-time]', summary: 'the kernel log', options: DMESG_OPTS, run: dmesg },
+  { path: ['stat'], synopsis: 'daxsim stat [--json]', summary: 'memmap cost per device, the event counters and their modelled kernel time', options: STAT_OPTS, run: stat },
   { path: ['layout'], synopsis: 'daxsim layout <daxX.Y> [--page N]', summary: "draw a device's vmemmap: virtual pages to frames", options: LAYOUT_OPTS, run: layout },
 ];

@@ -14,24 +14,30 @@ import { machineConfigFromOptions, machineCreateOptions } from '../machine-optio
 
 const GUP_TEST_OPTS: OptSpec[] = [
   { long: 'gup', arg: 'generation', help: `GUP generation under huge leaves, overriding the machine kernel's: ${GUP_GENERATIONS.join(', ')} (per-page, head-once and grab-first walk devmap leaves: kernels before 6.17)` },
-  { long: 'json', help: 'print one JSON object per loop (the counted get and put/unpin atomics, pgmap references, folios, pages, times) instead of the TAP text' },
+  { long: 'json', help: 'print one JSON object per loop (the counted get and put/unpin atomics, pgmap references, folios, pages, modelled and host times) instead of the TAP text' },
+  { long: 'host-time', help: "print the host's JavaScript time in the Time line instead of the modelled kernel's (the machine's --platform)" },
   { long: 'help', help: 'show this help' },
 ];
 const GUP_TEST_SYNOPSIS =
-  'daxsim gup-test [--gup=GEN] [--json] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
+  'daxsim gup-test [--gup=GEN] [--json] [--host-time] -f /dev/daxX.Y [-m MB] [-r REPEATS] [-n PAGES] [-u|-a|-L] [-w|-W] [-S]\n' +
   '  (the options of tools/testing/selftests/mm/gup_test: -m size in MB, -r repeats, -n pages per call\n' +
   '   (negative: all), -u GUP_FAST_BENCHMARK, -a PIN_FAST_BENCHMARK, -L PIN_LONGTERM_BENCHMARK,\n' +
   '   -w/-W write on/off, -S MAP_SHARED, -f file)';
 
-/** Pulls daxsim's own --gup=GEN and --json out of a gup_test command line. */
-function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; json: boolean; rest: string[] } {
+/** Pulls daxsim's own --gup=GEN, --json and --host-time out of a gup_test command line. */
+function splitGupGeneration(args: string[]): { generation: GupGeneration | undefined; json: boolean; rest: string[]; hostTime: boolean } {
   let generation: GupGeneration | undefined;
   let json = false;
+  let hostTime = false;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--json') {
       json = true;
+      continue;
+    }
+    if (a === '--host-time') {
+      hostTime = true;
       continue;
     }
     const v = a === '--gup' ? args[++i] : a.startsWith('--gup=') ? a.slice(6) : undefined;
@@ -42,7 +48,7 @@ function splitGupGeneration(args: string[]): { generation: GupGeneration | undef
     if (v === undefined || !isGupGeneration(v)) throw new UsageError(`invalid --gup '${v ?? ''}': one of ${GUP_GENERATIONS.join(', ')}`);
     generation = v;
   }
-  return { generation, json, rest };
+  return { generation, json, rest, hostTime };
 }
 
 /** One gup_test loop as --json prints it: what the model counted during the get and the put/unpin loop. */
@@ -63,13 +69,16 @@ function gupLoopJson(m: Machine, r: ReturnType<typeof runGupTest>, rep: ReturnTy
     put_atomics: st.putAtomics,
     release: gupTestPins(r.options!.cmd, r.options!.testFlags) ? 'unpin_user_pages' : 'put_page',
     get_pgmap_refs: st.getPgmapRefs,
+    // the Time line's figures: the modelled kernel's time (or the host's with --host-time)
     get_us: rep.args.getDeltaUsec,
     put_us: rep.args.putDeltaUsec,
+    host_get_ms: Math.round(st.hostGetMs * 1000) / 1000,
+    host_put_ms: Math.round(st.hostPutMs * 1000) / 1000,
   };
 }
 
 async function gupTest(ctx: CommandContext): Promise<number> {
-  let split: { generation: GupGeneration | undefined; json: boolean; rest: string[] };
+  let split: { generation: GupGeneration | undefined; json: boolean; rest: string[]; hostTime: boolean };
   try {
     split = splitGupGeneration(ctx.parsed.positionals);
     if (!split.rest.some((a) => a === '-f' || /^-[^-]*f/.test(a)))
@@ -81,7 +90,7 @@ async function gupTest(ctx: CommandContext): Promise<number> {
     return await withMachine(
       ctx,
       (m) => {
-        const r = runGupTest(m, split.rest, split.generation);
+        const r = runGupTest(m, split.rest, split.generation, { hostTime: split.hostTime });
         if (split.json && r.options !== null && r.exitCode === 0) {
           const gen = split.generation ?? m.kernel.gupGeneration;
           ctx.out.out(JSON.stringify(r.repeats.map((rep) => gupLoopJson(m, r, rep, gen)), null, 2) + '\n');
