@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, daxsim, scratch } from '../test/cli.js';
+import { CLI, cliEnv, daxsim, scratch } from '../test/cli.js';
 import { planMemmap } from '@daxsim/machine';
 import { SZ_1G, SZ_1M, ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
@@ -533,7 +533,7 @@ describe('the state file', () => {
     for (let i = 0; i < 12; i++) {
       const size = i % 2 ? '0' : '2G';
       await new Promise<void>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'daxctl', 'reconfigure-device', '-s', size, 'dax0.0'], { cwd: dir, stdio: 'ignore' });
+        const child = spawn(process.execPath, [CLI, 'daxctl', 'reconfigure-device', '-s', size, 'dax0.0'], { cwd: dir, stdio: 'ignore', env: cliEnv() });
         setTimeout(() => child.kill('SIGKILL'), 20 + ((i * 37) % 200));
         child.on('exit', () => resolve());
       });

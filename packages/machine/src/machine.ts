@@ -89,6 +89,8 @@ export class Machine {
   private mce = 0;
   /** Digests after the first N operations (see checkpoint()). */
   private checkpoints_: Checkpoint[] = [];
+  /** Operations refused so far (apply() threw). */
+  private refused_ = 0;
 
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
@@ -187,6 +189,16 @@ export class Machine {
     return this.ops_;
   }
 
+  /**
+   * How many operations this machine refused (apply() threw). A refused
+   * operation leaves the machine's state as it was, but not every cache
+   * (the TLB, memmap epochs): a machine kept in memory between commands
+   * (daxsim's daemon) is booted again from its state after one.
+   */
+  get refused(): number {
+    return this.refused_;
+  }
+
   get checkpoints(): readonly Checkpoint[] {
     return this.checkpoints_;
   }
@@ -207,6 +219,16 @@ export class Machine {
 
   /** Runs one operation; logs it on success, throws (changing nothing) on failure. */
   apply(op: Op): void {
+    try {
+      this.applyOp(op);
+    } catch (e) {
+      this.refused_++;
+      throw e;
+    }
+    this.ops_.push(op);
+  }
+
+  private applyOp(op: Op): void {
     const nv = this.nvdimm;
     // a device bound to dax_kmem has dev->driver set: its sysfs writes and another bind are -EBUSY
     if ((op.op === 'dax.size' || op.op === 'dax.align' || op.op === 'dax.mapping' || op.op === 'dax.bind' || op.op === 'dax.delete') && this.bus.device(op.dev)) {
@@ -280,7 +302,6 @@ export class Machine {
         throw new KernelError(EINVAL, `machine state: unknown operation "${(never as { op: string }).op}"`);
       }
     }
-    this.ops_.push(op);
   }
 
   /**
