@@ -1,8 +1,8 @@
-import { chmodSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { Machine } from '@daxsim/machine';
-import { readState, withStateLock } from '@daxsim/machine/state-file';
+import { readState, sameStateFile, stateFileId, withStateLock } from '@daxsim/machine/state-file';
 import { main } from './cli.js';
 import { DEFAULT_IDLE_SECONDS, ensureDaemonDir } from './client.js';
 import type { Output } from './output.js';
@@ -31,6 +31,11 @@ export async function serve(socketPath: string, statePath: string): Promise<void
   let stopping = false;
   let idleTimer: NodeJS.Timeout | undefined;
   let open = 0;
+  /** A signal that came while a command ran: the daemon exits once it has answered. */
+  let stopAfter: string | undefined;
+  /** The socket file this daemon bound (its inode), once it listens. */
+  let inode = -1;
+  const logPath = socketPath.replace(/\.sock$/, '.log');
 
   const server = createServer((sock) => {
     open++;
@@ -60,13 +65,50 @@ export async function serve(socketPath: string, statePath: string): Promise<void
     armIdle();
   });
 
-  const inode = await listen(server, socketPath);
+  // whatever ends this process leaves no socket or pid file of its own behind
+  process.on('exit', removeOwnFiles);
+  process.on('uncaughtException', (e) => {
+    log(`internal error: ${(e as Error).stack ?? e}`);
+    crashed = true;
+    process.exit(70);
+  });
+  let crashed = false;
+
+  inode = await listen(server, socketPath);
   if (inode < 0) {
     log(`another daemon answers on ${socketPath}: exiting`);
     process.exit(0);
   }
   writeFileSync(pidPath, `${process.pid}\n`, { mode: 0o600 });
   log(`pid ${process.pid} serves ${statePath} on ${socketPath} (idle exit after ${idleSeconds} s)`);
+  setInterval(watch, WATCH_MS).unref();
+
+  /**
+   * Between commands: a daemon whose machine no longer is its file's exits
+   * rather than keep it in memory — the state file deleted or replaced by
+   * another writer (a command run with DAXSIM_DAEMON=0, a copy, an edit),
+   * its directory gone — and so does one whose socket file was removed or
+   * taken over (no client can reach it).
+   */
+  function watch(): void {
+    if (busy || queue.length || stopping) return;
+    try {
+      if (lstatSync(socketPath).ino !== inode) return shutdown('its socket file was replaced');
+    } catch {
+      return shutdown('its socket file was removed');
+    }
+    if (!existsSync(dirname(statePath))) return shutdown(`${dirname(statePath)} was removed`);
+    const held = resident.heldId;
+    if (!held) return;
+    let now;
+    try {
+      now = stateFileId(held.path);
+    } catch {
+      now = undefined;
+    }
+    if (!now) return shutdown(`${held.path} was deleted`);
+    if (!sameStateFile(now, held.id)) return shutdown(`${held.path} was replaced by another writer`);
+  }
 
   function armIdle(): void {
     if (idleTimer) clearTimeout(idleTimer);
@@ -80,23 +122,30 @@ export async function serve(socketPath: string, statePath: string): Promise<void
     if (stopping) return;
     stopping = true;
     server.close();
-    // only our own: a daemon started after us may have bound a new socket at this path
-    try {
-      if (lstatSync(socketPath).ino === inode) unlinkSync(socketPath);
-    } catch {}
-    try {
-      if (Number(readFileSync(pidPath, 'utf8')) === process.pid) unlinkSync(pidPath);
-    } catch {}
+    removeOwnFiles();
     // a client whose command never began sees its connection close without `start` and asks again (a new daemon)
     for (const q of queue.splice(0)) q.sock.destroy();
     log(`exits: ${why} (${resident.boots} boots, ${resident.hits} commands found the machine in memory)`);
     process.exit(0);
   }
 
+  /** Removes the socket and pid file if they are still this daemon's (a daemon started after it may have bound a new socket at the path), and its log after a clean exit. */
+  function removeOwnFiles(): void {
+    try {
+      if (inode >= 0 && lstatSync(socketPath).ino === inode) unlinkSync(socketPath);
+    } catch {}
+    try {
+      if (Number(readFileSync(pidPath, 'utf8')) === process.pid) unlinkSync(pidPath);
+    } catch {}
+    if (!crashed && process.exitCode === undefined)
+      try {
+        if (inode >= 0) unlinkSync(logPath);
+      } catch {}
+  }
+
   process.on('SIGTERM', () => (busy ? (stopAfter = 'SIGTERM') : shutdown('SIGTERM')));
   process.on('SIGINT', () => (busy ? (stopAfter = 'SIGINT') : shutdown('SIGINT')));
   process.on('SIGHUP', () => {});
-  let stopAfter: string | undefined;
 
   async function pump(): Promise<void> {
     if (busy) return;
@@ -183,6 +232,9 @@ export async function serve(socketPath: string, statePath: string): Promise<void
 
   armIdle();
 }
+
+/** How often an idle daemon looks at its state file and socket (ms). */
+const WATCH_MS = 1000;
 
 const idleFrom = (env: Readonly<Record<string, string | undefined>>): number | undefined => {
   const v = Number(env['DAXSIM_DAEMON_IDLE']);

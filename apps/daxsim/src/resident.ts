@@ -37,7 +37,8 @@ const READ_COUNTERS = [C.tlb_hit, C.tlb_miss];
  *   command did to it is what a boot from the file gives: operations that
  *   all succeeded and were saved, appended without compaction; or nothing
  *   (a read, whose TLB statistics are put back). Anything else — a refused
- *   operation, a compaction, fault injection, a read that changed the
+ *   operation, a compaction, kernel objects made by a machine booted from
+ *   a compacted log (Machine.reservedObjects), fault injection, a read that changed the
  *   machine (gup-test's process), a failed save — drops it, and the next
  *   command boots from the file once.
  */
@@ -51,6 +52,11 @@ export class Resident implements ResidentMachine {
   boots = 0;
   /** Commands that found the machine in memory. */
   hits = 0;
+
+  /** The state file whose machine it holds (absolute) and that file's identity when it was read or written; undefined when it holds none read from or written to a file. */
+  get heldId(): { path: string; id: StateFileId } | undefined {
+    return this.m && this.id && this.path ? { path: this.path, id: this.id } : undefined;
+  }
 
   /** The machine held now, if any. */
   get machine(): Machine | undefined {
@@ -114,6 +120,8 @@ export class Resident implements ResidentMachine {
       // saved: operations appended and a checkpoint pushed (two when the command made the first one), nothing dropped
       const pushed = m.checkpoints.length === k.checkpoints + (k.checkpoints === 0 ? 2 : 1);
       if (!pushed || m.ops.length <= k.ops || m.checkpoints[m.checkpoints.length - 1]!.ops !== m.ops.length) return this.drop();
+      // kernel objects made after the boot's address skip: a replay of the file makes them at other addresses
+      if (m.reservedObjects > 0 && m.k.objects.allocated !== k.objects) return this.drop();
       this.path = resolve(path);
       this.id = saved.id;
       this.sha = saved.sha256;

@@ -91,6 +91,8 @@ export class Machine {
   private checkpoints_: Checkpoint[] = [];
   /** Operations refused so far (apply() threw). */
   private refused_ = 0;
+  /** Kernel object addresses fromState() skipped past its replay's (see reservedObjects). */
+  private reservedObjects_ = 0;
 
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
@@ -147,7 +149,9 @@ export class Machine {
     if (state.carried) {
       m.nvdimm.serial = state.carried.nsSerial;
       m.mce = state.carried.mce;
+      const replayed = m.k.objects.allocated;
       m.k.objects.reserve(state.carried.kobjects ?? 0);
+      m.reservedObjects_ = m.k.objects.allocated - replayed;
     }
     if (state.history) {
       m.k.log.restore(state.history.log);
@@ -197,6 +201,18 @@ export class Machine {
    */
   get refused(): number {
     return this.refused_;
+  }
+
+  /**
+   * How many kernel object addresses fromState() skipped after replaying the
+   * log (those of objects made by operations compaction dropped). An
+   * operation appended later makes its objects after the skip, but a replay
+   * of the longer log makes them before it: a machine with a skip that makes
+   * kernel objects is no longer what a boot from its saved state gives
+   * (daxsim's daemon boots it again then).
+   */
+  get reservedObjects(): number {
+    return this.reservedObjects_;
   }
 
   get checkpoints(): readonly Checkpoint[] {
