@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -31,6 +31,21 @@ type Env = Readonly<Record<string, string | undefined>>;
  * (`run`), or they talk to the daemon themselves (`machine stop`).
  */
 const LOCAL_COMMANDS: readonly (readonly string[])[] = [['plan'], ['run'], ['machine', 'stop']];
+
+/**
+ * Which build of daxsim this process runs: its script's real path, size and
+ * modification time. A daemon started by an earlier build (the CLI rebuilt
+ * or upgraded since) exits when a client of another build asks it to run a
+ * command, and the client starts one of its own build.
+ */
+export function buildId(script = process.argv[1] ?? ''): string {
+  try {
+    const st = statSync(script);
+    return `${realpathSync(script)}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return script;
+  }
+}
 
 /** Whether a command line goes to its machine's daemon ($DAXSIM_DAEMON=0: never). */
 export function usesDaemon(argv: readonly string[], env: Env): boolean {
@@ -163,7 +178,7 @@ export async function runInDaemon(argv: string[], env: Env = process.env): Promi
   } catch {
     return undefined;
   }
-  const req: CommandRequest = { argv, cwd: process.cwd(), env: { ...env }, isTTY: Boolean(process.stdout.isTTY) };
+  const req: CommandRequest = { argv, cwd: process.cwd(), env: { ...env }, isTTY: Boolean(process.stdout.isTTY), build: buildId() };
   for (let attempt = 0; attempt < 5; attempt++) {
     const s = await connectDaemon(p, true);
     if (!s) return undefined;
@@ -176,7 +191,7 @@ export async function runInDaemon(argv: string[], env: Env = process.env): Promi
       else if (r.t === 'exit') code = r.code;
     });
     if (code !== undefined) return code;
-    // closed before the command began (the daemon was exiting, idle or stopped): nothing ran, ask again
+    // closed before the command began (the daemon was exiting, idle, stopped or of another build): nothing ran, ask again
     if (!pid) continue;
     process.stderr.write(
       `daxsim: the daemon of ${statePath} (pid ${pid}) died while it ran this command; what the command had not saved is lost, what earlier commands reported is in the state file\n`,

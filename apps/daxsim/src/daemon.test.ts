@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readState } from '@daxsim/machine/state-file';
 import { CLI, cliEnv, daxsim, scratch } from '../test/cli.js';
@@ -229,5 +229,26 @@ describe('the daemon', () => {
     expect(r.json()[0]).toMatchObject({ chardev: 'dax0.0' });
     expect(pidIn(d)).not.toBe(pid);
     expect(readState(stateOf(d))).toBeDefined();
+  });
+
+  it('a daemon of another build (daxsim rebuilt since it started) exits, and the client starts one of its own', async () => {
+    // a copy of the built CLI, so that changing its build does not touch the other tests' daemons
+    const bin = join(dir(), 'dist');
+    cpSync(dirname(CLI), bin, { recursive: true });
+    const cli = join(bin, 'cli.js');
+    const d = dir();
+    const run1 = (args: string[]) => {
+      const r = spawnSync(process.execPath, [cli, ...args], { cwd: d, encoding: 'utf8', env: cliEnv() });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    expect(run1(['machine', 'create', '--ram', '2G', '--soft-reserved', '2G']).status).toBe(0);
+    const old = pidIn(d);
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(cli, later, later); // "rebuilt"
+    const r = run1(['daxctl', 'list']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({ chardev: 'dax0.0' });
+    expect(await exits(old)).toBe(true);
+    expect(pidIn(d)).not.toBe(old);
   });
 });

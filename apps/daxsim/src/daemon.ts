@@ -4,7 +4,7 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import { Machine } from '@daxsim/machine';
 import { readState, sameStateFile, stateFileId, withStateLock } from '@daxsim/machine/state-file';
 import { main } from './cli.js';
-import { DEFAULT_IDLE_SECONDS, ensureDaemonDir } from './client.js';
+import { DEFAULT_IDLE_SECONDS, buildId, ensureDaemonDir } from './client.js';
 import type { Output } from './output.js';
 import { type CommandRequest, type Reply, type Request, lineReader } from './protocol.js';
 import { Resident, observeMachine } from './resident.js';
@@ -25,6 +25,7 @@ export async function serve(socketPath: string, statePath: string): Promise<void
   ensureDaemonDir(dirname(socketPath));
   const pidPath = socketPath.replace(/\.sock$/, '.pid');
   const resident = new Resident();
+  const build = buildId();
   let idleSeconds = idleFrom(process.env) ?? DEFAULT_IDLE_SECONDS;
   const queue: { sock: Socket; req: Request }[] = [];
   let busy = false;
@@ -168,6 +169,12 @@ export async function serve(socketPath: string, statePath: string): Promise<void
         }
         // a client that went away before its command began: the command never runs, as if it had been killed before it started
         if (sock.destroyed || !sock.writable) continue;
+        if (req.build !== build) {
+          // daxsim was rebuilt or upgraded since this daemon started: its client starts one of its own build
+          sock.destroy();
+          shutdown(`a client of another build (${req.build}; this one is ${build})`);
+          return;
+        }
         await runCommand(sock, req);
         if (stopAfter) shutdown(stopAfter);
       }

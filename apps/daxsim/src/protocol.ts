@@ -13,6 +13,8 @@ export interface CommandRequest {
   readonly env: Record<string, string | undefined>;
   /** Whether the client's stdout is a terminal. */
   readonly isTTY: boolean;
+  /** Which build of daxsim the client is (client.ts's buildId()): a daemon of another build exits rather than run the command. */
+  readonly build: string;
 }
 
 /** Stop the daemon (after the command it runs, if any). */
