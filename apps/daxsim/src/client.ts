@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
@@ -120,7 +120,7 @@ function tryConnect(path: string): Promise<Socket | undefined> {
 }
 
 /** Starts a daemon for the state file, detached from this process (its stdio a log file, so that pipes close when the client exits). */
-function spawnDaemon(p: DaemonPaths): void {
+function spawnDaemon(p: DaemonPaths): ChildProcess {
   const log = openSync(p.log, 'a', 0o600);
   try {
     const script = process.argv[1]!;
@@ -132,6 +132,7 @@ function spawnDaemon(p: DaemonPaths): void {
       env: process.env,
     });
     child.unref();
+    return child;
   } finally {
     closeSync(log);
   }
@@ -141,12 +142,16 @@ function spawnDaemon(p: DaemonPaths): void {
 async function connectDaemon(p: DaemonPaths, start: boolean): Promise<Socket | undefined> {
   const s = await tryConnect(p.socket);
   if (s || !start) return s;
-  spawnDaemon(p);
+  const child = spawnDaemon(p);
+  let exited = false;
+  child.once('exit', () => (exited = true));
   // it listens once Node.js has loaded it (~0.1-0.3 s); it boots the machine when the first command needs it
   for (let waited = 0, step = 5; waited < 30_000; waited += step, step = Math.min(step * 2, 50)) {
     await sleep(step);
     const c = await tryConnect(p.socket);
     if (c) return c;
+    // it exited without listening: another daemon took the path (then the next try connects to it), or it could not start
+    if (exited) return tryConnect(p.socket);
   }
   return undefined;
 }

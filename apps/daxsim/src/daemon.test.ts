@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readState } from '@daxsim/machine/state-file';
@@ -233,8 +233,10 @@ describe('the daemon', () => {
 
   it('a daemon of another build (daxsim rebuilt since it started) exits, and the client starts one of its own', async () => {
     // a copy of the built CLI, so that changing its build does not touch the other tests' daemons
-    const bin = join(dir(), 'dist');
+    const copy = dir();
+    const bin = join(copy, 'dist');
     cpSync(dirname(CLI), bin, { recursive: true });
+    symlinkSync(join(dirname(CLI), '..', 'node_modules'), join(copy, 'node_modules')); // its dependencies (proper-lockfile)
     const cli = join(bin, 'cli.js');
     const d = dir();
     const run1 = (args: string[]) => {
