@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, daxsim, scratch } from '../test/cli.js';
+import { CLI, cliEnv, daxsim, scratch } from '../test/cli.js';
 import { planMemmap } from '@daxsim/machine';
 import { SZ_1G, SZ_1M, ALL_VMEMMAP_GENERATIONS, X86_64 } from '@daxsim/mm';
 import { COMMANDS } from './cli.js';
@@ -567,14 +567,18 @@ describe('the state file', () => {
     expect(daxsim(dir, ['daxctl', 'list', '-i']).status).toBe(0);
   });
 
-  it('stays readable whenever a command is killed (SIGKILL at random moments)', async () => {
+  // with the daemon the client is killed (the daemon's own SIGKILL: daemon.test.ts); with DAXSIM_DAEMON=0 the process that writes
+  it.each([
+    ['a client of the daemon', {}],
+    ['a command in its own process (DAXSIM_DAEMON=0)', { DAXSIM_DAEMON: '0' }],
+  ])('stays readable whenever %s is killed (SIGKILL at random moments)', async (_, env: Record<string, string>) => {
     const dir = scratch();
     daxsim(dir, ['machine', 'create', '--ram', '4G', '--soft-reserved', '4G']);
     daxsim(dir, ['daxctl', 'disable-device', 'dax0.0']);
     for (let i = 0; i < 12; i++) {
       const size = i % 2 ? '0' : '2G';
       await new Promise<void>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'daxctl', 'reconfigure-device', '-s', size, 'dax0.0'], { cwd: dir, stdio: 'ignore' });
+        const child = spawn(process.execPath, [CLI, 'daxctl', 'reconfigure-device', '-s', size, 'dax0.0'], { cwd: dir, stdio: 'ignore', env: cliEnv(env) });
         setTimeout(() => child.kill('SIGKILL'), 20 + ((i * 37) % 200));
         child.on('exit', () => resolve());
       });

@@ -1,5 +1,5 @@
 import { type OptSpec, type Parsed, UsageError, formatUsage, parseArgs } from './args.js';
-import type { Command, CommandContext } from './command.js';
+import type { Command, CommandContext, ResidentMachine } from './command.js';
 import { daxctlCommands } from './commands/daxctl.js';
 import { defaultRunCommand } from './commands/default-run.js';
 import { infoCommands } from './commands/info.js';
@@ -9,6 +9,7 @@ import { planCommand } from './commands/plan.js';
 import { workloadCommands } from './commands/workload.js';
 import type { Machine } from '@daxsim/machine';
 import { type Output, processOutput } from './output.js';
+import { splitGlobals, statePathOf } from './globals.js';
 
 export const COMMANDS: Command[] = [
   ...machineCommands,
@@ -40,37 +41,20 @@ function topUsage(): string {
   return lines.join('\n');
 }
 
-/** Splits leading global options (--machine) from the command words. */
-function splitGlobals(argv: string[]): { machine?: string; lockTimeout?: string; help: boolean; rest: string[] } {
-  let machine: string | undefined;
-  let lockTimeout: string | undefined;
-  let help = false;
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--machine') machine = argv[++i];
-    else if (a.startsWith('--machine=')) machine = a.slice('--machine='.length);
-    else if (a === '--lock-timeout') lockTimeout = argv[++i] ?? '';
-    else if (a.startsWith('--lock-timeout=')) lockTimeout = a.slice('--lock-timeout='.length);
-    else if ((a === '--help' || a === '-h') && i === 0 && argv.length === 1) help = true;
-    else break;
-  }
-  return { ...(machine !== undefined ? { machine } : {}), ...(lockTimeout !== undefined ? { lockTimeout } : {}), help, rest: argv.slice(i) };
-}
-
 /** Runs daxsim with `argv` (without node and the script); returns the exit status. */
 export async function main(
   argv: string[],
   out: Output = processOutput,
   env: Record<string, string | undefined> = process.env,
   machine?: Machine,
+  resident?: ResidentMachine,
 ): Promise<number> {
   const g = splitGlobals(argv);
   if (g.help) {
     out.out(topUsage());
     return 0;
   }
-  const statePath = g.machine ?? (env['DAXSIM_MACHINE'] || 'daxsim-machine.json');
+  const statePath = statePathOf(g, env);
   const lockText = g.lockTimeout ?? env['DAXSIM_LOCK_TIMEOUT'];
   const lockSeconds = lockText === undefined ? undefined : Number(lockText);
   if (lockSeconds !== undefined && !(lockSeconds >= 0 && Number.isFinite(lockSeconds))) {
@@ -99,7 +83,7 @@ export async function main(
     env,
     dispatch,
     ...(lockSeconds !== undefined ? { lockTimeoutMs: lockSeconds * 1000 } : {}),
-    ...(machine ? { machine } : {}),
+    ...(machine ? { machine } : resident ? { resident } : {}),
   });
 }
 

@@ -5,7 +5,7 @@ import { checkInvariants, formatViolation } from '@daxsim/debug-vm';
 import { Machine } from '@daxsim/machine';
 import { readState } from '@daxsim/machine/state-file';
 import { describe, expect, it } from 'vitest';
-import { CLI, daxsim, scratch } from '../test/cli.js';
+import { CLI, cliEnv, daxsim, scratch } from '../test/cli.js';
 import { SZ_1M } from '@daxsim/mm';
 
 /**
@@ -18,7 +18,7 @@ import { SZ_1M } from '@daxsim/mm';
 /** Runs the CLI asynchronously (so that several run at once). */
 function run(dir: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, DAXSIM_MACHINE: '', ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: cliEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -2,7 +2,7 @@ import { DEFAULT_CONFIG, Machine } from '@daxsim/machine';
 import { StateFileError, StateLockError, readState, withStateLock, writeState } from '@daxsim/machine/state-file';
 import { KernelError, strerror } from '@daxsim/mm';
 import { UsageError } from './args.js';
-import type { CommandContext } from './command.js';
+import type { CommandContext, SavedState } from './command.js';
 
 /** The exit status ndctl and daxctl use for a failed command: (-errno) & 0xff. */
 export const exitStatus = (errno: number): number => (256 - Math.abs(errno)) & 0xff;
@@ -19,6 +19,24 @@ function lockOptions(ctx: CommandContext) {
 }
 
 /**
+ * The machine the state file describes (the default machine when there is
+ * none) and whether there is a file: the daemon's resident machine, or one
+ * booted from the file. Either way its TLB starts cold, so that what a
+ * command counts (tlb_hit, tlb_miss) does not depend on which commands the
+ * machine ran before in memory.
+ */
+export function loadMachine(ctx: CommandContext): { machine: Machine; saved: boolean } {
+  let r: { machine: Machine; saved: boolean };
+  if (ctx.resident) r = ctx.resident.load(ctx.statePath);
+  else {
+    const state = readState(ctx.statePath);
+    r = { machine: state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG), saved: Boolean(state) };
+  }
+  r.machine.k.mmu.flushTlbAll();
+  return r;
+}
+
+/**
  * Runs `fn` on the machine the state file describes (the default machine
  * when there is none). A command that may change it holds the state file's
  * lock from the read to the write, so concurrent commands serialise as
@@ -27,34 +45,54 @@ function lockOptions(ctx: CommandContext) {
  * when `fn` fails after some of them (as a real command that fails halfway
  * leaves what it did). A read-only command reads without the lock: every
  * write is an atomic rename, so it sees one whole state.
+ *
+ * In the daemon the machine is the resident one, and the state is written
+ * (atomically, as here) before the command's exit status goes back to its
+ * client: what a client was told succeeded is in the file.
  */
 export async function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T, opts: { readOnly?: boolean } = {}): Promise<T> {
   if (ctx.machine) return fn(ctx.machine);
-  const boot = (): Machine => {
-    const state = readState(ctx.statePath);
-    const m = state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
-    // DAXSIM_FAIL arms fault injection for this command's operations (not for the replay)
-    const fail = ctx.env['DAXSIM_FAIL'];
-    if (fail) m.armFailures(fail);
-    return m;
+  const resident = ctx.resident;
+  // DAXSIM_FAIL arms fault injection for this command's operations (not for the replay)
+  const fail = ctx.env['DAXSIM_FAIL'];
+  const run = (m: Machine, body: () => T, save?: () => SavedState | undefined): T => {
+    const mark = resident?.mark(m);
+    let saved: SavedState | undefined;
+    try {
+      if (fail) m.armFailures(fail);
+      return body();
+    } finally {
+      try {
+        saved = save?.();
+      } finally {
+        if (resident) resident.settle(ctx.statePath, m, mark!, saved, { injected: Boolean(fail) });
+      }
+    }
   };
-  if (opts.readOnly) return fn(boot());
+  if (opts.readOnly) {
+    const m = loadMachine(ctx).machine;
+    return run(m, () => fn(m));
+  }
   return withStateLock(
     ctx.statePath,
     (lock) => {
-      const m = boot();
-      // the first command on a machine records where it started, so that going back there compacts the log
-      if (m.checkpoints.length === 0) m.checkpoint();
-      const before = m.ops.length;
-      try {
-        return fn(m);
-      } finally {
-        if (m.ops.length !== before) {
+      const m = loadMachine(ctx).machine;
+      let before = -1; // ops before fn (-1: fn never ran: nothing to save)
+      return run(
+        m,
+        () => {
+          // the first command on a machine records where it started, so that going back there compacts the log
+          if (m.checkpoints.length === 0) m.checkpoint();
+          before = m.ops.length;
+          return fn(m);
+        },
+        () => {
+          if (before < 0 || m.ops.length === before) return undefined;
           m.checkpoint();
           lock.assertHeld();
-          writeState(ctx.statePath, m.state());
-        }
-      }
+          return writeState(ctx.statePath, m.state(), ctx.env);
+        },
+      );
     },
     lockOptions(ctx),
   );

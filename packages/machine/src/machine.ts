@@ -84,6 +84,10 @@ export class Machine {
   private mce = 0;
   /** Digests after the first N operations (see checkpoint()). */
   private checkpoints_: Checkpoint[] = [];
+  /** Operations refused so far (apply() threw). */
+  private refused_ = 0;
+  /** Kernel object addresses fromState() skipped past its replay's (see reservedObjects). */
+  private reservedObjects_ = 0;
 
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
@@ -149,9 +153,11 @@ export class Machine {
     if (state.carried) {
       m.nvdimm.serial = state.carried.nsSerial;
       m.mce = state.carried.mce;
+      const replayed = m.k.objects.allocated;
       m.k.objects.reserve(state.carried.kobjects ?? 0);
       // frames the dropped operations touched: a VM's host charges a frame's first touch once
       if (state.carried.touched) m.k.mem.markTouched(state.carried.touched);
+      m.reservedObjects_ = m.k.objects.allocated - replayed;
     }
     if (state.history) {
       m.k.log.restore(state.history.log);
@@ -195,6 +201,28 @@ export class Machine {
     return this.ops_;
   }
 
+  /**
+   * How many operations this machine refused (apply() threw). A refused
+   * operation leaves the machine's state as it was, but not every cache
+   * (the TLB, memmap epochs): a machine kept in memory between commands
+   * (daxsim's daemon) is booted again from its state after one.
+   */
+  get refused(): number {
+    return this.refused_;
+  }
+
+  /**
+   * How many kernel object addresses fromState() skipped after replaying the
+   * log (those of objects made by operations compaction dropped). An
+   * operation appended later makes its objects after the skip, but a replay
+   * of the longer log makes them before it: a machine with a skip that makes
+   * kernel objects is no longer what a boot from its saved state gives
+   * (daxsim's daemon boots it again then).
+   */
+  get reservedObjects(): number {
+    return this.reservedObjects_;
+  }
+
   get checkpoints(): readonly Checkpoint[] {
     return this.checkpoints_;
   }
@@ -215,6 +243,16 @@ export class Machine {
 
   /** Runs one operation; logs it on success, throws (changing nothing) on failure. */
   apply(op: Op): void {
+    try {
+      this.applyOp(op);
+    } catch (e) {
+      this.refused_++;
+      throw e;
+    }
+    this.ops_.push(op);
+  }
+
+  private applyOp(op: Op): void {
     const nv = this.nvdimm;
     // a device bound to dax_kmem has dev->driver set: its sysfs writes and another bind are -EBUSY
     if ((op.op === 'dax.size' || op.op === 'dax.align' || op.op === 'dax.mapping' || op.op === 'dax.bind' || op.op === 'dax.delete') && this.bus.device(op.dev)) {
@@ -293,7 +331,6 @@ export class Machine {
         throw new KernelError(EINVAL, `machine state: unknown operation "${(never as { op: string }).op}"`);
       }
     }
-    this.ops_.push(op);
   }
 
   /**

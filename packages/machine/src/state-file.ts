@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EBUSY } from '@daxsim/mm';
 import lockfile from 'proper-lockfile';
@@ -29,15 +29,65 @@ interface StateFile {
 
 const digest = (state: unknown) => createHash('sha256').update(JSON.stringify(state)).digest('hex');
 
-/** Reads a state file; undefined when it does not exist. Throws StateFileError when it cannot be trusted. */
-export function readState(path: string): MachineState | undefined {
-  if (!existsSync(path)) return undefined;
-  let text: string;
+/**
+ * Which file a state was read from or written to: device, inode, size, and
+ * the modification and change times in nanoseconds. A rename puts a new inode
+ * in place and any write moves the change time, so a file whose identity is
+ * unchanged holds the bytes it held (the resident machine's test that the
+ * state file is still the one it has in memory).
+ */
+export interface StateFileId {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+const idOf = (s: BigIntStats): StateFileId => ({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+
+/** The identity of the file at `path` now; undefined when there is none. */
+export function stateFileId(path: string): StateFileId | undefined {
   try {
-    text = readFileSync(path, 'utf8');
+    return idOf(statSync(path, { bigint: true }));
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StateFileError(`${path}: cannot read the machine state: ${(e as Error).message}`);
   }
+}
+
+export const sameStateFile = (a: StateFileId | undefined, b: StateFileId | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs);
+
+/** A state file's bytes as read, with the identity of the file they were read from and their sha256. */
+export interface StateFileBytes {
+  readonly text: string;
+  readonly id: StateFileId;
+  readonly sha256: string;
+}
+
+/** Reads the bytes of the state file at `path` and the identity of the very file they came from; undefined when there is none. */
+export function readStateFileBytes(path: string): StateFileBytes | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StateFileError(`${path}: cannot read the machine state: ${(e as Error).message}`);
+  }
+  try {
+    const id = idOf(fstatSync(fd, { bigint: true }));
+    const text = readFileSync(fd, 'utf8');
+    return { text, id, sha256: createHash('sha256').update(text).digest('hex') };
+  } catch (e) {
+    throw new StateFileError(`${path}: cannot read the machine state: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Decodes the text of the state file at `path`. Throws StateFileError when it cannot be trusted. */
+export function parseState(path: string, text: string): MachineState {
   let file: StateFile;
   try {
     file = JSON.parse(text) as StateFile;
@@ -56,14 +106,26 @@ export function readState(path: string): MachineState | undefined {
   }
 }
 
-/** Writes the state atomically (temp file, fsync, rename), always in the current version. */
-export function writeState(path: string, state: MachineState): void {
+/** Reads a state file; undefined when it does not exist. Throws StateFileError when it cannot be trusted. */
+export function readState(path: string): MachineState | undefined {
+  const bytes = readStateFileBytes(path);
+  return bytes && parseState(path, bytes.text);
+}
+
+/**
+ * Writes the state atomically (temp file, fsync, rename), always in the
+ * current version. Returns the identity and sha256 of the file it put in
+ * place. `env`: the command's environment (DAXSIM_TEST_KILL_IN_WRITE, for
+ * the crash tests, makes the writer SIGKILL itself halfway through).
+ */
+export function writeState(path: string, state: MachineState, env: Readonly<Record<string, string | undefined>> = process.env): StateFileBytes {
   const file: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, sha256: digest(state), state };
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const text = JSON.stringify(file, null, 1) + '\n';
   const fd = openSync(tmp, 'w', 0o644);
+  let id: StateFileId;
   try {
-    if (process.env['DAXSIM_TEST_KILL_IN_WRITE']) {
+    if (env['DAXSIM_TEST_KILL_IN_WRITE']) {
       // For the crash test: die (SIGKILL) halfway through writing, as a killed process would.
       writeSync(fd, text.slice(0, text.length >> 1));
       fsyncSync(fd);
@@ -71,22 +133,25 @@ export function writeState(path: string, state: MachineState): void {
     }
     writeSync(fd, text);
     fsyncSync(fd);
+    try {
+      renameSync(tmp, path);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {}
+      throw e;
+    }
+    // the identity of the inode just renamed into place (its change time moved with the rename)
+    id = idOf(fstatSync(fd, { bigint: true }));
   } finally {
     closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw e;
   }
   try {
     const dfd = openSync(dirname(path), 'r');
     fsyncSync(dfd);
     closeSync(dfd);
   } catch {}
+  return { text, id, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 // ------------------------------------------------------------------ the lock

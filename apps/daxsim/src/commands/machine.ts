@@ -2,10 +2,11 @@ import { EEXIST, KernelError } from '@daxsim/mm';
 import { existsSync } from 'node:fs';
 import { type OptSpec, UsageError, flag, formatUsage } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { DEFAULT_CONFIG, DEFAULT_CPU_LA57, Machine, type MachineConfig, describeKernelChoice, humanBytes } from '@daxsim/machine';
+import { DEFAULT_CPU_LA57, Machine, type MachineConfig, describeKernelChoice, humanBytes } from '@daxsim/machine';
 import { machineConfigFromOptions, machineCreateOptions } from '../machine-options.js';
+import { stopDaemon } from '../client.js';
 import { readState, writeState } from '@daxsim/machine/state-file';
-import { reportError, withStateFileLock } from '../session.js';
+import { loadMachine, reportError, withStateFileLock } from '../session.js';
 
 const CREATE_USAGE = formatUsage('daxsim machine create [--kernel VERSION] [--arch ARCH] [--ram SIZE]... [--pmem SIZE[:labels]]... [--soft-reserved SIZE]...', machineCreateOptions);
 
@@ -30,7 +31,8 @@ async function create(ctx: CommandContext): Promise<number> {
       }
       const m = Machine.create(cfg); // validates by booting
       m.checkpoint(); // the boot state: the log compacts back to it
-      writeState(ctx.statePath, m.state());
+      const saved = writeState(ctx.statePath, m.state(), ctx.env);
+      ctx.resident?.replace(ctx.statePath, m, saved);
       ctx.out.out(describe(m));
       return 0;
     });
@@ -69,17 +71,27 @@ const SHOW_OPTS: OptSpec[] = [
 
 function show(ctx: CommandContext): number {
   try {
-    const state = readState(ctx.statePath);
-    const m = state ? Machine.fromState(state) : Machine.create(DEFAULT_CONFIG);
-    if (flag(ctx.parsed.opts['json'])) ctx.out.out(JSON.stringify({ path: ctx.statePath, saved: Boolean(state), ...m.state() }, null, 2));
-    else ctx.out.out(`${state ? ctx.statePath : '(no state file: the default machine)'}\n${describe(m)}`);
+    const { machine: m, saved } = loadMachine(ctx);
+    if (flag(ctx.parsed.opts['json'])) ctx.out.out(JSON.stringify({ path: ctx.statePath, saved, ...m.state() }, null, 2));
+    else ctx.out.out(`${saved ? ctx.statePath : '(no state file: the default machine)'}\n${describe(m)}`);
     return 0;
   } catch (e) {
     return reportError(ctx, e);
   }
 }
 
+const STOP_OPTS: OptSpec[] = [{ long: 'help', short: 'h', help: 'show this help' }];
+
+/** `machine stop`: the state file's daemon exits (after the command it runs); the next command starts another. */
+async function stop(ctx: CommandContext): Promise<number> {
+  if (ctx.parsed.positionals.length) return reportError(ctx, new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`), formatUsage('daxsim machine stop', STOP_OPTS));
+  const pid = await stopDaemon(ctx.statePath);
+  ctx.out.err(pid === undefined ? `no daemon runs for ${ctx.statePath}` : `stopped the daemon of ${ctx.statePath} (pid ${pid})`);
+  return 0;
+}
+
 export const machineCommands: Command[] = [
   { path: ['machine', 'create'], synopsis: 'daxsim machine create [<options>]', summary: 'define the simulated machine', options: machineCreateOptions, run: create },
   { path: ['machine', 'show'], synopsis: 'daxsim machine show [--json]', summary: 'show the machine and its replayed operations', options: SHOW_OPTS, run: show },
+  { path: ['machine', 'stop'], synopsis: 'daxsim machine stop', summary: "stop the machine's daemon (it keeps the machine in memory between commands)", options: STOP_OPTS, run: stop },
 ];
