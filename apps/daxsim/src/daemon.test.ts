@@ -114,7 +114,9 @@ describe('the daemon', () => {
     // the same state saved, but for the kernel log's wall-clock times
     const saved = (d: string) => {
       const st = readState(stateOf(d))!;
-      return { ...st, history: { ...st.history!, log: st.history!.log.map((r) => ({ ...r, time: 0, text: r.text.replace(/ in \d+ms$/, ' in Nms') })) } };
+      const ms = (t: string) => t.replace(/ in \d+ms$/, ' in Nms');
+      // the host's own time (hostText, the time model's --host-time line) is wall-clock too
+      return { ...st, history: { ...st.history!, log: st.history!.log.map((r) => ({ ...r, time: 0, text: ms(r.text), ...('hostText' in r ? { hostText: ms(String(r.hostText)) } : {}) })) } };
     };
     expect(saved(viaDaemon)).toEqual(saved(local));
   });
