@@ -21,6 +21,7 @@ import {
   isVmemmapGeneration,
 } from '@daxsim/mm';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
+import { humanBytes } from './size.js';
 
 
 /** A persistent-memory region: its size, and whether its DIMMs carry namespace labels. */
@@ -216,7 +217,20 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
   const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
-  if (at / arch.pageSize >= 2 ** 32)
-    throw new KernelError(EINVAL, `machine: ${at} bytes of physical address space is more than the model's 2^32 pfns`);
+  // MAX_PHYSMEM_BITS of the paging the kernel runs (x86-64: 46 with 4-level, 52 with 5-level page tables)
+  const limit = 2 ** arch.maxPhysmemBits;
+  const beyond = [
+    ...ram.map((r) => ['--ram', r] as const),
+    ...pmem.map((r) => ['--pmem', r] as const),
+    ...softReserved.map((r) => ['--soft-reserved', r] as const),
+  ].find(([, r]) => r.start + r.size > limit);
+  if (beyond !== undefined) {
+    const [opt, r] = beyond;
+    const la57 = arch.name === 'x86_64' ? ' (5-level paging addresses 52 bits: --kernel 7.3 on an LA57 CPU, or --arch x86_64-la57)' : '';
+    throw new KernelError(
+      EINVAL,
+      `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at ${humanBytes(r.start + r.size)} of physical address space, beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} (${humanBytes(limit)}) of ${arch.name}${la57}`,
+    );
+  }
   return { ram, pmem, softReserved };
 }

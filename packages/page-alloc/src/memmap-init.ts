@@ -253,17 +253,26 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   // struct pages written, counted as they are written (not from the loop bounds)
   let written = 0;
   if (pfnsPerCompound === 1) {
-    // base pages: one translation per vmemmap page
+    // base pages: every struct page alike, so every whole vmemmap page holds the same bytes: stored as
+    // one template page (PhysicalMemory.storeTemplate: the frame takes those bytes, and shares one
+    // host copy of them until its first store), a partial page word by word
     const page = new Int32Array(spp * 16);
     for (let j = 0; j < spp; j++) page.set(base, j * 16);
-    for (let pfn = startPfn; pfn < endPfn; ) {
-      const n = Math.min(endPfn - pfn, spp - (pfn % spp));
-      // every byte of a whole vmemmap page is stored next (locate before reading mm.w: it sets it)
-      const i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn);
-      if (n === spp) mm.w.set(page, i);
-      else writeRun(mm.w, i, base, n);
-      written += n;
-      pfn += n;
+    const t = k.mem.internTemplate(page);
+    try {
+      for (let pfn = startPfn; pfn < endPfn; ) {
+        const n = Math.min(endPfn - pfn, spp - (pfn % spp));
+        if (n === spp) {
+          mm.mmu.storeTemplate(mm.vmemmapPage(pfn), t);
+        } else {
+          const i = mm.locateW(pfn); // locate before reading mm.w: it sets it
+          writeRun(mm.w, i, base, n);
+        }
+        written += n;
+        pfn += n;
+      }
+    } finally {
+      k.mem.dropTemplate(t);
     }
     k.counters.v[C.struct_pages_initialised] += written;
     if (pb !== undefined) for (let pfn = startPfn + ((pbNr - (startPfn % pbNr)) % pbNr); pfn < endPfn; pfn += pbNr) pb.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
