@@ -217,7 +217,8 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
   const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
-  // MAX_PHYSMEM_BITS of the paging the kernel runs (x86-64: 46 with 4-level, 52 with 5-level page tables)
+  // MAX_PHYSMEM_BITS of the paging the kernel runs (arch/x86/include/asm/sparsemem.h: 46 with 4-level,
+  // 52 with 5-level page tables; arm64 48, ppc64 51): a range above it has no section number
   const limit = 2 ** arch.maxPhysmemBits;
   const beyond = [
     ...ram.map((r) => ['--ram', r] as const),
@@ -226,10 +227,11 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   ].find(([, r]) => r.start + r.size > limit);
   if (beyond !== undefined) {
     const [opt, r] = beyond;
-    const la57 = arch.name === 'x86_64' ? ' (5-level paging addresses 52 bits: --kernel 7.3 on an LA57 CPU, or --arch x86_64-la57)' : '';
+    const end = r.start + r.size;
+    const hint = arch.name === 'x86_64' ? ' (5-level paging addresses 52 bits: an LA57 CPU, --cpu-la57, the default)' : '';
     throw new KernelError(
       EINVAL,
-      `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at ${humanBytes(r.start + r.size)} of physical address space, beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} (${humanBytes(limit)}) of ${arch.name}${la57}`,
+      `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at 0x${end.toString(16)} (${humanBytes(end)}), beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} of ${arch.name}: at most 0x${limit.toString(16)} (${humanBytes(limit)}) of physical address space${hint}`,
     );
   }
   return { ram, pmem, softReserved };
