@@ -1,4 +1,4 @@
-import { ENOMEM, KernelError } from '@daxsim/mm';
+import { ENOMEM, KernelError, VMEMMAP } from '@daxsim/mm';
 import type { MapLocation } from '@daxsim/nvdimm';
 import type { Machine } from './machine.js';
 import { planMemmap } from './planner.js';
@@ -40,7 +40,8 @@ export interface HostMemoryNeed {
  * the model, and costs a host page unless its contents are a template that
  * many frames share. What shares is what memmap init stores as whole
  * identical vmemmap pages: the struct pages of a base-page memmap (align =
- * PAGE_SIZE, or a generation without compound pages). Not a figure the CLI
+ * PAGE_SIZE, or a generation without compound pages), and the vmemmap pages
+ * of tails of compound pages whose tails hold the compound_info mask. Not a figure the CLI
  * prints as the kernel's: only the model's own cost.
  */
 export function hostMemoryNeed(m: Machine, p: MemmapRequest): HostMemoryNeed {
@@ -60,11 +61,15 @@ export function hostMemoryNeed(m: Machine, p: MemmapRequest): HostMemoryNeed {
   const structPages = (plan.vmemmap_data_bytes + plan.device_reserved_bytes) / ps;
   // memmap_init_zone_device() stores whole vmemmap pages of identical struct pages as one template
   const base = p.mode === 'fsdax' || p.align <= ps || m.generation === 'pre-series';
-  const sharedFrames = base ? structPages : 0;
+  // compound pages whose tails hold the compound_info mask (7.1 on): a whole vmemmap page of tails is alike in
+  // every compound page and shares a template; the head's vmemmap page is the compound page's own
+  const mask = !base && (m.k.memmap.layout.tailEncoding === 'mask' || VMEMMAP[m.generation].needsCompoundInfoMask);
+  const heads = mask ? Math.min(structPages, Math.floor(p.size / p.align)) : 0;
+  const sharedFrames = base ? structPages : structPages - (mask ? heads : structPages);
   // --map dev: the struct pages of the pfns that hold the memmap (memmap_init_range() of the altmap's pfns) each
   // carry their own lru list head, so their vmemmap pages are never alike
   const altmapOwn = Math.ceil(plan.device_reserved_bytes / ps / (ps / arch.structPageSize));
-  const ownFrames = plan.vmemmap_pagetable_bytes / ps + (base ? 0 : structPages) + altmapOwn;
+  const ownFrames = plan.vmemmap_pagetable_bytes / ps + (structPages - sharedFrames) + altmapOwn;
   return { ownFrames, sharedFrames, bytes: ownFrames * (ps + FRAME_BOOKKEEPING_BYTES) + sharedFrames * FRAME_BOOKKEEPING_BYTES };
 }
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { SZ_1G, MEMORY_DEVICE_GENERIC, X86_64_LA57 } from '@daxsim/mm';
+import { KERNELS, SZ_1G, MEMORY_DEVICE_GENERIC, X86_64_LA57 } from '@daxsim/mm';
 import { createKernel, memmapStats, memremapPages, memunmapPages, newDevPagemap } from './index.js';
 
 // A device above 2^47 (pfns from 2^35, vmemmap pages from 2^29): beyond 32-bit pfns and the TLB's flat table
 const DEV = 2 ** 47;
 const boot = (gib: number) =>
-  createKernel({ arch: X86_64_LA57, kernel: '7.3', ram: [{ nid: 0, size: 8 * SZ_1G }], devices: [{ start: DEV, size: gib * SZ_1G }] });
+  createKernel({ arch: X86_64_LA57, kernel: KERNELS['7.3'], ram: [{ nid: 0, size: 8 * SZ_1G }], devices: [{ start: DEV, size: gib * SZ_1G }] });
 const pagemap = (gib: number, vmemmapShift: number) =>
   newDevPagemap({ ranges: [{ start: DEV, end: DEV + gib * SZ_1G - 1 }], type: MEMORY_DEVICE_GENERIC, vmemmapShift });
 
@@ -37,13 +37,22 @@ describe('a base-page memmap shares one template until written; every struct pag
     expect([k.mem.sharedFrames, k.mem.templates]).toEqual([0, 0]);
   });
 
-  it('compound pages at pfn 2^35 build and tear down as below 2^32', () => {
+  it('compound pages at pfn 2^35 build and tear down as below 2^32; their tail vmemmap pages share one template under 7.3', () => {
     for (const shift of [9, 18]) {
       const k = boot(2);
       const pg = pagemap(2, shift);
       memremapPages(k, pg, 0);
       const head = DEV / 4096 + 2 ** shift;
+      // 7.3: each compound page's tail vmemmap page (tail-reuse keeps a head page and a tail page) holds the
+      // compound_info mask, not its head's address: alike across the device, one template for all
+      const compound = (2 * SZ_1G) / 4096 / 2 ** shift;
+      expect([k.mem.sharedFrames, k.mem.templates]).toEqual([compound, 1]);
+      // a store to one tail: that compound page's tail frame gets its own copy; another compound page's tail does not change
+      k.memmap.pageRefInc(head + 200);
+      expect(k.mem.sharedFrames).toBe(compound - 1);
+      expect([k.memmap.pageRefCount(head + 200), k.memmap.pageRefCount(head - 2 ** shift + 200)]).toEqual([1, 0]);
       expect([k.memmap.PageHead(head), k.memmap.compoundHead(head + 77), k.memmap.compoundHead(head - 1)]).toEqual([true, head, head - 2 ** shift]);
+      k.memmap.pageRefDecAndTest(head + 200);
       memunmapPages(k, pg);
     }
   });

@@ -284,33 +284,54 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   const page = new Int32Array(spp * 16);
   const rest = page.subarray(0, (spp - 3) * 16);
   const [maskLo, maskHi] = mask ? compoundInfoMask(k.arch, shift) : [0, 0];
-  for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
-    const lo = mask ? maskLo : mm.pageVirtLo(h) | 1; // compound_info mask, or compound_head = head + 1
-    const hi = mask ? maskHi : mm.pageVirtHi(h);
-    tail[W_HEAD] = lo;
-    tail[W_HEAD + 1] = hi;
-    writeRun(page, 0, tail, spp); // the template vmemmap page of this compound page's tails
-    let i = mm.locateW(h);
-    let w = mm.w;
-    writeRun(w, i, head, 1);
-    if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
-    // tails 1 and 2, then prep_compound_head (after tail 2, 1 or every tail: the words it stores, in
-    // tails 1 and 2 only, are the same), then the rest
-    writeRun(w, i + 16, tail, 2);
-    written += 3;
-    prepCompoundHead(mm, h, shift);
-    const last = h + nrInit;
-    for (let pfn = h + 3; pfn < last; ) {
-      const n = Math.min(last - pfn, spp - (pfn % spp));
-      i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn); // a whole vmemmap page of tails is stored next
-      w = mm.w;
-      if (n === spp) w.set(page, i);
-      else if (n === spp - 3) w.set(rest, i);
-      else writeRun(w, i, tail, n);
-      if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
-      written += n;
-      pfn += n;
+  // with the compound_info mask a tail holds no address of its own head: a whole vmemmap page of tails
+  // holds the same bytes in every compound page of the device, stored as one template (as base pages'
+  // are); with compound_head pointers each compound page's tails differ, and are stored word by word
+  let tpl = -1;
+  if (mask) {
+    tail[W_HEAD] = maskLo;
+    tail[W_HEAD + 1] = maskHi;
+    writeRun(page, 0, tail, spp);
+    tpl = k.mem.internTemplate(page);
+  }
+  try {
+    for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
+      const lo = mask ? maskLo : mm.pageVirtLo(h) | 1; // compound_info mask, or compound_head = head + 1
+      const hi = mask ? maskHi : mm.pageVirtHi(h);
+      tail[W_HEAD] = lo;
+      tail[W_HEAD + 1] = hi;
+      writeRun(page, 0, tail, spp); // the template vmemmap page of this compound page's tails
+      let i = mm.locateW(h);
+      let w = mm.w;
+      writeRun(w, i, head, 1);
+      if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
+      // tails 1 and 2, then prep_compound_head (after tail 2, 1 or every tail: the words it stores, in
+      // tails 1 and 2 only, are the same), then the rest
+      writeRun(w, i + 16, tail, 2);
+      written += 3;
+      prepCompoundHead(mm, h, shift);
+      const last = h + nrInit;
+      for (let pfn = h + 3; pfn < last; ) {
+        const n = Math.min(last - pfn, spp - (pfn % spp));
+        if (n === spp && tpl >= 0) {
+          mm.mmu.storeTemplate(mm.vmemmapPage(pfn), tpl);
+          if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+          written += n;
+          pfn += n;
+          continue;
+        }
+        i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn); // a whole vmemmap page of tails is stored next
+        w = mm.w;
+        if (n === spp) w.set(page, i);
+        else if (n === spp - 3) w.set(rest, i);
+        else writeRun(w, i, tail, n);
+        if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+        written += n;
+        pfn += n;
+      }
     }
+  } finally {
+    if (tpl >= 0) k.mem.dropTemplate(tpl);
   }
   k.counters.v[C.struct_pages_initialised] += written;
 }
