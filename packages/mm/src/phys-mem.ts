@@ -460,32 +460,48 @@ export class PhysicalMemory {
   }
 
   /**
-   * A 32-bit FNV-1a digest of every materialised frame's pfn and contents, in
-   * pfn order: two machines with equal digests hold the same bytes (a frame
-   * that shares a template digests as its contents). For tests that prove an
-   * operation left memory exactly as it found it.
+   * A 32-bit digest of every materialised frame's pfn and contents, in pfn
+   * order: per frame with non-zero bytes, its pfn and an FNV-1a hash of its
+   * words mixed in. Two machines with equal digests hold the same bytes; a
+   * frame that shares a template digests as its contents (the template's
+   * hash is computed once per digest, so a million frames that share it cost
+   * a million mixes, not a million page hashes). For tests that prove an
+   * operation left memory exactly as it found it, and machine checkpoints.
    */
   digest(): number {
     let h = 0x811c9dc5;
-    const mix = (v: number) => {
-      h ^= v;
-      h = Math.imul(h, 0x01000193);
-    };
     const words = this.pageSize >>> 2;
+    // FNV-1a of a slot's words, 0 for a page of zeros (which equals an unwritten frame)
+    const pageHash = (s: number): number => {
+      const arr = this.slabI32[s >>> this.slabShift]!;
+      const base = this.slotWord(s);
+      let nonzero = false;
+      let f = 0x811c9dc5;
+      for (let w = 0; w < words; w++) {
+        const v = arr[base + w]!;
+        if (v !== 0) nonzero = true;
+        f = Math.imul(f ^ v, 0x01000193);
+      }
+      return nonzero ? f >>> 0 || 1 : 0;
+    };
+    const templHash = new Map<number, number>();
     const visit = (bi: number, blk: Int32Array) => {
       for (let i = 0; i < blk.length; i++) {
         const e = blk[i]!;
         if (e === 0) continue;
-        const s = e > 0 ? e - 1 : this.templSlot[-e - 1]!;
-        const arr = this.slabI32[s >>> this.slabShift]!;
-        const base = this.slotWord(s);
-        let nonzero = false;
-        for (let w = 0; w < words; w++) if (arr[base + w] !== 0) { nonzero = true; break; }
-        if (!nonzero) continue; // a materialised frame of zeros equals an unwritten one
+        let f: number;
+        if (e > 0) f = pageHash(e - 1);
+        else {
+          const t = -e - 1;
+          let c = templHash.get(t);
+          if (c === undefined) templHash.set(t, (c = pageHash(this.templSlot[t]!)));
+          f = c;
+        }
+        if (f === 0) continue; // a materialised frame of zeros equals an unwritten one
         const pfn = bi * DIR_BLOCK + i;
-        mix(pfn % 0x100000000);
-        if (pfn >= 0x100000000) mix(Math.floor(pfn / 0x100000000));
-        for (let w = 0; w < words; w++) mix(arr[base + w]!);
+        h = Math.imul(h ^ pfn % 0x100000000, 0x01000193);
+        if (pfn >= 0x100000000) h = Math.imul(h ^ Math.floor(pfn / 0x100000000), 0x01000193);
+        h = Math.imul(h ^ f, 0x01000193);
       }
     };
     for (let bi = 0; bi < this.dir.length; bi++) {
