@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type MachineConfig, layoutMachine } from './config.js';
 import { hostMemoryNeed } from './host-memory.js';
 import { Machine } from './machine.js';
+import { daxctlCreateDevice, daxctlDisableDevice, daxctlReconfigureDevice } from './daxctl.js';
 import { ndctlCreateNamespace } from './ndctl.js';
 
 const SZ_1T = 2 ** 40;
@@ -90,4 +91,22 @@ describe('host memory: a memmap that exact simulation cannot hold is refused bef
       expect({ kernel, align, map, ok: spent >= need.ownFrames * 0.9 && spent <= need.ownFrames * 1.1 + 16 }).toEqual({ kernel, align, map, ok: true });
     }
   });
+
+  it('daxctl create-device on a soft-reserved region: refused the same way, before the seed device is touched', () => {
+    const m = Machine.create(config({ kernel: '6.1', pmem: [], softReserved: [16 * SZ_1G] }));
+    // dax_hmem binds dax0.0 over the whole range at boot: give its capacity back first
+    daxctlDisableDevice(m, m.daxDevice('dax0.0'));
+    daxctlReconfigureDevice(m, m.daxDevice('dax0.0'), { size: 0 });
+    const ops = m.ops.length;
+    const digest = m.k.mem.digest();
+    // 6.1's tails point at their head: every tail vmemmap page of the 8,192 2M pages is a host page of its own
+    m.hostMemoryLimit = 32 * SZ_1M;
+    const r = daxctlCreateDevice(m, { size: 16 * SZ_1G, align: 2 * SZ_1M });
+    expect([r.device, r.errno]).toEqual([null, ENOMEM]);
+    expect(r.errors[0]).toMatch(/^region0: exact simulation of this memmap \(16 GiB at align 2M, --map mem, tail-reuse\) needs about 64.\d MiB/);
+    expect([m.ops.length, m.k.mem.digest()]).toEqual([ops, digest]);
+    m.hostMemoryLimit = 128 * SZ_1M;
+    expect(daxctlCreateDevice(m, { size: 16 * SZ_1G, align: 2 * SZ_1M }).errno).toBe(0);
+  });
 });
+

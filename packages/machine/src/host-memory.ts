@@ -82,7 +82,14 @@ export function hostMemoryNeed(m: Machine, p: MemmapRequest): HostMemoryNeed {
 export function checkHostMemory(m: Machine, who: string, p: MemmapRequest): void {
   const limit = m.hostMemoryLimit;
   if (limit === undefined) return;
-  const need = hostMemoryNeed(m, p);
+  let need: HostMemoryNeed;
+  try {
+    need = hostMemoryNeed(m, p);
+  } catch (e) {
+    // a request the planner refuses (an align the kernel would refuse too): the kernel's path says why
+    if (e instanceof KernelError) return;
+    throw e;
+  }
   if (need.bytes <= limit) return;
   throw new KernelError(
     ENOMEM,
