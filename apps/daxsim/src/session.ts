@@ -1,6 +1,7 @@
-import { DEFAULT_CONFIG, Machine } from '@daxsim/machine';
+import { totalmem } from 'node:os';
+import { DEFAULT_CONFIG, Machine, parseSize } from '@daxsim/machine';
 import { StateFileError, StateLockError, readState, withStateLock, writeState } from '@daxsim/machine/state-file';
-import { KernelError, strerror } from '@daxsim/mm';
+import { EINVAL, KernelError, strerror } from '@daxsim/mm';
 import { UsageError } from './args.js';
 import type { CommandContext, SavedState } from './command.js';
 
@@ -37,6 +38,19 @@ export function loadMachine(ctx: CommandContext): { machine: Machine; saved: boo
 }
 
 /**
+ * What the model may spend of the host's memory on one memmap it builds:
+ * $DAXSIM_HOST_MEMORY (a size: 12G), else half the host's memory. Beyond
+ * it a namespace is refused with the figure (checkHostMemory()).
+ */
+export function hostMemoryLimit(env: Readonly<Record<string, string | undefined>>): number {
+  const v = env['DAXSIM_HOST_MEMORY'];
+  if (v === undefined || v === '') return Math.floor(totalmem() / 2);
+  const n = parseSize(v);
+  if (n === undefined || n <= 0) throw new KernelError(EINVAL, `DAXSIM_HOST_MEMORY=${v} is not a size (such as 12G)`);
+  return n;
+}
+
+/**
  * Runs `fn` on the machine the state file describes (the default machine
  * when there is none). A command that may change it holds the state file's
  * lock from the read to the write, so concurrent commands serialise as
@@ -59,6 +73,7 @@ export async function withMachine<T>(ctx: CommandContext, fn: (m: Machine) => T,
     const mark = resident?.mark(m);
     let saved: SavedState | undefined;
     try {
+      m.hostMemoryLimit = hostMemoryLimit(ctx.env);
       if (fail) m.armFailures(fail);
       return body();
     } finally {

@@ -43,8 +43,7 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
   const m = bus.k.memmap;
   // no _refcount anywhere has changed since memmap init left every head at 1: nothing to read
   if (initEpoch.get(pgmap) === m.refcountEpoch) return;
-  const sppShift = m.mmu.sppShift;
-  const sppMask = (1 << sppShift) - 1;
+  const sppMask = (1 << m.mmu.sppShift) - 1;
   const spWords = bus.k.arch.structPageSize >>> 2;
   const refWord = PAGE_REFCOUNT_OFFSET >>> 2;
   const step = 2 ** pgmapVmemmapShift(bus.k, pgmap);
@@ -56,10 +55,11 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
     const end = pfnEnd(bus.k, pgmap, r);
     for (let pfn = pfnFirst(bus.k, pgmap, r); pfn < end; pfn += step) {
       const within = (pfn & sppMask) * spWords;
-      if (pfn >>> sppShift !== vmi) {
+      const pv = m.vmemmapPage(pfn);
+      if (pv !== vmi) {
         base = m.locate(pfn) - within;
         w = m.w;
-        vmi = pfn >>> sppShift;
+        vmi = pv;
       }
       // a folio's mappings hold references too (the folio fault model, v6.15): kill_dev_dax() zaps them before memunmap_pages()
       const rc = w[base + within + refWord]!;

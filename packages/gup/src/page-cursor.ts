@@ -33,6 +33,8 @@ export class StructPageCursor {
   readonly m: Memmap;
   private readonly sppShift: number;
   private readonly sppMask: number;
+  /** struct pages per vmemmap page */
+  private readonly spp: number;
   /** vmemmap page of the last at(), -1 none. */
   private vmi = -1;
   /** That vmemmap page when it was translated for a store (atW()), -1 otherwise. */
@@ -51,6 +53,7 @@ export class StructPageCursor {
     this.m = m;
     this.sppShift = m.mmu.sppShift;
     this.sppMask = (1 << this.sppShift) - 1;
+    this.spp = 2 ** this.sppShift;
   }
 
   /** Forgets the translation (call before each batch). */
@@ -64,7 +67,7 @@ export class StructPageCursor {
 
   /** The word index of pfn's struct page in `this.w` (and byte index × 4 in `this.u8`). */
   at(pfn: number): number {
-    const vmi = pfn >>> this.sppShift;
+    const vmi = pfn <= 0xffffffff ? pfn >>> this.sppShift : Math.floor(pfn / this.spp); // >>> is exact below 2^32 only
     const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
     if (vmi !== this.vmi) this.translate(pfn, vmi, within, false);
     return this.base + within;
@@ -76,7 +79,7 @@ export class StructPageCursor {
    * as for a shared tail) once per vmemmap page stored to.
    */
   atW(pfn: number): number {
-    const vmi = pfn >>> this.sppShift;
+    const vmi = pfn <= 0xffffffff ? pfn >>> this.sppShift : Math.floor(pfn / this.spp); // >>> is exact below 2^32 only
     const within = (pfn & this.sppMask) << SP_WORD_SHIFT;
     if (vmi !== this.vmiW) this.translate(pfn, vmi, within, true);
     return this.base + within;

@@ -30,6 +30,7 @@ import {
   platformByName,
 } from '@daxsim/mm';
 import { REGION_ALIGN } from '@daxsim/nvdimm';
+import { humanBytes } from './size.js';
 
 
 /** A persistent-memory region: its size, and whether its DIMMs carry namespace labels. */
@@ -242,7 +243,22 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
   const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
-  if (at / arch.pageSize >= 2 ** 32)
-    throw new KernelError(EINVAL, `machine: ${at} bytes of physical address space is more than the model's 2^32 pfns`);
+  // MAX_PHYSMEM_BITS of the paging the kernel runs (arch/x86/include/asm/sparsemem.h: 46 with 4-level,
+  // 52 with 5-level page tables; arm64 48, ppc64 51): a range above it has no section number
+  const limit = 2 ** arch.maxPhysmemBits;
+  const beyond = [
+    ...ram.map((r) => ['--ram', r] as const),
+    ...pmem.map((r) => ['--pmem', r] as const),
+    ...softReserved.map((r) => ['--soft-reserved', r] as const),
+  ].find(([, r]) => r.start + r.size > limit);
+  if (beyond !== undefined) {
+    const [opt, r] = beyond;
+    const end = r.start + r.size;
+    const hint = arch.name === 'x86_64' ? ' (5-level paging addresses 52 bits: an LA57 CPU, --cpu-la57, the default)' : '';
+    throw new KernelError(
+      EINVAL,
+      `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at 0x${end.toString(16)} (${humanBytes(end)}), beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} of ${arch.name}: at most 0x${limit.toString(16)} (${humanBytes(limit)}) of physical address space${hint}`,
+    );
+  }
   return { ram, pmem, softReserved };
 }

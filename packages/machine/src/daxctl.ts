@@ -1,5 +1,6 @@
 import type { DaxRegion, DevDax } from '@daxsim/device-dax';
 import { EINVAL, ENOSPC, ENXIO, KernelError } from '@daxsim/mm';
+import { checkHostMemory } from './host-memory.js';
 import type { Machine } from './machine.js';
 import type { Op } from './ops.js';
 
@@ -72,6 +73,9 @@ export function daxctlCreateDevice(m: Machine, req: CreateDeviceRequest, hooks: 
 
 /** do_create() on one region: seed device, align, mappings or size, then enable. A failed step leaves the earlier ones done. */
 function createIn(m: Machine, region: DaxRegion, req: CreateDeviceRequest, hooks: CreateDeviceHooks): DevDax {
+  // the memmap the enable would build: refused before the first step when the host cannot hold it
+  const want = req.size ?? region.availableSize;
+  if (want > 0 && want <= region.availableSize) checkHostMemory(m, `region${region.id}`, { start: region.start, size: want, align: req.align || region.align, map: 'mem', mode: 'devdax' });
   try {
     m.apply({ op: 'dax.create', region: region.id });
   } catch (e) {

@@ -28,6 +28,7 @@ export type { SystemRamPlan, SystemRamPlanInput } from './plan-system-ram.js';
 export type { SystemRamCost, SystemRamMemmap } from './system-ram-cost.js';
 export type { MemmapCost } from './memmap-cost.js';
 export { planMemmap } from './planner.js';
+export { type HostMemoryNeed, checkHostMemory, hostMemoryNeed } from './host-memory.js';
 export type { PlanInput } from './planner.js';
 export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runScenario } from './scenario.js';
 export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';

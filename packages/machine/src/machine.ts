@@ -78,6 +78,12 @@ export class Machine {
   private readonly ops_: Op[] = [];
   /** The signals the consumer of the last `poison` op received. */
   lastSignals: SigInfo[] = [];
+  /**
+   * Host bytes the model may spend on one memmap it is asked to build
+   * (checkHostMemory(): -ENOMEM with the figure beyond it); unset, no check.
+   * The command line sets it from DAXSIM_HOST_MEMORY or the host's memory.
+   */
+  hostMemoryLimit: number | undefined = undefined;
   /** A `grab` failure armed for the next GUP instance this machine makes (DAXSIM_FAIL). */
   private grabFailAt = 0;
   /** Machine checks consumed so far (each consumer gets its own pid). */

@@ -13,6 +13,7 @@ import {
   namespaceResizeError,
   regionGetNamespace,
 } from '@daxsim/nvdimm';
+import { checkHostMemory } from './host-memory.js';
 import type { Machine } from './machine.js';
 
 /**
@@ -119,6 +120,7 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     if (!ns) throw new KernelError(ENXIO, `failed to reconfigure namespace: ${strerror(ENXIO)}`);
     const region = m.pmem[ns.region]!;
     const v = validate(m, region, ns, req)!;
+    if (v.mode === 'devdax' || v.mode === 'fsdax') checkHostMemory(m, `failed to reconfigure namespace ${namespaceName(ns)}`, { start: isConfigured(ns) ? ns.start : region.start, ...v, mode: v.mode });
     // namespace_prep_reconfig()
     if (ns.enabled && !req.force) throw new KernelError(EBUSY, `${namespaceName(ns)} is active, specify --force for re-configuration`);
     const dev = namespaceName(ns);
@@ -145,6 +147,7 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     if (v === AGAIN) continue;
     const ns = regionGetNamespace(region);
     if (!ns || !isConfigurationIdle(ns)) continue; // "no idle/available namespace seed"
+    if (v.mode === 'devdax' || v.mode === 'fsdax') checkHostMemory(m, `failed to create namespace in region${region.id}`, { start: freeExtents(region).find((e) => e.size >= v.size)?.start ?? region.start, ...v, mode: v.mode });
     setupIdle(m, region, ns, v);
     return ns;
   }

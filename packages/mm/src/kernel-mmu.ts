@@ -8,6 +8,14 @@ import type { PhysicalMemory } from './phys-mem.js';
 const TLB_BLOCK_SHIFT = 12;
 const TLB_BLOCK = 1 << TLB_BLOCK_SHIFT;
 const TLB_BLOCK_MASK = TLB_BLOCK - 1;
+/**
+ * vmemmap pages below this find their TLB block in a plain array (at most
+ * 2^16 blocks: the struct pages of 2^34 pfns with 64 a page, x86-64's whole
+ * 4-level address space); the blocks above it live in a Map. 5-level paging
+ * addresses 2^40 pfns, 2^34 vmemmap pages: a flat table of them would be
+ * 2^22 blocks.
+ */
+const TLB_FLAT_VMIS = 2 ** 28;
 
 /**
  * The kernel's view of the vmemmap: init_mm's page tables for the vmemmap
@@ -16,8 +24,12 @@ const TLB_BLOCK_MASK = TLB_BLOCK - 1;
  * Addresses in the window are numbers relative to `windowBase` (VMEMMAP_START
  * rounded down to a top-level entry), so the struct page of pfn p lives at
  * `vmemmapOffset + p * 64`. The TLB maps a vmemmap page index (pfn / 64 on
- * x86-64) to the frame slot that backs it; a page-table change flushes what it
- * must through the page table's listener, never by hand.
+ * x86-64) to the frame slot that backs it, in blocks of 4,096 pages found by
+ * index (or, for vmemmap pages above 2^28, by hash); a page-table change
+ * flushes what it must through the page table's listener, never by hand. A
+ * TLB fill materialises the frame (PhysicalMemory.materialise), so the TLB
+ * never caches a frame that shares a template: what it caches is the frame's
+ * own storage, and every store through it is that frame's alone.
  */
 export class KernelMmu {
   readonly arch: ArchProfile;
@@ -40,9 +52,14 @@ export class KernelMmu {
   overwrite = false;
   /** Whether the frame the last walk found is mapped writable (every level on the way has _PAGE_RW). */
   private walkRw = true;
+  /**
+   * TLB blocks of vmemmap pages below TLB_FLAT_VMIS, by block number: 4,096
+   * entries (slot + 1, negated when read-only; 0 none) and, after them, how
+   * many are cached (a flush skips blocks at 0).
+   */
   private tlb: (Int32Array | undefined)[] = [];
-  /** Per TLB block: how many of its translations are cached (a flush skips blocks at 0). */
-  private tlbLive: number[] = [];
+  /** The blocks of vmemmap pages above TLB_FLAT_VMIS, by block number. */
+  private tlbHigh = new Map<number, Int32Array>();
   /** The blocks allocated, so a flush of a huge range visits these instead of every block in the range. */
   private tlbBlocks: number[] = [];
   private readonly useTlb: boolean;
@@ -56,6 +73,15 @@ export class KernelMmu {
    */
   private pwcSpan = -1;
   private pwcTable = 0;
+  /**
+   * The huge leaf (a PMD or PUD block) the last walk ended in: the vmemmap
+   * pages [leafVmi, leafEnd) it maps, from frame leafPfn on, and whether it
+   * is writable. Dropped by every flush, as the paging-structure cache is.
+   */
+  private leafVmi = -1;
+  private leafEnd = -1;
+  private leafPfn = 0;
+  private leafRw = true;
   private readonly pteLevel: number;
   /** Bytes that one PTE table maps (the size of one entry of the level above). */
   private readonly pteTableSpan: number;
@@ -98,7 +124,7 @@ export class KernelMmu {
    */
   translate(vmi: number): number {
     if (!this.useTlb) return this.walkVmemmap(vmi);
-    const blk = this.tlb[vmi >>> TLB_BLOCK_SHIFT];
+    const blk = vmi < TLB_FLAT_VMIS ? this.tlb[vmi >>> TLB_BLOCK_SHIFT] : this.tlbHigh.get(Math.floor(vmi / TLB_BLOCK));
     if (blk !== undefined) {
       const s = blk[vmi & TLB_BLOCK_MASK]!;
       if (s !== 0) {
@@ -118,7 +144,7 @@ export class KernelMmu {
   translateWrite(vmi: number): number {
     let e = 0;
     if (this.useTlb) {
-      const blk = this.tlb[vmi >>> TLB_BLOCK_SHIFT];
+      const blk = vmi < TLB_FLAT_VMIS ? this.tlb[vmi >>> TLB_BLOCK_SHIFT] : this.tlbHigh.get(Math.floor(vmi / TLB_BLOCK));
       if (blk !== undefined) e = blk[vmi & TLB_BLOCK_MASK]!;
       if (e !== 0) this.counters.v[C.tlb_hit]++;
       else e = this.fill(vmi);
@@ -149,35 +175,92 @@ export class KernelMmu {
     this.counters.v[C.tlb_miss]++;
     const slot = this.walkVmemmapCached(vmi);
     const e = this.walkRw ? slot + 1 : -(slot + 1);
-    const bi = vmi >>> TLB_BLOCK_SHIFT;
-    let blk = this.tlb[bi];
-    if (blk === undefined) {
-      // no holes (see PhysicalMemory.materialise): a sparse array would become a hash table
-      while (this.tlb.length < bi) {
-        this.tlb.push(undefined);
-        this.tlbLive.push(0);
+    let blk: Int32Array | undefined;
+    if (vmi < TLB_FLAT_VMIS) {
+      const bi = vmi >>> TLB_BLOCK_SHIFT;
+      blk = this.tlb[bi];
+      if (blk === undefined) {
+        // no holes (see PhysicalMemory): a sparse array would become a hash table
+        while (this.tlb.length < bi) this.tlb.push(undefined);
+        blk = this.tlb[bi] = new Int32Array(TLB_BLOCK + 1);
+        this.tlbBlocks.push(bi);
       }
-      blk = this.tlb[bi] = new Int32Array(1 << TLB_BLOCK_SHIFT);
-      this.tlbLive[bi] = 0;
-      this.tlbBlocks.push(bi);
+    } else {
+      const bi = Math.floor(vmi / TLB_BLOCK);
+      blk = this.tlbHigh.get(bi);
+      if (blk === undefined) {
+        this.tlbHigh.set(bi, (blk = new Int32Array(TLB_BLOCK + 1)));
+        this.tlbBlocks.push(bi);
+      }
     }
-    if (blk[vmi & TLB_BLOCK_MASK] === 0) this.tlbLive[bi]++;
+    if (blk[vmi & TLB_BLOCK_MASK] === 0) blk[TLB_BLOCK]++;
     blk[vmi & TLB_BLOCK_MASK] = e;
     return e;
+  }
+
+  // The TLB block of block number bi, or undefined.
+  private tlbBlock(bi: number): Int32Array | undefined {
+    return bi * TLB_BLOCK < TLB_FLAT_VMIS ? this.tlb[bi] : this.tlbHigh.get(bi);
+  }
+
+  /**
+   * A store of every byte of vmemmap page `vmi` with template t's contents
+   * (memmap init of whole vmemmap pages of identical struct pages): the
+   * frame that backs the page takes the template
+   * (PhysicalMemory.storeTemplate), and shares it until its first store if
+   * it had no storage of its own. A read-only PTE faults as any store does;
+   * an unmapped page oopses. The TLB is not filled (that would materialise
+   * the frame).
+   */
+  storeTemplate(vmi: number, t: number): void {
+    let e = 0;
+    if (this.useTlb) {
+      const blk = vmi < TLB_FLAT_VMIS ? this.tlb[vmi >>> TLB_BLOCK_SHIFT] : this.tlbHigh.get(Math.floor(vmi / TLB_BLOCK));
+      if (blk !== undefined) e = blk[vmi & TLB_BLOCK_MASK]!;
+    }
+    if (e !== 0) {
+      // cached: the frame has storage of its own, which takes the template's bytes
+      this.counters.v[C.tlb_hit]++;
+      if (e < 0) this.writeFault(vmi);
+      this.mem.storeTemplate(this.resolveFrameCached(vmi), t);
+      return;
+    }
+    if (this.useTlb) this.counters.v[C.tlb_miss]++;
+    const pfn = this.resolveFrameCached(vmi);
+    if (pfn < 0) this.notPopulated(vmi);
+    if (!this.walkRw) this.writeFault(vmi);
+    this.mem.storeTemplate(pfn, t);
+  }
+
+  // The oops of an access to a vmemmap page nothing maps.
+  private notPopulated(vmi: number): never {
+    const va = this.kernelVa(this.vmemmapOffset + vmi * this.arch.pageSize);
+    throw new KernelError(EFAULT, `BUG: unable to handle page fault for address: ${va.toString(16)} (vmemmap not populated)`);
   }
 
   /** The slow, obviously correct translation: a full page-table walk, no cache. */
   walkVmemmap(vmi: number): number {
     const pfn = this.resolveFrame(vmi);
-    if (pfn < 0) {
-      const va = this.kernelVa(this.vmemmapOffset + vmi * this.arch.pageSize);
-      throw new KernelError(EFAULT, `BUG: unable to handle page fault for address: ${va.toString(16)} (vmemmap not populated)`);
-    }
+    if (pfn < 0) this.notPopulated(vmi);
     return this.mem.materialise(pfn, this.overwrite && this.walkRw);
   }
 
-  // walkVmemmap() with the paging-structure cache: the same frame, or the same oops.
+  // walkVmemmap() with the paging-structure caches: the same frame, or the same oops.
   private walkVmemmapCached(vmi: number): number {
+    const pfn = this.resolveFrameCached(vmi);
+    if (pfn < 0) this.notPopulated(vmi);
+    return this.mem.materialise(pfn, this.overwrite && this.walkRw);
+  }
+
+  /**
+   * resolveFrame() through the paging-structure caches (the PTE table and the
+   * huge leaf of the last walk): the same frame, or -1; sets walkRw.
+   */
+  private resolveFrameCached(vmi: number): number {
+    if (vmi >= this.leafVmi && vmi < this.leafEnd) {
+      this.walkRw = this.leafRw;
+      return this.leafPfn + (vmi - this.leafVmi);
+    }
     const pt = this.pgtable;
     const va = this.vmemmapOffset + vmi * this.arch.pageSize;
     const span = Math.floor(va / this.pteTableSpan);
@@ -186,20 +269,29 @@ export class KernelMmu {
       const lo = pt.lo(this.pwcTable, idx);
       if (lo & _PAGE_PRESENT) {
         this.walkRw = (lo & _PAGE_RW) !== 0; // the upper levels of a vmemmap walk are page tables, always writable
-        return this.mem.materialise(entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift), this.overwrite && this.walkRw);
+        return entryPfn(lo, pt.hi(this.pwcTable, idx), this.arch.pageShift);
       }
-      return this.walkVmemmap(vmi); // not mapped: the slow path raises the oops
+      return this.resolveFrame(vmi); // not mapped: the slow path answers -1
     }
     const level = pt.walk(va);
     if (level === this.pteLevel) {
       this.pwcSpan = span;
       this.pwcTable = pt.wTable;
     }
-    if (!entryPresent(pt.wLo)) return this.walkVmemmap(vmi);
+    if (!entryPresent(pt.wLo)) return -1;
     this.walkRw = (pt.wLo & _PAGE_RW) !== 0;
     const base = entryPfn(pt.wLo, pt.wHi, this.arch.pageShift);
-    const within = va % pt.levelSize(level);
-    return this.mem.materialise(base + Math.floor(within / this.arch.pageSize), this.overwrite && this.walkRw);
+    const size = pt.levelSize(level);
+    const within = va % size;
+    const first = Math.floor(within / this.arch.pageSize);
+    if (level < this.pteLevel) {
+      // a huge leaf: the vmemmap pages it maps come from consecutive frames
+      this.leafVmi = vmi - first;
+      this.leafEnd = this.leafVmi + size / this.arch.pageSize;
+      this.leafPfn = base;
+      this.leafRw = this.walkRw;
+    }
+    return base + first;
   }
 
   /** The frame that backs vmemmap page `vmi`, or -1 when no entry maps it. */
@@ -217,6 +309,7 @@ export class KernelMmu {
   /** flush_tlb_kernel_range(): drops cached translations of [va, va + size). */
   flushTlbKernelRange(va: number, size: number): void {
     this.pwcSpan = -1;
+    this.leafVmi = this.leafEnd = -1;
     const ps = this.arch.pageSize;
     const first = Math.max(0, Math.floor((va - this.vmemmapOffset) / ps));
     const last = Math.ceil((va + size - this.vmemmapOffset) / ps);
@@ -235,14 +328,14 @@ export class KernelMmu {
 
   // Drops the cached translations of block bi that lie in [first, last); returns how many there were.
   private flushBlock(bi: number, first: number, last: number): number {
-    const blk = this.tlb[bi];
-    if (blk === undefined || this.tlbLive[bi] === 0) return 0;
+    const blk = this.tlbBlock(bi);
+    if (blk === undefined || blk[TLB_BLOCK] === 0) return 0;
     const start = bi * TLB_BLOCK;
     const lo = Math.max(first, start) - start;
     const hi = Math.min(last, start + TLB_BLOCK) - start;
     let flushed = 0;
     if (lo === 0 && hi === TLB_BLOCK) {
-      flushed = this.tlbLive[bi]!;
+      flushed = blk[TLB_BLOCK]!;
       blk.fill(0);
     } else {
       for (let j = lo; j < hi; j++) {
@@ -251,16 +344,17 @@ export class KernelMmu {
           flushed++;
         }
       }
+      blk[TLB_BLOCK] -= flushed;
     }
-    this.tlbLive[bi]! -= flushed;
     return flushed;
   }
 
   /** flush_tlb_all() */
   flushTlbAll(): void {
     this.pwcSpan = -1;
+    this.leafVmi = this.leafEnd = -1;
     this.tlb = [];
-    this.tlbLive = [];
+    this.tlbHigh = new Map();
     this.tlbBlocks = [];
   }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { X86_64 } from './arch.js';
+import { X86_64, X86_64_LA57 } from './arch.js';
+import { EINVAL } from './errno.js';
+import { errnoOf } from './test/errno-of.js';
 import { PhysicalMemory } from './phys-mem.js';
 
 describe('PhysicalMemory', () => {
@@ -87,4 +89,63 @@ describe('PhysicalMemory', () => {
     b.write(8193, Uint8Array.of(1));
     expect(a.digest()).not.toBe(b.digest());
   });
+
+  it('MAX_PHYSMEM_BITS: 46 bits under 4-level paging, 52 under 5-level; pfns beyond 2^32 are frames of their own', () => {
+    const four = new PhysicalMemory(X86_64);
+    expect(errnoOf(() => four.addRange({ start: 2 ** 46 - 2 ** 30, size: 2 ** 31, kind: 'device' }))).toBe(EINVAL);
+    expect(() => four.addRange({ start: 2 ** 46 - 2 ** 30, size: 2 ** 31, kind: 'device' })).toThrow(/beyond MAX_PHYSMEM_BITS \(46 on x86_64\)/);
+    four.addRange({ start: 2 ** 46 - 2 ** 30, size: 2 ** 30, kind: 'device' }); // ends exactly at 2^46
+    const five = new PhysicalMemory(X86_64_LA57);
+    expect(() => five.addRange({ start: 2 ** 52 - 2 ** 30, size: 2 ** 31, kind: 'device' })).toThrow(/beyond MAX_PHYSMEM_BITS \(52 on x86_64-la57\)/);
+    five.addRange({ start: 0, size: 2 ** 52, kind: 'device' }); // 4 PiB of address space costs nothing
+    // pfn p and p + 2^32 (and + 2^39) are three frames: a 32-bit pfn would alias them
+    const p = 0x1234;
+    five.write(p * 4096, Uint8Array.of(1));
+    five.write((p + 2 ** 32) * 4096, Uint8Array.of(2));
+    five.write((p + 2 ** 39) * 4096 + 4095, Uint8Array.of(3));
+    expect([five.read(p * 4096, 1)[0], five.read((p + 2 ** 32) * 4096, 1)[0], five.read((p + 2 ** 39) * 4096 + 4095, 1)[0]]).toEqual([1, 2, 3]);
+    expect(five.materialisedFrames).toBe(3);
+    // the digest tells frames apart by their whole pfn
+    const other = new PhysicalMemory(X86_64_LA57);
+    other.addRange({ start: 0, size: 2 ** 52, kind: 'device' });
+    other.write(p * 4096, Uint8Array.of(1));
+    other.write((p + 2 ** 33) * 4096, Uint8Array.of(2));
+    other.write((p + 2 ** 39) * 4096 + 4095, Uint8Array.of(3));
+    expect(other.digest()).not.toBe(five.digest());
+    five.discard(p + 2 ** 32);
+    expect([five.materialisedFrames, five.read((p + 2 ** 32) * 4096, 1)[0], five.read(p * 4096, 1)[0]]).toEqual([2, 0, 1]);
+  });
+
+  it('template frames: many frames share one host copy of the same contents until each is first stored to (copy on write)', () => {
+    const m = new PhysicalMemory(X86_64_LA57);
+    m.addRange({ start: 0, size: 2 ** 50, kind: 'device' });
+    const page = new Int32Array(1024).map((_, i) => i * 7 + 1);
+    const t = m.internTemplate(page);
+    expect(m.internTemplate(page.slice())).toBe(t); // the same contents: the same template
+    m.dropTemplate(t);
+    const pfns = Array.from({ length: 1000 }, (_, i) => 2 ** 36 + i * 3);
+    for (const pfn of pfns) m.storeTemplate(pfn, t);
+    m.dropTemplate(t);
+    // every frame has contents; one host page holds them all
+    expect([m.materialisedFrames, m.sharedFrames, m.hostFrames, m.templates]).toEqual([1000, 1000, 1, 1]);
+    const bytes = new Uint8Array(page.buffer);
+    expect(m.read(pfns[500]! * 4096, 4096)).toEqual(bytes);
+    expect(m.frameShared(pfns[500]!)).toBe(true);
+    // a plain memory with the same bytes written frame by frame holds the same contents
+    const plain = new PhysicalMemory(X86_64_LA57);
+    plain.addRange({ start: 0, size: 2 ** 50, kind: 'device' });
+    for (const pfn of pfns) plain.write(pfn * 4096, bytes);
+    expect(m.digest()).toBe(plain.digest());
+    // the first store to one frame gives it its own copy: the others still read the template
+    m.write(pfns[500]! * 4096 + 8, Uint8Array.of(0xee));
+    expect([m.sharedFrames, m.hostFrames, m.cowBreaks, m.frameShared(pfns[500]!)]).toEqual([999, 2, 1, false]);
+    expect(m.read(pfns[500]! * 4096 + 8, 2)).toEqual(Uint8Array.of(0xee, bytes[9]!));
+    expect(m.read(pfns[501]! * 4096 + 8, 1)[0]).toBe(bytes[8]);
+    plain.write(pfns[500]! * 4096 + 8, Uint8Array.of(0xee));
+    expect(m.digest()).toBe(plain.digest());
+    // discarded frames let go of the template; the last one frees it
+    for (const pfn of pfns) m.discard(pfn);
+    expect([m.materialisedFrames, m.sharedFrames, m.hostFrames, m.templates]).toEqual([0, 0, 0, 0]);
+  });
 });
+

@@ -205,6 +205,8 @@ export class Memmap {
   refcountEpoch = 0;
   private readonly sppShift: number;
   private readonly sppMask: number;
+  /** struct pages per vmemmap page (2^sppShift) */
+  private readonly spp: number;
   private readonly frameWordShift: number;
   private readonly vmStartLo: number;
   private readonly vmStartHi: number;
@@ -219,15 +221,24 @@ export class Memmap {
     this.counters = counters;
     this.sppShift = mmu.sppShift;
     this.sppMask = (1 << this.sppShift) - 1;
+    this.spp = 2 ** this.sppShift;
     this.frameWordShift = this.arch.pageShift - 2;
     this.vmStartLo = Number(this.arch.vmemmapStart & 0xffffffffn);
     this.vmStartHi = Number(this.arch.vmemmapStart >> 32n);
     this.w = new Int32Array(0);
   }
 
+  /**
+   * The vmemmap page holding pfn's struct page: pfn >>> sppShift below 2^32
+   * (where >>> is exact), a division above (pfns reach 2^40).
+   */
+  vmemmapPage(pfn: number): number {
+    return pfn <= 0xffffffff ? pfn >>> this.sppShift : Math.floor(pfn / this.spp);
+  }
+
   /** Finds pfn's struct page: sets `w`/`si`, returns its first word index in `w`. */
   locate(pfn: number): number {
-    const slot = this.mmu.translate(pfn >>> this.sppShift);
+    const slot = this.mmu.translate(pfn <= 0xffffffff ? pfn >>> this.sppShift : Math.floor(pfn / this.spp));
     const m = this.mem;
     const si = slot >>> m.slabShift;
     this.si = si;
@@ -240,7 +251,7 @@ export class Memmap {
    * the vmemmap PTE that maps pfn's struct page is read-only (a shared tail).
    */
   locateW(pfn: number): number {
-    const slot = this.mmu.translateWrite(pfn >>> this.sppShift);
+    const slot = this.mmu.translateWrite(pfn <= 0xffffffff ? pfn >>> this.sppShift : Math.floor(pfn / this.spp));
     const m = this.mem;
     const si = slot >>> m.slabShift;
     this.si = si;

@@ -305,17 +305,26 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   // struct pages written, counted as they are written (not from the loop bounds)
   let written = 0;
   if (pfnsPerCompound === 1) {
-    // base pages: one translation per vmemmap page
+    // base pages: every struct page alike, so every whole vmemmap page holds the same bytes: stored as
+    // one template page (PhysicalMemory.storeTemplate: the frame takes those bytes, and shares one
+    // host copy of them until its first store), a partial page word by word
     const page = new Int32Array(spp * 16);
     for (let j = 0; j < spp; j++) page.set(base, j * 16);
-    for (let pfn = startPfn; pfn < endPfn; ) {
-      const n = Math.min(endPfn - pfn, spp - (pfn % spp));
-      // every byte of a whole vmemmap page is stored next (locate before reading mm.w: it sets it)
-      const i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn);
-      if (n === spp) mm.w.set(page, i);
-      else writeRun(mm.w, i, base, n);
-      written += n;
-      pfn += n;
+    const t = k.mem.internTemplate(page);
+    try {
+      for (let pfn = startPfn; pfn < endPfn; ) {
+        const n = Math.min(endPfn - pfn, spp - (pfn % spp));
+        if (n === spp) {
+          mm.mmu.storeTemplate(mm.vmemmapPage(pfn), t);
+        } else {
+          const i = mm.locateW(pfn); // locate before reading mm.w: it sets it
+          writeRun(mm.w, i, base, n);
+        }
+        written += n;
+        pfn += n;
+      }
+    } finally {
+      k.mem.dropTemplate(t);
     }
     k.counters.v[C.struct_pages_initialised] += written;
     if (pb !== undefined) for (let pfn = startPfn + ((pbNr - (startPfn % pbNr)) % pbNr); pfn < endPfn; pfn += pbNr) pb.setPageblockMigratetype(pfn, MIGRATE_MOVABLE);
@@ -327,33 +336,54 @@ function fastInit(k: MemmapInitKernel, startPfn: number, endPfn: number, pgmap: 
   const page = new Int32Array(spp * 16);
   const rest = page.subarray(0, (spp - 3) * 16);
   const [maskLo, maskHi] = mask ? compoundInfoMask(k.arch, shift) : [0, 0];
-  for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
-    const lo = mask ? maskLo : mm.pageVirtLo(h) | 1; // compound_info mask, or compound_head = head + 1
-    const hi = mask ? maskHi : mm.pageVirtHi(h);
-    tail[W_HEAD] = lo;
-    tail[W_HEAD + 1] = hi;
-    writeRun(page, 0, tail, spp); // the template vmemmap page of this compound page's tails
-    let i = mm.locateW(h);
-    let w = mm.w;
-    writeRun(w, i, head, 1);
-    if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
-    // tails 1 and 2, then prep_compound_head (after tail 2, 1 or every tail: the words it stores, in
-    // tails 1 and 2 only, are the same), then the rest
-    writeRun(w, i + 16, tail, 2);
-    written += 3;
-    prepCompoundHead(mm, h, shift);
-    const last = h + nrInit;
-    for (let pfn = h + 3; pfn < last; ) {
-      const n = Math.min(last - pfn, spp - (pfn % spp));
-      i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn); // a whole vmemmap page of tails is stored next
-      w = mm.w;
-      if (n === spp) w.set(page, i);
-      else if (n === spp - 3) w.set(rest, i);
-      else writeRun(w, i, tail, n);
-      if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
-      written += n;
-      pfn += n;
+  // with the compound_info mask a tail holds no address of its own head: a whole vmemmap page of tails
+  // holds the same bytes in every compound page of the device, stored as one template (as base pages'
+  // are); with compound_head pointers each compound page's tails differ, and are stored word by word
+  let tpl = -1;
+  if (mask) {
+    tail[W_HEAD] = maskLo;
+    tail[W_HEAD + 1] = maskHi;
+    writeRun(page, 0, tail, spp);
+    tpl = k.mem.internTemplate(page);
+  }
+  try {
+    for (let h = startPfn; h < endPfn; h += pfnsPerCompound) {
+      const lo = mask ? maskLo : mm.pageVirtLo(h) | 1; // compound_info mask, or compound_head = head + 1
+      const hi = mask ? maskHi : mm.pageVirtHi(h);
+      tail[W_HEAD] = lo;
+      tail[W_HEAD + 1] = hi;
+      writeRun(page, 0, tail, spp); // the template vmemmap page of this compound page's tails
+      let i = mm.locateW(h);
+      let w = mm.w;
+      writeRun(w, i, head, 1);
+      if (pb !== undefined && h % pbNr === 0) pb.setPageblockMigratetype(h, MIGRATE_MOVABLE);
+      // tails 1 and 2, then prep_compound_head (after tail 2, 1 or every tail: the words it stores, in
+      // tails 1 and 2 only, are the same), then the rest
+      writeRun(w, i + 16, tail, 2);
+      written += 3;
+      prepCompoundHead(mm, h, shift);
+      const last = h + nrInit;
+      for (let pfn = h + 3; pfn < last; ) {
+        const n = Math.min(last - pfn, spp - (pfn % spp));
+        if (n === spp && tpl >= 0) {
+          mm.mmu.storeTemplate(mm.vmemmapPage(pfn), tpl);
+          if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+          written += n;
+          pfn += n;
+          continue;
+        }
+        i = n === spp ? mm.locateWhole(pfn) : mm.locateW(pfn); // a whole vmemmap page of tails is stored next
+        w = mm.w;
+        if (n === spp) w.set(page, i);
+        else if (n === spp - 3) w.set(rest, i);
+        else writeRun(w, i, tail, n);
+        if (pb !== undefined) for (let p = pfn + ((pbNr - (pfn % pbNr)) % pbNr); p < pfn + n; p += pbNr) pb.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+        written += n;
+        pfn += n;
+      }
     }
+  } finally {
+    if (tpl >= 0) k.mem.dropTemplate(tpl);
   }
   k.counters.v[C.struct_pages_initialised] += written;
 }
