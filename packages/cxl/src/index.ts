@@ -45,3 +45,12 @@ export { CXL_POISON_LEN, CXL_POISON_LIST_LIMIT, cxlClearPoison, cxlDpaToHpa, cxl
 export type { CxlPoisonEntry } from './poison.js';
 export { cxlDebugfsWrite, cxlDriverBind, cxlDriverUnbind, cxlSysfsRead, cxlSysfsWrite, directSysfs } from './sysfs.js';
 export type { CxlSysfs } from './sysfs.js';
+// cxl-cli (ndctl v81; the poison verbs of v84): what the tool checks, writes and prints
+export { busToJson, decoderToJson, memdevToJson, portToJson, regionToJson } from './cli/json.js';
+export type { CxlJsonFlags, CxlJsonHooks, JsonObject } from './cli/json.js';
+export { CxlFilterWalk, cxlList, displayJsonArray } from './cli/list.js';
+export type { CxlCmdResult, CxlFilterParams } from './cli/list.js';
+export { cxlCreateRegion, cxlRegionAction } from './cli/region.js';
+export type { CreateRegionParams, CxlRegionHooks, RegionAction, RegionActionParams } from './cli/region.js';
+export { cxlMediaPoison, cxlMemdevAction } from './cli/memdev.js';
+export type { MediaPoisonParams, MemdevActionParams } from './cli/memdev.js';
