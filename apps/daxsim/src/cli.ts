@@ -1,5 +1,6 @@
 import { type OptSpec, type Parsed, UsageError, formatUsage, parseArgs } from './args.js';
 import type { Command, CommandContext } from './command.js';
+import { cxlCommands } from './commands/cxl.js';
 import { daxctlCommands } from './commands/daxctl.js';
 import { defaultRunCommand } from './commands/default-run.js';
 import { infoCommands } from './commands/info.js';
@@ -14,6 +15,7 @@ export const COMMANDS: Command[] = [
   ...machineCommands,
   ...ndctlCommands,
   ...daxctlCommands,
+  ...cxlCommands,
   ...workloadCommands,
   ...infoCommands,
   planCommand,

@@ -72,6 +72,23 @@ export interface CxlFeatures {
 /** 7.3's (measured on 7.3-rc7). */
 export const CXL_FEATURES_7_3: CxlFeatures = Object.freeze({ ramRegions: true, daxCxl: true, daxCxlMemmapOnMemory: true, rootDecoderQosClass: true });
 
+/**
+ * What a release offers, from its version and its registry row's
+ * daxMemmapOnMemory: RAM regions and dax_cxl from v6.3 (the merge window
+ * of create_ram_region and drivers/dax/cxl.c), memmap_on_memory where dax_kmem has it (v6.8);
+ * qos_class as measured (absent on 6.1, present on 7.3; from v6.9 not confirmed).
+ */
+export function cxlFeaturesFor(version: string, daxMemmapOnMemory: boolean): CxlFeatures {
+  const [maj, min] = version.split('.').map(Number) as [number, number];
+  const atLeast = (a: number, b: number) => maj > a || (maj === a && min >= b);
+  return Object.freeze({
+    ramRegions: atLeast(6, 3),
+    daxCxl: atLeast(6, 3),
+    daxCxlMemmapOnMemory: atLeast(6, 3) && daxMemmapOnMemory,
+    rootDecoderQosClass: atLeast(6, 9),
+  });
+}
+
 /** An id allocator (include/linux/idr.h ida): the lowest free id. */
 export class Ida {
   private readonly used = new Set<number>();

@@ -1,4 +1,4 @@
-export { CXL_FEATURES_7_3, CxlBus, Ida, validateTopology } from './cxl-bus.js';
+export { CXL_FEATURES_7_3, CxlBus, cxlFeaturesFor, Ida, validateTopology } from './cxl-bus.js';
 export type { CxlBusOptions, CxlFeatures, CxlHostBridgeConfig, CxlMemdevConfig, CxlTopology, CxlWindowConfig } from './cxl-bus.js';
 export {
   CXL_CONFIG_ACTIVE,

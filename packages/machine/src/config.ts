@@ -78,6 +78,20 @@ export interface MachineConfig {
    * can then runs the x86_64-la57 profile.
    */
   readonly cpuLa57?: boolean;
+  /**
+   * CXL type-3 memdevs (mem0, mem1, ...), each behind its own root port of
+   * one host bridge, all under one CFMWS window (decoder0.0) sized to hold
+   * them all, at interleave granularity 256: QEMU's `-device pxb-cxl`, one
+   * `-device cxl-rp` and one `-device cxl-type3,volatile-memdev=` (or
+   * `persistent-memdev=` for pmem) each, and `-M cxl-fmw.0.targets.0=...`.
+   */
+  readonly cxlMemdevs?: readonly CxlMemdevSpec[];
+}
+
+/** One `--cxl-memdev SIZE[:pmem]`: a volatile (default) or persistent type-3 device of SIZE bytes. */
+export interface CxlMemdevSpec {
+  readonly size: number;
+  readonly pmem: boolean;
 }
 
 /** The CPU of the 6.1 and 7.3-rc7 measurements had LA57. */
@@ -175,6 +189,8 @@ export interface MachineLayout {
   readonly ram: readonly PhysRange[];
   readonly pmem: readonly PhysRange[];
   readonly softReserved: readonly PhysRange[];
+  /** CFMWS windows ("CXL Window N"), each on a memory-only node of its own after the RAM and soft-reserved nodes. */
+  readonly cxlWindows: readonly PhysRange[];
 }
 
 const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
@@ -216,7 +232,13 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
   const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
+  // CXL capacity comes in 256 MiB units (CXL 3.1 8.1.3.8: the range size registers count 256 MiB)
+  check('--cxl-memdev', (config.cxlMemdevs ?? []).map((m) => m.size), 256 * 2 ** 20);
+  const cxlTotal = (config.cxlMemdevs ?? []).reduce((a, m) => a + m.size, 0);
+  // acpi_parse_cfmws(): a window that SRAT leaves out gets the next free node
+  const cxlNid = Math.max(config.ram.length, ...(config.softReservedNodes ?? []).map((n) => n + 1));
+  const cxlWindows = cxlTotal ? [{ ...device(cxlTotal, 'CXL Window 0'), nid: cxlNid }] : [];
   if (at / arch.pageSize >= 2 ** 32)
     throw new KernelError(EINVAL, `machine: ${at} bytes of physical address space is more than the model's 2^32 pfns`);
-  return { ram, pmem, softReserved };
+  return { ram, pmem, softReserved, cxlWindows };
 }

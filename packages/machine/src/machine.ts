@@ -34,6 +34,7 @@ import {
   setMachineCheckHandler,
 } from '@daxsim/mm';
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
+import { CxlBus, type CxlSysfs, cxlDebugfsWrite, cxlDriverBind, cxlDriverUnbind, cxlFeaturesFor, cxlList, cxlSysfsWrite } from '@daxsim/cxl';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } from './config.js';
 import type { Op } from './ops.js';
@@ -75,6 +76,15 @@ export class Machine {
   readonly kmem: DaxKmem;
   /** Dynamic dax regions from soft-reserved ranges (dax_hmem). */
   readonly softReserved: DaxRegion[] = [];
+  /** The CXL bus (cxl_acpi, cxl_pci, cxl_mem, regions, dax_cxl): null without --cxl-memdev. */
+  readonly cxl: CxlBus | null = null;
+  /** What cxl-cli writes through: each write, bind and debugfs write an operation of the log. */
+  readonly cxlSysfs: CxlSysfs = {
+    write: (dev, attr, value) => this.apply({ op: 'cxl.write', dev, attr, value }),
+    bind: (dev) => this.apply({ op: 'cxl.bind', dev }),
+    unbind: (dev) => this.apply({ op: 'cxl.unbind', dev }),
+    debugfs: (memdev, attr, value) => this.apply({ op: 'cxl.debugfs', memdev, attr, value }),
+  };
   private readonly ops_: Op[] = [];
   /** The signals the consumer of the last `poison` op received. */
   lastSignals: SigInfo[] = [];
@@ -91,7 +101,7 @@ export class Machine {
     this.kernel = kernelChoice(config);
     this.arch = this.kernel.arch;
     this.generation = this.kernel.generation;
-    const devices = [...layout.pmem, ...layout.softReserved].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
+    const devices = [...layout.pmem, ...layout.softReserved, ...layout.cxlWindows].map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid }));
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
     this.k = createKernel({
       arch: this.arch,
@@ -122,6 +132,28 @@ export class Machine {
       this.softReserved.push(region);
       bindDevDax(region.devices.get(`dax${id}.0`)!);
     });
+    const memdevs = config.cxlMemdevs ?? [];
+    if (memdevs.length) {
+      // one host bridge, a root port per memdev, one window over the host bridge (QEMU's pxb-cxl, cxl-rp, cxl-type3, cxl-fmw)
+      this.cxl = new CxlBus({
+        topology: {
+          hostBridges: [{ busNr: 12, rootPorts: memdevs.length }],
+          memdevs: memdevs.map((d, i) => ({ ramSize: d.pmem ? 0 : d.size, pmemSize: d.pmem ? d.size : 0, hostBridge: 0, rootPort: i })),
+          windows: layout.cxlWindows.map((w) => ({ base: w.start, size: w.size, targets: [0], granularity: 256, nid: w.nid })),
+        },
+        features: cxlFeaturesFor(this.kernel.release.version, this.kernel.release.hotplug.daxMemmapOnMemory),
+        dax: this.bus,
+        kmem: this.kmem,
+        // memregion_alloc() is shared: the nvdimm regions and hmem devices hold the ids below
+        memregionsInUse: [...Array(layout.pmem.length + layout.softReserved.length).keys()],
+      });
+    }
+  }
+
+  /** The CXL bus; ENXIO when the machine has no CXL memdevs. */
+  cxlBus(): CxlBus {
+    if (!this.cxl) throw new KernelError(ENXIO, 'cxl: the machine has no CXL memdevs (machine create --cxl-memdev SIZE[:pmem])');
+    return this.cxl;
   }
 
   /** A new machine (no operations yet); EINVAL naming the option when the configuration cannot boot. */
@@ -161,7 +193,9 @@ export class Machine {
     const { materialised: _, ...st } = machineState(this.k, this.bus);
     const media = mediaPoisonedPfns(this.k);
     const earlyKill = memoryFailureEarlyKill(this.k);
-    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id), media, earlyKill }));
+    // the CXL bus's decoders, regions and poison as `cxl list -vvv` shows them
+    const cxl = this.cxl ? cxlList(this.cxl, { verbose: 3, idle: true }).json : null;
+    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id), media, earlyKill, cxl }));
   }
 
   /**
@@ -278,6 +312,18 @@ export class Machine {
         if (op.key !== 'vm.memory_failure_early_kill' || (op.value !== 0 && op.value !== 1))
           throw new KernelError(EINVAL, `sysctl: ${op.key} = ${op.value}: vm.memory_failure_early_kill takes 0 or 1`);
         setMemoryFailureEarlyKill(this.k, op.value === 1);
+        break;
+      case 'cxl.write':
+        cxlSysfsWrite(this.cxlBus(), op.dev, op.attr, op.value);
+        break;
+      case 'cxl.bind':
+        cxlDriverBind(this.cxlBus(), op.dev);
+        break;
+      case 'cxl.unbind':
+        cxlDriverUnbind(this.cxlBus(), op.dev);
+        break;
+      case 'cxl.debugfs':
+        cxlDebugfsWrite(this.cxlBus(), op.memdev, op.attr, op.value);
         break;
       default: {
         const never: never = op;
