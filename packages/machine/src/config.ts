@@ -10,6 +10,7 @@ import {
   KERNELS,
   KERNEL_VERSIONS,
   type KernelRelease,
+  type OnlinePolicy,
   KernelError,
   VMEMMAP,
   VMEMMAP_OPTIMIZE_RULES,
@@ -111,6 +112,11 @@ export interface KernelChoice {
   readonly fault: FaultModel;
   readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
   readonly ppc64Mmu: 'radix' | 'hash';
+  /**
+   * auto_online_blocks at boot: --auto-online, else the named release's
+   * (release.hotplug.defaultAutoOnline: Debian's 7.3 onlines), else offline.
+   */
+  readonly autoOnline: OnlinePolicy;
 }
 
 /**
@@ -153,6 +159,9 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
     fault: release.fault,
     vmemmapOptimizeRule: (rule as VmemmapOptimizeRule | undefined) ?? release.vmemmapOptimizeRule,
     ppc64Mmu: mmu ?? 'radix',
+    // a named release boots as its distribution built it (Debian's 7.3: online); without --kernel the machine keeps the
+    // upstream kernel's own default, CONFIG_MHP_DEFAULT_ONLINE_TYPE_OFFLINE, as daxsim machines always had
+    autoOnline: (config.autoOnline as OnlinePolicy | undefined) ?? (config.kernel !== undefined ? release.hotplug.defaultAutoOnline : 'offline'),
   };
 }
 

@@ -40,6 +40,14 @@ import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } fr
 import type { Op } from './ops.js';
 import type { Checkpoint, MachineState } from './state.js';
 
+/** A resource of the iomem tree: [start, end] inclusive, as struct resource. */
+export interface CxlIomemResource {
+  readonly start: number;
+  readonly end: number;
+  readonly name: string;
+  readonly children: readonly CxlIomemResource[];
+}
+
 /** cyrb53: a 53-bit string hash (the digest of a checkpoint; no Node.js crypto, so that the machine runs in a browser). */
 function hash53(str: string): string {
   let h1 = 0xdeadbeef;
@@ -117,7 +125,7 @@ export class Machine {
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
     this.kmem = new DaxKmem(
-      new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: (config.autoOnline ?? 'offline') as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
+      new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: this.kernel.autoOnline as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
     );
     this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: this.kernel.setMappingIndex });
     this.nvdimm = new NvdimmBus(
@@ -148,6 +156,38 @@ export class Machine {
         memregionsInUse: [...Array(layout.pmem.length + layout.softReserved.length).keys()],
       });
     }
+  }
+
+  /**
+   * The CXL part of the iomem tree (what /proc/iomem shows under "CXL Window
+   * N"): each window (cxl_acpi's root decoder resource), the regions carved
+   * from it (alloc_hpa()), their dax devices and, for a device dax_kmem
+   * holds, "System RAM (kmem)" over each of its ranges. Inclusive ends, as
+   * struct resource.
+   */
+  cxlIomem(): CxlIomemResource[] {
+    if (!this.cxl) return [];
+    return this.cxl.rootDecoders.map((root, i) => ({
+      start: root.hpaRange.start,
+      end: root.hpaRange.end,
+      name: `CXL Window ${i}`,
+      children: [...root.regions]
+        .filter((r) => r.params.res)
+        .sort((a, b) => a.params.res!.start - b.params.res!.start)
+        .map((r) => ({
+          start: r.params.res!.start,
+          end: r.params.res!.end,
+          name: r.name,
+          children: (r.daxRegion?.devicesById() ?? [])
+            .filter((d) => d.size > 0)
+            .map((d) => ({
+              start: d.resource,
+              end: d.resource + d.size - 1,
+              name: d.name,
+              children: this.kmem.isBound(d) ? [{ start: d.resource, end: d.resource + d.size - 1, name: 'System RAM (kmem)', children: [] }] : [],
+            })),
+        })),
+    }));
   }
 
   /** The CXL bus; ENXIO when the machine has no CXL memdevs. */
