@@ -28,10 +28,10 @@ const DECODER: OptSpec = { long: 'decoder', short: 'd', arg: 'decoder', help: 'l
  */
 export function jsonC(v: unknown, indent = ''): string {
   const inner = indent + '  ';
-  if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => inner + jsonC(x, inner)).join(',\n')}\n${indent}]` : '[\n]';
+  if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => inner + jsonC(x, inner)).join(',\n')}\n${indent}]` : '[]';
   if (v && typeof v === 'object') {
     const e = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    return e.length ? `{\n${e.map(([k, x]) => `${inner}${JSON.stringify(k)}:${jsonC(x, inner)}`).join(',\n')}\n${indent}}` : '{\n}';
+    return e.length ? `{\n${e.map(([k, x]) => `${inner}${JSON.stringify(k)}:${jsonC(x, inner)}`).join(',\n')}\n${indent}}` : '{}';
   }
   return JSON.stringify(v).replace(/\//g, '\\/');
 }

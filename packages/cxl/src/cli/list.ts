@@ -434,7 +434,7 @@ export function cxlList(bus: CxlBus, params: CxlFilterParams, positionals: reado
 /** util_display_json_array() */
 export function displayJsonArray(list: JsonObject[], human: boolean): CxlCmdResult {
   if (list.length > 1 || !human) {
-    const stderr = list.length === 0 ? ['  Warning: no matching devices found', ''] : [];
+    const stderr = list.length === 0 ? ['  Warning: no matching devices found'] : [];
     return { exitCode: 0, json: list, stderr };
   }
   if (list.length) return { exitCode: 0, json: list[0], stderr: [] };
