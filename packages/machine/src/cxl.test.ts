@@ -1,7 +1,7 @@
 import { cxlCreateRegion, cxlList, cxlMediaPoison, cxlRegionAction } from '@daxsim/cxl';
 import { KernelError, SZ_1G, SZ_1M, ZONE_MOVABLE, ZONE_NORMAL } from '@daxsim/mm';
 import { describe, expect, it } from 'vitest';
-import { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory } from './daxctl-memory.js';
+import { daxctlMemoryInfo, daxctlOfflineMemory, daxctlOnlineMemory, daxctlReconfigureMode } from './daxctl-memory.js';
 import { Machine } from './machine.js';
 
 // Two 1 GiB volatile memdevs (the rig has 4 GiB ones: the same steps, a quarter of the memory).
@@ -121,5 +121,20 @@ describe('CXL memdevs in a machine (--cxl-memdev)', () => {
     const ops = m.ops.length;
     expect(cxlMediaPoison(m.cxlBus(), m.cxlSysfs, 'inject', { memdev: 'mem0', address: 'zz' }).exitCode).toBe(1);
     expect(m.ops.length).toBe(ops);
+  });
+
+  it('poisoned CXL media read through a devdax region reaches memory_failure at the HPA the DPA interleaves to', () => {
+    const m = machine({ autoOnline: 'offline' });
+    expect(create(m, '2', 'mem0', 'mem1').exitCode).toBe(0);
+    const d = m.daxDevice('dax0.0');
+    expect(daxctlReconfigureMode(m, d, { mode: 'devdax' }).rc).toBe(0);
+    // mem1 is position 1 of 2 at granularity 256: DPA 0x1000 is HPA offset 0x2000 | 1 << 8
+    expect(m.cxlDpaToDax('mem1', 0x1000)).toEqual({ dev: 'dax0.0', offset: 0x2100, hpa: 2 * SZ_1G + 0x2100 });
+    expect(m.cxlDpaToDax('mem0', 0x1000).offset).toBe(0x2000);
+    expect(() => m.cxlDpaToDax('mem1', SZ_1G)).toThrow(/not mapped by a committed region/);
+    const { dev, offset } = m.cxlDpaToDax('mem1', 0x1000);
+    m.apply({ op: 'poison', dev, offset });
+    // SIGBUS, BUS_MCEERR_AR, for the whole 2 MiB folio the device maps (align 2M)
+    expect(m.lastSignals).toEqual([expect.objectContaining({ signo: 7, code: 4, addrLsb: 21 })]);
   });
 });

@@ -28,13 +28,14 @@ import {
   C,
   type CounterName,
   type SigInfo,
+  hex,
   type VmemmapGeneration,
   markMediaPoison,
   mediaPoisonedPfns,
   setMachineCheckHandler,
 } from '@daxsim/mm';
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
-import { CxlBus, type CxlSysfs, cxlDebugfsWrite, cxlDriverBind, cxlDriverUnbind, cxlFeaturesFor, cxlList, cxlSysfsWrite } from '@daxsim/cxl';
+import { CxlBus, type CxlSysfs, cxlDebugfsWrite, cxlDpaToHpa, cxlDpaToRegion, cxlDriverBind, cxlDriverUnbind, cxlFeaturesFor, cxlList, cxlSysfsWrite } from '@daxsim/cxl';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } from './config.js';
 import type { Op } from './ops.js';
@@ -188,6 +189,31 @@ export class Machine {
             })),
         })),
     }));
+  }
+
+  /**
+   * Where a memdev's DPA lands in device-dax: the region that decodes it
+   * (cxl_dpa_to_region()), its HPA (cxl_dpa_to_hpa()), and the dax device
+   * and offset there — what a read of poisoned CXL media consumes, so that
+   * the machine check reaches the same memory_failure() as any dax device.
+   * ENXIO when the DPA is in no region or its region has no dax device there.
+   */
+  cxlDpaToDax(memdev: string, dpa: number): { dev: string; offset: number; hpa: number } {
+    const bus = this.cxlBus();
+    const md = bus.memdev(memdev);
+    if (!Number.isSafeInteger(dpa) || dpa < 0) throw new KernelError(EINVAL, `poison: --offset ${dpa} is not a device physical address`);
+    const region = cxlDpaToRegion(md, dpa);
+    if (!region) throw new KernelError(ENXIO, `poison: ${memdev} DPA ${hex(dpa)} is not mapped by a committed region`);
+    const hpa = cxlDpaToHpa(region, md, dpa);
+    if (hpa === null) throw new KernelError(ENXIO, `poison: ${memdev} DPA ${hex(dpa)} does not decode into ${region.name}`);
+    for (const d of region.daxRegion?.devicesById() ?? []) {
+      let before = 0;
+      for (const r of d.ranges) {
+        if (hpa >= r.start && hpa <= r.end) return { dev: d.name, offset: before + (hpa - r.start), hpa };
+        before += r.end - r.start + 1;
+      }
+    }
+    throw new KernelError(ENXIO, `poison: ${region.name} HPA ${hex(hpa)} is in no dax device`);
   }
 
   /** The CXL bus; ENXIO when the machine has no CXL memdevs. */
