@@ -23,6 +23,10 @@ describe('daxsim cxl (cxl-cli 81)', () => {
     expect(d.status).toBe(1);
     expect(d.stderr).toContain('region0 active. Disable it or use --force');
     expect(daxsim(dir, ['cxl', 'list', '-R']).json()).toEqual([expect.objectContaining({ region: 'region0' })]);
+    // -vvv: every kind, and the region's dax region with its kmem device
+    const find = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(find).find((x) => x) : v && typeof v === 'object' ? ((v as Record<string, unknown>)['daxregion'] ?? find(Object.values(v))) : undefined;
+    expect(find(daxsim(dir, ['cxl', 'list', '-vvv']).json())).toMatchObject({ id: 0, size: 2 ** 31, devices: [expect.objectContaining({ chardev: 'dax0.0', mode: 'system-ram' })] });
   });
 
   it('refuses usage errors with 129 and a machine without memdevs with ENXIO', () => {

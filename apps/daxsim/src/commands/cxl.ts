@@ -88,7 +88,12 @@ const LIST_OPTS: OptSpec[] = [
   { long: 'human', short: 'u', help: 'human-readable sizes and addresses' },
   { long: 'health', short: 'H', help: 'include memdev health' },
   { long: 'partition', short: 'I', help: 'include memdev partition info' },
-  { long: 'verbose', short: 'v', help: 'all the listings (as -v: buses, ports, endpoints, decoders, targets, regions)' },
+  {
+    long: 'verbose',
+    short: 'v',
+    repeat: true,
+    help: '-v: buses, ports, endpoints, decoders, targets and regions; -vv: and idle devices; -vvv: and health, partition, firmware, dax and media errors',
+  },
   HELP,
 ];
 
@@ -118,7 +123,7 @@ async function list(ctx: CommandContext): Promise<number> {
       human: flag(o['human']),
       health: flag(o['health']),
       partition: flag(o['partition']),
-      verbose: flag(o['verbose']) ? 1 : 0,
+      verbose: (Array.isArray(o['verbose']) ? o['verbose'] : []).filter((v) => v === 'true').length,
     };
     return await withMachine(ctx, (m) => print(ctx, cxlList(m.cxlBus(), p, ctx.parsed.positionals, hooks(m, ctx.out.isTTY)), usage), { readOnly: true });
   } catch (e) {
