@@ -16,7 +16,7 @@ const conditions = ['@daxsim/source', 'import', 'module', 'node', 'default'];
 
 // The packages that boot whole kernels (createKernel): after each of their
 // tests the invariant sweep runs on every machine the test made.
-const SWEPT = ['@daxsim/memremap', '@daxsim/gup', '@daxsim/device-dax', '@daxsim/memory-failure', '@daxsim/kmem', '@daxsim/debug-vm', '@daxsim/nvdimm', '@daxsim/machine', '@daxsim/fuzz', 'daxsim'];
+const SWEPT = ['@daxsim/memremap', '@daxsim/gup', '@daxsim/device-dax', '@daxsim/memory-failure', '@daxsim/kmem', '@daxsim/cxl', '@daxsim/debug-vm', '@daxsim/nvdimm', '@daxsim/machine', '@daxsim/fuzz', 'daxsim'];
 const sweepSetup = join(root, 'scripts', 'vitest', 'sweep-after-file.ts');
 
 function project(dir: string) {

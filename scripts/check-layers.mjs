@@ -18,6 +18,7 @@ const ORDER = [
   '@daxsim/kmem',
   '@daxsim/debug-vm',
   '@daxsim/nvdimm',
+  '@daxsim/cxl',
   '@daxsim/machine',
   '@daxsim/fuzz',
   'daxsim',

@@ -1,5 +1,6 @@
 import { type OptSpec, type Parsed, UsageError, formatUsage, parseArgs } from './args.js';
 import type { Command, CommandContext, ResidentMachine } from './command.js';
+import { cxlCommands } from './commands/cxl.js';
 import { daxctlCommands } from './commands/daxctl.js';
 import { defaultRunCommand } from './commands/default-run.js';
 import { infoCommands } from './commands/info.js';
@@ -15,6 +16,7 @@ export const COMMANDS: Command[] = [
   ...machineCommands,
   ...ndctlCommands,
   ...daxctlCommands,
+  ...cxlCommands,
   ...workloadCommands,
   ...infoCommands,
   planCommand,

@@ -31,6 +31,16 @@ export const machineCreateOptions: OptSpec[] = [
   },
   { long: 'soft-reserved', arg: 'size', repeat: true, help: 'a soft-reserved range: a dynamic dax region (repeatable)' },
   {
+    long: 'cxl-memdev',
+    arg: 'size[:pmem]',
+    repeat: true,
+    help:
+      "a CXL type-3 memdev memN (repeatable; a multiple of 256M), volatile, or persistent with ':pmem'. As QEMU: all memdevs sit behind one host bridge " +
+      "(-device pxb-cxl,bus_nr=12,id=cxl.1), each on a root port of its own (-device cxl-rp,port=N,chassis=0,slot=N), as " +
+      "-device cxl-type3,bus=rpN,volatile-memdev=memN (:pmem: persistent-memdev=memN,lsa=...); one CFMWS window decoder0.0 holds them all " +
+      "(-M cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=<sum of the memdevs>,cxl-fmw.0.interleave-granularity=256) on a memory-only NUMA node of its own",
+  },
+  {
     long: 'kernel',
     arg: 'version',
     help: `the kernel release: ${KERNEL_VERSIONS.join(', ')} (default ${DEFAULT_KERNEL_VERSION}): every piece of the stack as that release has it (its row of the generation registry: vmemmap, faults and refcounts, GUP, struct page layout, dax_set_mapping() rounding, vmemmap_can_optimize() rule, paging, hotplug defaults)`,
@@ -117,6 +127,14 @@ function pmemRegion(v: string): PmemConfig {
   return { size, labels: m[2] === 'labels' };
 }
 
+/** `--cxl-memdev 4G` (volatile) or `--cxl-memdev 4G:pmem`. */
+function cxlMemdev(v: string): { size: number; pmem: boolean } {
+  const m = /^(.*?)(?::(pmem|ram))?$/.exec(v)!;
+  const size = parseSize(m[1]!);
+  if (size === undefined) throw new UsageError(`failed to parse --cxl-memdev '${v}': SIZE or SIZE:pmem`);
+  return { size, pmem: m[2] === 'pmem' };
+}
+
 /** Parses `machine create` options into a configuration (usage errors for malformed ones). */
 export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): MachineConfig {
   const arch = str(o['arch']) ?? DEFAULT_CONFIG.arch;
@@ -153,6 +171,7 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     ...(mmu !== undefined ? { ppc64Mmu: mmu } : {}),
     ...(smi !== undefined ? { setMappingIndex: smi } : {}),
     ...(srNodes.length ? { softReservedNodes: srNodes } : {}),
+    ...(list(o['cxl-memdev']).length ? { cxlMemdevs: list(o['cxl-memdev']).map(cxlMemdev) } : {}),
     ...(autoOnline !== undefined ? { autoOnline } : {}),
     ...(flag(o['memmap-on-memory']) ? { memmapOnMemory: true } : {}),
     ...(platform !== undefined ? { platform } : {}),

@@ -46,6 +46,17 @@ export class DaxKmem {
   }
 
   /**
+   * devm_create_dev_dax(): dev_dax->memmap_on_memory = data->memmap_on_memory,
+   * set by the region driver that makes the device (dax_cxl: true, since
+   * 6.8's 73954d379efd), without memmap_on_memory_store()'s checks: the
+   * attribute then reads 1 even when memory hotplug cannot honour it, and
+   * the hot-add falls back to a memmap in RAM.
+   */
+  initMemmapOnMemory(dev: DevDax, on: boolean): void {
+    this.memmapAttr.set(dev, on);
+  }
+
+  /**
    * memmap_on_memory_store(): EBUSY while the device is bound to kmem,
    * EOPNOTSUPP when asked on and memory hotplug cannot honour it.
    */

@@ -10,6 +10,7 @@ import {
   KERNELS,
   KERNEL_VERSIONS,
   type KernelRelease,
+  type OnlinePolicy,
   KernelError,
   VMEMMAP,
   VMEMMAP_OPTIMIZE_RULES,
@@ -96,6 +97,20 @@ export interface MachineConfig {
   readonly platform?: string;
   /** How memmap_init_zone_device() writes struct pages: per-page (every kernel, default) or template-nt (Li Zhe's proposal). */
   readonly memmapInit?: string;
+  /**
+   * CXL type-3 memdevs (mem0, mem1, ...), each behind its own root port of
+   * one host bridge, all under one CFMWS window (decoder0.0) sized to hold
+   * them all, at interleave granularity 256: QEMU's `-device pxb-cxl`, one
+   * `-device cxl-rp` and one `-device cxl-type3,volatile-memdev=` (or
+   * `persistent-memdev=` for pmem) each, and `-M cxl-fmw.0.targets.0=...`.
+   */
+  readonly cxlMemdevs?: readonly CxlMemdevSpec[];
+}
+
+/** One `--cxl-memdev SIZE[:pmem]`: a volatile (default) or persistent type-3 device of SIZE bytes. */
+export interface CxlMemdevSpec {
+  readonly size: number;
+  readonly pmem: boolean;
 }
 
 /** The CPU of the 6.1 and 7.3-rc7 measurements had LA57. */
@@ -117,6 +132,11 @@ export interface KernelChoice {
   readonly ppc64Mmu: 'radix' | 'hash';
   readonly platform: Platform;
   readonly memmapInit: MemmapInitVariant;
+  /**
+   * auto_online_blocks at boot: --auto-online, else the named release's
+   * (release.hotplug.defaultAutoOnline: Debian's 7.3 onlines), else offline.
+   */
+  readonly autoOnline: OnlinePolicy;
 }
 
 /**
@@ -165,6 +185,9 @@ export function kernelChoice(config: MachineConfig): KernelChoice {
     ppc64Mmu: mmu ?? 'radix',
     platform: platformByName(config.platform ?? DEFAULT_PLATFORM),
     memmapInit: (config.memmapInit as MemmapInitVariant | undefined) ?? release.memmapInit,
+    // auto_online_blocks at boot: --auto-online, else what the release's distribution built (Debian's 7.3,
+    // the default machine's kernel: online; the others: CONFIG_MHP_DEFAULT_ONLINE_TYPE_OFFLINE)
+    autoOnline: (config.autoOnline as OnlinePolicy | undefined) ?? release.hotplug.defaultAutoOnline,
   };
 }
 
@@ -202,6 +225,8 @@ export interface MachineLayout {
   readonly ram: readonly PhysRange[];
   readonly pmem: readonly PhysRange[];
   readonly softReserved: readonly PhysRange[];
+  /** CFMWS windows ("CXL Window N"), each on a memory-only node of its own after the RAM and soft-reserved nodes. */
+  readonly cxlWindows: readonly PhysRange[];
 }
 
 const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
@@ -243,6 +268,12 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   };
   const pmem = config.pmem.map((p, i) => device(p.size, `region${i}`));
   const softReserved = config.softReserved.map((s, i) => ({ ...device(s, `hmem.${i}`), nid: config.softReservedNodes?.[i] ?? 0 }));
+  // CXL capacity comes in 256 MiB units (CXL 3.1 8.1.3.8: the range size registers count 256 MiB)
+  check('--cxl-memdev', (config.cxlMemdevs ?? []).map((m) => m.size), 256 * 2 ** 20);
+  const cxlTotal = (config.cxlMemdevs ?? []).reduce((a, m) => a + m.size, 0);
+  // acpi_parse_cfmws(): a window that SRAT leaves out gets the next free node
+  const cxlNid = Math.max(config.ram.length, ...(config.softReservedNodes ?? []).map((n) => n + 1));
+  const cxlWindows = cxlTotal ? [{ ...device(cxlTotal, 'CXL Window 0'), nid: cxlNid }] : [];
   // MAX_PHYSMEM_BITS of the paging the kernel runs (arch/x86/include/asm/sparsemem.h: 46 with 4-level,
   // 52 with 5-level page tables; arm64 48, ppc64 51): a range above it has no section number
   const limit = 2 ** arch.maxPhysmemBits;
@@ -250,6 +281,7 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
     ...ram.map((r) => ['--ram', r] as const),
     ...pmem.map((r) => ['--pmem', r] as const),
     ...softReserved.map((r) => ['--soft-reserved', r] as const),
+    ...cxlWindows.map((r) => ['--cxl-memdev', r] as const),
   ].find(([, r]) => r.start + r.size > limit);
   if (beyond !== undefined) {
     const [opt, r] = beyond;
@@ -260,5 +292,5 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
       `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at 0x${end.toString(16)} (${humanBytes(end)}), beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} of ${arch.name}: at most 0x${limit.toString(16)} (${humanBytes(limit)}) of physical address space${hint}`,
     );
   }
-  return { ram, pmem, softReserved };
+  return { ram, pmem, softReserved, cxlWindows };
 }

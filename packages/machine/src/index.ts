@@ -1,6 +1,7 @@
 export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, describeKernelChoice, kernelChoice, layoutMachine } from './config.js';
 export type { KernelChoice, MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
 export { Machine } from './machine.js';
+export type { CxlIomemResource } from './machine.js';
 export { OP_NAMES } from './ops.js';
 export type { Op, OpName } from './ops.js';
 export { STATE_FORMAT, STATE_VERSION, STATE_VERSIONS_READ, StateFormatError, upgradeState } from './state.js';

@@ -28,16 +28,26 @@ import {
   C,
   type CounterName,
   type SigInfo,
+  hex,
   type VmemmapGeneration,
   markMediaPoison,
   mediaPoisonedPfns,
   setMachineCheckHandler,
 } from '@daxsim/mm';
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
+import { CxlBus, type CxlSysfs, cxlDebugfsWrite, cxlDpaToHpa, cxlDpaToRegion, cxlDriverBind, cxlDriverUnbind, cxlFeaturesFor, cxlList, cxlSysfsWrite } from '@daxsim/cxl';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
 import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } from './config.js';
 import type { Op } from './ops.js';
 import type { Checkpoint, MachineState } from './state.js';
+
+/** A resource of the iomem tree: [start, end] inclusive, as struct resource. */
+export interface CxlIomemResource {
+  readonly start: number;
+  readonly end: number;
+  readonly name: string;
+  readonly children: readonly CxlIomemResource[];
+}
 
 /** cyrb53: a 53-bit string hash (the digest of a checkpoint; no Node.js crypto, so that the machine runs in a browser). */
 function hash53(str: string): string {
@@ -75,6 +85,15 @@ export class Machine {
   readonly kmem: DaxKmem;
   /** Dynamic dax regions from soft-reserved ranges (dax_hmem). */
   readonly softReserved: DaxRegion[] = [];
+  /** The CXL bus (cxl_acpi, cxl_pci, cxl_mem, regions, dax_cxl): null without --cxl-memdev. */
+  readonly cxl: CxlBus | null = null;
+  /** What cxl-cli writes through: each write, bind and debugfs write an operation of the log. */
+  readonly cxlSysfs: CxlSysfs = {
+    write: (dev, attr, value) => this.apply({ op: 'cxl.write', dev, attr, value }),
+    bind: (dev) => this.apply({ op: 'cxl.bind', dev }),
+    unbind: (dev) => this.apply({ op: 'cxl.unbind', dev }),
+    debugfs: (memdev, attr, value) => this.apply({ op: 'cxl.debugfs', memdev, attr, value }),
+  };
   private readonly ops_: Op[] = [];
   /** The signals the consumer of the last `poison` op received. */
   lastSignals: SigInfo[] = [];
@@ -106,6 +125,7 @@ export class Machine {
     const devices = [
       ...layout.pmem.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: 'pmem' as const })),
       ...layout.softReserved.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: platform.softReservedTier })),
+      ...layout.cxlWindows.map((r) => ({ start: r.start, size: r.size, name: r.name, nid: r.nid, tier: 'cxl' as const })),
     ];
     const ram = layout.ram.map((r) => ({ nid: r.nid, start: r.start, size: r.size }));
     this.k = createKernel({
@@ -124,7 +144,7 @@ export class Machine {
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
     this.kmem = new DaxKmem(
-      new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: (config.autoOnline ?? 'offline') as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
+      new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: this.kernel.autoOnline as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
     );
     this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: this.kernel.setMappingIndex });
     this.nvdimm = new NvdimmBus(
@@ -139,6 +159,85 @@ export class Machine {
       this.softReserved.push(region);
       bindDevDax(region.devices.get(`dax${id}.0`)!);
     });
+    const memdevs = config.cxlMemdevs ?? [];
+    if (memdevs.length) {
+      // one host bridge, a root port per memdev, one window over the host bridge (QEMU's pxb-cxl, cxl-rp, cxl-type3, cxl-fmw)
+      this.cxl = new CxlBus({
+        topology: {
+          hostBridges: [{ busNr: 12, rootPorts: memdevs.length }],
+          memdevs: memdevs.map((d, i) => ({ ramSize: d.pmem ? 0 : d.size, pmemSize: d.pmem ? d.size : 0, hostBridge: 0, rootPort: i })),
+          windows: layout.cxlWindows.map((w) => ({ base: w.start, size: w.size, targets: [0], granularity: 256, nid: w.nid })),
+        },
+        features: cxlFeaturesFor(this.kernel.release.version, this.kernel.release.hotplug.daxMemmapOnMemory),
+        dax: this.bus,
+        kmem: this.kmem,
+        // memregion_alloc() is shared: the nvdimm regions and hmem devices hold the ids below
+        memregionsInUse: [...Array(layout.pmem.length + layout.softReserved.length).keys()],
+      });
+    }
+  }
+
+  /**
+   * The CXL part of the iomem tree (what /proc/iomem shows under "CXL Window
+   * N"): each window (cxl_acpi's root decoder resource), the regions carved
+   * from it (alloc_hpa()), their dax devices and, for a device dax_kmem
+   * holds, "System RAM (kmem)" over each of its ranges. Inclusive ends, as
+   * struct resource.
+   */
+  cxlIomem(): CxlIomemResource[] {
+    if (!this.cxl) return [];
+    return this.cxl.rootDecoders.map((root, i) => ({
+      start: root.hpaRange.start,
+      end: root.hpaRange.end,
+      name: `CXL Window ${i}`,
+      children: [...root.regions]
+        .filter((r) => r.params.res)
+        .sort((a, b) => a.params.res!.start - b.params.res!.start)
+        .map((r) => ({
+          start: r.params.res!.start,
+          end: r.params.res!.end,
+          name: r.name,
+          children: (r.daxRegion?.devicesById() ?? [])
+            .filter((d) => d.size > 0)
+            .map((d) => ({
+              start: d.resource,
+              end: d.resource + d.size - 1,
+              name: d.name,
+              children: this.kmem.isBound(d) ? [{ start: d.resource, end: d.resource + d.size - 1, name: 'System RAM (kmem)', children: [] }] : [],
+            })),
+        })),
+    }));
+  }
+
+  /**
+   * Where a memdev's DPA lands in device-dax: the region that decodes it
+   * (cxl_dpa_to_region()), its HPA (cxl_dpa_to_hpa()), and the dax device
+   * and offset there — what a read of poisoned CXL media consumes, so that
+   * the machine check reaches the same memory_failure() as any dax device.
+   * ENXIO when the DPA is in no region or its region has no dax device there.
+   */
+  cxlDpaToDax(memdev: string, dpa: number): { dev: string; offset: number; hpa: number } {
+    const bus = this.cxlBus();
+    const md = bus.memdev(memdev);
+    if (!Number.isSafeInteger(dpa) || dpa < 0) throw new KernelError(EINVAL, `poison: --offset ${dpa} is not a device physical address`);
+    const region = cxlDpaToRegion(md, dpa);
+    if (!region) throw new KernelError(ENXIO, `poison: ${memdev} DPA ${hex(dpa)} is not mapped by a committed region`);
+    const hpa = cxlDpaToHpa(region, md, dpa);
+    if (hpa === null) throw new KernelError(ENXIO, `poison: ${memdev} DPA ${hex(dpa)} does not decode into ${region.name}`);
+    for (const d of region.daxRegion?.devicesById() ?? []) {
+      let before = 0;
+      for (const r of d.ranges) {
+        if (hpa >= r.start && hpa <= r.end) return { dev: d.name, offset: before + (hpa - r.start), hpa };
+        before += r.end - r.start + 1;
+      }
+    }
+    throw new KernelError(ENXIO, `poison: ${region.name} HPA ${hex(hpa)} is in no dax device`);
+  }
+
+  /** The CXL bus; ENXIO when the machine has no CXL memdevs. */
+  cxlBus(): CxlBus {
+    if (!this.cxl) throw new KernelError(ENXIO, 'cxl: the machine has no CXL memdevs (machine create --cxl-memdev SIZE[:pmem])');
+    return this.cxl;
   }
 
   /** A new machine (no operations yet); EINVAL naming the option when the configuration cannot boot. */
@@ -182,7 +281,9 @@ export class Machine {
     const { materialised: _, ...st } = machineState(this.k, this.bus);
     const media = mediaPoisonedPfns(this.k);
     const earlyKill = memoryFailureEarlyKill(this.k);
-    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id), media, earlyKill }));
+    // the CXL bus's decoders, regions and poison as `cxl list -vvv` shows them
+    const cxl = this.cxl ? cxlList(this.cxl, { verbose: 3, idle: true }).json : null;
+    return hash53(JSON.stringify({ st, nvdimm: this.nvdimm.regions, soft: this.softReserved.map((r) => r.id), media, earlyKill, cxl }));
   }
 
   /**
@@ -331,6 +432,18 @@ export class Machine {
         if (op.key !== 'vm.memory_failure_early_kill' || (op.value !== 0 && op.value !== 1))
           throw new KernelError(EINVAL, `sysctl: ${op.key} = ${op.value}: vm.memory_failure_early_kill takes 0 or 1`);
         setMemoryFailureEarlyKill(this.k, op.value === 1);
+        break;
+      case 'cxl.write':
+        cxlSysfsWrite(this.cxlBus(), op.dev, op.attr, op.value);
+        break;
+      case 'cxl.bind':
+        cxlDriverBind(this.cxlBus(), op.dev);
+        break;
+      case 'cxl.unbind':
+        cxlDriverUnbind(this.cxlBus(), op.dev);
+        break;
+      case 'cxl.debugfs':
+        cxlDebugfsWrite(this.cxlBus(), op.memdev, op.attr, op.value);
         break;
       default: {
         const never: never = op;

@@ -40,7 +40,14 @@ export type Op =
   /** A write to /sys/bus/dax/devices/<dev>/memmap_on_memory. */
   | { readonly op: 'dax.memmap_on_memory'; readonly dev: string; readonly value: boolean }
   /** A write to /sys/devices/system/memory/memory<block>/state. */
-  | { readonly op: 'memory.state'; readonly block: number; readonly state: 'offline' | 'online' | 'online_kernel' | 'online_movable' };
+  | { readonly op: 'memory.state'; readonly block: number; readonly state: 'offline' | 'online' | 'online_kernel' | 'online_movable' }
+  /** echo value > /sys/bus/cxl/devices/<dev>/<attr> (what cxl-cli writes: create_ram_region, interleave_ways, target0, commit, ...). */
+  | { readonly op: 'cxl.write'; readonly dev: string; readonly attr: string; readonly value: string }
+  /** A CXL device bound to its driver (cxl_region for regionN: dax_cxl and dax_kmem follow; cxl_mem for memN). */
+  | { readonly op: 'cxl.bind'; readonly dev: string }
+  | { readonly op: 'cxl.unbind'; readonly dev: string }
+  /** echo value > /sys/kernel/debug/cxl/<memdev>/<attr> (inject_poison, clear_poison). */
+  | { readonly op: 'cxl.debugfs'; readonly memdev: string; readonly attr: string; readonly value: string };
 
 export type OpName = Op['op'];
 
@@ -65,4 +72,8 @@ export const OP_NAMES: readonly OpName[] = [
   'kmem.unbind',
   'dax.memmap_on_memory',
   'memory.state',
+  'cxl.write',
+  'cxl.bind',
+  'cxl.unbind',
+  'cxl.debugfs',
 ];

@@ -319,3 +319,5 @@ export {
   SZ_256M,
   SZ_512M,
 } from './sizes.js';
+export { displayHex, displaySize } from './util-json.js';
+export { parseSize } from './util-size.js';

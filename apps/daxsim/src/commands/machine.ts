@@ -8,7 +8,7 @@ import { stopDaemon } from '../client.js';
 import { readState, writeState } from '@daxsim/machine/state-file';
 import { loadMachine, reportError, withStateFileLock } from '../session.js';
 
-const CREATE_USAGE = formatUsage('daxsim machine create [--kernel VERSION] [--arch ARCH] [--ram SIZE]... [--pmem SIZE[:labels]]... [--soft-reserved SIZE]...', machineCreateOptions);
+const CREATE_USAGE = formatUsage('daxsim machine create [--kernel VERSION] [--arch ARCH] [--ram SIZE]... [--pmem SIZE[:labels]]... [--soft-reserved SIZE]... [--cxl-memdev SIZE[:pmem]]...', machineCreateOptions);
 
 async function create(ctx: CommandContext): Promise<number> {
   let cfg: MachineConfig;
@@ -60,6 +60,12 @@ function describe(m: Machine): string {
       `region${r.id}: ${humanBytes(r.size)} pmem at 0x${r.start.toString(16)}, ${r.nstype === 'io' ? 'label-less' : 'labelled'} (${r.namespaces.filter((n) => n.size > 0).length} namespaces with capacity)`,
     );
   for (const r of m.softReserved) lines.push(`dax region ${r.id}: ${humanBytes(r.size)} soft-reserved at 0x${r.start.toString(16)} (${r.parentName})`);
+  if (m.cxl) {
+    for (const [i, d] of m.cxl.rootDecoders.entries())
+      lines.push(`CXL Window ${i} (${d.name}): ${humanBytes(d.size)} at 0x${d.hpaRange.start.toString(16)}, node ${m.cxl.windowNids[i]}, granularity ${d.interleaveGranularity}`);
+    for (const md of m.cxl.memdevs)
+      lines.push(`${md.name}: ${md.pmemSize ? `${humanBytes(md.pmemSize)} pmem` : `${humanBytes(md.ramSize)} ram`} CXL type-3 at ${md.host}`);
+  }
   lines.push(`operations replayed: ${m.ops.length}`);
   return lines.join('\n');
 }

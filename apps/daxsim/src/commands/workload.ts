@@ -108,10 +108,10 @@ async function gupTest(ctx: CommandContext): Promise<number> {
 // ------------------------------------------------------------------ poison
 
 const POISON_OPTS: OptSpec[] = [
-  { long: 'offset', arg: 'bytes', help: 'byte offset in the device to poison (K/M/G suffixes)' },
+  { long: 'offset', arg: 'bytes', help: 'byte offset in the device to poison (K/M/G suffixes); for a CXL memN, the device physical address (DPA)' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
-const POISON_USAGE = formatUsage('daxsim poison <daxX.Y> --offset BYTES', POISON_OPTS);
+const POISON_USAGE = formatUsage('daxsim poison <daxX.Y>|<memN> --offset BYTES', POISON_OPTS);
 
 export function describeSignal(who: string, s: SigInfo): string {
   const names: Record<number, string> = { [BUS_MCEERR_AR]: 'BUS_MCEERR_AR', [BUS_MCEERR_AO]: 'BUS_MCEERR_AO' };
@@ -140,6 +140,8 @@ async function poison(ctx: CommandContext): Promise<number> {
   try {
     return await withMachine(ctx, (m) => {
       const logFrom = m.k.log.entries.length;
+      // a CXL memdev's DPA: the dax device and offset its region decodes it to
+      if (/^mem\d+$/.test(dev)) ({ dev, offset } = m.cxlDpaToDax(dev, offset));
       m.apply({ op: 'poison', dev, offset });
       const signals = m.lastSignals;
       for (const r of m.k.log.entries.slice(logFrom)) if (/Memory failure|memory_failure/.test(r.text)) ctx.out.out(r.text);
@@ -248,6 +250,6 @@ export const workloadCommands: Command[] = [
     raw: true,
     run: gupTest,
   },
-  { path: ['poison'], synopsis: 'daxsim poison <daxX.Y> --offset BYTES', summary: 'a bad media location at a device byte (memory_failure; a later load of it is a machine check)', options: POISON_OPTS, run: poison },
+  { path: ['poison'], synopsis: 'daxsim poison <daxX.Y>|<memN> --offset BYTES', summary: 'a bad media location at a device byte (memN: at a CXL DPA, through its region) (memory_failure; a later load of it is a machine check)', options: POISON_OPTS, run: poison },
   { path: ['run'], synopsis: 'daxsim run SCENARIO', summary: 'run a workload scenario (processes, faults, pins, poison)', options: RUN_OPTS, run },
 ];
