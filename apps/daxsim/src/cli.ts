@@ -2,6 +2,7 @@ import { type OptSpec, type Parsed, UsageError, formatUsage, parseArgs } from '.
 import type { Command, CommandContext, ResidentMachine } from './command.js';
 import { daxctlCommands } from './commands/daxctl.js';
 import { defaultRunCommand } from './commands/default-run.js';
+import { fsCommands } from './commands/fs.js';
 import { infoCommands } from './commands/info.js';
 import { machineCommands } from './commands/machine.js';
 import { ndctlCommands } from './commands/ndctl.js';
@@ -17,6 +18,7 @@ export const COMMANDS: Command[] = [
   ...daxctlCommands,
   ...workloadCommands,
   ...infoCommands,
+  ...fsCommands,
   planCommand,
 ];
 
