@@ -3,6 +3,7 @@ import type { Command, CommandContext, ResidentMachine } from './command.js';
 import { cxlCommands } from './commands/cxl.js';
 import { daxctlCommands } from './commands/daxctl.js';
 import { defaultRunCommand } from './commands/default-run.js';
+import { fsCommands } from './commands/fs.js';
 import { infoCommands } from './commands/info.js';
 import { machineCommands } from './commands/machine.js';
 import { ndctlCommands } from './commands/ndctl.js';
@@ -19,6 +20,7 @@ export const COMMANDS: Command[] = [
   ...cxlCommands,
   ...workloadCommands,
   ...infoCommands,
+  ...fsCommands,
   planCommand,
 ];
 

@@ -1,5 +1,5 @@
 import type { DaxRegion, DevDax } from '@daxsim/device-dax';
-import { type DaxctlMemoryInfo, type Machine, daxctlMemoryInfo, displaySize } from '@daxsim/machine';
+import { type DaxctlMemoryInfo, type Machine, type NdDimm, daxctlMemoryInfo, displaySize, regionSetCookie } from '@daxsim/machine';
 import { type Namespace, type PmemRegion, REGION_ALIGN, availableSize, maxAvailableExtent, namespaceName } from '@daxsim/nvdimm';
 
 /** Sizes as the tools print them: plain numbers, or display_size() strings with -u. */
@@ -54,7 +54,7 @@ export function daxRegionJson(
 }
 
 /** ndctl's namespace object (util_namespace_to_json()), keys in its order. */
-export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean; dax: boolean }): Record<string, unknown> {
+export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean; dax: boolean; verbose?: boolean }): Record<string, unknown> {
   const o: Record<string, unknown> = { dev: namespaceName(ns), mode: ns.mode };
   if (ns.mode !== 'raw') o['map'] = ns.map;
   const usable = ns.pfn ? ns.size - ns.pfn.dataoff - ns.pfn.endTrunc : ns.size;
@@ -72,20 +72,43 @@ export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean;
   if (ns.mode === 'fsdax' || ns.mode === 'devdax') o['align'] = ns.align;
   // the block device exists while the namespace is enabled (devdax has a character device instead)
   if (ns.mode !== 'devdax' && ns.enabled) o['blockdev'] = ns.id === 0 ? `pmem${ns.region}` : `pmem${ns.region}.${ns.id}`;
+  // -v: the namespace's numa_node and target_node attributes (its region's node)
+  if (opts.verbose) {
+    o['numa_node'] = m.pmem[ns.region]!.nid;
+    o['target_node'] = m.pmem[ns.region]!.nid;
+  }
+  if (ns.altName) o['name'] = ns.altName;
   if (!ns.enabled) o['state'] = 'disabled';
   return o;
 }
 
 /** ndctl's region object (region_to_json). */
-export function pmemRegionJson(r: PmemRegion, opts: { human: boolean }): Record<string, unknown> {
-  return {
+export function pmemRegionJson(r: PmemRegion, opts: { human: boolean; mappings?: boolean; verbose?: boolean }): Record<string, unknown> {
+  const o: Record<string, unknown> = {
     dev: `region${r.id}`,
     size: sz(r.size, opts.human),
     align: REGION_ALIGN,
     available_size: sz(availableSize(r), opts.human),
     max_available_extent: sz(maxAvailableExtent(r), opts.human),
     type: 'pmem',
-    iset_id: hexv(0x1000 + r.id, opts.human),
-    persistence_domain: 'memory_controller',
   };
+  // a labelled region has an interleave set (its cookie); QEMU's label-less one none (measured)
+  if (r.nstype === 'pmem') o['iset_id'] = opts.human ? `0x${regionSetCookie(r).toString(16)}` : regionSetCookie(r); // a u64: json-c prints every digit
+  // with dimms listed too: the region's mapping of each DIMM (QEMU: one DIMM, the whole region)
+  if (opts.mappings) o['mappings'] = [{ dimm: `nmem${r.id}`, offset: 0, length: sz(r.size, opts.human), position: 0 }];
+  if (opts.verbose) {
+    o['numa_node'] = r.nid;
+    o['target_node'] = r.nid;
+  }
+  // QEMU's NFIT gives no platform capabilities: ndctl prints "unknown"
+  o['persistence_domain'] = 'unknown';
+  return o;
 }
+
+/** ndctl's dimm object (util_dimm_to_json()) for a QEMU NVDIMM. */
+export function dimmJson(d: NdDimm): Record<string, unknown> {
+  return { dev: d.dev, id: d.id, handle: d.handle, phys_id: d.physId };
+}
+
+/** ndctl's bus object: QEMU's NFIT bus. */
+export const busJson = (): Record<string, unknown> => ({ provider: 'ACPI.NFIT', dev: 'ndbus0' });

@@ -15,7 +15,7 @@ import {
   isMemmapInitVariant,
   isPlatformName,
 } from '@daxsim/mm';
-import { DEFAULT_CONFIG, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
+import { DEFAULT_CONFIG, MACHINE_TYPES, type MachineConfig, type PmemConfig, parseSize } from '@daxsim/machine';
 import { type OptSpec, UsageError, flag, list, str } from './args.js';
 import type { CommandContext } from './command.js';
 
@@ -74,7 +74,12 @@ export const machineCreateOptions: OptSpec[] = [
   {
     long: 'auto-online',
     arg: 'policy',
-    help: 'auto_online_blocks: offline (default), online, online_kernel or online_movable: what the kernel does with hot-added memory blocks',
+    help: "auto_online_blocks (memhp_default_state=): offline, online, online_kernel or online_movable: what the kernel does with hot-added memory blocks (default: the named --kernel's distribution build, Debian's 7.3 online, else offline)",
+  },
+  {
+    long: 'machine-type',
+    arg: 'type',
+    help: `where firmware puts RAM and devices: ${MACHINE_TYPES.join(', ')} (x86-64 default pc: RAM above 3 GiB moves above 4 GiB, device memory after it on a 1 GiB boundary; flat: RAM in one piece from 0, the default of other arches)`,
   },
   { long: 'memmap-on-memory', help: 'memory_hotplug.memmap_on_memory=1: hot-added blocks may hold their own memmap' },
   {
@@ -151,6 +156,9 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
   const autoOnline = str(o['auto-online']);
   if (autoOnline !== undefined && !['offline', 'online', 'online_kernel', 'online_movable'].includes(autoOnline))
     throw new UsageError(`invalid --auto-online '${autoOnline}': offline, online, online_kernel or online_movable`);
+  const machineType = str(o['machine-type']);
+  if (machineType !== undefined && !(MACHINE_TYPES as readonly string[]).includes(machineType))
+    throw new UsageError(`invalid --machine-type '${machineType}': one of ${MACHINE_TYPES.join(', ')}`);
   const srNodes = list(o['soft-reserved-node']).map((v) => {
     if (!/^\d+$/.test(v)) throw new UsageError(`invalid --soft-reserved-node '${v}': a node number`);
     return Number(v);
@@ -173,6 +181,7 @@ export function machineConfigFromOptions(o: CommandContext['parsed']['opts']): M
     ...(srNodes.length ? { softReservedNodes: srNodes } : {}),
     ...(list(o['cxl-memdev']).length ? { cxlMemdevs: list(o['cxl-memdev']).map(cxlMemdev) } : {}),
     ...(autoOnline !== undefined ? { autoOnline } : {}),
+    ...(machineType !== undefined ? { machineType } : {}),
     ...(flag(o['memmap-on-memory']) ? { memmapOnMemory: true } : {}),
     ...(platform !== undefined ? { platform } : {}),
     ...(memmapInit !== undefined ? { memmapInit } : {}),

@@ -27,11 +27,48 @@ export class BufferOutput implements Output {
   }
 }
 
-/** util_display_json_array(): pretty JSON; with human output and a single element, the bare object. */
+// json_escape_str(): '"', '\\' and '/' escaped (no JSON_C_TO_STRING_NOSLASHESCAPE), control characters as \b \n \r \t \f or \u00XX
+function jsonCString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\' || ch === '/') out += '\\' + ch;
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\f') out += '\\f';
+    else if (c < 0x20) out += `\\u00${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/**
+ * json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY), as ndctl
+ * and daxctl print: `"key":value` with no space after the colon, two spaces
+ * of indent per level, '/' escaped as `\/`, empty arrays and objects `[]`
+ * and `{}`. Keys whose value is undefined are left out (as JSON.stringify).
+ */
+export function jsonC(value: unknown, depth = 0): string {
+  const pad = (d: number) => '  '.repeat(d);
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return jsonCString(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) {
+    if (!value.length) return '[]';
+    return `[\n${value.map((v) => pad(depth + 1) + jsonC(v, depth + 1)).join(',\n')}\n${pad(depth)}]`;
+  }
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  if (!entries.length) return '{}';
+  return `{\n${entries.map(([k, v]) => `${pad(depth + 1)}${jsonCString(k)}:${jsonC(v, depth + 1)}`).join(',\n')}\n${pad(depth)}}`;
+}
+
+/** util_display_json_array(): json-c's pretty JSON; with human output (-u) and a single element, the bare object. */
 export function jsonList(items: unknown[], human: boolean): string | undefined {
   if (items.length === 0) return undefined;
-  if (human && items.length === 1) return JSON.stringify(items[0], null, 2);
-  return JSON.stringify(items, null, 2);
+  if (human && items.length === 1) return jsonC(items[0]);
+  return jsonC(items);
 }
 
 /** A fixed-width table: the first row is the header. */

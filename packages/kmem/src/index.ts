@@ -5,3 +5,4 @@ export { DaxKmem } from './kmem.js';
 export type { KmemBinding, KmemRange } from './kmem.js';
 export { AnonMemory } from './anon.js';
 export { onlinePagesInit, onlinePagesInitReference } from './online-memmap.js';
+export { stringGetSize } from './string-get-size.js';

@@ -11,7 +11,7 @@ import { onlinePagesInit, onlinePagesInitReference } from './online-memmap.js';
 
 
 /** 2 GiB of RAM on node 0 and a 1 GiB soft-reserved range at 4 GiB on `nid`, its dax0.0 bound to device_dax. */
-function boot(opts: { nid?: number; autoOnline?: 'offline' | 'online' | 'online_movable'; memmapOnMemory?: boolean; devSize?: number } = {}) {
+function boot(opts: { nid?: number; autoOnline?: 'offline' | 'online' | 'online_movable'; memmapOnMemory?: boolean; devSize?: number; truncationWarning?: boolean } = {}) {
   const ram = [{ nid: 0, start: 0, size: 2 * SZ_1G }];
   const k = createKernel({ arch: ARCH_PROFILES.x86_64, ram, devices: [{ start: 4 * SZ_1G, size: SZ_1G, nid: opts.nid ?? 0, name: 'hmem.0' }] });
   sparseInitBootMemory(k, ram);
@@ -19,7 +19,7 @@ function boot(opts: { nid?: number; autoOnline?: 'offline' | 'online' | 'online_
   const region = createDynamicRegion(bus, { id: 0, start: 4 * SZ_1G, size: opts.devSize ?? SZ_1G, targetNode: opts.nid ?? 0, parentName: 'hmem.0' });
   const dev = region.devices.get('dax0.0')!;
   const hp = new MemoryHotplug(k, { bootMemEnd: 2 * SZ_1G, ram, autoOnline: opts.autoOnline ?? 'offline', memmapOnMemory: opts.memmapOnMemory ?? false });
-  return { k, dev, hp, kmem: new DaxKmem(hp) };
+  return { k, dev, hp, kmem: new DaxKmem(hp, { truncationWarning: opts.truncationWarning ?? false }) };
 }
 
 describe('memory_block_size_bytes()', () => {
@@ -140,5 +140,17 @@ describe('the onlined memmap', () => {
     onlinePagesInitReference(b.k, first, end, ZONE_MOVABLE, 0);
     for (let pfn = first - 3; pfn < end + 3; pfn++) expect(a.k.memmap.rawBytes(pfn)).toEqual(b.k.memmap.rawBytes(pfn));
     expect(a.k.counters.v[C.struct_pages_initialised]).toBe(b.k.counters.v[C.struct_pages_initialised]);
+  });
+});
+
+describe("dev_dax_kmem_probe()'s truncation warning", () => {
+  it('a kernel that has it logs how much memory-block alignment trimmed; one without logs nothing', () => {
+    // a 1 GiB - 64 MiB device at 4 GiB with 128 MiB blocks: 7 blocks are added, 64 MiB is trimmed
+    for (const truncationWarning of [true, false]) {
+      const { k, dev, kmem } = boot({ devSize: SZ_1G - 64 * SZ_1M, truncationWarning });
+      kmem.probe(dev);
+      const lines = k.log.entries.map((e) => e.text).filter((t) => t.includes('truncated'));
+      expect(lines).toEqual(truncationWarning ? ['kmem dax0.0: DAX region truncated by 64.0 MiB due to alignment'] : []);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { DevDax } from '@daxsim/device-dax';
 import { EBUSY, EINVAL, ENXIO, EOPNOTSUPP, KERN_WARNING, KernelError, hex } from '@daxsim/mm';
 import type { HotplugMemmapStats, MemoryBlock, MemoryHotplug } from './memory-hotplug.js';
+import { stringGetSize } from './string-get-size.js';
 
 /** One range of a device that dax_kmem added as System RAM (kmem). */
 export interface KmemRange {
@@ -29,11 +30,14 @@ export interface KmemBinding {
 export class DaxKmem {
   readonly hotplug: MemoryHotplug;
   readonly bindings = new Map<DevDax, KmemBinding>();
+  /** dev_dax_kmem_probe() warns when alignment trims a device (a kernel that has Gregory Price's truncation warning). */
+  readonly truncationWarning: boolean;
   /** dev_dax->memmap_on_memory per device (false unless written: dax_hmem creates devices with it off). */
   private readonly memmapAttr = new Map<DevDax, boolean>();
 
-  constructor(hotplug: MemoryHotplug) {
+  constructor(hotplug: MemoryHotplug, opts: { truncationWarning?: boolean } = {}) {
     this.hotplug = hotplug;
+    this.truncationWarning = opts.truncationWarning ?? false;
   }
 
   /** daxctl_dev_get_memory() != NULL: the device is bound to kmem. */
@@ -108,6 +112,9 @@ export class DaxKmem {
         `${dev.name}: kmem: rejecting DAX region without any memory after alignment (size ${hex(dev.size)}, memory block size ${hex(bs)})`,
       );
     }
+    const kept = trimmed.reduce((n, t) => n + (t.end - t.start), 0);
+    const total = dev.ranges.reduce((n, r) => n + (r.end + 1 - r.start), 0);
+    if (this.truncationWarning && kept !== total) warn(`DAX region truncated by ${stringGetSize(total - kept)} due to alignment`);
     const mom = this.memmapOnMemory(dev);
     const ranges: KmemRange[] = [];
     for (const t of trimmed) {

@@ -90,6 +90,13 @@ export interface MachineConfig {
    */
   readonly cpuLa57?: boolean;
   /**
+   * Where firmware puts RAM and devices (QEMU's machine type): `pc` (i440fx,
+   * QEMU's default and the x86-64 default here), `q35`, or `flat` (RAM from
+   * address 0 in one piece, devices after it: the layout of daxsim before
+   * machine types, and the default of the other architectures).
+   */
+  readonly machineType?: string;
+  /**
    * The CPU + memory profile (@daxsim/mm PLATFORMS) the modelled kernel's
    * times are computed for: gup_test's Time line, memmap_init_zone_device's
    * log line. Default cascadelake-optane (the seed's class of box).
@@ -113,6 +120,10 @@ export interface CxlMemdevSpec {
   readonly pmem: boolean;
 }
 
+/** QEMU machine types (and `flat`, no firmware hole): where RAM and device memory go. */
+export const MACHINE_TYPES = ['pc', 'q35', 'flat'] as const;
+export type MachineType = (typeof MACHINE_TYPES)[number];
+
 /** The CPU of the 6.1 and 7.3-rc7 measurements had LA57. */
 export const DEFAULT_CPU_LA57 = true;
 
@@ -132,10 +143,7 @@ export interface KernelChoice {
   readonly ppc64Mmu: 'radix' | 'hash';
   readonly platform: Platform;
   readonly memmapInit: MemmapInitVariant;
-  /**
-   * auto_online_blocks at boot: --auto-online, else the named release's
-   * (release.hotplug.defaultAutoOnline: Debian's 7.3 onlines), else offline.
-   */
+  /** auto_online_blocks at boot: --auto-online, else the release's (release.hotplug.defaultAutoOnline: Debian's 7.3 onlines). */
   readonly autoOnline: OnlinePolicy;
 }
 
@@ -220,8 +228,13 @@ export interface PhysRange {
   readonly name: string;
 }
 
-/** Where everything sits: RAM nodes from 0, then each device range on the next 1 GiB boundary. */
+/**
+ * Where everything sits: RAM of each node (one or two ranges: below and
+ * above the 4 GiB hole of a pc/q35 machine), then each device range on the
+ * next 1 GiB boundary of the device memory region.
+ */
 export interface MachineLayout {
+  readonly machineType: MachineType;
   readonly ram: readonly PhysRange[];
   readonly pmem: readonly PhysRange[];
   readonly softReserved: readonly PhysRange[];
@@ -230,6 +243,29 @@ export interface MachineLayout {
 }
 
 const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
+
+const SZ_4G = 4 * SZ_1G;
+
+/** The machine type a configuration runs: its own, else pc on x86-64 and flat elsewhere; EINVAL naming the option when it does not fit. */
+export function machineTypeOf(config: MachineConfig): MachineType {
+  const t = config.machineType ?? (config.arch.startsWith('x86_64') ? 'pc' : 'flat');
+  if (!(MACHINE_TYPES as readonly string[]).includes(t)) throw new KernelError(EINVAL, `machine: --machine-type ${t} is not one of ${MACHINE_TYPES.join(', ')}`);
+  if (t !== 'flat' && !config.arch.startsWith('x86_64'))
+    throw new KernelError(EINVAL, `machine: --machine-type ${t} is a QEMU x86 machine; --arch ${config.arch} has no 4 GiB PCI hole (use flat)`);
+  return t as MachineType;
+}
+
+/**
+ * How much RAM QEMU maps below 4 GiB (x86ms->below_4g_mem_size), with
+ * max-ram-below-4g unset and a gigabyte-aligned machine type: pc_init1()
+ * (i440fx) keeps up to 3.5 GiB below, but only 3 GiB once the guest has
+ * 3.5 GiB or more; pc_q35_init() keeps up to 2.75 GiB below, but only 2 GiB
+ * once the guest has 2.75 GiB or more. The rest goes above 4 GiB.
+ */
+export function qemuBelow4g(type: 'pc' | 'q35', ramSize: number): number {
+  const lowmem = type === 'pc' ? (ramSize >= 0xe0000000 ? 0xc0000000 : 0xe0000000) : ramSize >= 0xb0000000 ? 0x80000000 : 0xb0000000;
+  return Math.min(ramSize, lowmem);
+}
 
 /**
  * Checks a configuration (EINVAL naming the option) and lays it out. Device
@@ -254,12 +290,28 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
   check('--pmem', config.pmem.map((p) => p.size), REGION_ALIGN);
   check('--soft-reserved', config.softReserved, subsection);
   if (!config.ram.length) throw new KernelError(EINVAL, 'machine: --ram: at least one node needs memory');
+  const type = machineTypeOf(config);
   let at = 0;
-  const ram = config.ram.map((size, nid) => {
-    const r = { start: at, size, nid, name: `node${nid}` };
-    at += size;
-    return r;
-  });
+  const ram: PhysRange[] = [];
+  if (type === 'flat') {
+    config.ram.forEach((size, nid) => {
+      ram.push({ start: at, size, nid, name: `node${nid}` });
+      at += size;
+    });
+  } else {
+    // the nodes take consecutive slices of guest RAM (SRAT memory affinity in -numa order); a slice that
+    // crosses the end of low RAM continues at 4 GiB
+    const below = qemuBelow4g(type, config.ram.reduce((a, b) => a + b, 0));
+    let offset = 0;
+    config.ram.forEach((size, nid) => {
+      const lo = Math.max(0, Math.min(size, below - offset));
+      if (lo) ram.push({ start: offset, size: lo, nid, name: `node${nid}` });
+      if (size > lo) ram.push({ start: SZ_4G + Math.max(0, offset - below), size: size - lo, nid, name: `node${nid}` });
+      offset += size;
+    });
+    // pc_memory_init(): the device memory region (NVDIMMs, pc-dimms) starts on the 1 GiB boundary after RAM above 4 GiB
+    at = SZ_4G + Math.max(0, offset - below);
+  }
   const device = (size: number, name: string): PhysRange => {
     at = alignUp(at, SZ_1G);
     const r = { start: at, size, nid: 0, name };
@@ -292,5 +344,5 @@ export function layoutMachine(config: MachineConfig): MachineLayout {
       `machine: ${opt} ${humanBytes(r.size)}: ${r.name} would end at 0x${end.toString(16)} (${humanBytes(end)}), beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} of ${arch.name}: at most 0x${limit.toString(16)} (${humanBytes(limit)}) of physical address space${hint}`,
     );
   }
-  return { ram, pmem, softReserved, cxlWindows };
+  return { machineType: type, ram, pmem, softReserved, cxlWindows };
 }

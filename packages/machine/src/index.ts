@@ -1,12 +1,12 @@
-export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, describeKernelChoice, kernelChoice, layoutMachine } from './config.js';
-export type { KernelChoice, MachineConfig, MachineLayout, PhysRange, PmemConfig } from './config.js';
+export { DEFAULT_CONFIG, DEFAULT_CPU_LA57, MACHINE_TYPES, describeKernelChoice, kernelChoice, layoutMachine, machineTypeOf, qemuBelow4g } from './config.js';
+export type { KernelChoice, MachineConfig, MachineLayout, MachineType, PhysRange, PmemConfig } from './config.js';
 export { Machine } from './machine.js';
 export type { CxlIomemResource } from './machine.js';
 export { OP_NAMES } from './ops.js';
 export type { Op, OpName } from './ops.js';
 export { STATE_FORMAT, STATE_VERSION, STATE_VERSIONS_READ, StateFormatError, upgradeState } from './state.js';
 export type { Checkpoint, MachineState } from './state.js';
-export { ndctlCreateNamespace, ndctlDestroyNamespace, ndctlDisableNamespace, ndctlEnableNamespace, ndctlNamespaces } from './ndctl.js';
+export { NamespaceBusyError, NdctlError, ndctlCreateNamespace, ndctlDestroyNamespace, ndctlDisableNamespace, ndctlEnableNamespace, ndctlNamespaces } from './ndctl.js';
 export type { CreateNamespaceRequest } from './ndctl.js';
 export {
   daxRegions,
@@ -35,3 +35,12 @@ export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runScenario } from '.
 export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';
 export { displaySize, humanBytes, parseSize } from './size.js';
 export { type VmemmapLayout, type VmemmapPageView, vmemmapLayout } from './vmemmap-layout.js';
+export { iomemTree, nrMemmapPages, procIomem, procMeminfo, procVmstat, procZoneinfo, totalramPages } from './procfs.js';
+export type { IomemResource } from './procfs.js';
+export { ndDimms, regionSetCookie, sysfsRoot } from './sysfs.js';
+export type { NdDimm } from './sysfs.js';
+export { catPath, lsPath, machineFs } from './views.js';
+export { lookup, listDir, pathParts, readFile } from './vfs.js';
+export type { DirEntry, VDir, VFile, VLink, VNode } from './vfs.js';
+export { ZONE_NAMES, bootZones, nodeZones, zoneViews } from './zones.js';
+export type { BootZone, PfnRange, ZoneView } from './zones.js';

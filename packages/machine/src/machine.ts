@@ -21,6 +21,7 @@ import {
   type ArchProfile,
   EBUSY,
   EINVAL,
+  ENOENT,
   GUP,
   ENOMEM,
   ENXIO,
@@ -37,7 +38,8 @@ import {
 import { type Namespace, NvdimmBus, type PmemRegion } from '@daxsim/nvdimm';
 import { CxlBus, type CxlSysfs, cxlDebugfsWrite, cxlDpaToHpa, cxlDpaToRegion, cxlDriverBind, cxlDriverUnbind, cxlFeaturesFor, cxlList, cxlSysfsWrite } from '@daxsim/cxl';
 import { sparseInitBootMemory } from '@daxsim/sparse-vmemmap';
-import { type KernelChoice, type MachineConfig, kernelChoice, layoutMachine } from './config.js';
+import { type KernelChoice, type MachineConfig, type MachineLayout, kernelChoice, layoutMachine } from './config.js';
+import { bootZones } from './zones.js';
 import type { Op } from './ops.js';
 import type { Checkpoint, MachineState } from './state.js';
 
@@ -113,9 +115,22 @@ export class Machine {
   private refused_ = 0;
   /** Kernel object addresses fromState() skipped past its replay's (see reservedObjects). */
   private reservedObjects_ = 0;
+  /** The layout firmware gave the machine (RAM ranges per node, device ranges). */
+  readonly layout: MachineLayout;
+  /** Frames of struct pages sparse_init() allocated for boot RAM (nr_memmap_boot_pages). */
+  readonly bootMemmapPages: number;
+  /**
+   * Frames boot took out of each boot zone before the page allocator got it
+   * (memblock's reservations: the boot memmap and its page tables), by
+   * `${nid}:${zone}`: present - managed.
+   */
+  readonly bootReserved: ReadonlyMap<string, number>;
+  /** ZONE_DEVICE's span per node: grown by each pgmap, never shrunk (the kernel does not shrink ZONE_DEVICE spans). */
+  readonly zoneDeviceSpans = new Map<number, { start: number; end: number }>();
 
   private constructor(config: MachineConfig) {
     const layout = layoutMachine(config);
+    this.layout = layout;
     this.config = config;
     this.kernel = kernelChoice(config);
     this.arch = this.kernel.arch;
@@ -142,9 +157,15 @@ export class Machine {
     setMachineCheckHandler(this.k, (pfn, task) => void memoryFailure(this.k, pfn, MF_ACTION_REQUIRED, task));
     // sparse_init(): RAM's sections and their memmap, so that devices find the vmemmap page tables boot made
     if (sparseInitBootMemory(this.k, ram) < 0) throw new KernelError(ENOMEM, `machine: --ram is too small to hold its own memmap`);
+    // memblock_free_all(): what boot took before the page allocator got RAM is measured here, once
+    this.bootMemmapPages = this.k.buddy.framesInUse('vmemmap_data');
+    this.bootReserved = new Map(
+      bootZones(this.arch, ram).map((z) => [`${z.nid}:${z.zone}`, z.present - z.ranges.reduce((n, r) => n + this.k.buddy.nrFreePagesIn(r.start, r.end), 0)]),
+    );
     const bootMemEnd = Math.max(...ram.map((r) => r.start + r.size));
     this.kmem = new DaxKmem(
       new MemoryHotplug(this.k, { bootMemEnd, ram, autoOnline: this.kernel.autoOnline as OnlineType, memmapOnMemory: config.memmapOnMemory ?? false }),
+      { truncationWarning: this.kernel.release.hotplug.kmemTruncationWarning },
     );
     this.bus = new DaxBus(this.k, { generation: this.generation, setMappingIndex: this.kernel.setMappingIndex });
     this.nvdimm = new NvdimmBus(
@@ -159,6 +180,7 @@ export class Machine {
       this.softReserved.push(region);
       bindDevDax(region.devices.get(`dax${id}.0`)!);
     });
+    this.growZoneDeviceSpans();
     const memdevs = config.cxlMemdevs ?? [];
     if (memdevs.length) {
       // one host bridge, a root port per memdev, one window over the host bridge (QEMU's pxb-cxl, cxl-rp, cxl-type3, cxl-fmw)
@@ -240,6 +262,15 @@ export class Machine {
     return this.cxl;
   }
 
+  // move_pfn_range_to_zone(ZONE_DEVICE) grows the node's ZONE_DEVICE span; remove_pfn_range_from_zone() never shrinks it
+  private growZoneDeviceSpans(): void {
+    for (const e of this.k.pgmaps.entries)
+      for (const sp of e.spans) {
+        const cur = this.zoneDeviceSpans.get(e.nid);
+        this.zoneDeviceSpans.set(e.nid, cur ? { start: Math.min(cur.start, sp.startPfn), end: Math.max(cur.end, sp.endPfn) } : { start: sp.startPfn, end: sp.endPfn });
+      }
+  }
+
   /** A new machine (no operations yet); EINVAL naming the option when the configuration cannot boot. */
   static create(config: MachineConfig): Machine {
     return new Machine(config);
@@ -260,6 +291,10 @@ export class Machine {
       m.mce = state.carried.mce;
       const replayed = m.k.objects.allocated;
       m.k.objects.reserve(state.carried.kobjects ?? 0);
+      for (const [nid, sp] of Object.entries(state.carried.zoneDeviceSpans ?? {})) {
+        const cur = m.zoneDeviceSpans.get(Number(nid));
+        m.zoneDeviceSpans.set(Number(nid), cur ? { start: Math.min(cur.start, sp.start), end: Math.max(cur.end, sp.end) } : { ...sp });
+      }
       // frames the dropped operations touched: a VM's host charges a frame's first touch once
       if (state.carried.touched) m.k.mem.markTouched(state.carried.touched);
       m.reservedObjects_ = m.k.objects.allocated - replayed;
@@ -343,7 +378,13 @@ export class Machine {
       config: this.config,
       ops: [...this.ops_],
       checkpoints: [...this.checkpoints_],
-      carried: { nsSerial: this.nvdimm.serial, mce: this.mce, kobjects: this.k.objects.allocated, touched: this.k.mem.touchedRuns() },
+      carried: {
+        nsSerial: this.nvdimm.serial,
+        mce: this.mce,
+        kobjects: this.k.objects.allocated,
+        touched: this.k.mem.touchedRuns(),
+        ...(this.zoneDeviceSpans.size ? { zoneDeviceSpans: Object.fromEntries(this.zoneDeviceSpans) } : {}),
+      },
       history: { log: [...this.k.log.entries], events: this.k.counters.snapshot() },
     };
   }
@@ -357,6 +398,7 @@ export class Machine {
       throw e;
     }
     this.ops_.push(op);
+    this.growZoneDeviceSpans();
   }
 
   private applyOp(op: Op): void {
@@ -365,6 +407,13 @@ export class Machine {
     if ((op.op === 'dax.size' || op.op === 'dax.align' || op.op === 'dax.mapping' || op.op === 'dax.bind' || op.op === 'dax.delete') && this.bus.device(op.dev)) {
       const d = this.daxDevice(op.dev);
       if (this.kmem.isBound(d)) throw new KernelError(EBUSY, `${d.name}: ${op.op.slice(4)}: the device is bound to kmem`);
+    }
+    // nd_pmem/dax_pmem unbinding a namespace tears down its dax device: with dax_kmem bound, dev_dax_kmem_remove()'s
+    // remove_memory() must succeed first. The real kernel unbinds anyway and leaks online memory ("cannot be hotremoved
+    // until the next reboot"); ndctl refuses before that (EBUSY, measured), and so does the model, changing nothing
+    if (op.op === 'ns.disable' || op.op === 'ns.destroy' || op.op === 'ns.raw' || op.op === 'ns.reconfig' || op.op === 'ns.resize') {
+      const d = this.kmemDeviceOf(this.namespace(op.dev));
+      if (d) this.kmemUnbind(d);
     }
     switch (op.op) {
       case 'ns.create':
@@ -420,6 +469,9 @@ export class Machine {
         this.kmemUnbind(this.daxDevice(op.dev));
         break;
       case 'dax.memmap_on_memory':
+        // the attribute came with 73954d379efd (v6.8): an older kernel's dax devices have no such file
+        if (!this.kernel.release.hotplug.daxMemmapOnMemory)
+          throw new KernelError(ENOENT, `${op.dev}: memmap_on_memory: no such attribute (dax devices have it from Linux 6.8; this machine runs ${this.kernel.release.version})`);
         this.kmem.setMemmapOnMemory(this.daxDevice(op.dev), op.value);
         break;
       case 'memory.state':
@@ -525,6 +577,18 @@ export class Machine {
   }
 
   /** dax_bus_remove() with dax_kmem: remove_memory() of the device's ranges (EBUSY while a block is online). */
+  /** The dax device of a devdax namespace when dax_kmem holds it (its memory added as System RAM), else null. */
+  kmemDeviceOf(ns: Namespace): DevDax | null {
+    const d = this.nvdimm.daxRegionOf(ns)?.devices.get(`dax${ns.region}.${ns.id}`);
+    return d && this.kmem.isBound(d) ? d : null;
+  }
+
+  /** Whether any memory block of a namespace's kmem-bound dax device is online (ndctl then refuses to tear it down: EBUSY). */
+  namespaceMemoryOnline(ns: Namespace): boolean {
+    const d = this.kmemDeviceOf(ns);
+    return d !== null && this.kmem.blocksOf(d).some((b) => b.state === 'online');
+  }
+
   private kmemUnbind(dev: DevDax): void {
     this.kmem.remove(dev);
   }

@@ -1,8 +1,9 @@
-import { SZ_1M, EBUSY, EINVAL, ENOSPC, ENXIO, KernelError, pmdSize, strerror } from '@daxsim/mm';
+import { SZ_1M, EBUSY, EINVAL, ENODEV, ENOSPC, ENXIO, KernelError, pmdSize, strerror } from '@daxsim/mm';
 import {
   type MapLocation,
   type Namespace,
   type NamespaceMode,
+  NSLABEL_NAME_LEN,
   type PmemRegion,
   REGION_ALIGN,
   freeExtents,
@@ -42,6 +43,10 @@ export interface CreateNamespaceRequest {
   readonly reconfig?: string;
   /** -f */
   readonly force?: boolean;
+  /** -n: the label's alt_name (labelled namespaces; ndctl's setup_namespace() skips it for a label-less one). */
+  readonly name?: string;
+  /** -t blk or a -b naming another bus: no region qualifies (QEMU's one bus has pmem regions only). */
+  readonly noRegion?: boolean;
 }
 
 interface Validated {
@@ -73,8 +78,9 @@ function validate(m: Machine, region: PmemRegion, ns: Namespace | null, req: Cre
   const arch = m.arch;
   let align: number;
   if (req.align !== undefined) {
-    if (mode === 'raw') throw new KernelError(ENXIO, 'raw mode does not support setting an alignment');
+    // -a is checked against the supported alignments first (measured: a raw namespace with -a 8K is "unsupported align")
     if (!arch.devdaxAligns.includes(req.align)) throw new KernelError(ENXIO, `unsupported align: ${req.alignText ?? req.align}`);
+    if (mode === 'raw') throw new KernelError(ENXIO, 'raw mode does not support setting an alignment');
     align = req.align;
   } else {
     if (ns && mode === ns.mode) align = ns.align;
@@ -100,10 +106,42 @@ function validate(m: Machine, region: PmemRegion, ns: Namespace | null, req: Cre
 }
 
 /** setup_namespace() on an idle labelled namespace: capacity from the first free extent that holds it. */
-function setupIdle(m: Machine, region: PmemRegion, ns: Namespace, v: Validated): void {
+function setupIdle(m: Machine, region: PmemRegion, ns: Namespace, v: Validated, name?: string): void {
   const ext = freeExtents(region).find((e) => e.size >= v.size);
   if (!ext) throw new KernelError(ENOSPC, `${namespaceName(ns)}: no free extent of ${v.size} bytes in region${region.id}`);
-  m.apply({ op: 'ns.create', region: region.id, id: ns.id, start: ext.start, size: v.size, mode: v.mode, align: v.align, map: v.map });
+  m.apply({ op: 'ns.create', region: region.id, id: ns.id, start: ext.start, size: v.size, mode: v.mode, align: v.align, map: v.map, ...(name ? { name } : {}) });
+}
+
+/** An error ndctl reports in words of its own: `toolMessage` is what it prints (measured), the exit status its errno's. */
+export class NdctlError extends KernelError {
+  constructor(
+    errno: number,
+    readonly toolMessage: string,
+    detail: string,
+  ) {
+    super(errno, detail);
+    this.name = 'NdctlError';
+  }
+}
+
+/**
+ * A namespace ndctl will not tear down because its dax device's memory is
+ * online as System RAM (ndctl_namespace_disable_safe() and the daxctl
+ * checks behind it): EBUSY, nothing changed. `toolMessage` is what ndctl
+ * prints for it (measured on 7.3: shared/real-kernel/ndctl-ref flow 4).
+ */
+export class NamespaceBusyError extends NdctlError {
+  constructor(toolMessage: string, detail: string) {
+    super(EBUSY, toolMessage, detail);
+    this.name = 'NamespaceBusyError';
+  }
+}
+
+/** Refuses (NamespaceBusyError) to tear down a namespace whose dax device has online system-ram memory. */
+function checkNotInUse(m: Machine, ns: Namespace, toolMessage: string): void {
+  if (!m.namespaceMemoryOnline(ns)) return;
+  const d = m.kmemDeviceOf(ns)!;
+  throw new NamespaceBusyError(toolMessage, `${namespaceName(ns)}: ${d.name} is system-ram with online memory; daxctl offline-memory ${d.name} first`);
 }
 
 /**
@@ -113,8 +151,16 @@ function setupIdle(m: Machine, region: PmemRegion, ns: Namespace, v: Validated):
  * Returns the namespace; throws a KernelError carrying ndctl's message.
  */
 export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): Namespace {
-  if (req.region !== undefined && !m.pmem[req.region]) throw new KernelError(ENXIO, `failed to ${req.reconfig ? 'reconfigure' : 'create'} namespace: region${req.region} does not exist`);
-  const regions = m.pmem.filter((r) => req.region === undefined || r.id === req.region);
+  // validate_namespace_options(): the name must fit the label's alt_name (NSLABEL_NAME_LEN with its NUL)
+  if (req.name !== undefined && req.name.length >= NSLABEL_NAME_LEN)
+    throw new NdctlError(EINVAL, '  Error: create namespace: validate_namespace_options: alt name overflow\n\n', `create namespace: -n is ${req.name.length} characters, at most ${NSLABEL_NAME_LEN - 1}`);
+  const regions = req.noRegion ? [] : m.pmem.filter((r) => req.region === undefined || r.id === req.region);
+  if (!regions.length) {
+    // do_xaction_namespace() found no region: -ENXIO, which cmd_create_namespace() turns into -ENODEV for a create
+    const what = req.region !== undefined && !m.pmem[req.region] ? `region${req.region} does not exist` : 'no region matches -r/-t/-b';
+    if (req.reconfig !== undefined) throw new KernelError(ENXIO, `failed to reconfigure namespace: ${what}`);
+    throw new NdctlError(ENODEV, `failed to create namespace: ${strerror(ENXIO)}`, `create namespace: ${what}`);
+  }
   if (req.reconfig !== undefined) {
     const ns = regions.flatMap((r) => r.namespaces).find((n) => namespaceName(n) === req.reconfig);
     if (!ns) throw new KernelError(ENXIO, `failed to reconfigure namespace: ${strerror(ENXIO)}`);
@@ -123,6 +169,7 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     if (v.mode === 'devdax' || v.mode === 'fsdax') checkHostMemory(m, `failed to reconfigure namespace ${namespaceName(ns)}`, { start: isConfigured(ns) ? ns.start : region.start, ...v, mode: v.mode });
     // namespace_prep_reconfig()
     if (ns.enabled && !req.force) throw new KernelError(EBUSY, `${namespaceName(ns)} is active, specify --force for re-configuration`);
+    checkNotInUse(m, ns, `failed to reconfigure namespace: ${strerror(EBUSY)}`);
     const dev = namespaceName(ns);
     // setup_namespace() writes the new size of a labelled namespace after the info block is zeroed; the
     // kernel's refusal (-ENOSPC when it cannot grow in place) is checked first, so a refused
@@ -134,7 +181,7 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     }
     if (ns.enabled) m.apply({ op: 'ns.disable', dev });
     if (!isConfigured(ns)) {
-      setupIdle(m, region, ns, v);
+      setupIdle(m, region, ns, v, req.name);
       return ns;
     }
     if (ns.mode !== 'raw') m.apply({ op: 'ns.raw', dev });
@@ -148,7 +195,7 @@ export function ndctlCreateNamespace(m: Machine, req: CreateNamespaceRequest): N
     const ns = regionGetNamespace(region);
     if (!ns || !isConfigurationIdle(ns)) continue; // "no idle/available namespace seed"
     if (v.mode === 'devdax' || v.mode === 'fsdax') checkHostMemory(m, `failed to create namespace in region${region.id}`, { start: freeExtents(region).find((e) => e.size >= v.size)?.start ?? region.start, ...v, mode: v.mode });
-    setupIdle(m, region, ns, v);
+    setupIdle(m, region, ns, v, req.name);
     return ns;
   }
   // every candidate region said it has no room
@@ -170,6 +217,7 @@ export function ndctlNamespaces(m: Machine, target: string, region?: number): Na
 export function ndctlDestroyNamespace(m: Machine, ns: Namespace, force: boolean): boolean {
   const dev = namespaceName(ns);
   if (ns.enabled && !force) throw new KernelError(EBUSY, `${dev} is active, specify --force for re-configuration`);
+  checkNotInUse(m, ns, '');
   if (!isConfigured(ns)) return false;
   // a label-less namespace counts as destroyed only when it had an info block to zero
   const counted = ns.type === 'pmem' || ns.mode !== 'raw';
@@ -184,6 +232,8 @@ export function ndctlEnableNamespace(m: Machine, ns: Namespace): boolean {
   return true;
 }
 
+/** ndctl disable-namespace: ndctl_namespace_disable_safe() refuses a namespace whose memory is online (EBUSY). */
 export function ndctlDisableNamespace(m: Machine, ns: Namespace): void {
+  checkNotInUse(m, ns, '');
   if (ns.enabled) m.apply({ op: 'ns.disable', dev: namespaceName(ns) });
 }

@@ -9,7 +9,7 @@ import type { MapLocation, NamespaceMode } from '@daxsim/nvdimm';
  */
 export type Op =
   /** A labelled region's idle namespace given capacity and a mode, then enabled. */
-  | { readonly op: 'ns.create'; readonly region: number; readonly id: number; readonly start: number; readonly size: number; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation }
+  | { readonly op: 'ns.create'; readonly region: number; readonly id: number; readonly start: number; readonly size: number; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation; readonly name?: string }
   /** A disabled, configured namespace given a new claim (mode, align, map) and enabled. */
   | { readonly op: 'ns.reconfig'; readonly dev: string; readonly mode: NamespaceMode; readonly align: number; readonly map: MapLocation }
   /** The info block zeroed: a disabled namespace back to raw, keeping its capacity (namespace_prep_reconfig()). */

@@ -142,13 +142,14 @@ describe('daxctl reconfigure-device --mode=system-ram (dax_kmem)', () => {
         expect((e as Error).message).toMatch(re);
       }
     };
-    refuse({ op: 'memory.state', block: 15, state: 'offline' }, EINVAL, /memory15: no such memory block/);
-    refuse({ op: 'memory.state', block: 16, state: 'online_movable' }, EINVAL, /memory16: .*online already/);
+    // QEMU pc: 2 GiB of RAM stays below 4 GiB and the device memory region starts at 4 GiB (memory32)
+    refuse({ op: 'memory.state', block: 31, state: 'offline' }, EINVAL, /memory31: no such memory block/);
+    refuse({ op: 'memory.state', block: 32, state: 'online_movable' }, EINVAL, /memory32: .*online already/);
     refuse({ op: 'dax.size', dev: 'dax0.0', size: 0 }, EBUSY, /dax0\.0: size: the device is bound to kmem/);
     refuse({ op: 'dax.bind', dev: 'dax0.0' }, EBUSY, /bound to kmem/);
     refuse({ op: 'kmem.bind', dev: 'dax0.0' }, EBUSY, /already bound to kmem/);
     refuse({ op: 'dax.memmap_on_memory', dev: 'dax0.0', value: true }, EBUSY, /memmap_on_memory: the device is bound to kmem/);
-    refuse({ op: 'kmem.unbind', dev: 'dax0.0' }, EBUSY, /cannot be hotremoved: memory16 is online/);
+    refuse({ op: 'kmem.unbind', dev: 'dax0.0' }, EBUSY, /cannot be hotremoved: memory32 is online/);
     expect(m.k.buddy.snapshot()).toEqual(snap);
     expect(m.ops.length).toBe(ops);
     expect(() => machine({ autoOnline: 'sometimes' })).toThrowError(/--auto-online sometimes is not offline, online, online_kernel or online_movable/);

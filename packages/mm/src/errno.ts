@@ -10,6 +10,8 @@ export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
 export const ENODEV = 19;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ERANGE = 34;
@@ -28,6 +30,8 @@ const NAMES: Record<number, string> = {
   [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST',
   [ENODEV]: 'ENODEV',
+  [ENOTDIR]: 'ENOTDIR',
+  [EISDIR]: 'EISDIR',
   [EINVAL]: 'EINVAL',
   [ENOSPC]: 'ENOSPC',
   [ERANGE]: 'ERANGE',
@@ -52,6 +56,8 @@ const MESSAGES: Record<number, string> = {
   [EBUSY]: 'Device or resource busy',
   [EEXIST]: 'File exists',
   [ENODEV]: 'No such device',
+  [ENOTDIR]: 'Not a directory',
+  [EISDIR]: 'Is a directory',
   [EINVAL]: 'Invalid argument',
   [ENOSPC]: 'No space left on device',
   [ERANGE]: 'Numerical result out of range',

@@ -45,6 +45,8 @@ export {
   EINVAL,
   EIO,
   ENODEV,
+  ENOTDIR,
+  EISDIR,
   ENOENT,
   ENOMEM,
   ENOSPC,
@@ -280,7 +282,7 @@ export {
   isKernelVersion,
   kernelRelease,
 } from './kernels.js';
-export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, Proposal, ProposalAxis } from './kernels.js';
+export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, ProcfsSpec, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
 export { clearMediaPoison, isMediaPoisoned, machineCheck, markMediaPoison, mediaPoisonedPfns, noteHwpoisonPage, setMachineCheckHandler, takeHwpoisonPages } from './mce.js';
 export {

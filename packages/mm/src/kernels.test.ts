@@ -61,10 +61,18 @@ describe('the generation registry: one row per release', () => {
     expect(KERNELS['7.3'].layout.pg.head).toBe(6);
   });
 
-  it('hotplug: auto-online and the dax memmap_on_memory attribute per release', () => {
-    expect(KERNELS['6.1'].hotplug).toEqual({ defaultAutoOnline: 'offline', daxMemmapOnMemory: false });
+  it('hotplug: auto-online, the dax memmap_on_memory attribute and the kmem truncation warning per release', () => {
+    expect(KERNELS['6.1'].hotplug).toEqual({ defaultAutoOnline: 'offline', daxMemmapOnMemory: false, kmemTruncationWarning: false });
     expect(KERNELS['6.8'].hotplug.daxMemmapOnMemory).toBe(true);
-    expect(KERNELS['7.3'].hotplug).toEqual({ defaultAutoOnline: 'online', daxMemmapOnMemory: true });
+    expect(KERNELS['7.3'].hotplug).toEqual({ defaultAutoOnline: 'online', daxMemmapOnMemory: true, kmemTruncationWarning: true });
+  });
+
+  it('procfs: 7.3 has the nr_memmap vmstat counters (v6.11) and its meminfo lines, 6.1 neither (measured)', () => {
+    expect(KERNELS['6.1'].procfs.vmstatMemmapCounters).toBe(false);
+    expect(KERNELS['7.3'].procfs.vmstatMemmapCounters).toBe(true);
+    expect(KERNELS['6.1'].procfs.meminfoFields).not.toContain('CmaTotal');
+    const f = KERNELS['7.3'].procfs.meminfoFields;
+    expect(f.slice(f.indexOf('FilePmdMapped'), f.indexOf('HugePages_Total') + 1)).toEqual(['FilePmdMapped', 'CmaTotal', 'CmaFree', 'Unaccepted', 'Balloon', 'GPUActive', 'GPUReclaim', 'HugePages_Total']);
   });
 
   it('paging: a kernel that pages 5-level runs the la57 profile on an LA57 CPU only; other arches as given', () => {

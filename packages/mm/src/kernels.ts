@@ -42,7 +42,50 @@ export interface HotplugSpec {
    * MHP_MEMMAP_ON_MEMORY when it is set (6b8f0798b85a, 73954d379efd, v6.8).
    */
   readonly daxMemmapOnMemory: boolean;
+  /**
+   * dev_dax_kmem_probe() warns `DAX region truncated by <size> due to
+   * alignment` when memory-block alignment trims a device (Gregory Price,
+   * "DAX: warn when kmem regions are truncated for memory block alignment";
+   * seen on 7.3, absent from 6.1: shared/real-kernel/kmem-ref).
+   */
+  readonly kmemTruncationWarning: boolean;
 }
+
+/** What /proc prints on a release (the lines procfs views print, in the kernel's order). */
+export interface ProcfsSpec {
+  /** /proc/vmstat has nr_memmap_pages and nr_memmap_boot_pages (15995a352474 "mm: report per-page metadata information", v6.11). */
+  readonly vmstatMemmapCounters: boolean;
+  /** The lines of /proc/meminfo, in the order meminfo_proc_show() and its arch and hugetlb hooks print them. */
+  readonly meminfoFields: readonly string[];
+}
+
+/**
+ * /proc/meminfo of Debian's 6.1.0-57-amd64 (6.1.192) under QEMU, read verbatim
+ * (packages/machine/views-ref/raw-6.1.txt): Zswap and SecPageTables are there
+ * (stable backports), CmaTotal/CmaFree are not (Debian's 6.1 has no CONFIG_CMA).
+ * 5.15, 5.19, 6.6 and 6.8 were not measured and print these lines (not confirmed).
+ */
+const MEMINFO_6_1 = [
+  'MemTotal', 'MemFree', 'MemAvailable', 'Buffers', 'Cached', 'SwapCached', 'Active', 'Inactive', 'Active(anon)', 'Inactive(anon)',
+  'Active(file)', 'Inactive(file)', 'Unevictable', 'Mlocked', 'SwapTotal', 'SwapFree', 'Zswap', 'Zswapped', 'Dirty', 'Writeback',
+  'AnonPages', 'Mapped', 'Shmem', 'KReclaimable', 'Slab', 'SReclaimable', 'SUnreclaim', 'KernelStack', 'PageTables', 'SecPageTables',
+  'NFS_Unstable', 'Bounce', 'WritebackTmp', 'CommitLimit', 'Committed_AS', 'VmallocTotal', 'VmallocUsed', 'VmallocChunk', 'Percpu',
+  'HardwareCorrupted', 'AnonHugePages', 'ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped', 'HugePages_Total',
+  'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp', 'Hugepagesize', 'Hugetlb', 'DirectMap4k', 'DirectMap2M', 'DirectMap1G',
+] as const;
+
+/**
+ * /proc/meminfo of Debian's 7.3-amd64 (7.3~rc7) under QEMU, read verbatim
+ * (packages/machine/views-ref/raw-7.3-offline.txt): 6.1's lines plus
+ * CmaTotal/CmaFree, Unaccepted, Balloon, GPUActive and GPUReclaim.
+ */
+const MEMINFO_7_3 = [
+  ...MEMINFO_6_1.slice(0, MEMINFO_6_1.indexOf('HugePages_Total')),
+  'CmaTotal', 'CmaFree', 'Unaccepted', 'Balloon', 'GPUActive', 'GPUReclaim',
+  ...MEMINFO_6_1.slice(MEMINFO_6_1.indexOf('HugePages_Total')),
+] as const;
+
+const PROCFS_6_1: ProcfsSpec = { vmstatMemmapCounters: false, meminfoFields: MEMINFO_6_1 };
 
 /** What one kernel release runs, piece by piece; each value cites its source where the row is written. */
 export interface KernelRelease {
@@ -75,9 +118,10 @@ export interface KernelRelease {
    * and follow 6.1.
    */
   readonly hwpoisonDroppedAtRemove: boolean;
+  readonly procfs: ProcfsSpec;
 }
 
-const OFFLINE_NO_MOM: HotplugSpec = { defaultAutoOnline: 'offline', daxMemmapOnMemory: false };
+const OFFLINE_NO_MOM: HotplugSpec = { defaultAutoOnline: 'offline', daxMemmapOnMemory: false, kmemTruncationWarning: false };
 
 /**
  * The releases, each fact with where it comes from. What the sources could
@@ -88,14 +132,14 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   // page; dev_dax_huge_fault set page->index from ALIGN_DOWN of the address.
   '5.15': {
     kind: 'release', version: '5.15', vmemmap: 'pre-series', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V5_15,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
   },
   // v5.19: 4917f55b4ef9 (2 vmemmap pages per compound page); compound_pincount
   // in the first tail since 5232c63f46fd (v5.18); dax_set_mapping() with
   // ALIGN() as the seed's patch 5 wrote it.
   '5.19': {
     kind: 'release', version: '5.19', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
   },
   // v6.1, measured (Debian 12's 6.1.192, shared/real-kernel): page[1] holds
   // dtor, order, compound_mapcount, compound_pincount, compound_nr; faults
@@ -108,21 +152,21 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   // mapper at the folio's own address, which the ALIGN() index would miss).
   '6.1': {
     kind: 'release', version: '6.1', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
   },
   // v6.6: c1a6c536fb08 (VMEMMAP_RESERVE_NR, ppc64 radix override); struct
   // folio without _folio_dtor/_folio_order and the page flags rearranged
   // (Matthew Wilcox, Aug 2023). 7fcbd9785d4c (dax_set_mapping ALIGN_DOWN) is later (2024).
   '6.6': {
     kind: 'release', version: '6.6', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
-    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true,
+    fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
   },
   // v6.8: dax_kmem's memmap_on_memory (6b8f0798b85a, 73954d379efd), the
   // dax device attribute of that name; otherwise as 6.6.
   '6.8': {
     kind: 'release', version: '6.8', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57',
-    hotplug: { defaultAutoOnline: 'offline', daxMemmapOnMemory: true }, hwpoisonDroppedAtRemove: true,
+    hotplug: { defaultAutoOnline: 'offline', daxMemmapOnMemory: true, kmemTruncationWarning: false }, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
   },
   // v7.3-rc7, measured on Debian's experimental kernel: device-dax still
   // tail-reuse (2 vmemmap pages per compound page at 2M and 1G); folios
@@ -135,7 +179,9 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   '7.3': {
     kind: 'release', version: '7.3', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V7_3,
     fault: 'folio', devmapBit: false, gup: 'folio', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57',
-    hotplug: { defaultAutoOnline: 'online', daxMemmapOnMemory: true }, hwpoisonDroppedAtRemove: false,
+    hotplug: { defaultAutoOnline: 'online', daxMemmapOnMemory: true, kmemTruncationWarning: true }, hwpoisonDroppedAtRemove: false,
+    // /proc/vmstat nr_memmap_pages/nr_memmap_boot_pages and 7.3's meminfo lines, read on 7.3~rc7
+    procfs: { vmstatMemmapCounters: true, meminfoFields: MEMINFO_7_3 },
   },
 };
 

@@ -1,4 +1,4 @@
-export { NvdimmBus } from './nd-bus.js';
+export { NSLABEL_NAME_LEN, NvdimmBus } from './nd-bus.js';
 export type { NamespaceConfig, NdRegionDesc } from './nd-bus.js';
 export { MEMREMAP_COMPAT_ALIGN, infoBlockReserve, ndPfnInit, pfnAltmap } from './pfn-devs.js';
 export type { MapLocation, PfnAltmap, PfnInfo } from './pfn-devs.js';

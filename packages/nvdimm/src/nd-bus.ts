@@ -50,7 +50,12 @@ export interface NamespaceConfig {
   readonly align: number;
   /** The pfn/dax `mode` attribute: struct pages in RAM or on the device (ignored for raw). */
   readonly map: MapLocation;
+  /** alt_name written before the size (labelled namespaces only; default none). */
+  readonly name?: string;
 }
+
+/** The longest alt_name a namespace label holds (NSLABEL_NAME_LEN 64, NUL included). */
+export const NSLABEL_NAME_LEN = 64;
 
 /** What a namespace holds in the kernel while enabled. */
 interface Attached {
@@ -141,7 +146,11 @@ export class NvdimmBus {
     for (const n of region.namespaces)
       if (n.size > 0 && start < n.start + n.size && n.start < start + size)
         throw new KernelError(EBUSY, `create namespace: the range overlaps ${namespaceName(n)}`);
+    // alt_name_store(): at most NSLABEL_NAME_LEN - 1 characters
+    if (cfg.name !== undefined && cfg.name.length >= NSLABEL_NAME_LEN)
+      throw new KernelError(EINVAL, `create namespace: ${name}: alt name overflow (${cfg.name.length} characters, at most ${NSLABEL_NAME_LEN - 1})`);
     const wasSeed = region.seed === id;
+    ns.altName = cfg.name ?? '';
     ns.start = start;
     ns.size = size;
     try {
@@ -149,6 +158,7 @@ export class NvdimmBus {
     } catch (e) {
       ns.start = 0;
       ns.size = 0;
+      ns.altName = '';
       throw e;
     }
     // nd_region_notify_driver_action(): a seed that probed is replaced by a new one
@@ -208,6 +218,7 @@ export class NvdimmBus {
       ns.start = 0;
       ns.size = 0;
       ns.uuid = NULL_UUID;
+      ns.altName = '';
     }
   }
 
@@ -245,6 +256,7 @@ export class NvdimmBus {
       align: this.arch.pageSize,
       map: 'dev',
       uuid: type === 'io' ? null : NULL_UUID,
+      altName: '',
       pfn: null,
       enabled: false,
     };

@@ -34,6 +34,8 @@ export interface Namespace {
   map: MapLocation;
   /** The uuid ndctl prints: the namespace's (labelled raw), or its pfn/dax claim's; null when it has none. */
   uuid: string | null;
+  /** The label's name (alt_name, NSLABEL_NAME_LEN 64 with its NUL); '' when none, and always for a label-less namespace. */
+  altName: string;
   /** The pfn/dax info block of an fsdax or devdax namespace. */
   pfn: PfnInfo | null;
   enabled: boolean;

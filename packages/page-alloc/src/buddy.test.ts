@@ -58,4 +58,24 @@ describe('BuddyAllocator', () => {
     expect(k.buddy.nrFreePages(1)).toBe(1023);
     for (let o = 0; o < k.arch.maxOrder - 1; o++) expect(k.buddy.freeCount(o, 1)).toBe(1); // expand() left one block per order
   });
+
+  it('nrFreePagesIn() counts the free frames of a pfn range, a free block straddling an end counted by its part inside', () => {
+    const k = createKernelCore({ ram: [{ nid: 0, size: 8 * SZ_1M }] });
+    const b = k.buddy;
+    // a scattered pattern: blocks of orders 0..3, every other one given back, so free blocks of every order interleave
+    for (let i = 0; i < 40; i++) {
+      const order = i % 4;
+      const p = b.allocPages(order, 0, 'other');
+      if (i % 2) b.freePages(p, order, 'other');
+    }
+    expect(b.nrFreePagesIn(0, 2048)).toBe(b.nrFreePages());
+    // frame by frame (each a block's part, never the word-at-a-time path) sums to the same as the range
+    const single = (lo: number, hi: number) => {
+      let n = 0;
+      for (let pfn = lo; pfn < hi; pfn++) n += b.nrFreePagesIn(pfn, pfn + 1);
+      return n;
+    };
+    for (const [lo, hi] of [[0, 2048], [1, 2047], [3, 100], [517, 1029], [1000, 1001], [64, 64]] as const) expect(b.nrFreePagesIn(lo, hi)).toBe(single(lo, hi));
+    expect(single(0, 2048)).toBe(b.nrFreePages());
+  });
 });

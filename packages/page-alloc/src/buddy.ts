@@ -415,6 +415,43 @@ export class BuddyAllocator implements FrameAllocator {
     }
     return n;
   }
+  /**
+   * Free frames with a pfn in [startPfn, endPfn): a zone's NR_FREE_PAGES when
+   * the range is the zone's span (a free block that straddles an end counts
+   * its frames inside). Reads each order's bitmap a word at a time.
+   */
+  nrFreePagesIn(startPfn: number, endPfn: number): number {
+    let n = 0;
+    for (const a of this.nodes) {
+      const lo = Math.max(startPfn, a.startPfn) - a.basePfn;
+      const hi = Math.min(endPfn, a.endPfn) - a.basePfn;
+      if (lo >= hi) continue;
+      for (let k = 0; k < this.maxOrder; k++) {
+        if (a.nrFree[k] === 0) continue;
+        const size = 2 ** k;
+        const first = Math.floor(lo / size);
+        const last = Math.floor((hi - 1) / size);
+        // a block straddling an end counts only its frames inside [lo, hi)
+        const part = (b: number) => (a.isFree(b * size, k) ? Math.min(hi, (b + 1) * size) - Math.max(lo, b * size) : 0);
+        n += part(first);
+        if (last === first) continue;
+        n += part(last);
+        // whole blocks first+1 .. last-1: bit runs, a word at a time
+        const words = a.free[k]!;
+        let b = first + 1;
+        for (; b < last && b & 31; b++) n += ((words[b >>> 5]! >>> (b & 31)) & 1) * size;
+        for (; b + 32 <= last; b += 32) {
+          let v = words[b >>> 5]!;
+          v -= (v >>> 1) & 0x55555555;
+          v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+          n += ((Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) * size);
+        }
+        for (; b < last; b++) n += ((words[b >>> 5]! >>> (b & 31)) & 1) * size;
+      }
+    }
+    return n;
+  }
+
   /** free_area[order].nr_free of a node. */
   freeCount(order: number, nid = 0): number {
     let n = 0;

@@ -19,6 +19,7 @@ import {
 import { ENXIO, KernelError } from '@daxsim/mm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
+import { jsonC } from '../output.js';
 import { daxDeviceJson, daxRegionJson } from '../json.js';
 import { exitStatus, reportError, strerror, withMachine } from '../session.js';
 
@@ -78,7 +79,7 @@ async function list(ctx: CommandContext): Promise<number> {
           });
         } else items = regions.flatMap((r) => r.devicesById().filter(devOk).map((d) => daxDeviceJson(d, devOpts(d))));
         if (!items.length) return 0;
-        ctx.out.out(JSON.stringify(human && items.length === 1 ? items[0] : items, null, 2));
+        ctx.out.out(jsonC(human && items.length === 1 ? items[0] : items));
         return 0;
       },
       { readOnly: true },
@@ -165,7 +166,7 @@ async function createDevice(ctx: CommandContext): Promise<number> {
         ...(input ? { mappings: input.mappings } : {}),
       });
       if (ctx.parsed.opts['verbose']) for (const e of r.errors) ctx.out.err(e);
-      if (r.device) ctx.out.out(JSON.stringify([daxDeviceJson(r.device, { human: flag(ctx.parsed.opts['human']), mappings: false })], null, 2));
+      if (r.device) ctx.out.out(jsonC([daxDeviceJson(r.device, { human: flag(ctx.parsed.opts['human']), mappings: false })]));
       if (r.errno) ctx.out.err(`error creating devices: ${strerror(-r.errno)}`);
       ctx.out.err(`created ${r.device ? 1 : 0} device${r.device ? '' : 's'}`);
       return r.errno ? exitStatus(r.errno) : 0;
@@ -250,13 +251,13 @@ const reconfigureOne: DeviceAction = (m, d, ctx) => {
     });
     for (const line of r.messages) ctx.out.err(line);
     if (r.rc < 0) throw new DaxctlFailure(r.rc);
-    ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false, memory: daxctlMemoryInfo(m, d) })], null, 2));
+    ctx.out.out(jsonC([daxDeviceJson(d, { human: flag(o['human']), mappings: false, memory: daxctlMemoryInfo(m, d) })]));
     return;
   }
   const align = str(o['align']) !== undefined ? parseSize(str(o['align'])!)! : undefined;
   const size = str(o['size']) !== undefined ? parseSize(str(o['size'])!)! : undefined;
   daxctlReconfigureDevice(m, d, { ...(size !== undefined ? { size } : {}), ...(align !== undefined ? { align } : {}) });
-  if (size === undefined) ctx.out.out(JSON.stringify([daxDeviceJson(d, { human: flag(o['human']), mappings: false })], null, 2));
+  if (size === undefined) ctx.out.out(jsonC([daxDeviceJson(d, { human: flag(o['human']), mappings: false })]));
 };
 
 const validateReconfigure = (ctx: CommandContext) => {

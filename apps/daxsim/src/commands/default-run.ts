@@ -110,7 +110,8 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
     map,
     generation: cost.generation as VmemmapGeneration,
     start: region.start,
-    ram: m.config.ram.map((size, i) => ({ start: m.config.ram.slice(0, i).reduce((a, b) => a + b, 0), size })),
+    // the RAM ranges firmware laid out (QEMU pc: below and above the 4 GiB hole), whose vmemmap page tables boot built
+    ram: m.layout.ram.map((r) => ({ start: r.start, size: r.size })),
   });
   return {
     ...cost,

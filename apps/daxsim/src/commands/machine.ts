@@ -54,7 +54,11 @@ function describe(m: Machine): string {
     lines[0] += `; paging: ${m.arch.levels.length}-level, CPU ${(m.config.cpuLa57 ?? DEFAULT_CPU_LA57) || m.config.arch === 'x86_64-la57' ? 'with' : 'without'} LA57`;
   if (m.arch.name.startsWith('ppc64')) lines[0] += `; MMU: ${m.kernel.ppc64Mmu}`;
   lines.push(...describeKernelChoice(m.config, m.kernel));
-  m.config.ram.forEach((s, nid) => lines.push(`node${nid}: ${humanBytes(s)} RAM`));
+  lines.push(`machine type: ${m.layout.machineType}; auto_online_blocks: ${m.kmem.hotplug.autoOnline}`);
+  m.config.ram.forEach((s, nid) => {
+    const at = m.layout.ram.filter((r) => r.nid === nid).map((r) => `0x${r.start.toString(16)}-0x${(r.start + r.size - 1).toString(16)}`);
+    lines.push(`node${nid}: ${humanBytes(s)} RAM at ${at.join(', ')}`);
+  });
   for (const r of m.pmem)
     lines.push(
       `region${r.id}: ${humanBytes(r.size)} pmem at 0x${r.start.toString(16)}, ${r.nstype === 'io' ? 'label-less' : 'labelled'} (${r.namespaces.filter((n) => n.size > 0).length} namespaces with capacity)`,

@@ -1,27 +1,36 @@
 import {
   type CreateNamespaceRequest,
+  NamespaceBusyError,
+  NdctlError,
   ndctlCreateNamespace,
   ndctlDestroyNamespace,
   ndctlDisableNamespace,
   ndctlEnableNamespace,
   ndctlNamespaces,
+  ndDimms,
   parseSize,
 } from '@daxsim/machine';
 import { ENODEV, ENOSPC, KernelError } from '@daxsim/mm';
-import type { MapLocation, NamespaceMode } from '@daxsim/nvdimm';
+import { type MapLocation, type NamespaceMode, namespaceName } from '@daxsim/nvdimm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
-import { namespaceJson, pmemRegionJson } from '../json.js';
+import { jsonC } from '../output.js';
+import { busJson, dimmJson, namespaceJson, pmemRegionJson } from '../json.js';
 import { exitStatus, reportError, strerror, withMachine } from '../session.js';
 
 const CREATE_OPTS: OptSpec[] = [
+  { long: 'bus', short: 'b', arg: 'bus-id', help: 'limit namespace to a bus with an id or provider of <bus-id>' },
   { long: 'region', short: 'r', arg: 'region-id', help: 'limit to a region: regionN or N' },
+  { long: 'name', short: 'n', arg: 'name', help: "the label's free-form name (labelled regions; at most 63 characters)" },
+  { long: 'type', short: 't', arg: 'type', help: "the namespace type: 'pmem' (the only one QEMU's NVDIMM has)" },
   { long: 'mode', short: 'm', arg: 'mode', help: 'namespace mode: fsdax (default), devdax or raw' },
   { long: 'map', short: 'M', arg: 'mem|dev', help: 'where the struct pages live (fsdax/devdax; default dev)' },
   { long: 'size', short: 's', arg: 'size', help: 'namespace size (K/M/G/T suffixes; default: the largest free extent)' },
   { long: 'align', short: 'a', arg: 'align', help: 'mapping alignment: 4K, 2M (default) or 1G' },
   { long: 'reconfig', short: 'e', arg: 'namespace', help: 'reconfigure an existing namespace' },
   { long: 'force', short: 'f', help: 'reconfigure an active namespace' },
+  { long: 'autolabel', short: 'L', help: 'automatically initialize labels (--no-autolabel: do not)' },
+  { long: 'autorecover', short: 'R', help: 'automatically clean up on failure (the default; --no-autorecover: leave a failed namespace as it is)' },
   { long: 'verbose', short: 'v', help: 'more output' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
@@ -33,6 +42,9 @@ function parseRegionId(s: string | undefined): number | undefined {
   if (!m) throw new UsageError(`invalid region '${s}'`);
   return Number(m[1]);
 }
+
+/** A KernelError's message without the model's errno suffix, as the tools print it. */
+const bare = (e: KernelError): string => e.message.replace(/ \(-E[A-Z0-9]+\)$/, '');
 
 /** set_defaults() (ndctl/namespace.c): everything refused here is a usage error. */
 function createDefaults(ctx: CommandContext): CreateNamespaceRequest {
@@ -57,6 +69,10 @@ function createDefaults(ctx: CommandContext): CreateNamespaceRequest {
   const unit = sizeText?.match(/[kKmMgGtT]\s*$/)?.[0]?.toUpperCase();
   const sizeUnit = unit ? { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[unit] : undefined;
   const region = parseRegionId(str(o['region']));
+  const type = str(o['type']);
+  if (type !== undefined && type !== 'pmem' && type !== 'blk') throw new UsageError(`invalid type '${type}'`);
+  const bus = str(o['bus']);
+  const name = str(o['name']);
   // without -e a new namespace defaults to fsdax; with -e the namespace keeps its mode unless -m says otherwise
   const mode = modeText ? aliases[modeText]! : reconfig === undefined ? 'fsdax' : undefined;
   return {
@@ -68,6 +84,8 @@ function createDefaults(ctx: CommandContext): CreateNamespaceRequest {
     ...(sizeUnit !== undefined ? { sizeUnit } : {}),
     ...(region !== undefined ? { region } : {}),
     ...(reconfig !== undefined ? { reconfig } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(type === 'blk' || (bus !== undefined && bus !== 'all' && bus !== 'ACPI.NFIT' && bus !== 'ndbus0') ? { noRegion: true } : {}),
     force: flag(o['force']),
   };
 }
@@ -82,56 +100,119 @@ async function createNamespace(ctx: CommandContext): Promise<number> {
   try {
     return await withMachine(ctx, (m) => {
       const ns = ndctlCreateNamespace(m, req);
-      ctx.out.out(JSON.stringify(namespaceJson(m, ns, { human: ctx.out.isTTY, dax: true }), null, 2));
+      ctx.out.out(jsonC(namespaceJson(m, ns, { human: ctx.out.isTTY, dax: true })));
       return 0;
     });
   } catch (e) {
+    if (e instanceof NdctlError) {
+      ctx.out.err(e.toolMessage);
+      return exitStatus(e.errno);
+    }
     // cmd_create_namespace(): when no region could take a new namespace, ndctl exits -ENODEV
     if (e instanceof KernelError && e.errno === ENOSPC && req.reconfig === undefined) {
-      ctx.out.err(e.message);
+      ctx.out.err(bare(e));
       return exitStatus(ENODEV);
+    }
+    // ndctl's error(): "  Error: <why>", a blank line, then cmd_create_namespace()'s "failed to <verb> namespace: <strerror>"
+    if (e instanceof KernelError) {
+      const tail = `failed to ${req.reconfig === undefined ? 'create' : 'reconfigure'} namespace: ${strerror(e.errno)}`;
+      const why = bare(e);
+      ctx.out.err(why.endsWith(tail) ? why : `  Error: ${why}\n\n${tail}`);
+      return exitStatus(e.errno);
     }
     return reportError(ctx, e);
   }
 }
 
 const LIST_OPTS: OptSpec[] = [
+  { long: 'bus', short: 'b', arg: 'bus-id', help: 'filter by bus' },
   { long: 'region', short: 'r', arg: 'region-id', help: 'filter by region' },
-  { long: 'namespaces', short: 'N', help: 'include namespaces (the default)' },
-  { long: 'regions', short: 'R', help: 'include regions' },
-  { long: 'idle', short: 'i', help: 'include idle (disabled) namespaces' },
-  { long: 'human', short: 'u', help: 'human-readable sizes' },
-  { long: 'dax', short: 'X', help: 'include dax region details' },
+  { long: 'dimm', short: 'd', arg: 'dimm-id', help: 'filter by dimm' },
+  { long: 'namespace', short: 'n', arg: 'namespace-id', help: 'filter by namespace id' },
+  { long: 'mode', short: 'm', arg: 'namespace-mode', help: 'filter by namespace mode' },
+  { long: 'type', short: 't', arg: 'region-type', help: 'filter by region-type' },
+  { long: 'buses', short: 'B', help: 'include bus info' },
+  { long: 'dimms', short: 'D', help: 'include dimm info' },
+  { long: 'regions', short: 'R', help: 'include region info' },
+  { long: 'namespaces', short: 'N', help: 'include namespace info (default)' },
+  { long: 'idle', short: 'i', help: 'include idle devices' },
+  { long: 'human', short: 'u', help: 'use human friendly number formats' },
+  { long: 'dax', short: 'X', help: 'include device-dax info' },
+  { long: 'verbose', short: 'v', help: 'increase output detail (namespaces too, and numa_node / target_node)' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 
+/** util_*_filter(): "all", the device name, or its id ("0", "0.0"). */
+const matches = (filter: string | undefined, name: string, prefix: string): boolean =>
+  filter === undefined || filter === 'all' || filter === name || `${prefix}${filter}` === name;
+
+/** The -m names of a namespace mode (ndctl's and the kernel's). */
+const MODE_NAMES: Record<string, string> = { fsdax: 'fsdax', memory: 'fsdax', devdax: 'devdax', dax: 'devdax', raw: 'raw' };
+
+/**
+ * cmd_list() (ndctl/list.c): which kinds to list (-B/-D/-R/-N; without any,
+ * the kinds the filters name, else namespaces), filtered by -b/-r/-d/-n/-m/-t.
+ * One kind prints an array (its single element bare with -u); more kinds
+ * (-D with -R or -N, -R with -N or -v) an object keyed by the top kinds,
+ * namespaces nested in their regions; buses nest the rest.
+ * Nothing matching prints nothing.
+ */
 async function list(ctx: CommandContext): Promise<number> {
   try {
     const o = ctx.parsed.opts;
     if (ctx.parsed.positionals.length) throw new UsageError(`unknown parameter "${ctx.parsed.positionals[0]}"`);
     const human = flag(o['human']);
-    const regionFilter = parseRegionId(str(o['region']));
-    const wantR = flag(o['regions']) || (regionFilter !== undefined && !flag(o['namespaces']));
-    const wantN = flag(o['namespaces']) || !wantR;
+    const f = { bus: str(o['bus']), region: str(o['region']), dimm: str(o['dimm']), ns: str(o['namespace']), mode: str(o['mode']), type: str(o['type']) };
+    if (f.mode !== undefined && !MODE_NAMES[f.mode] && f.mode !== 'sector' && f.mode !== 'safe') throw new UsageError(`invalid mode '${f.mode}'`);
+    const any = ['buses', 'dimms', 'regions', 'namespaces'].some((k) => flag(o[k]));
+    const want = any
+      ? { B: flag(o['buses']), D: flag(o['dimms']), R: flag(o['regions']), N: flag(o['namespaces']) }
+      : { B: f.bus !== undefined, D: f.dimm !== undefined, R: f.region !== undefined, N: false };
+    if (!any && !want.B && !want.D && !want.R) want.N = true;
+    // -v lists namespaces too (measured: -D -v and -R -v print them)
+    const verbose = flag(o['verbose']);
+    if (verbose) want.N = true;
     return await withMachine(
       ctx,
       (m) => {
-        const regions = m.pmem.filter((r) => regionFilter === undefined || r.id === regionFilter);
+        const busOk = f.bus === undefined || f.bus === 'all' || f.bus === 'ACPI.NFIT' || f.bus === 'ndbus0';
+        const typeOk = f.type === undefined || f.type === 'pmem';
+        const regions = busOk && typeOk ? m.pmem.filter((r) => matches(f.region, `region${r.id}`, 'region')) : [];
+        const dimms = busOk ? ndDimms(m).filter((d) => matches(f.dimm, d.dev, 'nmem') && regions.some((r) => r.id === d.region)) : [];
         const nsOf = (r: (typeof regions)[number]) =>
-          r.namespaces.filter((n) => n.enabled || flag(o['idle'])).map((n) => namespaceJson(m, n, { human, dax: flag(o['dax']) }));
-        let items: unknown[];
-        if (wantR) {
-          items = regions.map((r) => {
-            const j = pmemRegionJson(r, { human });
-            if (wantN) {
+          r.namespaces
+            .filter((n) => n.enabled || flag(o['idle']))
+            .filter((n) => matches(f.ns, namespaceName(n), 'namespace'))
+            .filter((n) => f.mode === undefined || MODE_NAMES[f.mode] === n.mode)
+            // -X lists the dax namespaces only (measured: a raw namespace with -X prints nothing)
+            .filter((n) => !flag(o['dax']) || n.mode === 'devdax')
+            .map((n) => namespaceJson(m, n, { human, dax: flag(o['dax']), verbose }));
+        const regionItems = () =>
+          regions.flatMap((r) => {
+            const j = pmemRegionJson(r, { human, mappings: want.D, verbose });
+            if (want.N) {
               const ns = nsOf(r);
               if (ns.length) j['namespaces'] = ns;
+              else if (f.ns !== undefined || f.mode !== undefined) return [];
             }
-            return j;
+            return [j];
           });
-        } else items = regions.flatMap(nsOf);
-        if (items.length === 0) return 0;
-        ctx.out.out(JSON.stringify(human && items.length === 1 ? items[0] : items, null, 2));
+        const kinds: [string, unknown[]][] = [];
+        if (want.D) kinds.push(['dimms', dimms.map(dimmJson)]);
+        if (want.R) kinds.push(['regions', regionItems()]);
+        else if (want.N) kinds.push(['namespaces', regions.flatMap(nsOf)]);
+        const present = kinds.filter(([, v]) => v.length);
+        let top: unknown;
+        if (want.B) {
+          if (!busOk || !m.pmem.length) return 0;
+          top = [{ ...busJson(), ...Object.fromEntries(present) }];
+        } else if ([want.D, want.R, want.N].filter(Boolean).length === 1) top = kinds[0]![1];
+        // more than one kind asked for (regions with their namespaces too): an object keyed by kind (measured: -R -v)
+        else top = present.length ? Object.fromEntries(present) : [];
+        if (Array.isArray(top)) {
+          if (!top.length) return 0;
+          ctx.out.out(jsonC(human && top.length === 1 ? top[0] : top));
+        } else ctx.out.out(jsonC(top));
         return 0;
       },
       { readOnly: true },
@@ -162,12 +243,13 @@ function namespaceAction(verb: 'destroy' | 'enable' | 'disable', opts: OptSpec[]
             } else done += ndctlEnableNamespace(m, ns) ? 1 : 0;
           } catch (e) {
             if (!(e instanceof KernelError)) throw e;
-            ctx.out.err(`  Error: ${e.message}`);
+            // an in-use refusal prints nothing of its own; other errors their message and a blank line (ndctl's error())
+            if (!(e instanceof NamespaceBusyError)) ctx.out.err(`  Error: ${e.message.replace(/ \(-E[A-Z]+\)$/, '')}\n\n`);
             rc = -e.errno;
           }
         }
         const past = { destroy: 'destroyed', enable: 'enabled', disable: 'disabled' }[verb];
-        if (rc === -6) ctx.out.err(`error ${verb === 'destroy' ? 'destroying' : verb === 'enable' ? 'enabling' : 'disabling'} namespaces: ${strerror(6)}`);
+        if (rc < 0) ctx.out.err(`error ${verb === 'destroy' ? 'destroying' : verb === 'enable' ? 'enabling' : 'disabling'} namespaces: ${strerror(-rc)}`);
         ctx.out.err(`${past} ${done} namespace${done === 1 ? '' : 's'}`);
         return rc ? exitStatus(rc) : 0;
       });
