@@ -18,7 +18,7 @@ function after(stdout: string, lineText: string, nth = 0): string {
 describe('daxctl system-ram across invocations (the issue\'s "done when")', () => {
   it('8G RAM + 16G soft-reserved: system-ram with 128 online blocks, offline-memory to 0, back to devdax', () => {
     const dir = scratch();
-    expect(daxsim(dir, ['machine', 'create', '--ram', '8G', '--soft-reserved', '16G']).status).toBe(0);
+    expect(daxsim(dir, ['machine', 'create', '--ram', '8G', '--soft-reserved', '16G', '--auto-online', 'offline']).status).toBe(0);
     const r = daxsim(dir, ['daxctl', 'reconfigure-device', '--mode=system-ram', 'dax0.0']);
     expect(r.status).toBe(0);
     // 16 GiB in 128 MiB blocks (boot memory below 64 GiB: x86-64's smallest block)
@@ -44,7 +44,7 @@ describe('daxctl system-ram across invocations (the issue\'s "done when")', () =
 
   it('refuses bad options as daxctl does', () => {
     const dir = scratch();
-    expect(daxsim(dir, ['machine', 'create', '--ram', '2G', '--soft-reserved', '1G']).status).toBe(0);
+    expect(daxsim(dir, ['machine', 'create', '--ram', '2G', '--soft-reserved', '1G', '--auto-online', 'offline']).status).toBe(0);
     const r = daxsim(dir, ['daxctl', 'reconfigure-device', '--mode=devdax', '--no-online', 'dax0.0']);
     expect(r.status).toBe(129);
     expect(r.stderr).toContain('--no-online is incompatible with --mode=devdax');

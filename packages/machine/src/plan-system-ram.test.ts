@@ -8,7 +8,7 @@ import { systemRamCosts } from './system-ram-cost.js';
 
 /** Builds the device in system-ram mode on a machine (RAM from 0 in one piece, as the plans are given it) and measures its memmap. */
 function simulate(arch: string, ramSize: number, size: number, memmapOnMemory: boolean) {
-  const m = Machine.create({ arch, ram: [ramSize], pmem: [], softReserved: [size], memmapOnMemory, machineType: 'flat' });
+  const m = Machine.create({ arch, ram: [ramSize], pmem: [], softReserved: [size], memmapOnMemory, machineType: 'flat', autoOnline: 'offline' });
   const d = m.daxDevice('dax0.0');
   if (memmapOnMemory && m.kmem.hotplug.mhpSupportsMemmapOnMemory()) m.apply({ op: 'dax.memmap_on_memory', dev: 'dax0.0', value: true });
   const r = daxctlReconfigureMode(m, d, { mode: 'system-ram' });
