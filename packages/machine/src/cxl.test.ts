@@ -11,6 +11,7 @@ const machine = (extra: Partial<Parameters<typeof Machine.create>[0]> = {}) =>
     ram: [2 * SZ_1G],
     pmem: [],
     softReserved: [],
+    machineType: 'flat', // RAM at 0, the CXL window right after it
     cxlMemdevs: [
       { size: SZ_1G, pmem: false },
       { size: SZ_1G, pmem: false },

@@ -8,7 +8,8 @@ import { daxctlCreateDevice, daxctlDisableDevice, daxctlReconfigureDevice } from
 import { ndctlCreateNamespace } from './ndctl.js';
 
 const SZ_1T = 2 ** 40;
-const config = (extra: Partial<MachineConfig>): MachineConfig => ({ arch: 'x86_64', ram: [64 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [], ...extra });
+// the flat layout: RAM at 0, region0 right after it (QEMU's pc layout would move it past the 4 GiB hole)
+const config = (extra: Partial<MachineConfig>): MachineConfig => ({ arch: 'x86_64', ram: [64 * SZ_1G], pmem: [{ size: 16 * SZ_1G, labels: false }], softReserved: [], machineType: 'flat', ...extra });
 // layoutMachine()'s refusal: errno and message
 const refusal = (extra: Partial<MachineConfig>): string => {
   try {
