@@ -25,7 +25,9 @@ import {
   archByName,
   entryPfn,
   entryPresent,
+  gupRunsOn,
   isVmemmapGeneration,
+  lastDevmapRelease,
   strerror,
 } from '@daxsim/mm';
 import { type StructPageView, decodeStructPage } from './struct-page-view.js';
@@ -49,8 +51,8 @@ export const TAB_FRAME_BUDGET = 1.5 * 2 ** 30;
 
 
 /** The machine a spec runs on, as `daxsim machine create --ram RAM --pmem SIZE --generation GEN --arch ARCH` makes it. */
-export function machineConfig(s: DeviceSpec): MachineConfig {
-  return { arch: s.arch, ram: [s.ram], pmem: [{ size: s.size, labels: false }], softReserved: [], generation: s.generation };
+export function machineConfig(s: DeviceSpec, kernel?: string): MachineConfig {
+  return { arch: s.arch, ram: [s.ram], pmem: [{ size: s.size, labels: false }], softReserved: [], generation: s.generation, ...(kernel ? { kernel } : {}) };
 }
 
 /** The command lines that make the same device in the CLI, and read what the page shows. */
@@ -161,7 +163,12 @@ export interface FaultStep {
 export interface PinStep {
   readonly offset: number;
   readonly pages: number;
-  readonly perGeneration: readonly { readonly gen: string; readonly taken: number; readonly atomics: number; readonly headRefcount: number; readonly pincount: number; readonly unpinAtomics: number }[];
+  /**
+   * Per GUP generation, on the kernel that runs it: this machine's, or (for
+   * the devmap generations on a kernel without the devmap bit) a twin
+   * machine of the same device on the last release with it.
+   */
+  readonly perGeneration: readonly { readonly gen: string; readonly kernel: string; readonly taken: number; readonly atomics: number; readonly headRefcount: number; readonly pincount: number; readonly unpinAtomics: number }[];
   readonly headPfn: number;
   readonly annotation: StepAnnotation;
 }
@@ -177,6 +184,16 @@ export interface PoisonStep {
   readonly annotation: StepAnnotation;
 }
 
+/** p1 and p2 each map the whole of dax0.0, shared and writable. */
+function stepSession(m: Machine): ScenarioSession {
+  const s = new ScenarioSession(m);
+  for (const p of ['p1', 'p2']) {
+    s.spawn(p);
+    s.mmap(p, 'm1', 'dax0.0', { offset: 0, write: true, shared: true });
+  }
+  return s;
+}
+
 const hex = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
 
 /**
@@ -188,6 +205,8 @@ export class Engine {
   m: Machine | null = null;
   spec: DeviceSpec | null = null;
   private session: ScenarioSession | null = null;
+  /** The same device on the last devmap release, for the GUP generations this machine's kernel cannot run. */
+  private twin: ScenarioSession | null = null;
   private report_: DeviceReport | null = null;
 
   /** Builds the device; `progress` hears each phase before it runs. */
@@ -211,6 +230,7 @@ export class Engine {
     this.m = m;
     this.spec = spec;
     this.session = null;
+    this.twin = null;
     this.report_ = {
       spec,
       cost: { device: dev.name, ...memmapCost(m, dev) },
@@ -258,15 +278,18 @@ export class Engine {
   }
 
   private steps(): ScenarioSession {
-    if (!this.session) {
-      const s = new ScenarioSession(this.machine());
-      for (const p of ['p1', 'p2']) {
-        s.spawn(p);
-        s.mmap(p, 'm1', 'dax0.0', { offset: 0, write: true, shared: true });
-      }
-      this.session = s;
-    }
+    if (!this.session) this.session = stepSession(this.machine());
     return this.session;
+  }
+
+  /** The twin: this device built on the last release whose device-dax leaves carry the devmap bit. */
+  private devmapTwin(): ScenarioSession {
+    if (!this.twin) {
+      const m = Machine.create(machineConfig(this.spec!, lastDevmapRelease().version));
+      ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: this.spec!.align, map: this.spec!.map, force: true });
+      this.twin = stepSession(m);
+    }
+    return this.twin;
   }
 
   private checkOffset(offset: number, what: string): void {
@@ -331,14 +354,20 @@ export class Engine {
     const s = this.steps();
     const headPfn = m.k.memmap.compoundHead(this.pfnAt(offset));
     const perGeneration = GUP_GENERATIONS.map((gen) => {
-      const before = m.k.counters.get('atomic_refcount_ops');
-      const taken = s.pin('p1', 'm1', offset, pages * ps, { kind: 'pin', gen });
-      const atomics = m.k.counters.get('atomic_refcount_ops') - before;
-      const headRefcount = m.k.memmap.pageRefCount(headPfn);
-      const pincount = m.k.memmap.compoundOrder(headPfn) > 1 ? m.k.memmap.compoundPincount(headPfn) : 0;
-      const beforeUnpin = m.k.counters.get('atomic_refcount_ops');
-      s.unpin('p1');
-      return { gen, taken, atomics, headRefcount, pincount, unpinAtomics: m.k.counters.get('atomic_refcount_ops') - beforeUnpin };
+      // a devmap generation on a kernel without the devmap bit runs on the twin, faulted as p1 faulted here
+      const onTwin = !gupRunsOn(m.kernel.release, gen);
+      const t = onTwin ? this.devmapTwin() : s;
+      const tm = t.m;
+      if (onTwin) t.touch('p1', 'm1', offset, true);
+      const head = tm.k.memmap.compoundHead(Math.floor(daxPgoffToPhys(tm.daxDevice('dax0.0'), Math.floor(offset / ps), ps) / ps));
+      const before = tm.k.counters.get('atomic_refcount_ops');
+      const taken = t.pin('p1', 'm1', offset, pages * ps, { kind: 'pin', gen });
+      const atomics = tm.k.counters.get('atomic_refcount_ops') - before;
+      const headRefcount = tm.k.memmap.pageRefCount(head);
+      const pincount = tm.k.memmap.compoundOrder(head) > 1 ? tm.k.memmap.compoundPincount(head) : 0;
+      const beforeUnpin = tm.k.counters.get('atomic_refcount_ops');
+      t.unpin('p1');
+      return { gen, kernel: tm.kernel.release.version, taken, atomics, headRefcount, pincount, unpinAtomics: tm.k.counters.get('atomic_refcount_ops') - beforeUnpin };
     });
     return {
       offset,

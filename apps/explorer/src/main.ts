@@ -502,12 +502,13 @@ async function renderStep(section: HTMLElement): Promise<void> {
           'div',
           {},
           h('h4', {}, `pin ${s.pages} pages at ${hex(s.offset)} (head pfn ${hex(s.headPfn)})`),
+          h('p', {}, 'A GUP generation that walks devmap leaves runs on a twin of this device on the last kernel with the devmap bit (d438d2734170 removed it in v6.17).'),
           h(
             'table',
             { class: 'plan' },
-            h('tr', {}, ...['GUP generation', 'pages taken', 'atomics to pin', 'head _refcount pinned', 'pincount', 'atomics to unpin'].map((t) => h('th', {}, t))),
+            h('tr', {}, ...['GUP generation', 'kernel', 'pages taken', 'atomics to pin', 'head _refcount pinned', 'pincount', 'atomics to unpin'].map((t) => h('th', {}, t))),
             ...s.perGeneration.map((g) =>
-              h('tr', {}, h('td', {}, g.gen), h('td', {}, num(`pin-${g.gen}-taken`, g.taken)), h('td', {}, num(`pin-${g.gen}-atomics`, g.atomics)), h('td', {}, num(`pin-${g.gen}-refcount`, g.headRefcount)), h('td', {}, num(`pin-${g.gen}-pincount`, g.pincount)), h('td', {}, num(`pin-${g.gen}-unpin-atomics`, g.unpinAtomics))),
+              h('tr', {}, h('td', {}, g.gen), h('td', { 'data-testid': `pin-${g.gen}-kernel`, 'data-value': g.kernel }, g.kernel), h('td', {}, num(`pin-${g.gen}-taken`, g.taken)), h('td', {}, num(`pin-${g.gen}-atomics`, g.atomics)), h('td', {}, num(`pin-${g.gen}-refcount`, g.headRefcount)), h('td', {}, num(`pin-${g.gen}-pincount`, g.pincount)), h('td', {}, num(`pin-${g.gen}-unpin-atomics`, g.unpinAtomics))),
             ),
           ),
         );

@@ -22,7 +22,7 @@ import {
   EBUSY,
   EINVAL,
   ENOENT,
-  GUP,
+  gupRunsOn,
   ENOMEM,
   ENXIO,
   KernelError,
@@ -552,7 +552,7 @@ export class Machine {
    */
   newGup(generation?: GupGeneration): Gup {
     const gen = generation ?? this.kernel.gupGeneration;
-    if (GUP[gen].grab !== 'folio' && !this.kernel.release.devmapBit)
+    if (!gupRunsOn(this.kernel.release, gen))
       throw new KernelError(
         EINVAL,
         `gup: --gup ${gen} takes references under devmap leaves, and kernel ${this.kernel.release.version} maps device-dax without the devmap bit (d438d2734170); it runs --gup folio`,

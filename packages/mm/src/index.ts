@@ -279,8 +279,10 @@ export {
   PROPOSALS,
   SEED_KERNEL_VERSION,
   archForKernel,
+  gupRunsOn,
   isKernelVersion,
   kernelRelease,
+  lastDevmapRelease,
 } from './kernels.js';
 export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, ProcfsSpec, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';

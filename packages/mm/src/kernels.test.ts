@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
 import { EINVAL, KernelError } from './errno.js';
 import { FAULT_MODELS, GUP, MEMMAP_INIT, VMEMMAP, VMEMMAP_OPTIMIZE_RULES } from './generation.js';
-import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, isKernelVersion, kernelRelease } from './kernels.js';
+import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, gupRunsOn, isKernelVersion, kernelRelease, lastDevmapRelease } from './kernels.js';
 import { STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V7_3 } from './struct-page.js';
 
 describe('the generation registry: one row per release', () => {
@@ -73,6 +73,13 @@ describe('the generation registry: one row per release', () => {
     expect(KERNELS['6.1'].procfs.meminfoFields).not.toContain('CmaTotal');
     const f = KERNELS['7.3'].procfs.meminfoFields;
     expect(f.slice(f.indexOf('FilePmdMapped'), f.indexOf('HugePages_Total') + 1)).toEqual(['FilePmdMapped', 'CmaTotal', 'CmaFree', 'Unaccepted', 'Balloon', 'GPUActive', 'GPUReclaim', 'HugePages_Total']);
+  });
+
+  it('GUP: the devmap generations run where leaves carry the devmap bit, folio everywhere; 6.8 is the last devmap release', () => {
+    for (const v of KERNEL_VERSIONS)
+      for (const gen of Object.keys(GUP) as (keyof typeof GUP)[])
+        expect(gupRunsOn(KERNELS[v], gen), `${v} ${gen}`).toBe(gen === 'folio' || v !== '7.3');
+    expect(lastDevmapRelease().version).toBe('6.8');
   });
 
   it('paging: a kernel that pages 5-level runs the la57 profile on an LA57 CPU only; other arches as given', () => {

@@ -204,6 +204,22 @@ export function kernelRelease(version: string): KernelRelease {
   return KERNELS[version];
 }
 
+/**
+ * Whether a GUP generation can walk this release's device-dax leaves. The
+ * devmap generations (per-page, head-once, grab-first) find the pgmap through
+ * the devmap bit of a leaf; v6.17 maps device-dax without it (d438d2734170)
+ * and GUP-fast takes the leaf as one folio, so only `folio` runs there.
+ */
+export function gupRunsOn(release: KernelRelease, gen: GupGeneration): boolean {
+  return GUP[gen].grab === 'folio' || release.devmapBit;
+}
+
+/** The newest release that maps device-dax with the devmap bit: where the devmap GUP generations last ran. */
+export function lastDevmapRelease(): KernelRelease {
+  const devmap = KERNEL_VERSIONS.map((v) => KERNELS[v]).filter((r) => r.devmapBit);
+  return devmap[devmap.length - 1]!;
+}
+
 /** A piece of the stack a proposal replaces. */
 export type ProposalAxis = 'vmemmap' | 'gup' | 'memmap-init';
 
