@@ -1,9 +1,9 @@
 import {
   type DevPagemap,
-  PAGE_COMPOUND_HEAD_OFFSET,
-  PAGE_FLAGS_OFFSET,
-  PAGE_REFCOUNT_OFFSET,
   STRUCT_PAGE_WORDS,
+  W_FLAGS,
+  W_HEAD,
+  W_REFCOUNT,
   type PageTable,
   type Task,
   ZONE_DEVICE,
@@ -457,10 +457,6 @@ function cheapSample(count: number, seed: number): number[] {
   for (let i = 0; i < 8; i++) out.add((Math.imul(seed * 8 + i + 1, 0x9e3779b1) >>> 0) % count);
   return [...out];
 }
-
-const W_FLAGS = PAGE_FLAGS_OFFSET >>> 2;
-const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >>> 2;
-const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >>> 2;
 
 /**
  * The tail checks of checkStructPages() for every tail of one compound page,

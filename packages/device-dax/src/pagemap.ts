@@ -1,4 +1,4 @@
-import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, PAGE_REFCOUNT_OFFSET, type PhysAddrRange, folioMapcount } from '@daxsim/mm';
+import { type DevPagemap, EBUSY, KernelError, MEMORY_DEVICE_GENERIC, type PhysAddrRange, W_REFCOUNT, folioMapcount } from '@daxsim/mm';
 import {
   memremapPages as mmMemremapPages,
   memunmapPages as mmMemunmapPages,
@@ -45,7 +45,6 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
   if (initEpoch.get(pgmap) === m.refcountEpoch) return;
   const sppMask = (1 << m.mmu.sppShift) - 1;
   const spWords = bus.k.arch.structPageSize >>> 2;
-  const refWord = PAGE_REFCOUNT_OFFSET >>> 2;
   const step = 2 ** pgmapVmemmapShift(bus.k, pgmap);
   let held = 0;
   let vmi = -1;
@@ -62,7 +61,7 @@ export function checkPgmapIdle(bus: DaxBus, pgmap: DevPagemap, who: string): voi
         vmi = pv;
       }
       // a folio's mappings hold references too (the folio fault model, v6.15): kill_dev_dax() zaps them before memunmap_pages()
-      const rc = w[base + within + refWord]!;
+      const rc = w[base + within + W_REFCOUNT]!;
       if (rc !== 1 && rc !== 1 + folioMapcount(m, pfn)) held++;
     }
   }

@@ -1,12 +1,8 @@
-import { C, PAGE_FLAGS_OFFSET, PAGE_REFCOUNT_OFFSET, type DevPagemap } from '@daxsim/mm';
+import { C, W_FLAGS, W_REFCOUNT, type DevPagemap } from '@daxsim/mm';
 import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS } from './foll.js';
 import { REFCOUNT_MAX, type Gup } from './gup.js';
 import { storePfnRunJs } from './page-array.js';
 import type { StructPageCursor } from './page-cursor.js';
-
-// Word indices inside a struct page (x86-64 v5.15 layout, struct-page.ts).
-const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
-const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 
 /**
  * record_subpages(): writes the n pfns page, page + 1, ... into g.pages from

@@ -1,8 +1,6 @@
 import { pfnRunLengthJs, type PfnRunScan } from './page-array.js';
-import { PAGE_COMPOUND_HEAD_OFFSET, PAGE_FLAGS_OFFSET, STRUCT_PAGE_WORDS, type Memmap } from '@daxsim/mm';
+import { STRUCT_PAGE_WORDS, W_FLAGS, W_HEAD, type Memmap } from '@daxsim/mm';
 
-const W_HEAD = PAGE_COMPOUND_HEAD_OFFSET >> 2;
-const W_FLAGS = PAGE_FLAGS_OFFSET >> 2;
 const SP_WORD_SHIFT = Math.log2(STRUCT_PAGE_WORDS);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U8 = new Uint8Array(0);

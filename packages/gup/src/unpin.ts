@@ -1,9 +1,7 @@
-import { C, PAGE_REFCOUNT_OFFSET, TIER_DRAM, chargeLines, pageArrayLines } from '@daxsim/mm';
+import { C, TIER_DRAM, W_REFCOUNT, chargeLines, pageArrayLines } from '@daxsim/mm';
 import { FOLL_PIN } from './foll.js';
 import { GUP_COUNTERS, type Gup } from './gup.js';
 import { compoundRun } from './page-cursor.js';
-
-const W_REFCOUNT = PAGE_REFCOUNT_OFFSET >> 2;
 
 /** put_page() on pfn: releases a FOLL_GET reference. */
 export function putPage(g: Gup, pfn: number): void {
