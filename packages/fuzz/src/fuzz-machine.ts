@@ -10,10 +10,10 @@ import {
   machineState,
   pendingFailures,
 } from '@daxsim/debug-vm';
-import type { GupGeneration } from '@daxsim/gup';
 import {
   Machine,
   type MachineConfig,
+  type ScenarioOp,
   ScenarioSession,
   daxctlCreateDevice,
   daxctlDestroyDevice,
@@ -23,12 +23,13 @@ import {
   daxctlOnlineMemory,
   daxctlReconfigureDevice,
   daxctlReconfigureMode,
+  formatScenarioOp,
+  formatScenarioSize,
   ndctlCreateNamespace,
 } from '@daxsim/machine';
 import type { Kernel } from '@daxsim/memremap';
 import {
   SZ_1G,
-  SZ_1K,
   SZ_1M,
   EBUSY,
   EFAULT,
@@ -80,21 +81,29 @@ export const FUZZ_NAMESPACES = [
 /** The dynamic dax region's devices are dax<DYN_REGION>.N (its id follows the pmem regions'). */
 export const DYN_REGION = 1;
 
-/** One operation, exactly as a `daxsim run` scenario line says it. */
+/** A scenario op of the given kind, as the fuzzer makes it (every field it leaves optional, given). */
+type Op<K extends ScenarioOp['op'], Req extends string = never> = Extract<ScenarioOp, { op: K }> & { readonly [F in Req & keyof Extract<ScenarioOp, { op: K }>]-?: Exclude<Extract<ScenarioOp, { op: K }>[F], undefined> };
+
+/**
+ * One operation of the fuzzer. The process and poison ops are the scenario
+ * language's own (ScenarioOp of @daxsim/machine); the device ops are the
+ * daxctl command lines the fuzzer builds (a `tool` op once formatted), and
+ * `fail` is DAXSIM_FAIL's single point.
+ */
 export type FuzzOp =
+  | Op<'spawn'>
+  | Op<'mmap', 'length'>
+  | Op<'munmap'>
+  | Op<'touch'>
+  | Op<'pin', 'gen'>
+  | Op<'unpin'>
+  | Op<'poison'>
+  | Op<'exit'>
   | { op: 'create'; size: number; align: number }
   | { op: 'resize'; dev: string; size: number }
   | { op: 'disable'; dev: string }
   | { op: 'enable'; dev: string }
   | { op: 'destroy'; dev: string }
-  | { op: 'spawn'; p: string }
-  | { op: 'mmap'; p: string; m: string; dev: string; length: number; offset: number }
-  | { op: 'munmap'; p: string; m: string }
-  | { op: 'touch'; p: string; m: string; off: number; write: boolean }
-  | { op: 'pin'; p: string; m: string; off: number; len: number; kind: 'get' | 'pin' | 'longterm'; gen: GupGeneration }
-  | { op: 'unpin'; p: string }
-  | { op: 'poison'; dev: string; off: number }
-  | { op: 'exit'; p: string }
   | { op: 'fail'; point: FailPoint; n: number }
   /** daxctl reconfigure-device --mode=system-ram [--no-movable] */
   | { op: 'sysram'; dev: string; noMovable: boolean }
@@ -104,53 +113,44 @@ export type FuzzOp =
   | { op: 'offline'; dev: string };
 
 /** A size as a scenario writes it: 4K, 2M, 1G or bytes. */
-export function fmtSize(n: number): string {
-  if (n !== 0 && n % SZ_1G === 0) return `${n / SZ_1G}G`;
-  if (n !== 0 && n % SZ_1M === 0) return `${n / SZ_1M}M`;
-  if (n !== 0 && n % SZ_1K === 0) return `${n / SZ_1K}K`;
-  return String(n);
+export const fmtSize = formatScenarioSize;
+
+const daxctl = (...argv: string[]): ScenarioOp => ({ op: 'tool', argv: ['daxctl', ...argv] });
+
+/** The scenario op of a fuzzer operation: the device ops as the daxctl lines that do them. */
+export function scenarioOp(o: FuzzOp): ScenarioOp {
+  switch (o.op) {
+    case 'create':
+      return daxctl('create-device', '-r', String(DYN_REGION), '-s', fmtSize(o.size), '-a', fmtSize(o.align));
+    case 'resize':
+      return daxctl('reconfigure-device', '-s', fmtSize(o.size), o.dev);
+    case 'disable':
+      return daxctl('disable-device', o.dev);
+    case 'enable':
+      return daxctl('enable-device', o.dev);
+    case 'destroy':
+      return daxctl('destroy-device', '-f', o.dev);
+    case 'fail':
+      return { op: 'fail', spec: `${o.point}:${o.n}` };
+    case 'sysram':
+      return daxctl('reconfigure-device', '--mode=system-ram', ...(o.noMovable ? ['--no-movable'] : []), o.dev);
+    case 'devdax':
+      return daxctl('reconfigure-device', '--mode=devdax', ...(o.force ? ['-f'] : []), o.dev);
+    case 'online':
+      return daxctl('online-memory', o.dev);
+    case 'offline':
+      return daxctl('offline-memory', o.dev);
+    case 'mmap':
+      // the fuzzer maps read-write and shared, as the line says
+      return { ...o, write: true, shared: true };
+    default:
+      return o;
+  }
 }
 
 /** The scenario line of an operation. */
 export function formatOp(o: FuzzOp): string {
-  switch (o.op) {
-    case 'create':
-      return `daxctl create-device -r ${DYN_REGION} -s ${fmtSize(o.size)} -a ${fmtSize(o.align)}`;
-    case 'resize':
-      return `daxctl reconfigure-device -s ${fmtSize(o.size)} ${o.dev}`;
-    case 'disable':
-      return `daxctl disable-device ${o.dev}`;
-    case 'enable':
-      return `daxctl enable-device ${o.dev}`;
-    case 'destroy':
-      return `daxctl destroy-device -f ${o.dev}`;
-    case 'spawn':
-      return `spawn ${o.p}`;
-    case 'mmap':
-      return `${o.p} mmap ${o.m} ${o.dev} length=${fmtSize(o.length)} offset=${hex(o.offset)} prot=rw flags=shared`;
-    case 'munmap':
-      return `${o.p} munmap ${o.m}`;
-    case 'touch':
-      return `${o.p} touch ${o.m} ${hex(o.off)} ${o.write ? 'write' : 'read'}`;
-    case 'pin':
-      return `${o.p} ${o.kind} ${o.m} ${hex(o.off)} ${fmtSize(o.len)} gen=${o.gen}`;
-    case 'unpin':
-      return `${o.p} unpin`;
-    case 'poison':
-      return `poison ${o.dev} ${hex(o.off)}`;
-    case 'exit':
-      return `${o.p} exit`;
-    case 'fail':
-      return `fail ${o.point}:${o.n}`;
-    case 'sysram':
-      return `daxctl reconfigure-device --mode=system-ram${o.noMovable ? ' --no-movable' : ''} ${o.dev}`;
-    case 'devdax':
-      return `daxctl reconfigure-device --mode=devdax${o.force ? ' -f' : ''} ${o.dev}`;
-    case 'online':
-      return `daxctl online-memory ${o.dev}`;
-    case 'offline':
-      return `daxctl offline-memory ${o.dev}`;
-  }
+  return formatScenarioOp(scenarioOp(o));
 }
 
 /** The machine line and the namespace lines every fuzz scenario starts with. */

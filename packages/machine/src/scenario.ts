@@ -1,12 +1,10 @@
 import { type DevDax, createTask, daxMmap, exitTask, munmap, touch, userRead, userWrite } from '@daxsim/device-dax';
 import {
-  GUP_GENERATIONS,
   FOLL_LONGTERM,
   FOLL_WRITE,
   type Gup,
   type GupGeneration,
   getUserPagesFast,
-  isGupGeneration,
   pinUserPagesFast,
   putPages,
   unpinUserPages,
@@ -29,11 +27,14 @@ import {
 } from '@daxsim/mm';
 import { AnonMemory } from '@daxsim/kmem';
 import type { Machine } from './machine.js';
-import { parseSize } from './size.js';
+import { type ScenarioOp, ScenarioSyntaxError, TOOL_WORDS, parseScenarioWords, scenarioWords } from './scenario-op.js';
+
+export { ScenarioSyntaxError, TOOL_WORDS };
 
 /**
  * The scenario language of `daxsim run`, one command per line (# starts a
- * comment). Tool lines (`ndctl ...`, `daxctl ...`, `gup-test ...`, `stat`)
+ * comment), each line one ScenarioOp (./scenario-op.ts parses and formats
+ * them; the fuzzer speaks the same ops). Tool lines (`ndctl ...`, `daxctl ...`, `gup-test ...`, `stat`)
  * are handed to a tool runner (the command line supplies its own);
  * the rest is interpreted here:
  *
@@ -60,14 +61,6 @@ import { parseSize } from './size.js';
  * refusal, the fault it caused, the pages it took, the signals and
  * kernel events it led to.
  */
-
-/** A malformed line: the scenario stops there. */
-export class ScenarioSyntaxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScenarioSyntaxError';
-  }
-}
 
 export interface ScenarioSignal {
   readonly proc: string;
@@ -103,8 +96,6 @@ export interface ToolResult {
 }
 
 export type ToolRunner = (words: string[], m: Machine) => Promise<ToolResult> | ToolResult;
-
-export const TOOL_WORDS: readonly string[] = ['ndctl', 'daxctl', 'gup-test', 'stat'];
 
 interface Mapping {
   dev: DevDax;
@@ -309,23 +300,6 @@ export class ScenarioSession {
 
 const FAULT_COUNTERS: CounterName[] = ['fault_pud', 'fault_pmd', 'fault_pte', 'fault_fallback', 'fault_sigbus'];
 
-function kv(words: string[]): { flags: Set<string>; kv: Map<string, string> } {
-  const flags = new Set<string>();
-  const map = new Map<string, string>();
-  for (const w of words) {
-    const i = w.indexOf('=');
-    if (i > 0) map.set(w.slice(0, i), w.slice(i + 1));
-    else flags.add(w);
-  }
-  return { flags, kv: map };
-}
-
-function num(s: string | undefined, what: string): number {
-  const v = s === undefined ? undefined : parseSize(s);
-  if (v === undefined) throw new ScenarioSyntaxError(`${what}: '${s ?? ''}' is not a size or offset`);
-  return v;
-}
-
 export interface ScenarioOptions {
   /** The machine to run on; or made by the scenario's `machine` line; or `boot()` when there is neither. */
   readonly machine?: Machine;
@@ -366,15 +340,16 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
     return [machine, session];
   };
   for (let ln = 0; ln < lines.length; ln++) {
+    const words = scenarioWords(lines[ln]!);
+    if (!words.length) continue;
     const line = lines[ln]!.replace(/#.*/, '').trim();
-    if (!line) continue;
-    const words = line.split(/\s+/);
     const o: LineOutcome = { lineNo: ln + 1, line, errno: 0, messages: [], signals: [], faults: {}, memoryFailures: 0, kernel: [] };
     try {
-      if (words[0] === 'machine') {
+      const op = parseScenarioWords(words);
+      if (op.op === 'machine') {
         if (machine) throw new ScenarioSyntaxError('machine must be the first command of a scenario');
         if (!opts.machineLine) throw new ScenarioSyntaxError('this interpreter cannot make machines from a line');
-        machine = opts.machineLine(words.slice(1));
+        machine = opts.machineLine([...op.args]);
         outcomes.push(o);
         opts.onLine?.(o);
         continue;
@@ -383,7 +358,7 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
       const before = m.k.counters.snapshot();
       const logFrom = m.k.log.entries.length;
       try {
-        await runLine(m, s, words, o, opts.tool);
+        await runOp(m, s, op, o, opts.tool);
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
         o.errno = e.errno;
@@ -394,7 +369,7 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
       for (const c of FAULT_COUNTERS) if (delta[c]) o.faults[c] = delta[c];
       o.memoryFailures = delta.memory_failure ?? 0;
       // what memory failure printed to the kernel log while the line ran (a tool line prints its own output)
-      if (!TOOL_WORDS.includes(words[0]!))
+      if (op.op !== 'tool')
         for (const r of m.k.log.entries.slice(logFrom)) if (r.level <= KERN_INFO && /[Mm]emory failure/.test(r.text)) o.kernel.push(r.text);
       for (const [pname, pr] of s.procs) {
         const from = seen.get(pr) ?? 0;
@@ -411,157 +386,113 @@ export async function runScenario(text: string, opts: ScenarioOptions = {}): Pro
   return { outcomes, refused, machine, session };
 }
 
-async function runLine(m: Machine, s: ScenarioSession, words: string[], o: LineOutcome, tool: ToolRunner | undefined): Promise<void> {
-  const w0 = words[0]!;
-  if (TOOL_WORDS.includes(w0)) {
-    if (!tool) throw new ScenarioSyntaxError(`'${w0}' lines need a tool runner`);
-    const r = await tool(words, m);
-    o.status = r.status;
-    if (r.text) o.messages.push(...r.text.replace(/\n$/, '').split('\n'));
-    // ndctl/daxctl exit with (-errno) & 0xff
-    if (r.status !== 0) o.errno = 256 - r.status;
-    return;
-  }
-  if (w0 === 'fail') {
-    if (words.length !== 2) throw new ScenarioSyntaxError('fail POINT:N[,POINT:N...]');
-    m.armFailures(words[1]!);
-    return;
-  }
-  if (w0 === 'poison' && words.length === 3) {
-    m.apply({ op: 'poison', dev: words[1]!, offset: num(words[2], 'poison offset') });
-    return;
-  }
-  if (w0 === 'sysctl') {
-    // echo V > /proc/sys/vm/memory_failure_early_kill
-    const v = words[2];
-    if (words.length !== 3 || words[1] !== 'vm.memory_failure_early_kill' || (v !== '0' && v !== '1'))
-      throw new ScenarioSyntaxError('sysctl vm.memory_failure_early_kill 0|1');
-    m.apply({ op: 'sysctl', key: 'vm.memory_failure_early_kill', value: Number(v) });
-    return;
-  }
-  if (w0 === 'sysfs' && words[1]?.startsWith('/sys/kernel/debug/hwpoison/')) {
-    // hwpoison_inject: corrupt-pfn / unpoison-pfn take a pfn (kstrtoull base 0)
-    const file = words[1].slice('/sys/kernel/debug/hwpoison/'.length);
-    const pfn = words[2] !== undefined ? Number(words[2]) : NaN;
-    if (words.length !== 3 || (file !== 'corrupt-pfn' && file !== 'unpoison-pfn') || !Number.isSafeInteger(pfn) || pfn < 0)
-      throw new ScenarioSyntaxError('sysfs /sys/kernel/debug/hwpoison/corrupt-pfn|unpoison-pfn PFN');
-    const rc = file === 'corrupt-pfn' ? hwpoisonCorruptPfn(m.k, pfn) : hwpoisonUnpoisonPfn(m.k, pfn);
-    if (rc < 0) throw new KernelError(-rc, `write ${words[1]}: pfn 0x${pfn.toString(16)}: ${errnoName(-rc)}`);
-    return;
-  }
-  if (w0 === 'sysfs') {
-    // memmap_on_memory_store(): kstrtobool() of the value
-    const v = words[3]?.toLowerCase();
-    if (words.length !== 4 || words[2] !== 'memmap_on_memory' || !['0', '1', 'y', 'n', 'on', 'off'].includes(v ?? ''))
-      throw new ScenarioSyntaxError('sysfs daxX.Y memmap_on_memory 0|1');
-    m.apply({ op: 'dax.memmap_on_memory', dev: words[1]!, value: v === '1' || v === 'y' || v === 'on' });
-    return;
-  }
-  if (w0 === 'spawn') {
-    if (!words[1] || words.length !== 2) throw new ScenarioSyntaxError('spawn NAME');
-    s.spawn(words[1]);
-    return;
-  }
-  const p = w0;
-  s.proc(p);
-  const verb = words[1];
-  switch (verb) {
-    case 'mmap': {
-      const mname = words[2];
-      const devName = words[3];
-      if (!mname || !devName) throw new ScenarioSyntaxError('P mmap NAME daxX.Y length=SIZE [offset=BYTES] [prot=rw|r] [flags=shared|private]');
-      const a = kv(words.slice(4));
-      const len = a.kv.get('length');
-      const addr = s.mmap(p, mname, devName, {
-        ...(len !== undefined ? { length: num(len, 'length') } : {}),
-        offset: num(a.kv.get('offset') ?? '0', 'offset'),
-        write: (a.kv.get('prot') ?? 'rw') !== 'r',
-        shared: (a.kv.get('flags') ?? 'shared') !== 'private',
-      });
-      const mp = s.mapping(p, mname);
-      o.messages.push(`${p}: ${mname} at 0x${addr.toString(16)}-0x${(addr + mp.length).toString(16)}`);
+/** Runs one operation of the scenario language on the machine and its processes, recording what it did in `o`. */
+export async function runOp(m: Machine, s: ScenarioSession, op: ScenarioOp, o: LineOutcome, tool: ToolRunner | undefined): Promise<void> {
+  switch (op.op) {
+    case 'machine':
+      throw new ScenarioSyntaxError('machine must be the first command of a scenario');
+    case 'tool': {
+      if (!tool) throw new ScenarioSyntaxError(`'${op.argv[0]}' lines need a tool runner`);
+      const r = await tool([...op.argv], m);
+      o.status = r.status;
+      if (r.text) o.messages.push(...r.text.replace(/\n$/, '').split('\n'));
+      // ndctl/daxctl exit with (-errno) & 0xff
+      if (r.status !== 0) o.errno = 256 - r.status;
       return;
     }
-    case 'touch': {
-      o.faultRc = s.touch(p, words[2]!, num(words[3], 'touch offset'), words.slice(4).includes('write'));
+    case 'fail':
+      m.armFailures(op.spec);
+      return;
+    case 'poison':
+      m.apply({ op: 'poison', dev: op.dev, offset: op.off });
+      return;
+    case 'sysctl':
+      m.apply({ op: 'sysctl', key: op.key, value: op.value });
+      return;
+    case 'hwpoison-inject': {
+      // hwpoison_inject: corrupt-pfn / unpoison-pfn
+      const rc = op.file === 'corrupt-pfn' ? hwpoisonCorruptPfn(m.k, op.pfn) : hwpoisonUnpoisonPfn(m.k, op.pfn);
+      if (rc < 0) throw new KernelError(-rc, `write /sys/kernel/debug/hwpoison/${op.file}: pfn 0x${op.pfn.toString(16)}: ${errnoName(-rc)}`);
+      return;
+    }
+    case 'memmap-on-memory':
+      m.apply({ op: 'dax.memmap_on_memory', dev: op.dev, value: op.value });
+      return;
+    case 'spawn':
+      s.spawn(op.p);
+      return;
+  }
+  const p = op.p;
+  s.proc(p);
+  switch (op.op) {
+    case 'mmap': {
+      const addr = s.mmap(p, op.m, op.dev, {
+        ...(op.length !== undefined ? { length: op.length } : {}),
+        offset: op.offset,
+        write: op.write !== false,
+        shared: op.shared !== false,
+      });
+      const mp = s.mapping(p, op.m);
+      o.messages.push(`${p}: ${op.m} at 0x${addr.toString(16)}-0x${(addr + mp.length).toString(16)}`);
+      return;
+    }
+    case 'touch':
+      o.faultRc = s.touch(p, op.m, op.off, op.write);
       if (o.faultRc & VM_FAULT_ERROR) o.messages.push(`fault failed (vm_fault_t 0x${o.faultRc.toString(16)})`);
       return;
-    }
     case 'read': {
-      const data = s.read(p, words[2]!, num(words[3], 'read offset'), num(words[4], 'read length'));
+      const data = s.read(p, op.m, op.off, op.len);
       if (data) o.messages.push(`read: ${JSON.stringify(new TextDecoder().decode(data))}`);
       return;
     }
-    case 'write': {
-      if (!s.write(p, words[2]!, num(words[3], 'write offset'), new TextEncoder().encode(words.slice(4).join(' ')))) o.messages.push('write failed');
+    case 'write':
+      if (!s.write(p, op.m, op.off, new TextEncoder().encode(op.data))) o.messages.push('write failed');
       return;
-    }
-    case 'pin':
-    case 'get':
-    case 'longterm': {
-      const mname = words[2]!;
-      s.mapping(p, mname);
-      const off = num(words[3], 'pin offset');
-      const len = num(words[4], 'pin length');
-      const a = kv(words.slice(5));
+    case 'pin': {
+      s.mapping(p, op.m);
+      const n = Math.ceil(op.len / m.arch.pageSize);
       // without gen=, the GUP of the machine's kernel
-      const gen = a.kv.get('gen');
-      if (gen !== undefined && !isGupGeneration(gen)) throw new ScenarioSyntaxError(`gen=${gen}: one of ${GUP_GENERATIONS.join(', ')}`);
-      const kind = verb === 'get' || a.flags.has('get') ? 'get' : verb === 'longterm' || a.flags.has('longterm') ? 'longterm' : 'pin';
-      const n = Math.ceil(len / m.arch.pageSize);
-      const got = s.pin(p, mname, off, len, gen === undefined ? { kind } : { kind, gen });
+      const got = s.pin(p, op.m, op.off, op.len, op.gen === undefined ? { kind: op.kind } : { kind: op.kind, gen: op.gen });
       o.taken = Math.max(0, got);
-      if (got < 0) throw new KernelError(-got, `${kind === 'get' ? 'get' : 'pin'}_user_pages_fast: ${n} pages at ${s.mapping(p, mname).dev.name} offset ${off} failed`);
-      o.messages.push(`${kind === 'get' ? 'got' : 'pinned'} ${got} of ${n} pages`);
+      if (got < 0) throw new KernelError(-got, `${op.kind === 'get' ? 'get' : 'pin'}_user_pages_fast: ${n} pages at ${s.mapping(p, op.m).dev.name} offset ${op.off} failed`);
+      o.messages.push(`${op.kind === 'get' ? 'got' : 'pinned'} ${got} of ${n} pages`);
       return;
     }
     case 'unpin':
       o.messages.push(`released ${s.unpin(p)} pages`);
       return;
-    case 'poison': {
-      const rc = s.poisonAt(p, words[2]!, num(words[3], 'poison offset'));
+    case 'consume-poison': {
+      const rc = s.poisonAt(p, op.m, op.off);
       if (rc & VM_FAULT_ERROR) o.faultRc = rc;
       return;
     }
-    case 'madvise': {
+    case 'madvise-hwpoison': {
       // madvise(addr, len, MADV_HWPOISON): the caller injects a memory failure at a page of its own mapping
-      if (words[4] !== 'hwpoison' || words.length > 6) throw new ScenarioSyntaxError('P madvise NAME OFFSET hwpoison [LENGTH]');
-      const rc = s.madviseHwpoison(p, words[2]!, num(words[3], 'madvise offset'), words[5] !== undefined ? num(words[5], 'madvise length') : m.arch.pageSize);
+      const rc = s.madviseHwpoison(p, op.m, op.off, op.len ?? m.arch.pageSize);
       if (rc < 0) throw new KernelError(-rc, `madvise(MADV_HWPOISON): ${errnoName(-rc)}`);
       return;
     }
-    case 'prctl': {
+    case 'prctl-mce-kill':
       // prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY|LATE) / PR_MCE_KILL_CLEAR
-      const policy = words[3];
-      if (words[2] !== 'mce_kill' || words.length !== 4 || (policy !== 'early' && policy !== 'late' && policy !== 'default'))
-        throw new ScenarioSyntaxError('P prctl mce_kill early|late|default');
-      prctlMceKill(s.proc(p).task, policy);
+      prctlMceKill(s.proc(p).task, op.policy);
       return;
-    }
     case 'munmap':
-      s.munmap(p, words[2]!);
+      s.munmap(p, op.m);
       return;
     case 'alloc': {
-      const name = words[2];
-      if (!name || words[3] === undefined) throw new ScenarioSyntaxError('P alloc NAME SIZE [node=N] [kernel]');
-      const a = kv(words.slice(4));
-      const nid = Number(a.kv.get('node') ?? '0');
-      if (!Number.isInteger(nid) || nid < 0) throw new ScenarioSyntaxError(`node=${a.kv.get('node')}: a node number`);
-      const mem = s.alloc(p, name, num(words[3], 'alloc size'), nid, a.flags.has('kernel'));
+      const mem = s.alloc(p, op.name, op.size, op.node, op.kernel);
       const ps = m.arch.pageSize;
       const lo = Math.min(...mem.pfns) * ps;
       const hi = (Math.max(...mem.pfns) + 1) * ps;
       o.taken = mem.pfns.length;
-      o.messages.push(`${p}: ${name}: ${mem.pfns.length} ${a.flags.has('kernel') ? 'kernel' : 'anonymous'} pages within 0x${lo.toString(16)}-0x${(hi - 1).toString(16)}`);
+      o.messages.push(`${p}: ${op.name}: ${mem.pfns.length} ${op.kernel ? 'kernel' : 'anonymous'} pages within 0x${lo.toString(16)}-0x${(hi - 1).toString(16)}`);
       return;
     }
     case 'free':
-      s.free(p, words[2] ?? '');
+      s.free(p, op.name);
       return;
     case 'exit':
       s.exit(p);
       return;
-    default:
-      throw new ScenarioSyntaxError(`unknown command '${words.slice(0, 2).join(' ')}'`);
   }
 }
