@@ -7,6 +7,7 @@ import { fsCommands } from './commands/fs.js';
 import { infoCommands } from './commands/info.js';
 import { machineCommands } from './commands/machine.js';
 import { ndctlCommands } from './commands/ndctl.js';
+import { pageCommands } from './commands/page.js';
 import { planCommand } from './commands/plan.js';
 import { workloadCommands } from './commands/workload.js';
 import type { Machine } from '@daxsim/machine';
@@ -20,6 +21,7 @@ export const COMMANDS: Command[] = [
   ...cxlCommands,
   ...workloadCommands,
   ...infoCommands,
+  ...pageCommands,
   ...fsCommands,
   planCommand,
 ];

@@ -16,6 +16,8 @@ interface Mark extends ResidentMark {
   readonly mce: number;
   readonly objects: number;
   readonly materialised: number;
+  /** Frames given storage for the first time (a read through the TLB gives a template-shared frame its own copy). */
+  readonly firstTouches: number;
   readonly freePages: number;
 }
 
@@ -108,6 +110,7 @@ export class Resident implements ResidentMachine {
       mce: m.state().carried!.mce,
       objects: m.k.objects.allocated,
       materialised: m.k.mem.materialisedFrames,
+      firstTouches: m.k.mem.firstTouches,
       freePages: m.k.buddy.nrFreePages(),
     };
   }
@@ -137,6 +140,8 @@ export class Resident implements ResidentMachine {
       m.state().carried!.mce === k.mce &&
       m.k.objects.allocated === k.objects &&
       m.k.mem.materialisedFrames === k.materialised &&
+      // a sweep that read every struct page copied template-shared vmemmap frames: a boot from the file has them shared
+      m.k.mem.firstTouches === k.firstTouches &&
       m.k.buddy.nrFreePages() === k.freePages &&
       m.k.counters.v.every((v, i) => v === k.counters[i] || READ_COUNTERS.includes(i));
     if (!same) return this.drop();

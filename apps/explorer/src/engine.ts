@@ -30,7 +30,7 @@ import {
   lastDevmapRelease,
   strerror,
 } from '@daxsim/mm';
-import { type StructPageView, decodeStructPage } from './struct-page-view.js';
+import { type StructPageView, decodeStructPage } from '@daxsim/machine';
 import { type ExplorerState, sizeText } from './url-state.js';
 
 /** What the device view builds: a label-less pmem region of `size`, reconfigured to devdax. */

@@ -5,7 +5,7 @@ import * as Plot from '@observablehq/plot';
 import { ModelClient, ModelError } from './client.js';
 import { type Marks, drawLayout } from './draw.js';
 import type { DeviceReport, PlanRow, StepAnnotation } from './engine.js';
-import type { StructPageView } from './struct-page-view.js';
+import type { StructPageView } from '@daxsim/machine';
 import { type ExplorerState, VIEWS, type View, decodeState, encodeState, readSize, sizeText } from './url-state.js';
 import './style.css';
 

@@ -1,6 +1,6 @@
 import type { VmemmapLayout } from '@daxsim/machine';
 import type { BuildPhase, DeviceReport, DeviceSpec, FaultStep, PinStep, PlanRow, PoisonStep } from './engine.js';
-import type { StructPageView } from './struct-page-view.js';
+import type { StructPageView } from '@daxsim/machine';
 
 /** What the page asks the worker, and what each request answers. */
 export interface Requests {

@@ -1,5 +1,5 @@
-export { checkInvariants, formatViolation } from './invariants.js';
-export type { ExpectedRefs, InvariantOptions, Violation } from './invariants.js';
+export { checkInvariants, emptySweepStats, formatViolation } from './invariants.js';
+export type { ExpectedRefs, InvariantOptions, SweepStats, Violation } from './invariants.js';
 export {
   DAXSIM_FAIL_ENV,
   FAIL_POINTS,

@@ -53,6 +53,36 @@ export interface InvariantOptions {
   refs?: ExpectedRefs;
   /** `tasks` is every live task of the machine: user page-table frames must add up to the allocator's count. */
   allTasks?: boolean;
+  /** Filled with what the sweep read (for a report of what was swept); its counts are added to. */
+  stats?: SweepStats;
+}
+
+/** What one sweep read: the objects each group of invariants was checked over. */
+export interface SweepStats {
+  /** Live dev_pagemaps and their pfn ranges. */
+  pgmaps: number;
+  ranges: number;
+  /** Struct pages read: heads (or base pages) and tails. */
+  heads: number;
+  tails: number;
+  /** Vmemmap page-table frames (the kernel pgd included), data frames mapped by a leaf, and vmemmap pages mapped. */
+  vmemmapTables: number;
+  vmemmapFrames: number;
+  vmemmapPages: number;
+  /** Present sections, and subsections checked for a live span. */
+  sections: number;
+  subsections: number;
+  /** User tasks walked and the leaves their page tables hold. */
+  tasks: number;
+  userLeaves: number;
+  /** Dax regions and devices on the bus. */
+  daxRegions: number;
+  daxDevices: number;
+}
+
+/** A SweepStats with every count 0. */
+export function emptySweepStats(): SweepStats {
+  return { pgmaps: 0, ranges: 0, heads: 0, tails: 0, vmemmapTables: 0, vmemmapFrames: 0, vmemmapPages: 0, sections: 0, subsections: 0, tasks: 0, userLeaves: 0, daxRegions: 0, daxDevices: 0 };
 }
 
 /** One broken invariant: its name and what was seen. */
@@ -387,7 +417,7 @@ function checkVmemmapAndBuddy(k: Kernel, sink: Sink, scan: VmemmapScan, userTabl
   if (inUse !== allocated) sink.add('buddy-accounting', `${allocated} frames are off the free lists, ${inUse} are counted in use by purpose`);
 }
 
-function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean): void {
+function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean, stats?: SweepStats): void {
   const s = k.sparse;
   const spp = 2 ** k.mmu.sppShift;
   const spans = liveSpans(k);
@@ -395,6 +425,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
   for (const sp of spans) {
     const step = full ? pps : Math.max(pps, sp.endPfn - sp.startPfn - pps);
     for (let pfn = sp.startPfn; pfn < sp.endPfn; pfn += step) {
+      if (stats) stats.subsections++;
       if (!s.pfnSectionValid(pfn)) sink.add('subsection-map', `pfn ${hex(pfn)} of ${sp.pgmap.name}: subsection not active`);
       const f = s.sectionFlags(s.pfnToSectionNr(pfn));
       const want = SECTION_MARKED_PRESENT_BIT | SECTION_HAS_MEM_MAP_BIT | SECTION_TAINT_ZONE_DEVICE_BIT;
@@ -408,6 +439,7 @@ function checkSections(k: Kernel, sink: Sink, scan: VmemmapScan, full: boolean):
   }
   // Every active subsection belongs to a live span; every present section has usage and some active subsection.
   for (const sec of s.presentSections()) {
+    if (stats) stats.sections++;
     if (!s.hasUsage(sec)) sink.add('section-usage', `present section ${sec} has no usage`);
     if (s.subsectionMapEmpty(sec)) sink.add('subsection-map', `present section ${sec} has no active subsection`);
     if (s.earlySection(sec)) continue; // boot memory (sparse_init): RAM, which no pgmap covers
@@ -468,7 +500,7 @@ function cheapSample(count: number, seed: number): number[] {
  * address rounded down, monotone in the pfn: the first and the last tail
  * decide for all).
  */
-function checkTails(k: Kernel, sink: Sink, pgmap: DevPagemap, head: number, shift: number): void {
+function checkTails(k: Kernel, sink: Sink, pgmap: DevPagemap, head: number, shift: number, stats?: SweepStats): void {
   const m = k.memmap;
   const spp = 2 ** k.mmu.sppShift;
   const sppMask = spp - 1;
@@ -486,6 +518,7 @@ function checkTails(k: Kernel, sink: Sink, pgmap: DevPagemap, head: number, shif
     maskOk = false; // no mask for this order: every tail takes the generic path
   }
   const end = head + nr;
+  if (stats) stats.tails += nr - 1;
   let pfn = head + 1;
   while (pfn < end) {
     let i = m.locate(pfn);
@@ -512,8 +545,10 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
   const frameOf = (pfn: number): number => k.mmu.resolveFrame(Math.floor(pfn / spp));
   const seenHeads = new Set<number>();
   const refcountedFaults = FAULT_MODELS[k.release.fault].refcounted;
+  const stats = opts.stats;
   const checkHead = (pgmap: DevPagemap, head: number, shift: number): void => {
     const nr = 2 ** shift;
+    if (stats) stats.heads++;
     if (m.pageZonenum(head) !== ZONE_DEVICE) sink.add('struct-page-zone', `pfn ${hex(head)} of ${pgmap.name} is not ZONE_DEVICE`);
     if (m.pagePgmap<DevPagemap>(head) !== pgmap) sink.add('struct-page-pgmap', `pfn ${hex(head)}: page->pgmap is not ${pgmap.name}`);
     if (shift > 0) {
@@ -541,6 +576,7 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
     }
   };
   const checkTail = (pgmap: DevPagemap, head: number, pfn: number): void => {
+    if (stats) stats.tails++;
     if (!m.PageTail(pfn) || m.compoundHead(pfn) !== head) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name}: compound_head is ${hex(m.compoundHead(pfn))}, not ${hex(head)}`);
     if (m.PageHead(pfn)) sink.add('compound-tail', `tail ${hex(pfn)} of ${pgmap.name} has PG_head`);
     const rc = m.pageRefCount(pfn);
@@ -550,6 +586,10 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
     const pgmap = e.pgmap;
     const shift = e.shift;
     const nr = 2 ** shift;
+    if (stats) {
+      stats.pgmaps++;
+      stats.ranges += pgmap.ranges.length;
+    }
     for (let r = 0; r < pgmap.ranges.length; r++) {
       const first = pfnFirst(k, pgmap, r);
       const end = pfnEnd(k, pgmap, r);
@@ -562,7 +602,7 @@ function checkStructPages(k: Kernel, sink: Sink, scan: VmemmapScan, opts: Invari
           checkHead(pgmap, head, shift);
           if (refs?.has(head)) seenHeads.add(head); // only the ledger's heads are looked up again
           if (shift === 0) continue;
-          if (full) checkTails(k, sink, pgmap, head, shift);
+          if (full) checkTails(k, sink, pgmap, head, shift, stats);
           else {
             // tails 1, 2 and the last, each once (nr is a power of two >= 2)
             checkTail(pgmap, head, head + 1);
@@ -628,7 +668,7 @@ function walkUser(pt: PageTable, owner: string, sink: Sink, tables: Map<number, 
   visit(pt.root, 0, 0);
 }
 
-function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], _full: boolean, allTasks: boolean): Map<number, string> {
+function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], _full: boolean, allTasks: boolean, stats?: SweepStats): Map<number, string> {
   const tables = new Map<number, string>();
   const ps = k.arch.pageSize;
   const refcounted = FAULT_MODELS[k.release.fault].refcounted;
@@ -638,7 +678,9 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], _full: boolean
   for (const t of tasks) {
     if (taskExited(t)) continue;
     const owner = `${t.comm}:${t.pid}`;
+    if (stats) stats.tasks++;
     walkUser(t.mm.pgd, owner, sink, tables, (va, level, lo, hi) => {
+      if (stats) stats.userLeaves++;
       const size = t.mm.pgd.levelSize(level);
       const pfn = entryPfn(lo, hi, k.arch.pageShift);
       // the leaf's name (owner and va) is formatted only inside a failing branch
@@ -682,8 +724,12 @@ function checkUser(k: Kernel, sink: Sink, tasks: readonly Task[], _full: boolean
   return tables;
 }
 
-function checkBus(k: Kernel, sink: Sink, bus: DaxBus): void {
+function checkBus(k: Kernel, sink: Sink, bus: DaxBus, stats?: SweepStats): void {
   for (const region of bus.regions.values()) {
+    if (stats) {
+      stats.daxRegions++;
+      stats.daxDevices += region.devices.size;
+    }
     let prevEnd = region.start - 1;
     let used = 0;
     for (const c of region.children) {
@@ -720,12 +766,18 @@ function checkBus(k: Kernel, sink: Sink, bus: DaxBus): void {
  */
 export function checkInvariants(k: Kernel, bus?: DaxBus, tasks: readonly Task[] = [], opts: InvariantOptions = {}): Violation[] {
   const sink = new Sink();
+  const stats = opts.stats;
   const scan = scanVmemmap(k, sink);
-  const userTables = checkUser(k, sink, tasks, opts.full ?? true, opts.allTasks ?? false);
+  if (stats) {
+    stats.vmemmapTables += scan.tables.size;
+    stats.vmemmapFrames += scan.nFrames;
+    for (let r = 0; r < scan.nRuns; r++) stats.vmemmapPages += scan.runLast[r]! - scan.runFirst[r]! + 1;
+  }
+  const userTables = checkUser(k, sink, tasks, opts.full ?? true, opts.allTasks ?? false, stats);
   checkVmemmapAndBuddy(k, sink, scan, userTables, opts.allTasks ?? false);
-  checkSections(k, sink, scan, opts.full ?? true);
+  checkSections(k, sink, scan, opts.full ?? true, stats);
   checkStructPages(k, sink, scan, opts);
-  if (bus) checkBus(k, sink, bus);
+  if (bus) checkBus(k, sink, bus, stats);
   checkSharedTails(k, (invariant, message) => sink.add(invariant, message));
   return sink.list;
 }

@@ -46,3 +46,7 @@ export { lookup, listDir, pathParts, readFile } from './vfs.js';
 export type { DirEntry, VDir, VFile, VLink, VNode } from './vfs.js';
 export { ZONE_NAMES, bootZones, nodeZones, zoneViews } from './zones.js';
 export type { BootZone, PfnRange, ZoneView } from './zones.js';
+export { decodeStructPage } from './struct-page-view.js';
+export type { StructPageView } from './struct-page-view.js';
+export { dumpPage, pageDumpJson, pfnValid, resolvePageSpec } from './dump-page.js';
+export type { FolioDump, PageDump, PageSpec } from './dump-page.js';

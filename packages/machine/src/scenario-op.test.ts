@@ -15,6 +15,7 @@ const EVERY_KIND: Record<ScenarioOp['op'], string> = {
   sysctl: 'sysctl vm.memory_failure_early_kill 1',
   'hwpoison-inject': 'sysfs /sys/kernel/debug/hwpoison/corrupt-pfn 0x140505',
   'memmap-on-memory': 'sysfs dax0.0 memmap_on_memory y',
+  page: 'page dax0.0:0 --json',
   spawn: 'spawn p1',
   mmap: 'p1 mmap m1 dax0.1 length=4M offset=0 prot=r flags=private',
   munmap: 'p1 munmap m1',

@@ -24,6 +24,8 @@ export type ScenarioOp =
   | { readonly op: 'hwpoison-inject'; readonly file: 'corrupt-pfn' | 'unpoison-pfn'; readonly pfn: number }
   /** a write to /sys/bus/dax/devices/daxX.Y/memmap_on_memory (kstrtobool) */
   | { readonly op: 'memmap-on-memory'; readonly dev: string; readonly value: boolean }
+  /** dump_page() of one struct page: a pfn or `daxX.Y:INDEX` (resolved when the line runs), its text or --json */
+  | { readonly op: 'page'; readonly spec: string; readonly json: boolean }
   | { readonly op: 'spawn'; readonly p: string }
   /** write and shared default to true (prot=rw flags=shared); length to the whole device from offset */
   | { readonly op: 'mmap'; readonly p: string; readonly m: string; readonly dev: string; readonly length?: number; readonly offset: number; readonly write?: boolean; readonly shared?: boolean }
@@ -126,6 +128,12 @@ export function parseScenarioWords(words: readonly string[]): ScenarioOp {
       throw new ScenarioSyntaxError('sysfs daxX.Y memmap_on_memory 0|1');
     return { op: 'memmap-on-memory', dev: words[1]!, value: v === '1' || v === 'y' || v === 'on' };
   }
+  if (w0 === 'page') {
+    const rest = words.slice(1);
+    const args = rest.filter((w) => w !== '--json');
+    if (args.length !== 1 || args[0]!.startsWith('-')) throw new ScenarioSyntaxError('page PFN|daxX.Y:INDEX [--json]');
+    return { op: 'page', spec: args[0]!, json: rest.length > 1 };
+  }
   if (w0 === 'spawn') {
     if (!words[1] || words.length !== 2) throw new ScenarioSyntaxError('spawn NAME');
     return { op: 'spawn', p: words[1] };
@@ -219,6 +227,8 @@ export function formatScenarioOp(o: ScenarioOp): string {
       return `sysfs /sys/kernel/debug/hwpoison/${o.file} ${hex(o.pfn)}`;
     case 'memmap-on-memory':
       return `sysfs ${o.dev} memmap_on_memory ${o.value ? 1 : 0}`;
+    case 'page':
+      return `page ${o.spec}${o.json ? ' --json' : ''}`;
     case 'spawn':
       return `spawn ${o.p}`;
     case 'mmap':

@@ -26,6 +26,7 @@ import {
   errnoName,
 } from '@daxsim/mm';
 import { AnonMemory } from '@daxsim/kmem';
+import { dumpPage, pageDumpJson, resolvePageSpec } from './dump-page.js';
 import type { Machine } from './machine.js';
 import { type ScenarioOp, ScenarioSyntaxError, TOOL_WORDS, parseScenarioWords, scenarioWords } from './scenario-op.js';
 
@@ -56,6 +57,7 @@ export { ScenarioSyntaxError, TOOL_WORDS };
  *   p1 free buf
  *   sysfs dax0.0 memmap_on_memory 1   (a write to /sys/bus/dax/devices/dax0.0/memmap_on_memory)
  *   p1 exit
+ *   page dax0.0:0 [--json]          (dump_page() of a struct page: a pfn, or the index-th base page of a device)
  *
  * Every line yields a structured outcome: what it did, the errno of a
  * refusal, the fault it caused, the pages it took, the signals and
@@ -418,6 +420,12 @@ export async function runOp(m: Machine, s: ScenarioSession, op: ScenarioOp, o: L
     case 'memmap-on-memory':
       m.apply({ op: 'dax.memmap_on_memory', dev: op.dev, value: op.value });
       return;
+    case 'page': {
+      // dump_page() as the machine's release prints it, or its decoded fields
+      const d = dumpPage(m, resolvePageSpec(m, op.spec).pfn, op.spec);
+      o.messages.push(...(op.json ? JSON.stringify(pageDumpJson(d), null, 2).split('\n') : d.text));
+      return;
+    }
     case 'spawn':
       s.spawn(op.p);
       return;
