@@ -32,6 +32,8 @@ export { planMemmap } from './planner.js';
 export { type HostMemoryNeed, checkHostMemory, hostMemoryNeed } from './host-memory.js';
 export type { PlanInput } from './planner.js';
 export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runScenario } from './scenario.js';
+export { SCENARIO_LINE_KINDS, SCENARIO_TOUR, formatScenarioLanguage } from './scenario-language.js';
+export type { ScenarioLineKind } from './scenario-language.js';
 export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';
 export { displaySize, humanBytes, parseSize } from './size.js';
 export { type VmemmapLayout, type VmemmapPageView, vmemmapLayout } from './vmemmap-layout.js';

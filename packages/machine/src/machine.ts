@@ -49,9 +49,11 @@ import type { StateLockOptions } from './state-file.js';
  * The state file module, for Machine.load() and machine.save(): Node.js
  * only (node:fs, proper-lockfile), so it is imported when they run, through
  * a specifier bundlers leave alone; the explorer's browser bundle of
- * @daxsim/machine then never pulls node:fs in.
+ * @daxsim/machine then never pulls node:fs in. The package's own export
+ * (a self-reference): dist/ under Node.js, the sources under the
+ * "@daxsim/source" condition (tsx, vitest).
  */
-const STATE_FILE_MODULE = './state-file.js';
+const STATE_FILE_MODULE = '@daxsim/machine/state-file';
 const stateFileModule = (): Promise<typeof import('./state-file.js')> => import(/* @vite-ignore */ STATE_FILE_MODULE);
 
 /** A resource of the iomem tree: [start, end] inclusive, as struct resource. */
