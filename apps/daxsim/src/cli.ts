@@ -109,7 +109,7 @@ async function runCommand(cmd: Command, args: string[], base: Omit<CommandContex
     throw e;
   }
   if (parsed.opts['help']) {
-    out.out(`${cmd.summary}\n\n${usage}`);
+    out.out(`${cmd.summary}\n\n${usage}${cmd.details ? `\n\n${cmd.details()}` : ''}`);
     return 0;
   }
   return cmd.run({ ...base, parsed });

@@ -62,6 +62,8 @@ export interface Command {
   readonly options: readonly OptSpec[];
   /** Arguments go to the command untouched (as positionals): it parses them itself (gup-test's getopt). */
   readonly raw?: boolean;
+  /** Text `--help` prints after the options (the scenario language of `run`). */
+  readonly details?: () => string;
   /** Returns the exit status. */
   run(ctx: CommandContext): number | Promise<number>;
 }

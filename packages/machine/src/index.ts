@@ -34,6 +34,8 @@ export type { PlanInput } from './planner.js';
 export { ScenarioSession, ScenarioSyntaxError, TOOL_WORDS, runOp, runScenario } from './scenario.js';
 export { formatScenarioOp, formatScenarioSize, parseScenarioLine, parseScenarioWords, scenarioWords } from './scenario-op.js';
 export type { ScenarioOp } from './scenario-op.js';
+export { SCENARIO_LINE_KINDS, SCENARIO_TOUR, formatScenarioLanguage } from './scenario-language.js';
+export type { ScenarioLineKind } from './scenario-language.js';
 export type { LineOutcome, PinRequest, ScenarioOptions, ScenarioProcess, ScenarioResult, ScenarioSignal, ToolResult, ToolRunner } from './scenario.js';
 export { displaySize, humanBytes, parseSize } from './size.js';
 export { type VmemmapLayout, type VmemmapPageView, vmemmapLayout } from './vmemmap-layout.js';

@@ -20,6 +20,7 @@ import { MF_ACTION_REQUIRED, memoryFailure, memoryFailureEarlyKill, setMemoryFai
 import {
   type ArchProfile,
   EBUSY,
+  EEXIST,
   EINVAL,
   ENOENT,
   gupRunsOn,
@@ -42,6 +43,18 @@ import { type KernelChoice, type MachineConfig, type MachineLayout, kernelChoice
 import { bootZones } from './zones.js';
 import type { Op } from './ops.js';
 import type { Checkpoint, MachineState } from './state.js';
+import type { StateLockOptions } from './state-file.js';
+
+/**
+ * The state file module, for Machine.load() and machine.save(): Node.js
+ * only (node:fs, proper-lockfile), so it is imported when they run, through
+ * a specifier bundlers leave alone; the explorer's browser bundle of
+ * @daxsim/machine then never pulls node:fs in. The package's own export
+ * (a self-reference): dist/ under Node.js, the sources under the
+ * "@daxsim/source" condition (tsx, vitest).
+ */
+const STATE_FILE_MODULE = '@daxsim/machine/state-file';
+const stateFileModule = (): Promise<typeof import('./state-file.js')> => import(/* @vite-ignore */ STATE_FILE_MODULE);
 
 /** A resource of the iomem tree: [start, end] inclusive, as struct resource. */
 export interface CxlIomemResource {
@@ -115,6 +128,8 @@ export class Machine {
   private refused_ = 0;
   /** Kernel object addresses fromState() skipped past its replay's (see reservedObjects). */
   private reservedObjects_ = 0;
+  /** The state file this machine was loaded from or last saved to (absolute path), and the sha256 of its bytes then. */
+  private stateFile_: { path: string; sha256: string } | undefined;
   /** The layout firmware gave the machine (RAM ranges per node, device ranges). */
   readonly layout: MachineLayout;
   /** Frames of struct pages sparse_init() allocated for boot RAM (nr_memmap_boot_pages). */
@@ -283,6 +298,15 @@ export class Machine {
    * (kernel log, event counters).
    */
   static fromState(state: MachineState): Machine {
+    const raw = state as unknown as Record<string, unknown> | null;
+    // the state file's own wrapper, as JSON.parse(file) gives it: its checks belong to Machine.load
+    if (raw && typeof raw === 'object' && 'format' in raw && 'sha256' in raw && 'state' in raw)
+      throw new KernelError(
+        EINVAL,
+        `Machine.fromState: state is a state file's wrapper { format: ${JSON.stringify(raw['format'])}, version, sha256, state }, not a machine state: use await Machine.load(path), which checks the file's format, version and sha256 as the CLI does`,
+      );
+    if (!raw || typeof raw !== 'object' || !raw['config'] || !Array.isArray(raw['ops']))
+      throw new KernelError(EINVAL, 'Machine.fromState: state has no config or no ops array (a MachineState is what machine.state() returns; a state file is read with Machine.load(path))');
     const m = new Machine(state.config);
     for (const op of state.ops) m.apply(op);
     m.checkpoints_ = [...(state.checkpoints ?? [])];
@@ -367,6 +391,64 @@ export class Machine {
 
   get checkpoints(): readonly Checkpoint[] {
     return this.checkpoints_;
+  }
+
+  /**
+   * The machine of a daxsim state file (what `daxsim --machine PATH` acts
+   * on), booted and replayed as fromState() does. The file is checked as the
+   * CLI checks it: JSON, format "daxsim-machine", a version this daxsim reads
+   * (older ones upgraded), the sha256 of its state; a file that fails is
+   * refused (StateFileError, errno EINVAL) and left as it is; no file:
+   * StateFileError with ENOENT. Reading takes no lock, as the CLI's reads do
+   * not: every write is an atomic rename. Node.js only (node:fs).
+   */
+  static async load(path: string): Promise<Machine> {
+    const { StateFileError, parseState, readStateFileBytes, stateFilePath } = await stateFileModule();
+    const bytes = readStateFileBytes(path);
+    if (!bytes)
+      throw new StateFileError(`Machine.load: ${path}: no such machine state file (ENOENT); \`daxsim --machine ${path} machine create\` or machine.save(path) makes one`, ENOENT);
+    const m = Machine.fromState(parseState(path, bytes.text));
+    m.stateFile_ = { path: stateFilePath(path), sha256: bytes.sha256 };
+    return m;
+  }
+
+  /**
+   * Writes this machine to the state file at `path` as a daxsim command
+   * that changed it does: under the file's lock (proper-lockfile, the
+   * `<path>.lock` directory the CLI takes; waits up to `timeoutMs`, default
+   * 60 s, then EBUSY), at a checkpoint (the log compacted when the machine is
+   * as it was at an earlier one), atomically (temporary file, fsync, rename).
+   * A file there that is not a daxsim state is refused (StateFileError) and
+   * never overwritten. A daxsim state is replaced only when it is the one this
+   * machine was loaded from or last saved to, unchanged since; any other
+   * (another machine, or a command that changed the file after load) is
+   * EEXIST, left as it is, unless `force` — as `machine create` refuses
+   * without --force, and so that no command's change is lost unseen.
+   * Node.js only (node:fs).
+   */
+  async save(path: string, opts: StateLockOptions & { readonly force?: boolean } = {}): Promise<void> {
+    const { parseState, readStateFileBytes, stateFilePath, withStateLock, writeState } = await stateFileModule();
+    const where = stateFilePath(path);
+    await withStateLock(
+      path,
+      (lock) => {
+        const now = readStateFileBytes(path);
+        if (now) {
+          parseState(path, now.text); // throws StateFileError: never overwrite what cannot be trusted
+          const mine = this.stateFile_?.path === where && this.stateFile_.sha256 === now.sha256;
+          if (!mine && !opts.force)
+            throw new KernelError(
+              EEXIST,
+              `machine.save: ${path} holds ${this.stateFile_?.path === where ? 'a state written after this machine was loaded from it or saved to it' : 'another machine state'}; left as it is (save(path, { force: true }) replaces it)`,
+            );
+        }
+        this.checkpoint();
+        lock.assertHeld();
+        const saved = writeState(path, this.state());
+        this.stateFile_ = { path: where, sha256: saved.sha256 };
+      },
+      opts,
+    );
   }
 
   get pmem(): readonly PmemRegion[] {

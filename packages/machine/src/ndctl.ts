@@ -61,6 +61,15 @@ const AGAIN = null;
 
 const UNIT_SUFFIX: Record<number, string> = { [2 ** 10]: 'K', [2 ** 20]: 'M', [2 ** 30]: 'G', [2 ** 40]: 'T' };
 
+/**
+ * A refusal ndctl reports with its err() macro (ndctl v81 ndctl/namespace.c:
+ * `err_count++`, then "  Error: create namespace: <why>"): cmd_create_namespace()
+ * then prints no "failed to ... namespace" line and returns the errno as it is
+ * (EINVAL, exit 234; measured: ndctl-ref flow 3 rows 24 and 26), where a refusal
+ * reported with plain error() ends in -ENODEV when no namespace was named (-e).
+ */
+const counted = (why: string): NdctlError => new NdctlError(EINVAL, `  Error: create namespace: ${why}\n\n`, `create namespace: ${why}`);
+
 /** validate_namespace_options(): the parameters for setup_namespace(), or AGAIN. */
 function validate(m: Machine, region: PmemRegion, ns: Namespace | null, req: CreateNamespaceRequest): Validated | typeof AGAIN {
   const name = `region${region.id}`;
@@ -89,19 +98,19 @@ function validate(m: Machine, region: PmemRegion, ns: Namespace | null, req: Cre
     // fall back to a page alignment when the region is not aligned to the default
     if (region.start % align) align = arch.pageSize;
   }
-  if (size % REGION_ALIGN) throw new KernelError(EINVAL, `${name}: align setting is 0x${REGION_ALIGN.toString(16)} size 0x${size.toString(16)} is misaligned`);
+  if (size % REGION_ALIGN) throw counted(`${name}: align setting is 0x${REGION_ALIGN.toString(16)} size 0x${size.toString(16)} is misaligned`);
   if (size % align) {
     const units = req.sizeUnit ?? 1;
     const sizeAlign = Math.max(units, align);
     const suggest = ((Math.floor(size / sizeAlign) + 1) * sizeAlign) / units;
-    throw new KernelError(EINVAL, `'--size=' must align to interleave-width: 1 and alignment: ${align}\ndid you intend --size=${suggest}${UNIT_SUFFIX[units] ?? ''}?`);
+    throw counted(`'--size=' must align to interleave-width: 1 and alignment: ${align}\ndid you intend --size=${suggest}${UNIT_SUFFIX[units] ?? ''}?`);
   }
   if (size < 16 * SZ_1M && mode !== 'raw') {
     if (defaultSize) return AGAIN;
     throw new KernelError(EINVAL, `'--size=' must be >= 16MiB for '${mode}' mode`);
   }
   if (req.map !== undefined && ns && mode !== 'fsdax' && mode !== 'devdax')
-    throw new KernelError(EINVAL, `${namespaceName(ns)}: --map= only valid for fsdax mode namespace`);
+    throw counted(`${namespaceName(ns)}: --map= only valid for fsdax mode namespace`);
   return { size, align, mode, map: req.map ?? 'dev' };
 }
 

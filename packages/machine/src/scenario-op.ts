@@ -45,6 +45,15 @@ export type ScenarioOp =
   | { readonly op: 'free'; readonly p: string; readonly name: string }
   | { readonly op: 'exit'; readonly p: string };
 
+// one entry per op: the compiler checks the list is complete
+const OP_KINDS: Record<ScenarioOp['op'], true> = {
+  machine: true, tool: true, fail: true, poison: true, sysctl: true, 'hwpoison-inject': true, 'memmap-on-memory': true, page: true,
+  spawn: true, mmap: true, munmap: true, touch: true, read: true, write: true, pin: true, unpin: true, 'consume-poison': true,
+  'madvise-hwpoison': true, 'prctl-mce-kill': true, alloc: true, free: true, exit: true,
+};
+/** Every kind of op of the language. */
+export const SCENARIO_OP_KINDS: readonly ScenarioOp['op'][] = Object.keys(OP_KINDS) as ScenarioOp['op'][];
+
 /** A malformed line: the scenario stops there. */
 export class ScenarioSyntaxError extends Error {
   constructor(message: string) {

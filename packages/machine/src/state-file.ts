@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type BigIntStats, closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { EBUSY } from '@daxsim/mm';
+import { basename, dirname, join, resolve } from 'node:path';
+import { EBUSY, EINVAL } from '@daxsim/mm';
 import lockfile from 'proper-lockfile';
 import { type MachineState, STATE_FORMAT, STATE_VERSION, StateFormatError, upgradeState } from './state.js';
 
@@ -14,11 +14,17 @@ import { type MachineState, STATE_FORMAT, STATE_VERSION, StateFormatError, upgra
  */
 
 export class StateFileError extends Error {
-  constructor(message: string) {
+  /** ENOENT: there is no file; EINVAL: the file is not a state this daxsim can trust (the CLI exits 1 on either). */
+  readonly errno: number;
+  constructor(message: string, errno: number = EINVAL) {
     super(message);
     this.name = 'StateFileError';
+    this.errno = errno;
   }
 }
+
+/** The absolute path of a state file, as Machine.load() and machine.save() remember it. */
+export const stateFilePath = (path: string): string => resolve(path);
 
 interface StateFile {
   format: string;

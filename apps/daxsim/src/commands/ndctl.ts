@@ -10,7 +10,7 @@ import {
   ndDimms,
   parseSize,
 } from '@daxsim/machine';
-import { ENODEV, ENOSPC, KernelError } from '@daxsim/mm';
+import { ENODEV, KernelError } from '@daxsim/mm';
 import { type MapLocation, type NamespaceMode, namespaceName } from '@daxsim/nvdimm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
@@ -108,17 +108,15 @@ async function createNamespace(ctx: CommandContext): Promise<number> {
       ctx.out.err(e.toolMessage);
       return exitStatus(e.errno);
     }
-    // cmd_create_namespace(): when no region could take a new namespace, ndctl exits -ENODEV
-    if (e instanceof KernelError && e.errno === ENOSPC && req.reconfig === undefined) {
-      ctx.out.err(bare(e));
-      return exitStatus(ENODEV);
-    }
-    // ndctl's error(): "  Error: <why>", a blank line, then cmd_create_namespace()'s "failed to <verb> namespace: <strerror>"
+    // ndctl's error(): "  Error: <why>" and a blank line for each thing it reports, then cmd_create_namespace()'s
+    // "failed to <verb> namespace: <strerror of the cause>". cmd_create_namespace() (ndctl v81, ndctl/namespace.c)
+    // then returns -ENODEV when it was given no namespace (-e) and created none, whatever the cause; with -e, the
+    // cause. run_builtin() (util/main.c) exits with status & 0xff: 237 for ENODEV (measured: ndctl-ref rows 21-33).
     if (e instanceof KernelError) {
       const tail = `failed to ${req.reconfig === undefined ? 'create' : 'reconfigure'} namespace: ${strerror(e.errno)}`;
       const why = bare(e);
-      ctx.out.err(why.endsWith(tail) ? why : `  Error: ${why}\n\n${tail}`);
-      return exitStatus(e.errno);
+      ctx.out.err(why.endsWith(tail) ? why : `${why.split('\n').map((w) => `  Error: ${w}\n\n`).join('')}${tail}`);
+      return exitStatus(req.reconfig === undefined ? ENODEV : e.errno);
     }
     return reportError(ctx, e);
   }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gupTestCmdName, gupTestPins } from '@daxsim/gup';
 import { GUP_GENERATIONS, type GupGeneration, isGupGeneration } from '@daxsim/mm';
-import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, runScenario } from '@daxsim/machine';
+import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, formatScenarioLanguage, runScenario } from '@daxsim/machine';
 import { readState, writeState } from '@daxsim/machine/state-file';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, type SigInfo, errnoName } from '@daxsim/mm';
 import { type OptSpec, UsageError, formatUsage, parseArgs, str } from '../args.js';
@@ -251,5 +251,12 @@ export const workloadCommands: Command[] = [
     run: gupTest,
   },
   { path: ['poison'], synopsis: 'daxsim poison <daxX.Y>|<memN> --offset BYTES', summary: 'a bad media location at a device byte (memN: at a CXL DPA, through its region) (memory_failure; a later load of it is a machine check)', options: POISON_OPTS, run: poison },
-  { path: ['run'], synopsis: 'daxsim run SCENARIO', summary: 'run a workload scenario (processes, faults, pins, poison)', options: RUN_OPTS, run },
+  {
+    path: ['run'],
+    synopsis: 'daxsim run SCENARIO',
+    summary: 'run a workload scenario (processes, faults, pins, poison)',
+    options: RUN_OPTS,
+    details: formatScenarioLanguage,
+    run,
+  },
 ];
