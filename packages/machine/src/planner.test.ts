@@ -12,6 +12,7 @@ import {
 } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
+import { describeKernelChoice } from './config.js';
 import { type MemmapCost, memmapCost, memmapDevices } from './memmap-cost.js';
 import { Machine } from './machine.js';
 import { ndctlCreateNamespace } from './ndctl.js';
@@ -154,6 +155,11 @@ describe('the planner agrees with the simulation byte for byte', () => {
     expect(old.vmemmap_data_bytes).toBe(2048 * 2 * 4096);
     expect(now.vmemmap_data_bytes).toBe(2048 * 8 * 4096);
     expect(now.struct_pages_initialised).toBe(4 * old.struct_pages_initialised);
+    // machine show says why
+    const show = (kernel: string, a: string) => describeKernelChoice({ arch: a, ram: [4 * SZ_1G], pmem: [], softReserved: [], kernel });
+    expect(show('7.3', 'arm64-4k')).toContain('vmemmap_can_optimize: built under ARCH_WANT_OPTIMIZE_DAX_VMEMMAP, which arm64-4k does not select: no vmemmap tail reuse whatever the generation');
+    expect(show('7.3', 'x86_64')).toContain('vmemmap_can_optimize: built under ARCH_WANT_OPTIMIZE_DAX_VMEMMAP, which x86_64-la57 selects');
+    expect(show('6.1', 'arm64-4k')).toContain('vmemmap_can_optimize: no Kconfig gate (every architecture may reuse vmemmap tails)');
     // x86_64 selects the symbol: 7.3 reuses tails there
     expect(planMemmap({ arch: ARCH_PROFILES.x86_64, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', gate: KERNELS['7.3'].daxVmemmapGate }).vmemmap_data_bytes).toBe(4 * SZ_1G);
     expect(planMemmap({ arch, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', gate: KERNELS['7.3'].daxVmemmapGate }).vmemmap_data_bytes).toBe(16 * SZ_1G);
