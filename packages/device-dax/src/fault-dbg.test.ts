@@ -38,4 +38,13 @@ describe("dev_dax_huge_fault()'s dev_dbg line, as each release prints it", () =>
     const lines = k.log.entries.slice(from).map((r) => r.text);
     expect(lines).toContain(`device_dax dax0.0: app: write (${'0x' + a.toString(16)} - ${'0x' + (a + 4 * SZ_1M).toString(16)}) size = 1`);
   });
+
+  it("alloc range lines print the range with %pa: 16 hex digits (as the real kernel's '[mem %pa-%pa]' lines)", () => {
+    const { k } = testDaxDevice({ align: 2 * SZ_1M, size: SZ_1G });
+    // dax_hmem's dax0.0 takes the whole 4 GiB, then is sized down to 1 GiB
+    expect(k.log.entries.slice(0, 2).map((r) => r.text)).toEqual([
+      'dax dax0.0: alloc range[0]: 0x0000000100000000:0x00000001ffffffff',
+      'dax dax0.0: shrink range[0]: 0x0000000100000000:0x000000013fffffff',
+    ]);
+  });
 });

@@ -33,13 +33,13 @@ describe('the kernel log is one ring on the machine clock, across commands', () 
     expect(opsBefore).toBeLessThan(4); // compacted: the second create/destroy pair left no operations behind
     const t = times(m);
     expect(m.k.log.entries.map((r) => r.text.replace(/ in \d+ms$/, ''))).toEqual([
-      'dax dax0.0: alloc range[0]: 0x140200000:0x23fffffff',
+      'dax dax0.0: alloc range[0]: 0x0000000140200000:0x000000023fffffff',
       'memmap_init_zone_device initialised 1048576 pages',
-      'dax dax0.0: delete range[0]: 0x140200000:0x23fffffff',
-      'dax dax0.0: alloc range[0]: 0x140200000:0x23fffffff',
+      'dax dax0.0: delete range[0]: 0x0000000140200000:0x000000023fffffff',
+      'dax dax0.0: alloc range[0]: 0x0000000140200000:0x000000023fffffff',
       'memmap_init_zone_device initialised 1048576 pages',
-      'dax dax0.0: delete range[0]: 0x140200000:0x23fffffff',
-      'dax dax0.0: alloc range[0]: 0x180000000:0x23fffffff',
+      'dax dax0.0: delete range[0]: 0x0000000140200000:0x000000023fffffff',
+      'dax dax0.0: alloc range[0]: 0x0000000180000000:0x000000023fffffff',
       'memmap_init_zone_device initialised 1048576 pages',
     ]);
     for (let i = 1; i < t.length; i++) expect(t[i]!).toBeGreaterThanOrEqual(t[i - 1]!);

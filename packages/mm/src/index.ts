@@ -146,7 +146,7 @@ export {
   mkEntryLo,
 } from './pgtable.js';
 export type { PageTableAllocator, PageTableListener } from './pgtable.js';
-export { PhysicalMemory, hex } from './phys-mem.js';
+export { PhysicalMemory, hex, pa } from './phys-mem.js';
 export type { PhysRange, PhysRangeKind } from './phys-mem.js';
 export {
   COMPOUND_PAGE_DTOR,
