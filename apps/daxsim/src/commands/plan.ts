@@ -53,7 +53,7 @@ const OPTS: OptSpec[] = [
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 const USAGE = formatUsage(
-  'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V,...] [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--vmemmap-optimize-rule R,...] [--memmap-on-memory] [--json]',
+  'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V,...] [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--vmemmap-optimize-rule R,...] [--memmap-on-memory] [--ram R] [--json]',
   OPTS,
 );
 
@@ -249,8 +249,8 @@ function plan(ctx: CommandContext): number {
 
 export const planCommand: Command = {
   path: ['plan'],
-  synopsis: 'daxsim plan --size SIZE [--kernel V[,V...]] --align A[,A...] --map mem|dev --arch ARCH[,...] --generation G[,...] [--json]',
-  summary: 'the memmap cost of a devdax namespace of any size, planned (checked against the simulation)',
+  synopsis: 'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V[,V...]] --align A[,A...] --map mem|dev --arch ARCH[,...] --generation G[,...] [--ram R] [--json]',
+  summary: 'the memmap cost of a devdax namespace (or a system-ram device) of any size, planned (checked against the simulation); a configuration the kernel refuses is a row',
   options: OPTS,
   run: plan,
 };
