@@ -12,6 +12,7 @@ import {
   KernelError,
   type DevPagemap,
   hex,
+  pa,
 } from '@daxsim/mm';
 import { DaxRegion, type DaxBus, type DaxResource } from './dax-region.js';
 import { DevDax } from './dev-dax.js';
@@ -196,7 +197,7 @@ function allocDevDaxRange(dev: DevDax, start: number, size: number): number {
   let pgoff = 0;
   for (const r of dev.ranges) pgoff += (r.end - r.start + 1) / ps;
   dev.ranges.push({ start, end: start + size - 1, pgoff, mappingId: -1, res });
-  dev.log(KERN_DEBUG, `alloc range[${dev.ranges.length - 1}]: ${hex(start)}:${hex(start + size - 1)}`);
+  dev.log(KERN_DEBUG, `alloc range[${dev.ranges.length - 1}]: ${pa(start)}:${pa(start + size - 1)}`);
   if (dev.registered) registerDaxMapping(dev, dev.ranges.length - 1);
   return 0;
 }
@@ -212,7 +213,7 @@ function adjustDevDaxRange(dev: DevDax, res: DaxResource, size: number): number 
   const grow = size > range.end - range.start + 1;
   if (!dev.region.adjustResource(res, size)) return -EBUSY;
   range.end = res.end;
-  dev.log(KERN_DEBUG, `${grow ? 'extend' : 'shrink'} range[${last}]: ${hex(range.start)}:${hex(range.end)}`);
+  dev.log(KERN_DEBUG, `${grow ? 'extend' : 'shrink'} range[${last}]: ${pa(range.start)}:${pa(range.end)}`);
   return 0;
 }
 
@@ -220,7 +221,7 @@ function adjustDevDaxRange(dev: DevDax, res: DaxResource, size: number): number 
 function trimDevDaxRange(dev: DevDax): void {
   const i = dev.ranges.length - 1;
   const range = dev.ranges[i]!;
-  dev.log(KERN_DEBUG, `delete range[${i}]: ${hex(range.start)}:${hex(range.end)}`);
+  dev.log(KERN_DEBUG, `delete range[${i}]: ${pa(range.start)}:${pa(range.end)}`);
   dev.region.releaseRegion(range.res);
   dev.ranges.pop();
 }

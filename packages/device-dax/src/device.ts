@@ -33,6 +33,8 @@ import {
   _PAGE_USER,
   entryPresent,
   hex,
+  type ArchProfile,
+  type DaxFaultDbgFormat,
   mkEntryHi,
   mkEntryLo,
   unmapMappingRange,
@@ -289,16 +291,38 @@ function devDaxHugeLevelFault(dev: DevDax, vmf: VmFault, faultSize: number, leve
   return mapDevicePfn(dev, vmf, phys, faultSize, level, pgoff);
 }
 
+/**
+ * dev_dax_huge_fault()'s dev_dbg() line in the format of the release
+ * (KlogSpec.daxFaultDbg): the enum page_entry_size before 1d024e7a8dab
+ * (v6.6), the order and the VMA after it, the order and the fault address
+ * aligned to it after Peter Xu's "mm/dax: dump start address in fault handler".
+ */
+export function devDaxFaultDbg(
+  format: DaxFaultDbgFormat,
+  comm: string,
+  op: 'read' | 'write',
+  vmStart: number,
+  vmEnd: number,
+  address: number,
+  peSize: number,
+  arch: ArchProfile,
+): string {
+  if (format === 'pe-size') return `${comm}: ${op} (${hex(vmStart)} - ${hex(vmEnd)}) size = ${peSize}`;
+  // the order the handler is called with: 0, PMD_ORDER or PUD_ORDER
+  // (PUD_SHIFT where the pud is folded is the level above the pmd's)
+  const order = peSize === PE_SIZE_PTE ? 0 : (peSize === PE_SIZE_PMD ? arch.pmdShift : arch.pudShift || arch.levels[arch.pmdLevel - 1]!.shift) - arch.pageShift;
+  if (format === 'order') return `${comm}: ${op} (${hex(vmStart)} - ${hex(vmEnd)}) order:${order}`;
+  const size = 2 ** (order + arch.pageShift);
+  return `${comm}: op=${op} addr=${hex(address - (address % size))} order=${order}`;
+}
+
 /** dev_dax_huge_fault(): one handler per entry size; the caller falls back on VM_FAULT_FALLBACK. */
 export function devDaxHugeFault(vmf: VmFault, peSize: number): number {
   const dev = vmf.vma.file!.privateData as DevDax;
   const k = dev.region.k;
   const arch = k.arch;
   const vma = vmf.vma;
-  dev.log(
-    KERN_DEBUG,
-    `${vmaComm(vma)}: ${vmf.flags & 1 ? 'write' : 'read'} (${hex(vma.start)} - ${hex(vma.end)}) size = ${peSize}`,
-  );
+  dev.log(KERN_DEBUG, devDaxFaultDbg(k.release.klog.daxFaultDbg, vmaComm(vma), vmf.flags & 1 ? 'write' : 'read', vma.start, vma.end, vmf.address, peSize, arch));
   let rc: number;
   let counter: number;
   switch (peSize) {

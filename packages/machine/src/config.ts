@@ -18,6 +18,7 @@ import {
   type VmemmapOptimizeRule,
   archByName,
   archForKernel,
+  archOptimizesDaxVmemmap,
   isKernelVersion,
   isVmemmapGeneration,
   DEFAULT_PLATFORM,
@@ -206,6 +207,9 @@ export function describeKernelChoice(config: MachineConfig, kc: KernelChoice = k
   return [
     `kernel: ${r.version}${kc.named ? '' : ' (the default)'}: its registry row (proposals such as shared-tail are --generation, never a kernel)`,
     `vmemmap generation: ${kc.generation}${from(config.generation, '--generation')} [${VMEMMAP[kc.generation].status}]; vmemmap_can_optimize rule: ${kc.vmemmapOptimizeRule}${from(config.vmemmapOptimizeRule, '--vmemmap-optimize-rule')}`,
+    r.daxVmemmapGate === null
+      ? 'vmemmap_can_optimize: no Kconfig gate (every architecture may reuse vmemmap tails)'
+      : `vmemmap_can_optimize: built under ${r.daxVmemmapGate}, which ${kc.arch.name} ${archOptimizesDaxVmemmap(r.daxVmemmapGate, kc.arch) ? 'selects' : 'does not select: no vmemmap tail reuse whatever the generation'}`,
     `faults: ${kc.fault} (${FAULT_MODELS[kc.fault].refcounted ? 'a folio reference and rmap per mapping' : 'devmap pfn leaves, no reference'}); GUP: ${kc.gupGeneration}; dax_set_mapping index: ${kc.setMappingIndex}${from(config.setMappingIndex, '--set-mapping-index')}`,
     `struct page layout: ${r.layout.name} (tails hold the head as a ${r.layout.tailEncoding})`,
     `memmap init: ${kc.memmapInit}${from(config.memmapInit, '--memmap-init')} [${MEMMAP_INIT[kc.memmapInit].status}]; platform: ${kc.platform.name}${config.platform !== undefined ? '' : ' (the default)'}: ${kc.platform.description}`,

@@ -54,6 +54,7 @@ export function hostMemoryNeed(m: Machine, p: MemmapRequest): HostMemoryNeed {
     generation: m.generation,
     rule: m.k.vmemmapOptimizeRule,
     ppc64Mmu: m.kernel.ppc64Mmu,
+    gate: m.k.daxVmemmapGate,
     start: p.start,
     ram: m.k.mem.ranges.filter((r) => r.kind === 'ram'),
   });

@@ -5,12 +5,14 @@ import {
   type ArchProfile,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   EOPNOTSUPP,
+  KERNELS,
   VMEMMAP_OPTIMIZE_RULES,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
 } from '@daxsim/mm';
 import { errnoOf } from '@daxsim/mm/test';
 import { describe, expect, it } from 'vitest';
+import { describeKernelChoice } from './config.js';
 import { type MemmapCost, memmapCost, memmapDevices } from './memmap-cost.js';
 import { Machine } from './machine.js';
 import { ndctlCreateNamespace } from './ndctl.js';
@@ -42,7 +44,8 @@ function both(arch: ArchProfile, size: number, align: number, map: 'mem' | 'dev'
     sim = pick(memmapCost(m, memmapDevices(m)[0]!));
   });
   const planErr = errnoOf(() => {
-    plan = pick(planMemmap({ arch, size, align, map, generation, rule, ...(ppc64Mmu ? { ppc64Mmu } : {}), start, ram: [{ start: 0, size: ram }] }));
+    // the machine's kernel (7.3 unless named) gates vmemmap_can_optimize() by its Kconfig: the plan names that gate
+    plan = pick(planMemmap({ arch, size, align, map, generation, rule, ...(ppc64Mmu ? { ppc64Mmu } : {}), gate: m.k.daxVmemmapGate, start, ram: [{ start: 0, size: ram }] }));
   });
   if (simErr) sim = `errno ${simErr}`;
   if (planErr) plan = `errno ${planErr}`;
@@ -133,5 +136,32 @@ describe('the planner agrees with the simulation byte for byte', () => {
     // the namespace loses its first 1 GiB to the info block: 1023 compound pages
     expect((t.vmemmap_data_bytes + t.vmemmap_pagetable_bytes) / 1024).toBeCloseTo(40 * 1024, -3);
     expect((p.vmemmap_data_bytes + p.vmemmap_pagetable_bytes) / 1024).toBeCloseTo(16 * 1024, -3);
+  });
+
+  it("7.3 on arm64: vmemmap_can_optimize() is the #else stub (no ARCH_WANT_OPTIMIZE_DAX_VMEMMAP), so 2M pages cost 4x 6.1's; machine and plan agree", () => {
+    const arch = ARCH_PROFILES['arm64-4k'];
+    const cost = (kernel: '6.1' | '7.3') => {
+      const m = Machine.create({ arch: arch.name, ram: [4 * SZ_1G], pmem: [{ size: 4 * SZ_1G, labels: false }], softReserved: [], kernel });
+      ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 2 * 2 ** 20, map: 'mem', force: true });
+      const sim = memmapCost(m, memmapDevices(m)[0]!);
+      const release = KERNELS[kernel];
+      const plan = planMemmap({ arch, size: 4 * SZ_1G, align: 2 * 2 ** 20, map: 'mem', generation: release.vmemmap, rule: release.vmemmapOptimizeRule, gate: release.daxVmemmapGate, start: m.pmem[0]!.start, ram: [{ start: 0, size: 4 * SZ_1G }] });
+      expect(pick(plan)).toEqual(pick(sim));
+      return sim;
+    };
+    const old = cost('6.1');
+    const now = cost('7.3');
+    // 4 GiB of 2M pages: 2048 compound pages; 6.1 keeps 2 vmemmap pages of each, 7.3 all 8
+    expect(old.vmemmap_data_bytes).toBe(2048 * 2 * 4096);
+    expect(now.vmemmap_data_bytes).toBe(2048 * 8 * 4096);
+    expect(now.struct_pages_initialised).toBe(4 * old.struct_pages_initialised);
+    // machine show says why
+    const show = (kernel: string, a: string) => describeKernelChoice({ arch: a, ram: [4 * SZ_1G], pmem: [], softReserved: [], kernel });
+    expect(show('7.3', 'arm64-4k')).toContain('vmemmap_can_optimize: built under ARCH_WANT_OPTIMIZE_DAX_VMEMMAP, which arm64-4k does not select: no vmemmap tail reuse whatever the generation');
+    expect(show('7.3', 'x86_64')).toContain('vmemmap_can_optimize: built under ARCH_WANT_OPTIMIZE_DAX_VMEMMAP, which x86_64-la57 selects');
+    expect(show('6.1', 'arm64-4k')).toContain('vmemmap_can_optimize: no Kconfig gate (every architecture may reuse vmemmap tails)');
+    // x86_64 selects the symbol: 7.3 reuses tails there
+    expect(planMemmap({ arch: ARCH_PROFILES.x86_64, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', gate: KERNELS['7.3'].daxVmemmapGate }).vmemmap_data_bytes).toBe(4 * SZ_1G);
+    expect(planMemmap({ arch, size: 2 ** 40, align: 2 * 2 ** 20, map: 'mem', generation: 'tail-reuse', gate: KERNELS['7.3'].daxVmemmapGate }).vmemmap_data_bytes).toBe(16 * SZ_1G);
   });
 });

@@ -2,7 +2,9 @@ import { type Ppc64Mmu, compoundNrPages, vmemmapCanOptimize } from '@daxsim/page
 import {
   SZ_1G,
   type ArchProfile,
+  type DaxVmemmapGate,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  VMEMMAP_OPTIMIZE_RULE_GATE,
   ENOMEM,
   EOPNOTSUPP,
   KernelError,
@@ -26,6 +28,12 @@ export interface PlanInput {
   rule?: VmemmapOptimizeRule;
   /** ppc64 only: the MMU the kernel runs under (default radix, as createKernel()). */
   ppc64Mmu?: Ppc64Mmu;
+  /**
+   * The Kconfig symbol vmemmap_can_optimize() is built under: a release's
+   * daxVmemmapGate (default: the rule's, VMEMMAP_OPTIMIZE_RULE_GATE). An
+   * architecture that does not select it plans the full memmap.
+   */
+  gate?: DaxVmemmapGate;
   /** Physical start of the namespace; default: where a default machine puts region0 (64 GiB). */
   start?: number;
   /**
@@ -61,14 +69,15 @@ export function planMemmap(p: PlanInput): MemmapCost {
   const altmap = map === 'dev' ? { ...pfnAltmap(arch, start, info), endPfn: endPfn - 1, alloc: 0, align: 0 } : null;
   const rule = p.rule ?? DEFAULT_VMEMMAP_OPTIMIZE_RULE;
   const ppc64Mmu = p.ppc64Mmu ?? 'radix';
+  const gate = p.gate !== undefined ? p.gate : VMEMMAP_OPTIMIZE_RULE_GATE[rule];
   // compound_nr_pages(): struct pages memmap init writes per compound page; above nr the seed's rule overruns (memremap refuses)
-  const perCompound = shift > 0 ? compoundNrPages(arch, altmap, nr, generation, rule, ppc64Mmu) : nr;
+  const perCompound = shift > 0 ? compoundNrPages(arch, altmap, nr, generation, rule, ppc64Mmu, gate) : nr;
   if (perCompound > nr)
     throw new KernelError(
       EOPNOTSUPP,
       `plan: vmemmap_shift ${shift}: under the '${rule}' vmemmap_can_optimize rule compound_nr_pages() exceeds the ${nr} pages of a compound page on ${arch.name}`,
     );
-  const compound = shift > 0 && vmemmapCanOptimize(arch, altmap, nr, generation, rule, ppc64Mmu);
+  const compound = shift > 0 && vmemmapCanOptimize(arch, altmap, nr, generation, rule, ppc64Mmu, gate);
   const pmdReuse = generation === 'tail-reuse-pmd';
   const sharedTail = generation === 'shared-tail';
   let sharedTailFrames = 0; // zone->vmemmap_tails[order]: one frame, on the first tail vmemmap page mapped

@@ -13,6 +13,8 @@ import {
   EINVAL,
   EOPNOTSUPP,
   VMEMMAP_OPTIMIZE_RULES,
+  VMEMMAP_OPTIMIZE_RULE_GATE,
+  type DaxVmemmapGate,
   type VmemmapOptimizeRule,
   ENXIO,
   KernelError,
@@ -93,6 +95,12 @@ export interface Kernel extends PageAllocKernel {
   readonly vmemmapOptimizeRule: VmemmapOptimizeRule;
   /** On ppc64: the MMU the kernel runs under (vmemmap dedup only with radix). */
   readonly ppc64Mmu: Ppc64Mmu;
+  /**
+   * The Kconfig symbol its vmemmap_can_optimize() is built under: the
+   * release's (KernelRelease.daxVmemmapGate) when one is named, else the
+   * rule's (VMEMMAP_OPTIMIZE_RULE_GATE).
+   */
+  readonly daxVmemmapGate: DaxVmemmapGate;
 }
 
 export interface CreateKernelOptions {
@@ -131,7 +139,8 @@ export function createKernel(opts: CreateKernelOptions): Kernel {
   if (ppc64Mmu !== 'radix' && ppc64Mmu !== 'hash') throw new KernelError(EINVAL, `createKernel: ppc64Mmu '${String(ppc64Mmu)}' is not radix or hash`);
   const core = createKernelCore(opts);
   const sparse = new SparseMem(core.arch);
-  const k: Kernel = Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry(), vmemmapOptimizeRule: rule, ppc64Mmu });
+  const daxVmemmapGate = opts.kernel ? opts.kernel.daxVmemmapGate : VMEMMAP_OPTIMIZE_RULE_GATE[rule];
+  const k: Kernel = Object.assign(core, { sparse, pageblock: sparse, pgmaps: new PgmapRegistry(), vmemmapOptimizeRule: rule, ppc64Mmu, daxVmemmapGate });
   for (const hook of kernelBootHooks) hook(k);
   return k;
 }
@@ -257,7 +266,7 @@ function validate(k: Kernel, pgmap: DevPagemap, generation: VmemmapGeneration): 
   }
   // The seed's compound_nr_pages() only tests the altmap: where a compound page's memmap is smaller than
   // the vmemmap pages it assumes, memmap init would run past the compound page. Not modelled: refused.
-  if (shift > 0 && VMEMMAP[generation].compound && compoundNrPages(arch, altmap, 2 ** shift, generation, k.vmemmapOptimizeRule, k.ppc64Mmu) > 2 ** shift)
+  if (shift > 0 && VMEMMAP[generation].compound && compoundNrPages(arch, altmap, 2 ** shift, generation, k.vmemmapOptimizeRule, k.ppc64Mmu, k.daxVmemmapGate) > 2 ** shift)
     refuse(
       EOPNOTSUPP,
       `vmemmap_shift ${shift}: under the '${k.vmemmapOptimizeRule}' vmemmap_can_optimize rule compound_nr_pages() exceeds the ${2 ** shift} pages of a compound page on ${arch.name} (the kernel overruns; the model does not follow)`,
@@ -271,7 +280,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   const startPfn = PHYS_PFN(k, r.start);
   const nrPages = PHYS_PFN(k, rangeLen(r));
   const altmap = pgmapAltmap(pgmap);
-  const compound = entry.shift > 0 && vmemmapCanOptimize(k.arch, altmap, 2 ** entry.shift, entry.generation, k.vmemmapOptimizeRule, k.ppc64Mmu);
+  const compound = entry.shift > 0 && vmemmapCanOptimize(k.arch, altmap, 2 ** entry.shift, entry.generation, k.vmemmapOptimizeRule, k.ppc64Mmu, k.daxVmemmapGate);
   // xa_store_range(&pgmap_array, ...)
   entry.spans.push({ startPfn, endPfn: startPfn + nrPages });
   // arch_add_memory() → __add_pages() (add_pages() for DEVICE_PRIVATE: no direct map either way in the model)
@@ -285,7 +294,7 @@ function pagemapRange(k: Kernel, entry: PgmapEntry, rangeId: number, nid: number
   }
   // move_pfn_range_to_zone() → memmap_init_range(): the pfns that hold the memmap itself
   if (altmap && rangeId === 0) memmapInitRange(k, altmap.basePfn + altmap.reserve, altmap.basePfn + vmemAltmapOffset(altmap), nid, entry.initPath);
-  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath, k.vmemmapOptimizeRule, k.ppc64Mmu);
+  const res = memmapInitZoneDevice(k, startPfn, nrPages, pgmap, nid, entry.generation, entry.initPath, k.vmemmapOptimizeRule, k.ppc64Mmu, k.daxVmemmapGate);
   entry.stats.initMs += res.ms;
   // percpu_ref_get_many(&pgmap->ref, pfn_len(pgmap, range_id)): one reference per compound page
   pgmap.ref += pfnLen(k, pgmap, rangeId);

@@ -35,26 +35,12 @@ export interface ModelledTime {
  * slowest resource.
  */
 export function modelledTime(p: Platform, d: ArrayLike<number>): ModelledTime {
-  const cpu = p.cpu;
-  let core =
-    (d[C.atomic_refcount_ops]! + d[C.atomic_flag_ops]!) * cpu.atomicNs +
-    d[C.vmstat_updates]! * cpu.vmstatNs +
-    d[C.gup_fast_calls]! * cpu.gupCallNs +
-    (d[C.struct_pages_initialised]! - d[C.struct_pages_template]!) * cpu.structPageInitNs +
-    d[C.struct_pages_template]! * cpu.templateCopyNs +
-    d[C.frames_first_touched]! * p.guestFirstTouchNs;
+  const core = coreNs(p, d);
   const mediaNs: number[] = [];
   let ns = 0;
   let bound = 'cpu';
   for (let t = 0; t < MEMORY_TIERS.length; t++) {
-    const tp = tierParams(p, t);
-    const seq = d[C.line_seq_dram + t]!;
-    const rand = d[C.line_rand_dram + t]!;
-    const dirty = d[C.line_dirty_dram + t]!;
-    const nt = d[C.line_nt_dram + t]!;
-    core += rand * tp.readLatencyNs + (seq * tp.seqReadLatencyNs) / cpu.streamMlp;
-    // GB/s is bytes per ns
-    const media = (seq * CACHE_LINE + rand * tp.readGranule) / tp.readGBs + (dirty * tp.writeGranule) / tp.writeGBs + (nt * CACHE_LINE) / tp.ntStoreGBs;
+    const media = tierMediaNs(p, d, t);
     mediaNs.push(media);
     if (media > ns) {
       ns = media;
@@ -66,6 +52,43 @@ export function modelledTime(p: Platform, d: ArrayLike<number>): ModelledTime {
     bound = 'cpu';
   }
   return { ns, cpuNs: core, mediaNs, bound, events: d };
+}
+
+/**
+ * modelledTime()'s `ns` alone, without allocating: the kernel log's clock
+ * reads it at every printk (a fault's dev_dbg line included).
+ */
+export function modelledNs(p: Platform, d: ArrayLike<number>): number {
+  let ns = coreNs(p, d);
+  for (let t = 0; t < MEMORY_TIERS.length; t++) ns = Math.max(ns, tierMediaNs(p, d, t));
+  return ns;
+}
+
+/** The core's path of modelledTime(): CPU events, out-of-stream and streamed line latencies (ns). */
+function coreNs(p: Platform, d: ArrayLike<number>): number {
+  const cpu = p.cpu;
+  let core =
+    (d[C.atomic_refcount_ops]! + d[C.atomic_flag_ops]!) * cpu.atomicNs +
+    d[C.vmstat_updates]! * cpu.vmstatNs +
+    d[C.gup_fast_calls]! * cpu.gupCallNs +
+    (d[C.struct_pages_initialised]! - d[C.struct_pages_template]!) * cpu.structPageInitNs +
+    d[C.struct_pages_template]! * cpu.templateCopyNs +
+    d[C.frames_first_touched]! * p.guestFirstTouchNs;
+  for (let t = 0; t < MEMORY_TIERS.length; t++) {
+    const tp = tierParams(p, t);
+    core += d[C.line_rand_dram + t]! * tp.readLatencyNs + (d[C.line_seq_dram + t]! * tp.seqReadLatencyNs) / cpu.streamMlp;
+  }
+  return core;
+}
+
+/** Tier `t`'s media busy time in modelledTime(): bytes read, written back and streamed over its bandwidths (ns; GB/s is bytes per ns). */
+function tierMediaNs(p: Platform, d: ArrayLike<number>, t: number): number {
+  const tp = tierParams(p, t);
+  const seq = d[C.line_seq_dram + t]!;
+  const rand = d[C.line_rand_dram + t]!;
+  const dirty = d[C.line_dirty_dram + t]!;
+  const nt = d[C.line_nt_dram + t]!;
+  return (seq * CACHE_LINE + rand * tp.readGranule) / tp.readGBs + (dirty * tp.writeGranule) / tp.writeGBs + (nt * CACHE_LINE) / tp.ntStoreGBs;
 }
 
 /** A copy of every counter now: the start of a modelled stretch (allocates; once per loop, never per page). */

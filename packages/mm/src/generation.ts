@@ -96,6 +96,32 @@ export const DEFAULT_VMEMMAP_OPTIMIZE_RULE: VmemmapOptimizeRule = 'reserve-nr';
 /** VMEMMAP_RESERVE_NR (include/linux/mm.h, v6.6): the vmemmap pages a deduplicated compound page keeps. */
 export const VMEMMAP_RESERVE_NR = 2;
 
+/**
+ * The Kconfig symbol vmemmap_can_optimize() is built under (its `#else`
+ * answers false for every device-dax pgmap): an architecture that does not
+ * select it builds the full memmap whatever the generation.
+ * - none (null): the seed as merged (4917f55b4ef9, v5.19):
+ *   __populate_section_memmap() reuses tails on every architecture;
+ * - `ARCH_WANT_OPTIMIZE_VMEMMAP`: 87a7ae75d738 (v6.4) gated device-dax's
+ *   reuse on the architectures that had HugeTLB's vmemmap optimisation;
+ * - `ARCH_WANT_OPTIMIZE_DAX_VMEMMAP`: 0b6f15824cc7 "mm/vmemmap optimization:
+ *   split hugetlb and devdax vmemmap optimization" (v6.6) gave device-dax a
+ *   symbol of its own.
+ * Which architectures select which symbol is arch.ts's (ArchProfile.daxVmemmapSelects).
+ */
+export type DaxVmemmapGate = 'ARCH_WANT_OPTIMIZE_VMEMMAP' | 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP' | null;
+
+/**
+ * The gate of the kernels that run each rule: what a plan or a kernel that
+ * names a rule but no release is gated by (a release's own gate is its
+ * registry row's, kernels.ts).
+ */
+export const VMEMMAP_OPTIMIZE_RULE_GATE: Readonly<Record<VmemmapOptimizeRule, DaxVmemmapGate>> = {
+  seed: null,
+  'altmap-fix': 'ARCH_WANT_OPTIMIZE_VMEMMAP',
+  'reserve-nr': 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP',
+};
+
 export function isVmemmapOptimizeRule(s: string): s is VmemmapOptimizeRule {
   return (VMEMMAP_OPTIMIZE_RULES as readonly string[]).includes(s);
 }

@@ -18,7 +18,7 @@ export {
 } from './arch.js';
 export type { ArchName, ArchProfile, LevelName, PageTableLevel } from './arch.js';
 export { C, COUNTER_NAMES, Counters } from './counters.js';
-export { CACHE_LINE, chargeLines, costMark, costSince, kernelPlatform, modelledTime, pageArrayLines } from './cost.js';
+export { CACHE_LINE, chargeLines, costMark, costSince, kernelPlatform, modelledNs, modelledTime, pageArrayLines } from './cost.js';
 export type { ModelledTime } from './cost.js';
 export {
   DEFAULT_PLATFORM,
@@ -146,7 +146,7 @@ export {
   mkEntryLo,
 } from './pgtable.js';
 export type { PageTableAllocator, PageTableListener } from './pgtable.js';
-export { PhysicalMemory, hex } from './phys-mem.js';
+export { PhysicalMemory, hex, pa } from './phys-mem.js';
 export type { PhysRange, PhysRangeKind } from './phys-mem.js';
 export {
   COMPOUND_PAGE_DTOR,
@@ -253,6 +253,7 @@ export {
   VMEMMAP,
   VMEMMAP_GENERATIONS,
   VMEMMAP_OPTIMIZE_RULES,
+  VMEMMAP_OPTIMIZE_RULE_GATE,
   VMEMMAP_RESERVE_NR,
   isGupGeneration,
   isMemmapInitVariant,
@@ -260,6 +261,7 @@ export {
   isVmemmapOptimizeRule,
 } from './generation.js';
 export type {
+  DaxVmemmapGate,
   FaultModel,
   FaultModelSpec,
   GenerationStatus,
@@ -279,12 +281,13 @@ export {
   PROPOSALS,
   SEED_KERNEL_VERSION,
   archForKernel,
+  archOptimizesDaxVmemmap,
   gupRunsOn,
   isKernelVersion,
   kernelRelease,
   lastDevmapRelease,
 } from './kernels.js';
-export type { HotplugSpec, KernelRelease, KernelVersion, OnlinePolicy, PagingPolicy, ProcfsSpec, Proposal, ProposalAxis } from './kernels.js';
+export type { DaxFaultDbgFormat, HotplugSpec, KernelRelease, KlogSpec, KernelVersion, OnlinePolicy, PagingPolicy, ProcfsSpec, Proposal, ProposalAxis } from './kernels.js';
 export { handleMmFault, unmapMappingRange, zapPageRange } from './memory.js';
 export { clearMediaPoison, isMediaPoisoned, machineCheck, markMediaPoison, mediaPoisonedPfns, noteHwpoisonPage, setMachineCheckHandler, takeHwpoisonPages } from './mce.js';
 export {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ARCH_PROFILES, X86_64, X86_64_LA57 } from './arch.js';
 import { EINVAL, KernelError } from './errno.js';
-import { FAULT_MODELS, GUP, MEMMAP_INIT, VMEMMAP, VMEMMAP_OPTIMIZE_RULES } from './generation.js';
-import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, gupRunsOn, isKernelVersion, kernelRelease, lastDevmapRelease } from './kernels.js';
+import { FAULT_MODELS, GUP, MEMMAP_INIT, VMEMMAP, VMEMMAP_OPTIMIZE_RULES, VMEMMAP_OPTIMIZE_RULE_GATE } from './generation.js';
+import { DEFAULT_KERNEL_VERSION, KERNELS, KERNEL_VERSIONS, PROPOSALS, archForKernel, archOptimizesDaxVmemmap, gupRunsOn, isKernelVersion, kernelRelease, lastDevmapRelease } from './kernels.js';
 import { STRUCT_PAGE_V5_15, STRUCT_PAGE_V6_1, STRUCT_PAGE_V7_3 } from './struct-page.js';
 
 describe('the generation registry: one row per release', () => {
@@ -89,5 +89,30 @@ describe('the generation registry: one row per release', () => {
     // Debian's 6.1 is built with CONFIG_X86_5LEVEL=y (shared/real-kernel/kmem-ref): 5-level on LA57 too
     expect(archForKernel(KERNELS['6.1'], X86_64, true)).toBe(X86_64_LA57);
     expect(archForKernel(KERNELS['7.3'], ARCH_PROFILES['ppc64-64k']!, true)).toBe(ARCH_PROFILES['ppc64-64k']);
+  });
+
+  it("device-dax's vmemmap_can_optimize() gate: none before 87a7ae75d738 (v6.4), ARCH_WANT_OPTIMIZE_DAX_VMEMMAP from 0b6f15824cc7 (v6.6)", () => {
+    expect(['5.15', '5.19', '6.1'].map((v) => KERNELS[v as '6.1'].daxVmemmapGate)).toEqual([null, null, null]);
+    expect(['6.6', '6.8', '7.3'].map((v) => KERNELS[v as '6.6'].daxVmemmapGate)).toEqual(Array(3).fill('ARCH_WANT_OPTIMIZE_DAX_VMEMMAP'));
+    // each rule's era: the seed ungated, 87a7ae75d738 under the HugeTLB symbol, v6.6 under the DAX one
+    expect(VMEMMAP_OPTIMIZE_RULE_GATE).toEqual({ seed: null, 'altmap-fix': 'ARCH_WANT_OPTIMIZE_VMEMMAP', 'reserve-nr': 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP' });
+    for (const v of KERNEL_VERSIONS) expect(KERNELS[v].daxVmemmapGate).toBe(VMEMMAP_OPTIMIZE_RULE_GATE[KERNELS[v].vmemmapOptimizeRule]);
+  });
+
+  it('which architectures select the gate: x86_64 both symbols, ppc64 the DAX one (radix), arm64 neither (060a2c92d1b6, 0b6f15824cc7)', () => {
+    const on = (gate: Parameters<typeof archOptimizesDaxVmemmap>[0]) =>
+      Object.values(ARCH_PROFILES)
+        .filter((a) => archOptimizesDaxVmemmap(gate, a))
+        .map((a) => a.name);
+    expect(on(null)).toEqual(Object.keys(ARCH_PROFILES)); // 5.19 .. 6.3: every architecture reuses tails
+    expect(on('ARCH_WANT_OPTIMIZE_VMEMMAP')).toEqual(['x86_64', 'x86_64-la57']);
+    expect(on('ARCH_WANT_OPTIMIZE_DAX_VMEMMAP')).toEqual(['x86_64', 'x86_64-la57', 'ppc64-64k']);
+    // 7.3 on arm64: the #else stub, no tail reuse whatever the generation
+    expect(archOptimizesDaxVmemmap(KERNELS['7.3'].daxVmemmapGate, ARCH_PROFILES['arm64-4k'])).toBe(false);
+    expect(archOptimizesDaxVmemmap(KERNELS['6.1'].daxVmemmapGate, ARCH_PROFILES['arm64-4k'])).toBe(true);
+  });
+
+  it("dev_dax_huge_fault()'s debug line: pe_size until 1d024e7a8dab (v6.6), the order and VMA after, the aligned address by 7.3", () => {
+    expect(KERNEL_VERSIONS.map((v) => KERNELS[v].klog.daxFaultDbg)).toEqual(['pe-size', 'pe-size', 'pe-size', 'order', 'order', 'op-addr-order']);
   });
 });

@@ -1,6 +1,7 @@
 import { type ArchProfile, X86_64, X86_64_LA57 } from './arch.js';
 import { EINVAL, KernelError } from './errno.js';
 import {
+  type DaxVmemmapGate,
   type FaultModel,
   GUP,
   type GupGeneration,
@@ -87,6 +88,25 @@ const MEMINFO_7_3 = [
 
 const PROCFS_6_1: ProcfsSpec = { vmstatMemmapCounters: false, meminfoFields: MEMINFO_6_1 };
 
+/**
+ * The format of dev_dax_huge_fault()'s dev_dbg line (drivers/dax/device.c),
+ * printed once per fault attempt when dynamic debug is on for the file:
+ * - `pe-size`: `<comm>: <read|write> (<vm_start> - <vm_end>) size = <pe_size>`,
+ *   pe_size the enum page_entry_size (0 PTE, 1 PMD, 2 PUD);
+ * - `order`: `<comm>: <read|write> (<vm_start> - <vm_end>) order:<order>`:
+ *   1d024e7a8dab "mm: remove enum page_entry_size" (v6.6) passes the order;
+ * - `op-addr-order`: `<comm>: op=<read|write> addr=<address aligned to the order> order=<order>`:
+ *   Peter Xu, "mm/dax: dump start address in fault handler" (v5 posted
+ *   12 Aug 2024, mainline by v6.12; its mainline commit id is not confirmed here).
+ * Source only: none of shared/real-kernel's runs enabled dynamic debug.
+ */
+export type DaxFaultDbgFormat = 'pe-size' | 'order' | 'op-addr-order';
+
+/** What a release's kernel log lines look like where they changed between releases. */
+export interface KlogSpec {
+  readonly daxFaultDbg: DaxFaultDbgFormat;
+}
+
 /** What one kernel release runs, piece by piece; each value cites its source where the row is written. */
 export interface KernelRelease {
   readonly kind: 'release';
@@ -119,6 +139,14 @@ export interface KernelRelease {
    */
   readonly hwpoisonDroppedAtRemove: boolean;
   readonly procfs: ProcfsSpec;
+  /**
+   * The Kconfig symbol vmemmap_can_optimize() is built under in this
+   * release (generation.ts DaxVmemmapGate): none before 87a7ae75d738 (v6.4),
+   * ARCH_WANT_OPTIMIZE_DAX_VMEMMAP since 0b6f15824cc7 (v6.6). Whether an
+   * architecture selects it is arch.ts's; see archOptimizesDaxVmemmap().
+   */
+  readonly daxVmemmapGate: DaxVmemmapGate;
+  readonly klog: KlogSpec;
 }
 
 const OFFLINE_NO_MOM: HotplugSpec = { defaultAutoOnline: 'offline', daxMemmapOnMemory: false, kmemTruncationWarning: false };
@@ -133,6 +161,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   '5.15': {
     kind: 'release', version: '5.15', vmemmap: 'pre-series', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V5_15,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
+    daxVmemmapGate: null, klog: { daxFaultDbg: 'pe-size' },
   },
   // v5.19: 4917f55b4ef9 (2 vmemmap pages per compound page); compound_pincount
   // in the first tail since 5232c63f46fd (v5.18); dax_set_mapping() with
@@ -140,6 +169,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   '5.19': {
     kind: 'release', version: '5.19', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
+    daxVmemmapGate: null, klog: { daxFaultDbg: 'pe-size' },
   },
   // v6.1, measured (Debian 12's 6.1.192, shared/real-kernel): page[1] holds
   // dtor, order, compound_mapcount, compound_pincount, compound_nr; faults
@@ -153,6 +183,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   '6.1': {
     kind: 'release', version: '6.1', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'seed', layout: STRUCT_PAGE_V6_1,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-down', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
+    daxVmemmapGate: null, klog: { daxFaultDbg: 'pe-size' },
   },
   // v6.6: c1a6c536fb08 (VMEMMAP_RESERVE_NR, ppc64 radix override); struct
   // folio without _folio_dtor/_folio_order and the page flags rearranged
@@ -160,6 +191,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
   '6.6': {
     kind: 'release', version: '6.6', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57', hotplug: OFFLINE_NO_MOM, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
+    daxVmemmapGate: 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP', klog: { daxFaultDbg: 'order' },
   },
   // v6.8: dax_kmem's memmap_on_memory (6b8f0798b85a, 73954d379efd), the
   // dax device attribute of that name; otherwise as 6.6.
@@ -167,6 +199,7 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
     kind: 'release', version: '6.8', vmemmap: 'tail-reuse', vmemmapOptimizeRule: 'reserve-nr', layout: STRUCT_PAGE_V6_6,
     fault: 'pfn', devmapBit: true, gup: 'per-page', memmapInit: 'per-page', setMappingIndex: 'align-up', paging: '5-level-if-la57',
     hotplug: { defaultAutoOnline: 'offline', daxMemmapOnMemory: true, kmemTruncationWarning: false }, hwpoisonDroppedAtRemove: true, procfs: PROCFS_6_1,
+    daxVmemmapGate: 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP', klog: { daxFaultDbg: 'order' },
   },
   // v7.3-rc7, measured on Debian's experimental kernel: device-dax still
   // tail-reuse (2 vmemmap pages per compound page at 2M and 1G); folios
@@ -182,8 +215,21 @@ export const KERNELS: Readonly<Record<KernelVersion, KernelRelease>> = {
     hotplug: { defaultAutoOnline: 'online', daxMemmapOnMemory: true, kmemTruncationWarning: true }, hwpoisonDroppedAtRemove: false,
     // /proc/vmstat nr_memmap_pages/nr_memmap_boot_pages and 7.3's meminfo lines, read on 7.3~rc7
     procfs: { vmstatMemmapCounters: true, meminfoFields: MEMINFO_7_3 },
+    daxVmemmapGate: 'ARCH_WANT_OPTIMIZE_DAX_VMEMMAP', klog: { daxFaultDbg: 'op-addr-order' },
   },
 };
+
+/**
+ * Whether device-dax may reuse vmemmap tails on `arch` under `gate` (a
+ * release's daxVmemmapGate, or a rule's VMEMMAP_OPTIMIZE_RULE_GATE): no gate,
+ * or the architecture's Kconfig selects it. Where it does not, the
+ * kernel's vmemmap_can_optimize() is the `#else` stub that answers false:
+ * the full memmap, whatever the generation (7.3 on arm64: 8 vmemmap pages
+ * per 2 MiB compound page, not 2).
+ */
+export function archOptimizesDaxVmemmap(gate: DaxVmemmapGate, arch: ArchProfile): boolean {
+  return gate === null || arch.daxVmemmapSelects.includes(gate);
+}
 
 /** The release a machine runs when none is named: today's. */
 export const DEFAULT_KERNEL_VERSION: KernelVersion = '7.3';

@@ -17,21 +17,34 @@ export interface LogRecord {
   readonly hostText?: string;
 }
 
-/** The kernel log ring, read back dmesg-style. */
+/**
+ * The kernel log ring (printk's log buffer), read back dmesg-style: one ring
+ * for the machine's whole life, every line stamped by the machine's clock
+ * (local_clock()), so that stamps never decrease — across commands too, when
+ * the ring is restored with the clock that stamped it.
+ */
 export class KernelLog {
   private readonly records: LogRecord[] = [];
   private readonly now: () => number;
   private readonly capacity: number;
+  /** The last stamp handed out: printk never stamps earlier (a clock read twice in one event gives the same time). */
+  private last = 0;
 
-  /** `now` returns seconds since boot; the default counts from construction. */
+  /**
+   * `now` returns seconds since boot: a machine's kernel passes its modelled
+   * clock (createKernelCore()); the default counts host time from construction.
+   */
   constructor(opts: { now?: () => number; capacity?: number } = {}) {
     const t0 = performance.now();
     this.now = opts.now ?? (() => (performance.now() - t0) / 1000);
     this.capacity = opts.capacity ?? 10000;
   }
 
+  // vprintk_store(): the record takes local_clock() when it is stored
   printk(level: number, text: string, hostText?: string): void {
-    this.records.push(hostText === undefined ? { time: this.now(), level, text } : { time: this.now(), level, text, hostText });
+    const time = Math.max(this.now(), this.last);
+    this.last = time;
+    this.records.push(hostText === undefined ? { time, level, text } : { time, level, text, hostText });
     // the ring drops its oldest records a quarter of its size at a time (one splice per capacity/4 lines, not one per line)
     if (this.records.length > this.capacity + (this.capacity >> 2)) this.records.splice(0, this.records.length - this.capacity);
   }
@@ -56,6 +69,8 @@ export class KernelLog {
   /** Replaces the records with `records` (a machine restored from its saved history). */
   restore(records: readonly LogRecord[]): void {
     this.records.splice(0, this.records.length, ...records.slice(-this.capacity));
+    // the next line comes after the restored ones, whatever the clock reads
+    this.last = this.records.length ? this.records[this.records.length - 1]!.time : 0;
   }
 
   /** The log as dmesg prints it: `[    0.123456] text`. */
@@ -63,6 +78,7 @@ export class KernelLog {
     return this.records.map(formatLogRecord).join('\n');
   }
 
+  /** dmesg --clear: the records go, the clock runs on. */
   clear(): void {
     this.records.length = 0;
   }

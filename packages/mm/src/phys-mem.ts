@@ -587,3 +587,8 @@ export class PhysicalMemory {
 export function hex(n: number | bigint): string {
   return '0x' + n.toString(16);
 }
+
+/** printk's %pa: a phys_addr_t zero-padded to its 16 hex digits (lib/vsprintf.c special_hex_number()), as `[mem %pa-%pa]` lines show. */
+export function pa(n: number | bigint): string {
+  return '0x' + n.toString(16).padStart(16, '0');
+}

@@ -14,6 +14,8 @@ import {
   SEED_KERNEL_VERSION,
   PhysicalMemory,
   X86_64,
+  modelledNs,
+  platformByName,
 } from '@daxsim/mm';
 import { BuddyAllocator } from './buddy.js';
 
@@ -71,7 +73,10 @@ export function createKernelCore(opts: KernelCoreOptions): PageAllocKernel {
   const objects = new KernelObjects(arch.pageOffset);
   const release = opts.kernel ?? KERNELS[SEED_KERNEL_VERSION];
   const memmap = new Memmap(mmu, objects, counters, release.layout);
-  const log = new KernelLog();
+  // local_clock(): the machine's uptime is the modelled time of every event counted since boot (cost.ts), so that
+  // a log restored with its counters (a machine booted again from its state file) carries on where it stopped
+  const clockPlatform = opts.platform ?? platformByName(undefined);
+  const log = new KernelLog({ now: () => modelledNs(clockPlatform, counters.v) / 1e9 });
   mmu.log = log; // where a write through a read-only vmemmap PTE oopses
   return Object.assign(core, {
     release,

@@ -15,7 +15,9 @@ import {
   ZONES_HI_SHIFT,
   ZONE_DEVICE,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
+  VMEMMAP_OPTIMIZE_RULE_GATE,
   VMEMMAP_RESERVE_NR,
+  archOptimizesDaxVmemmap,
   type VmemAltmap,
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
@@ -29,7 +31,7 @@ import {
   pgmapAltmap,
   structPagesPerPage,
 } from '@daxsim/mm';
-import type { ArchProfile } from '@daxsim/mm';
+import type { ArchProfile, DaxVmemmapGate } from '@daxsim/mm';
 import { prepCompoundHead, prepCompoundTail } from './compound.js';
 
 // page->lru's next and prev (the words compound_head and, for ZONE_DEVICE pages, pgmap later overlay)
@@ -84,6 +86,9 @@ export type Ppc64Mmu = 'radix' | 'hash';
  *   compound page, and on ppc64 only with the radix MMU (its override). The
  *   `shared-tail` proposal keeps one vmemmap page, so it needs more than one
  *   (the proposal's own threshold is not confirmed from its source).
+ * Built under `gate` (a release's daxVmemmapGate; by default the gate of the
+ * kernels that run `rule`): an architecture whose Kconfig does not select it
+ * gets the `#else` stub, false (archOptimizesDaxVmemmap()).
  */
 export function vmemmapCanOptimize(
   arch: ArchProfile,
@@ -92,9 +97,11 @@ export function vmemmapCanOptimize(
   generation: VmemmapGeneration,
   rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ppc64Mmu: Ppc64Mmu = 'radix',
+  gate: DaxVmemmapGate = VMEMMAP_OPTIMIZE_RULE_GATE[rule],
 ): boolean {
   const g = VMEMMAP[generation];
   if (!g.dedup || altmap !== null || nrPages <= 1) return false;
+  if (!archOptimizesDaxVmemmap(gate, arch)) return false; // !CONFIG_ARCH_WANT_OPTIMIZE_(DAX_)VMEMMAP
   if (rule === 'seed') return true;
   if ((arch.structPageSize & (arch.structPageSize - 1)) !== 0) return false; // is_power_of_2(sizeof(struct page))
   if (rule === 'altmap-fix') return true;
@@ -119,11 +126,12 @@ export function compoundNrPages(
   generation: VmemmapGeneration,
   rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ppc64Mmu: Ppc64Mmu = 'radix',
+  gate: DaxVmemmapGate = VMEMMAP_OPTIMIZE_RULE_GATE[rule],
 ): number {
   const g = VMEMMAP[generation];
   const own = g.ownPages;
-  if (rule === 'seed') return g.dedup && altmap === null ? own * structPagesPerPage(arch) : nrPages;
-  return vmemmapCanOptimize(arch, altmap, nrPages, generation, rule, ppc64Mmu) ? own * structPagesPerPage(arch) : nrPages;
+  if (rule === 'seed') return g.dedup && altmap === null && archOptimizesDaxVmemmap(gate, arch) ? own * structPagesPerPage(arch) : nrPages;
+  return vmemmapCanOptimize(arch, altmap, nrPages, generation, rule, ppc64Mmu, gate) ? own * structPagesPerPage(arch) : nrPages;
 }
 
 /**
@@ -193,6 +201,7 @@ export function memmapInitZoneDevice(
   path: MemmapInitPath = 'fast',
   rule: VmemmapOptimizeRule = DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   ppc64Mmu: Ppc64Mmu = 'radix',
+  gate: DaxVmemmapGate = VMEMMAP_OPTIMIZE_RULE_GATE[rule],
 ): MemmapInitResult {
   const t0 = performance.now();
   const mark = costMark(k.counters);
@@ -207,7 +216,7 @@ export function memmapInitZoneDevice(
     startPfn = altmap.basePfn + altmap.reserve + altmap.free;
     nrPages = endPfn - startPfn;
   }
-  const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation, rule, ppc64Mmu);
+  const nrInit = compoundNrPages(k.arch, altmap, pfnsPerCompound, generation, rule, ppc64Mmu, gate);
   // tails written in the compound_info mask encoding: the kernel's (v7.1 on), or the generation's (built on that series)
   const mask = pfnsPerCompound > 1 && (k.memmap.layout.tailEncoding === 'mask' || VMEMMAP[generation].needsCompoundInfoMask);
   if (path === 'reference' || (pfnsPerCompound > 1 && nrInit < 3)) {

@@ -109,6 +109,9 @@ export function measureNamespace(m: Machine, align: number, map: 'mem' | 'dev'):
     align,
     map,
     generation: cost.generation as VmemmapGeneration,
+    rule: m.k.vmemmapOptimizeRule,
+    ppc64Mmu: m.kernel.ppc64Mmu,
+    gate: m.k.daxVmemmapGate,
     start: region.start,
     // the RAM ranges firmware laid out (QEMU pc: below and above the 4 GiB hole), whose vmemmap page tables boot built
     ram: m.layout.ram.map((r) => ({ start: r.start, size: r.size })),

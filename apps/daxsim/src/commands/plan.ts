@@ -12,6 +12,7 @@ import {
   type VmemmapGeneration,
   type VmemmapOptimizeRule,
   archForKernel,
+  SZ_1G,
   errnoName,
   isVmemmapGeneration,
 } from '@daxsim/mm';
@@ -20,9 +21,9 @@ import type { MapLocation } from '@daxsim/nvdimm';
 import { type OptSpec, UsageError, flag, formatUsage, list, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { memmapCostCells, table } from '../output.js';
-import { PLAN_SYSTEM_RAM_OPTS, planSystemRamCommand } from '../plan-system-ram.js';
+import { PLAN_SYSTEM_RAM_OPTS, type RamShares, planSystemRamCommand, ramShares, withShares } from '../plan-system-ram.js';
 import { kernelOption, ppc64MmuOption, ruleOption } from '../machine-options.js';
-import { reportError } from '../session.js';
+import { exitStatus, reportError } from '../session.js';
 
 const OPTS: OptSpec[] = [
   { long: 'size', arg: 'size', help: 'namespace size (K/M/G/T/P suffixes)' },
@@ -52,7 +53,7 @@ const OPTS: OptSpec[] = [
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 const USAGE = formatUsage(
-  'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V,...] [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--vmemmap-optimize-rule R,...] [--memmap-on-memory] [--json]',
+  'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V,...] [--align A,...] [--map mem|dev] [--arch ARCH,...] [--generation G,...] [--vmemmap-optimize-rule R,...] [--memmap-on-memory] [--ram R] [--json]',
   OPTS,
 );
 
@@ -60,26 +61,53 @@ const USAGE = formatUsage(
 interface PlanConfig extends PlanInput {
   kernel: KernelRelease | undefined;
   rule: VmemmapOptimizeRule;
+  /** Why the kernel refuses this configuration before any memmap is built (an align it does not support, a misaligned size). */
+  refused?: KernelError;
 }
 
 /** A planned row: the four numbers, or the errno the kernel refuses this configuration with. */
 type PlanRow = (MemmapCost | { arch: string; size: number; align: number; map: MapLocation; generation: string; errno: string; error: string }) & {
   kernel?: string;
   vmemmap_optimize_rule: VmemmapOptimizeRule;
+  /** With --ram: the RAM the shares are of, and each cost as a fraction of it. */
+  ram?: number;
+  share_of_ram?: RamShares;
 };
 
-function planRow(c: PlanConfig): PlanRow {
+function planRow(c: PlanConfig, ram: number | undefined): PlanRow {
   const who = { ...(c.kernel ? { kernel: c.kernel.version } : {}), vmemmap_optimize_rule: c.rule };
+  const refused = (e: KernelError): PlanRow => {
+    const row = { arch: c.arch.name, size: c.size, align: c.align, map: c.map, generation: c.generation, errno: errnoName(e.errno), error: e.message, ...who };
+    REFUSED_ERRNO.set(row, e.errno);
+    return row;
+  };
+  if (c.refused) return refused(c.refused);
   try {
-    return { ...planMemmap(c), ...who };
+    const cost = planMemmap(c);
+    return { ...cost, ...who, ...(ram !== undefined ? { ram, share_of_ram: ramShares(cost, ram) } : {}) };
   } catch (e) {
-    if (!(e instanceof KernelError) || e.errno === EINVAL) throw e;
-    // the kernel of this row refuses the namespace (EOPNOTSUPP where compound_nr_pages() would overrun): a row that says so
-    return { arch: c.arch.name, size: c.size, align: c.align, map: c.map, generation: c.generation, errno: errnoName(e.errno), error: e.message, ...who };
+    if (!(e instanceof KernelError)) throw e;
+    // the kernel of this row refuses the namespace (EOPNOTSUPP where compound_nr_pages() would overrun, ENOMEM where
+    // the altmap cannot hold the memmap): a row that says so; the other configurations are planned all the same
+    return refused(e);
   }
 }
 
+/** The errno of each refused row (the row itself names it, symbolically). */
+const REFUSED_ERRNO = new WeakMap<object, number>();
+
 const listOpt = (v: string | undefined, dflt: string[]) => (v === undefined ? dflt : v.split(',').map((s) => s.trim()).filter(Boolean));
+
+/**
+ * The status of a plan: 0 when at least one configuration was planned;
+ * when the kernel refuses every one, the first refusal's errno (as a
+ * single refused configuration exits).
+ */
+export function planStatus(rows: readonly object[], errnoOf: (row: object) => number | undefined = (r) => REFUSED_ERRNO.get(r)): number {
+  const refused = rows.map(errnoOf).filter((e): e is number => e !== undefined);
+  if (!rows.length || refused.length < rows.length) return 0;
+  return exitStatus(refused[0]!);
+}
 
 function plan(ctx: CommandContext): number {
   const o = ctx.parsed.opts;
@@ -87,13 +115,20 @@ function plan(ctx: CommandContext): number {
   if (mode === 'system-ram') return planSystemRamCommand(ctx);
   if (mode !== undefined && mode !== 'devdax') return reportError(ctx, new UsageError(`invalid --mode '${mode}': devdax or system-ram`), USAGE);
   let configs: PlanConfig[];
+  let ram: number | undefined;
   try {
     if (ctx.parsed.positionals.length) throw new UsageError(`unknown extra parameter "${ctx.parsed.positionals[0]}"`);
+    // dax_kmem's option: a devdax namespace has no memory blocks to put its memmap on (that is --map dev)
+    if (flag(o['memmap-on-memory']))
+      throw new KernelError(EINVAL, 'plan: --memmap-on-memory is dax_kmem\'s (--mode system-ram); a devdax namespace puts its struct pages on the device with --map dev');
     const sizeText = str(o['size']);
     if (sizeText === undefined) throw new UsageError('--size is required');
     const pm = /^(\d+)[pP]$/.exec(sizeText);
     const size = pm ? Number(pm[1]) * 2 ** 50 : parseSize(sizeText);
     if (size === undefined || size <= 0) throw new UsageError(`failed to parse --size '${sizeText}'`);
+    const ramText = str(o['ram']);
+    ram = ramText === undefined ? undefined : parseSize(ramText);
+    if (ramText !== undefined && (ram === undefined || ram <= 0)) throw new UsageError(`failed to parse --ram '${ramText}'`);
     const arches = listOpt(str(o['arch']), ['x86_64']).map((a) => {
       const p = (ARCH_PROFILES as Record<string, ArchProfile>)[a];
       if (!p) throw new UsageError(`invalid --arch '${a}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
@@ -120,40 +155,62 @@ function plan(ctx: CommandContext): number {
     const mmuText = str(o['ppc64-mmu']);
     const mmu = mmuText === undefined ? undefined : ppc64MmuOption(mmuText);
     const alignTexts = str(o['align']);
+    const alignValues = alignTexts?.split(',').map((t) => {
+      const a = parseSize(t.trim());
+      if (a === undefined) throw new UsageError(`failed to parse --align '${t}'`);
+      return { text: t.trim(), a };
+    });
+    // --ram: the machine's boot RAM at 0 and the namespace on the next 1 GiB boundary (machine create's flat layout)
+    const placement = ram === undefined ? {} : { ram: [{ start: 0, size: ram }], start: Math.ceil(ram / SZ_1G) * SZ_1G };
     configs = [];
     for (const kernel of kernels.length ? kernels : [undefined])
       for (const arch0 of arches) {
         // the paging this kernel runs on this CPU (7.3 with LA57: 5-level)
         const arch = kernel ? archForKernel(kernel, arch0, typeof la57 === 'boolean' ? la57 : DEFAULT_CPU_LA57) : arch0;
-        const aligns =
-          alignTexts === undefined
-            ? [...arch.devdaxAligns]
-            : alignTexts.split(',').map((t) => {
-                const a = parseSize(t.trim());
-                if (a === undefined) throw new UsageError(`failed to parse --align '${t}'`);
-                if (!arch.devdaxAligns.includes(a))
-                  throw new KernelError(EINVAL, `plan: --align ${t} is not an align device-dax supports on ${arch.name} (${arch.devdaxAligns.map(humanBytes).join(', ')})`);
-                return a;
-              });
+        const aligns = alignValues ?? arch.devdaxAligns.map((a) => ({ text: humanBytes(a), a }));
         const kgens: readonly VmemmapGeneration[] = gens ?? (kernel ? [kernel.vmemmap] : ALL_VMEMMAP_GENERATIONS);
         const krules: readonly VmemmapOptimizeRule[] = rules ?? [kernel ? kernel.vmemmapOptimizeRule : DEFAULT_VMEMMAP_OPTIMIZE_RULE];
-        for (const align of aligns)
+        for (const { text, a: align } of aligns) {
+          // nd_pfn's align_store(): an align outside nd_pfn_supported_alignments() is -EINVAL (ndctl: "unsupported align")
+          const badAlign = arch.devdaxAligns.includes(align)
+            ? undefined
+            : new KernelError(
+                EINVAL,
+                `plan: --align ${text}: ${arch.name} supports ${arch.devdaxAligns.map(humanBytes).join(', ')} (nd_pfn_supported_alignments(): PAGE_SIZE, HPAGE_PMD_SIZE${arch.devdaxAligns.length > 2 ? ', HPAGE_PUD_SIZE' : `; no THP-PUD on ${arch.name}`})`,
+              );
+          const badSize =
+            size % Math.max(align, 16 * 2 ** 20) === 0
+              ? undefined
+              : new KernelError(EINVAL, `plan: --size ${sizeText} is not a multiple of max(align ${humanBytes(align)}, 16 MiB)`);
+          const refused = badAlign ?? badSize;
           for (const map of maps)
             for (const generation of kgens)
-              for (const rule of krules) {
-                if (size % Math.max(align, 16 * 2 ** 20))
-                  throw new KernelError(EINVAL, `plan: --size ${sizeText} is not a multiple of max(align ${humanBytes(align)}, 16 MiB)`);
-                configs.push({ kernel, arch, size, align, map, generation, rule, ...(mmu !== undefined ? { ppc64Mmu: mmu } : {}) });
-              }
+              for (const rule of krules)
+                configs.push({
+                  kernel,
+                  arch,
+                  size,
+                  align,
+                  map,
+                  generation,
+                  rule,
+                  // the release's Kconfig gate on vmemmap_can_optimize(); without --kernel, the rule's (generation.ts)
+                  ...(kernel ? { gate: kernel.daxVmemmapGate } : {}),
+                  ...(mmu !== undefined ? { ppc64Mmu: mmu } : {}),
+                  ...placement,
+                  ...(refused ? { refused } : {}),
+                });
+        }
       }
   } catch (e) {
     return reportError(ctx, e, USAGE);
   }
   try {
-    const rows = configs.map(planRow);
+    const rows = configs.map((c) => planRow(c, ram));
+    const status = planStatus(rows);
     if (flag(o['json'])) {
       ctx.out.out(JSON.stringify(rows, null, 2));
-      return 0;
+      return status;
     }
     const withKernel = configs.some((c) => c.kernel);
     ctx.out.out(
@@ -179,11 +236,12 @@ function plan(ctx: CommandContext): number {
           r.map,
           r.generation,
           r.vmemmap_optimize_rule,
-          ...('errno' in r ? [`refused: ${r.errno}`, '', '', ''] : memmapCostCells(r)),
+          ...('errno' in r ? [`refused: ${r.errno}`, '', '', ''] : withShares(memmapCostCells(r), r.share_of_ram)),
         ]),
       ]),
     );
-    return 0;
+    for (const r of rows) if ('errno' in r) ctx.out.err(`daxsim: ${r.error}`);
+    return status;
   } catch (e) {
     return reportError(ctx, e);
   }
@@ -191,8 +249,8 @@ function plan(ctx: CommandContext): number {
 
 export const planCommand: Command = {
   path: ['plan'],
-  synopsis: 'daxsim plan --size SIZE [--kernel V[,V...]] --align A[,A...] --map mem|dev --arch ARCH[,...] --generation G[,...] [--json]',
-  summary: 'the memmap cost of a devdax namespace of any size, planned (checked against the simulation)',
+  synopsis: 'daxsim plan --size SIZE [--mode devdax|system-ram] [--kernel V[,V...]] --align A[,A...] --map mem|dev --arch ARCH[,...] --generation G[,...] [--ram R] [--json]',
+  summary: 'the memmap cost of a devdax namespace (or a system-ram device) of any size, planned (checked against the simulation); a configuration the kernel refuses is a row',
   options: OPTS,
   run: plan,
 };
