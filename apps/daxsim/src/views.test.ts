@@ -187,6 +187,33 @@ describe('ndctl list filters and kinds (ndctl-ref flow 1)', () => {
     expect(Object.keys(rv.regions[0])).toEqual(['dev', 'size', 'align', 'available_size', 'max_available_extent', 'type', 'numa_node', 'target_node', 'persistence_domain', 'namespaces']);
     expect(Object.keys(JSON.parse((await run(m, 'ndctl list -D -v')).stdout))).toEqual(['dimms', 'namespaces']);
   });
+
+  it("-vv lists the bus with its DIMMs, regions (numa_node before mappings) and namespaces; -vvv adds the region's capabilities; -H and -F add nothing for QEMU's NVDIMM", async () => {
+    const m = guest();
+    const dimm = { dev: 'nmem0', id: '8680-56341200', handle: 1, phys_id: 0 };
+    const ns = { dev: 'namespace0.0', mode: 'raw', size: 17179869184, sector_size: 512, blockdev: 'pmem0', numa_node: 0, target_node: 0 };
+    const mappings = [{ dimm: 'nmem0', offset: 0, length: 17179869184, position: 0 }];
+    const region = { dev: 'region0', size: 17179869184, align: 16777216, available_size: 0, max_available_extent: 0, type: 'pmem', numa_node: 0, target_node: 0, mappings };
+    // ndctl-ref flow 1, [S8] and [S9], key order included
+    const vv = (await run(m, 'ndctl list -N -vv')).stdout;
+    expect(vv).toBe(jsonC([{ provider: 'ACPI.NFIT', dev: 'ndbus0', dimms: [dimm], regions: [{ ...region, persistence_domain: 'unknown', namespaces: [ns] }] }]) + '\n');
+    const capabilities = [
+      { mode: 'sector', sector_sizes: [512, 520, 528, 4096, 4104, 4160, 4224] },
+      { mode: 'fsdax', alignments: [4096, 2097152, 1073741824] },
+      { mode: 'devdax', alignments: [4096, 2097152, 1073741824] },
+    ];
+    const vvv = (await run(m, 'ndctl list -N -vvv')).stdout;
+    expect(vvv).toBe(jsonC([{ provider: 'ACPI.NFIT', dev: 'ndbus0', dimms: [dimm], regions: [{ ...region, capabilities, persistence_domain: 'unknown', namespaces: [ns] }] }]) + '\n');
+    // -C alone: the region's capabilities; on arm64-4k no PUD mapping, so no 1 GiB alignment
+    expect(JSON.parse((await run(m, 'ndctl list -R -C')).stdout)[0].capabilities).toEqual(capabilities);
+    const arm = guest({ arch: 'arm64-4k' });
+    expect(JSON.parse((await run(arm, 'ndctl list -R -C')).stdout)[0].capabilities[2]).toEqual({ mode: 'devdax', alignments: [4096, 2097152] });
+    // [S14]: -D -H prints the DIMM as -D does; -F and -M add no key either
+    for (const f of ['-D -H', '-D -F', '-D -H -F']) expect((await run(m, `ndctl list ${f}`)).stdout).toBe(jsonC([dimm]) + '\n');
+    expect(await run(m, 'ndctl list -N -M')).toEqual(await run(m, 'ndctl list -N'));
+    // [S11]: -u prints the region's align human too
+    expect(JSON.parse((await run(m, 'ndctl list -R -u')).stdout).align).toBe('16.00 MiB (16.78 MB)');
+  });
 });
 
 describe('ndctl create-namespace options (ndctl-ref flow 3, a labelled NVDIMM)', () => {

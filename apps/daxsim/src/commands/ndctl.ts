@@ -133,12 +133,16 @@ const LIST_OPTS: OptSpec[] = [
   { long: 'type', short: 't', arg: 'region-type', help: 'filter by region-type' },
   { long: 'buses', short: 'B', help: 'include bus info' },
   { long: 'dimms', short: 'D', help: 'include dimm info' },
+  { long: 'firmware', short: 'F', help: "include firmware info (QEMU's NVDIMM has none: nothing added)" },
+  { long: 'health', short: 'H', help: "include dimm health (QEMU's NVDIMM has none: nothing added)" },
   { long: 'regions', short: 'R', help: 'include region info' },
   { long: 'namespaces', short: 'N', help: 'include namespace info (default)' },
-  { long: 'idle', short: 'i', help: 'include idle devices' },
-  { long: 'human', short: 'u', help: 'use human friendly number formats' },
   { long: 'dax', short: 'X', help: 'include device-dax info' },
-  { long: 'verbose', short: 'v', help: 'increase output detail (namespaces too, and numa_node / target_node)' },
+  { long: 'capabilities', short: 'C', help: 'include region capability info' },
+  { long: 'idle', short: 'i', help: 'include idle devices' },
+  { long: 'media-errors', short: 'M', help: 'include media errors (none known to libnvdimm: see the README)' },
+  { long: 'human', short: 'u', help: 'use human friendly number formats' },
+  { long: 'verbose', short: 'v', repeat: true, help: 'increase output detail: -v namespaces and numa_node / target_node, -vv buses, dimms and regions too, -vvv capabilities and idle devices' },
   { long: 'help', short: 'h', help: 'show this help' },
 ];
 
@@ -168,10 +172,15 @@ async function list(ctx: CommandContext): Promise<number> {
     const want = any
       ? { B: flag(o['buses']), D: flag(o['dimms']), R: flag(o['regions']), N: flag(o['namespaces']) }
       : { B: f.bus !== undefined, D: f.dimm !== undefined, R: f.region !== undefined, N: false };
-    if (!any && !want.B && !want.D && !want.R) want.N = true;
-    // -v lists namespaces too (measured: -D -v and -R -v print them)
-    const verbose = flag(o['verbose']);
-    if (verbose) want.N = true;
+    // cmd_list()'s verbosity levels (ndctl v81, ndctl/list.c): 3 adds idle devices, firmware, health and
+    // capabilities; 2 buses, dimms and regions; 1 media errors, namespaces and dax (measured: -D -v, -N -vv, -N -vvv)
+    const vcount = Array.isArray(o['verbose']) ? o['verbose'].length : 0;
+    const verbose = vcount >= 1;
+    if (vcount >= 2) want.B = want.D = want.R = true;
+    if (vcount >= 1) want.N = true;
+    if (!want.B && !want.D && !want.R) want.N = true;
+    const idle = flag(o['idle']) || vcount >= 3;
+    const capabilities = flag(o['capabilities']) || vcount >= 3;
     return await withMachine(
       ctx,
       (m) => {
@@ -181,7 +190,7 @@ async function list(ctx: CommandContext): Promise<number> {
         const dimms = busOk ? ndDimms(m).filter((d) => matches(f.dimm, d.dev, 'nmem') && regions.some((r) => r.id === d.region)) : [];
         const nsOf = (r: (typeof regions)[number]) =>
           r.namespaces
-            .filter((n) => n.enabled || flag(o['idle']))
+            .filter((n) => n.enabled || idle)
             .filter((n) => matches(f.ns, namespaceName(n), 'namespace'))
             .filter((n) => f.mode === undefined || MODE_NAMES[f.mode] === n.mode)
             // -X lists the dax namespaces only (measured: a raw namespace with -X prints nothing)
@@ -189,7 +198,7 @@ async function list(ctx: CommandContext): Promise<number> {
             .map((n) => namespaceJson(m, n, { human, dax: flag(o['dax']), verbose }));
         const regionItems = () =>
           regions.flatMap((r) => {
-            const j = pmemRegionJson(r, { human, mappings: want.D, verbose });
+            const j = pmemRegionJson(r, { human, mappings: want.D, verbose, ...(capabilities ? { capabilities: m.arch.devdaxAligns } : {}) });
             if (want.N) {
               const ns = nsOf(r);
               if (ns.length) j['namespaces'] = ns;
