@@ -120,6 +120,38 @@ describe('in-use refusals (ndctl-ref flow 4: system-ram memory online)', () => {
     expect(await run(m, 'ndctl disable-namespace namespace0.0')).toMatchObject({ rc: 0, stderr: 'disabled 1 namespace\n' });
     expect((await run(m, 'ls /sys/devices/system/memory')).stdout.split('\n').filter((n) => n.startsWith('memory')).length).toBe(32);
   });
+
+  it("reconfigure-device --mode=devdax with memory online: daxctl's rc 240 and lines (with -v its reasons), then daxsim's hint naming offline-memory and -f; nothing changes; each way out works", async () => {
+    const m = guest({ autoOnline: 'offline' });
+    await run(m, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    await run(m, 'daxctl reconfigure-device --mode=system-ram dax0.0');
+    const ops = m.ops.length;
+    const meminfo = (await run(m, 'cat /proc/meminfo')).stdout;
+    const hint =
+      "daxsim: hint: dax0.0 has 127 of 127 memory blocks online: run 'daxctl offline-memory dax0.0' first, or 'daxctl reconfigure-device --mode=devdax -f dax0.0' to offline them as part of it (either fails with EBUSY if a block cannot go offline)\n";
+    // kmem-ref results-6.1: rc 240, `error reconfiguring devices: Device or resource busy` / `reconfigured 0 devices`
+    expect(await run(m, 'daxctl reconfigure-device --mode=devdax dax0.0')).toEqual({
+      rc: 240,
+      stdout: '',
+      stderr: `error reconfiguring devices: Device or resource busy\nreconfigured 0 devices\n${hint}`,
+    });
+    // disable_system_ram_device() with param.verbose (daxctl/device.c, v81)
+    expect((await run(m, 'daxctl reconfigure-device --mode=devdax -v dax0.0')).stderr).toBe(
+      `dax0.0: found 127 memory sections online\ndax0.0: refusing to change modes\nerror reconfiguring devices: Device or resource busy\nreconfigured 0 devices\n${hint}`,
+    );
+    expect(m.ops.length).toBe(ops);
+    expect((await run(m, 'cat /proc/meminfo')).stdout).toBe(meminfo);
+    // the ways out the hint names
+    const off = guest({ autoOnline: 'offline' });
+    await run(off, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    await run(off, 'daxctl reconfigure-device --mode=system-ram dax0.0');
+    expect((await run(off, 'daxctl offline-memory dax0.0')).rc).toBe(0);
+    expect(await run(off, 'daxctl reconfigure-device --mode=devdax dax0.0')).toMatchObject({ rc: 0, stderr: 'reconfigured 1 device\n' });
+    const f = await run(m, 'daxctl reconfigure-device --mode=devdax -f dax0.0');
+    expect(f.rc).toBe(0);
+    expect(JSON.parse(f.stdout)[0].mode).toBe('devdax');
+    expect(f.stderr).not.toContain('hint');
+  });
 });
 
 describe("7.3's auto_online_blocks=online", () => {
