@@ -350,6 +350,23 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     expect(daxsim(dir, ['gup-test', '--gup=sideways', '-f', '/dev/dax0.0']).status).toBe(129);
   });
 
+  it("gup_test killed in its prefault names the signal, si_addr, the device offset and the failing fault's kernel lines; a poisoned page does not kill it (a store consumes no poison)", () => {
+    const dir = withDevice();
+    // 8 GiB mapped over a 4 GiB device: the store past its end faults with VM_FAULT_SIGBUS
+    const r = daxsim(dir, ['gup-test', '-f', '/dev/dax0.0', '-m', '8192', '-S', '-a', '-n', '512']);
+    expect(r.status).toBe(128 + 7);
+    expect(r.stderr).toMatch(
+      /^gup_test: killed by SIGBUS \(BUS_ADRERR\) at 0x7f00ffe00000: its store to offset 0xffe00000 of \/dev\/dax0\.0 \(past the 4292870144 bytes of dax0\.0: dax_pgoff_to_phys\(\) finds no range, VM_FAULT_SIGBUS\)\n/,
+    );
+    expect(r.stderr).toMatch(/\nkernel: \[ *\d+\.\d{6}\] device_dax dax0\.0: pgoff_to_phys\(0xffe00\) failed\n?$/);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('kernel: '))).toHaveLength(2);
+    // poison-ref: after MADV_HWPOISON or a media error, stores to the poisoned page succeed on 6.1 and 7.3
+    expect(daxsim(dir, ['poison', 'dax0.0', '--offset', '3M']).status).toBe(0);
+    const ok = daxsim(dir, ['gup-test', '-f', '/dev/dax0.0', '-m', '64', '-S', '-a', '-n', '512']);
+    expect([ok.status, ok.stderr]).toEqual([0, '']);
+    expect(ok.stdout).toContain('ok 1 ioctl status 0');
+  });
+
   it('poisons the media at a byte: it stays bad across commands, and the process that later reads it gets BUS_MCEERR_AR for the whole 2 MiB', () => {
     const dir = withDevice();
     // no process maps the unit: memory_failure() finds no mapping ("Failed"), the location stays bad
