@@ -300,3 +300,23 @@ describe("create-namespace's error() paths (ndctl-ref flow 2, bad inputs)", () =
     });
   });
 });
+
+describe('ndctl clear-errors on QEMU\'s NVDIMM (ndctl v81 namespace_clear_bb(); no ARS on the bus)', () => {
+  it('fails in namespace_wait_scrub() with EOPNOTSUPP (rc 161), disables and clears nothing; an unknown namespace is ENXIO (rc 250); no namespace is a usage error', async () => {
+    const m = guest();
+    await run(m, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    const ops = m.ops.length;
+    const before = (await run(m, 'ndctl list -N')).stdout;
+    const r = await run(m, 'ndctl clear-errors namespace0.0');
+    expect(r.rc).toBe(256 - 95);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^ {2}Error: namespace0\.0: Unable to determine scrub state: Operation not supported\n\nerror clearing namespaces: Operation not supported\ncleared 0 namespaces\ndaxsim: hint: QEMU's NVDIMM has no address range scrub/,
+    );
+    expect(m.ops.length).toBe(ops);
+    expect((await run(m, 'ndctl list -N')).stdout).toBe(before);
+    expect(await run(m, 'ndctl clear-errors namespace9.9')).toEqual({ rc: 250, stdout: '', stderr: 'error clearing namespaces: No such device or address\ncleared 0 namespaces\n' });
+    expect(await run(m, 'ndctl clear-errors all -r region7')).toEqual({ rc: 0, stdout: '', stderr: 'cleared 0 namespaces\n' });
+    expect((await run(m, 'ndctl clear-errors')).rc).toBe(129);
+  });
+});
