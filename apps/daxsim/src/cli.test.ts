@@ -352,6 +352,23 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
     expect(daxsim(dir, ['gup-test', '--gup=sideways', '-f', '/dev/dax0.0']).status).toBe(129);
   });
 
+  it("gup_test killed in its prefault names the signal, si_addr, the device offset and the failing fault's kernel lines; a poisoned page does not kill it (a store consumes no poison)", () => {
+    const dir = withDevice();
+    // 8 GiB mapped over a 4 GiB device: the store past its end faults with VM_FAULT_SIGBUS
+    const r = daxsim(dir, ['gup-test', '-f', '/dev/dax0.0', '-m', '8192', '-S', '-a', '-n', '512']);
+    expect(r.status).toBe(128 + 7);
+    expect(r.stderr).toMatch(
+      /^gup_test: killed by SIGBUS \(BUS_ADRERR\) at 0x7f00ffe00000: its store to offset 0xffe00000 of \/dev\/dax0\.0 \(past the 4292870144 bytes of dax0\.0: dax_pgoff_to_phys\(\) finds no range, VM_FAULT_SIGBUS\)\n/,
+    );
+    expect(r.stderr).toMatch(/\nkernel: \[ *\d+\.\d{6}\] device_dax dax0\.0: pgoff_to_phys\(0xffe00\) failed\n?$/);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('kernel: '))).toHaveLength(2);
+    // poison-ref: after MADV_HWPOISON or a media error, stores to the poisoned page succeed on 6.1 and 7.3
+    expect(daxsim(dir, ['poison', 'dax0.0', '--offset', '3M']).status).toBe(0);
+    const ok = daxsim(dir, ['gup-test', '-f', '/dev/dax0.0', '-m', '64', '-S', '-a', '-n', '512']);
+    expect([ok.status, ok.stderr]).toEqual([0, '']);
+    expect(ok.stdout).toContain('ok 1 ioctl status 0');
+  });
+
   it('poisons the media at a byte: it stays bad across commands, and the process that later reads it gets BUS_MCEERR_AR for the whole 2 MiB', () => {
     const dir = withDevice();
     // no process maps the unit: memory_failure() finds no mapping ("Failed"), the location stays bad
@@ -371,10 +388,26 @@ describe('gup-test, poison, layout, dmesg, stat, plan, run', () => {
   it('draws the vmemmap of a 1G device: one head frame and one shared tail frame', () => {
     const dir = withDevice('1G');
     const r = daxsim(dir, ['layout', 'dax0.0']);
-    expect(r.status).toBe(0);
+    expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/page 1 .*shared by \d+ vmemmap pages/);
     expect(r.stdout).toContain('vmemmap pages 2..4095 (4094)');
     expect(daxsim(dir, ['layout', 'dax7.0']).status).toBe(256 - 6);
+  });
+
+  it("numbers layout pages from the device's first pfn (after the info block), and draws a pre-series 2 MiB extent on its PMD-mapped vmemmap", () => {
+    const dir = scratch();
+    daxsim(dir, ['machine', 'create', '--ram', '4G', '--pmem', '4G', '--generation', 'pre-series']);
+    expect(daxsim(dir, ['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax', '-M', 'mem', '-a', '2M']).status).toBe(0);
+    const r = daxsim(dir, ['layout', 'dax0.0']);
+    expect(r.status, r.stderr).toBe(0);
+    // dax0.0 starts at 0x140200000 (the pmem at 0x140000000, then the 2 MiB of info block and padding), as the real kernel's
+    expect(r.stdout).toContain('dax0.0: 2 MiB extent 0 of 2047, in base pages (order 0), struct pages of pfns 0x140200-0x1403ff');
+    expect(r.stdout).toContain("page 0 is the device's first pfn 0x140200; its pgmap's memmap starts 512 pfns earlier, at 0x140000");
+    expect(r.stdout).toMatch(/vmemmap PMD-mapped: these vmemmap pages lie in 2 MiB blocks mapped by pmd entries/);
+    expect(r.stdout.match(/page \d ─────▶ pfn 0x[0-9a-f]+ \[pmd\] {2}base pages/g)).toHaveLength(8);
+    const bad = daxsim(dir, ['layout', 'dax0.0', '--page', '2047']);
+    expect(bad.status).toBe(256 - 22);
+    expect(bad.stderr).toContain('page 2047 is not a 2M extent of dax0.0 (0..2046');
   });
 
   it("draws shared-tail as vmemmap_dedup.rst v7 does: page 0 its own, pages 1-7 on the zone's read-only shared tail", () => {

@@ -83,29 +83,56 @@ export function namespaceJson(m: Machine, ns: Namespace, opts: { human: boolean;
 }
 
 /** ndctl's region object (region_to_json). */
-export function pmemRegionJson(r: PmemRegion, opts: { human: boolean; mappings?: boolean; verbose?: boolean }): Record<string, unknown> {
+/** The sector sizes a BTT supports (btt_lbasize_supported, drivers/nvdimm/btt_devs.c): the region's "sector" capability. */
+const BTT_SECTOR_SIZES = [512, 520, 528, 4096, 4104, 4160, 4224];
+
+/**
+ * ndctl list -C (util_region_capabilities_to_json()): the modes the region's
+ * seeds offer, from their sysfs: the BTT seed's supported_sector_sizes, the
+ * pfn and dax seeds' supported_alignments (nd_pfn_supported_alignments():
+ * PAGE_SIZE, and PMD and PUD sizes where the arch maps them). Measured on
+ * QEMU x86-64 (7.3): 4096, 2097152, 1073741824.
+ */
+export function regionCapabilitiesJson(alignments: readonly number[]): Record<string, unknown>[] {
+  return [
+    { mode: 'sector', sector_sizes: BTT_SECTOR_SIZES },
+    { mode: 'fsdax', alignments: [...alignments] },
+    { mode: 'devdax', alignments: [...alignments] },
+  ];
+}
+
+export function pmemRegionJson(
+  r: PmemRegion,
+  opts: { human: boolean; mappings?: boolean; verbose?: boolean; capabilities?: readonly number[] },
+): Record<string, unknown> {
   const o: Record<string, unknown> = {
     dev: `region${r.id}`,
     size: sz(r.size, opts.human),
-    align: REGION_ALIGN,
+    align: sz(REGION_ALIGN, opts.human), // -u prints it human too (measured: ndctl list -R -u)
     available_size: sz(availableSize(r), opts.human),
     max_available_extent: sz(maxAvailableExtent(r), opts.human),
     type: 'pmem',
   };
   // a labelled region has an interleave set (its cookie); QEMU's label-less one none (measured)
   if (r.nstype === 'pmem') o['iset_id'] = opts.human ? `0x${regionSetCookie(r).toString(16)}` : regionSetCookie(r); // a u64: json-c prints every digit
-  // with dimms listed too: the region's mapping of each DIMM (QEMU: one DIMM, the whole region)
-  if (opts.mappings) o['mappings'] = [{ dimm: `nmem${r.id}`, offset: 0, length: sz(r.size, opts.human), position: 0 }];
+  // -v: numa_node and target_node come before the mappings (measured: ndctl list -N -vv)
   if (opts.verbose) {
     o['numa_node'] = r.nid;
     o['target_node'] = r.nid;
   }
+  // with dimms listed too: the region's mapping of each DIMM (QEMU: one DIMM, the whole region)
+  if (opts.mappings) o['mappings'] = [{ dimm: `nmem${r.id}`, offset: 0, length: sz(r.size, opts.human), position: 0 }];
+  if (opts.capabilities) o['capabilities'] = regionCapabilitiesJson(opts.capabilities);
   // QEMU's NFIT gives no platform capabilities: ndctl prints "unknown"
   o['persistence_domain'] = 'unknown';
   return o;
 }
 
-/** ndctl's dimm object (util_dimm_to_json()) for a QEMU NVDIMM. */
+/**
+ * ndctl's dimm object (util_dimm_to_json()) for a QEMU NVDIMM. -H and -F add
+ * nothing: QEMU's NVDIMM answers no health (SMART) or firmware-info DSM, and
+ * ndctl leaves the keys out (measured: ndctl list -D -H, -vvv).
+ */
 export function dimmJson(d: NdDimm): Record<string, unknown> {
   return { dev: d.dev, id: d.id, handle: d.handle, phys_id: d.physId };
 }

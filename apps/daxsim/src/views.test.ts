@@ -120,6 +120,38 @@ describe('in-use refusals (ndctl-ref flow 4: system-ram memory online)', () => {
     expect(await run(m, 'ndctl disable-namespace namespace0.0')).toMatchObject({ rc: 0, stderr: 'disabled 1 namespace\n' });
     expect((await run(m, 'ls /sys/devices/system/memory')).stdout.split('\n').filter((n) => n.startsWith('memory')).length).toBe(32);
   });
+
+  it("reconfigure-device --mode=devdax with memory online: daxctl's rc 240 and lines (with -v its reasons), then daxsim's hint naming offline-memory and -f; nothing changes; each way out works", async () => {
+    const m = guest({ autoOnline: 'offline' });
+    await run(m, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    await run(m, 'daxctl reconfigure-device --mode=system-ram dax0.0');
+    const ops = m.ops.length;
+    const meminfo = (await run(m, 'cat /proc/meminfo')).stdout;
+    const hint =
+      "daxsim: hint: dax0.0 has 127 of 127 memory blocks online: run 'daxctl offline-memory dax0.0' first, or 'daxctl reconfigure-device --mode=devdax -f dax0.0' to offline them as part of it (either fails with EBUSY if a block cannot go offline)\n";
+    // kmem-ref results-6.1: rc 240, `error reconfiguring devices: Device or resource busy` / `reconfigured 0 devices`
+    expect(await run(m, 'daxctl reconfigure-device --mode=devdax dax0.0')).toEqual({
+      rc: 240,
+      stdout: '',
+      stderr: `error reconfiguring devices: Device or resource busy\nreconfigured 0 devices\n${hint}`,
+    });
+    // disable_system_ram_device() with param.verbose (daxctl/device.c, v81)
+    expect((await run(m, 'daxctl reconfigure-device --mode=devdax -v dax0.0')).stderr).toBe(
+      `dax0.0: found 127 memory sections online\ndax0.0: refusing to change modes\nerror reconfiguring devices: Device or resource busy\nreconfigured 0 devices\n${hint}`,
+    );
+    expect(m.ops.length).toBe(ops);
+    expect((await run(m, 'cat /proc/meminfo')).stdout).toBe(meminfo);
+    // the ways out the hint names
+    const off = guest({ autoOnline: 'offline' });
+    await run(off, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    await run(off, 'daxctl reconfigure-device --mode=system-ram dax0.0');
+    expect((await run(off, 'daxctl offline-memory dax0.0')).rc).toBe(0);
+    expect(await run(off, 'daxctl reconfigure-device --mode=devdax dax0.0')).toMatchObject({ rc: 0, stderr: 'reconfigured 1 device\n' });
+    const f = await run(m, 'daxctl reconfigure-device --mode=devdax -f dax0.0');
+    expect(f.rc).toBe(0);
+    expect(JSON.parse(f.stdout)[0].mode).toBe('devdax');
+    expect(f.stderr).not.toContain('hint');
+  });
 });
 
 describe("7.3's auto_online_blocks=online", () => {
@@ -187,6 +219,33 @@ describe('ndctl list filters and kinds (ndctl-ref flow 1)', () => {
     expect(Object.keys(rv.regions[0])).toEqual(['dev', 'size', 'align', 'available_size', 'max_available_extent', 'type', 'numa_node', 'target_node', 'persistence_domain', 'namespaces']);
     expect(Object.keys(JSON.parse((await run(m, 'ndctl list -D -v')).stdout))).toEqual(['dimms', 'namespaces']);
   });
+
+  it("-vv lists the bus with its DIMMs, regions (numa_node before mappings) and namespaces; -vvv adds the region's capabilities; -H and -F add nothing for QEMU's NVDIMM", async () => {
+    const m = guest();
+    const dimm = { dev: 'nmem0', id: '8680-56341200', handle: 1, phys_id: 0 };
+    const ns = { dev: 'namespace0.0', mode: 'raw', size: 17179869184, sector_size: 512, blockdev: 'pmem0', numa_node: 0, target_node: 0 };
+    const mappings = [{ dimm: 'nmem0', offset: 0, length: 17179869184, position: 0 }];
+    const region = { dev: 'region0', size: 17179869184, align: 16777216, available_size: 0, max_available_extent: 0, type: 'pmem', numa_node: 0, target_node: 0, mappings };
+    // ndctl-ref flow 1, [S8] and [S9], key order included
+    const vv = (await run(m, 'ndctl list -N -vv')).stdout;
+    expect(vv).toBe(jsonC([{ provider: 'ACPI.NFIT', dev: 'ndbus0', dimms: [dimm], regions: [{ ...region, persistence_domain: 'unknown', namespaces: [ns] }] }]) + '\n');
+    const capabilities = [
+      { mode: 'sector', sector_sizes: [512, 520, 528, 4096, 4104, 4160, 4224] },
+      { mode: 'fsdax', alignments: [4096, 2097152, 1073741824] },
+      { mode: 'devdax', alignments: [4096, 2097152, 1073741824] },
+    ];
+    const vvv = (await run(m, 'ndctl list -N -vvv')).stdout;
+    expect(vvv).toBe(jsonC([{ provider: 'ACPI.NFIT', dev: 'ndbus0', dimms: [dimm], regions: [{ ...region, capabilities, persistence_domain: 'unknown', namespaces: [ns] }] }]) + '\n');
+    // -C alone: the region's capabilities; on arm64-4k no PUD mapping, so no 1 GiB alignment
+    expect(JSON.parse((await run(m, 'ndctl list -R -C')).stdout)[0].capabilities).toEqual(capabilities);
+    const arm = guest({ arch: 'arm64-4k' });
+    expect(JSON.parse((await run(arm, 'ndctl list -R -C')).stdout)[0].capabilities[2]).toEqual({ mode: 'devdax', alignments: [4096, 2097152] });
+    // [S14]: -D -H prints the DIMM as -D does; -F and -M add no key either
+    for (const f of ['-D -H', '-D -F', '-D -H -F']) expect((await run(m, `ndctl list ${f}`)).stdout).toBe(jsonC([dimm]) + '\n');
+    expect(await run(m, 'ndctl list -N -M')).toEqual(await run(m, 'ndctl list -N'));
+    // [S11]: -u prints the region's align human too
+    expect(JSON.parse((await run(m, 'ndctl list -R -u')).stdout).align).toBe('16.00 MiB (16.78 MB)');
+  });
 });
 
 describe('ndctl create-namespace options (ndctl-ref flow 3, a labelled NVDIMM)', () => {
@@ -239,5 +298,25 @@ describe("create-namespace's error() paths (ndctl-ref flow 2, bad inputs)", () =
       stdout: '',
       stderr: '  Error: namespace0.0 is active, specify --force for re-configuration\n\nfailed to reconfigure namespace: Device or resource busy\n',
     });
+  });
+});
+
+describe('ndctl clear-errors on QEMU\'s NVDIMM (ndctl v81 namespace_clear_bb(); no ARS on the bus)', () => {
+  it('fails in namespace_wait_scrub() with EOPNOTSUPP (rc 161), disables and clears nothing; an unknown namespace is ENXIO (rc 250); no namespace is a usage error', async () => {
+    const m = guest();
+    await run(m, 'ndctl create-namespace -f -e namespace0.0 -m devdax -a 2M -M mem');
+    const ops = m.ops.length;
+    const before = (await run(m, 'ndctl list -N')).stdout;
+    const r = await run(m, 'ndctl clear-errors namespace0.0');
+    expect(r.rc).toBe(256 - 95);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^ {2}Error: namespace0\.0: Unable to determine scrub state: Operation not supported\n\nerror clearing namespaces: Operation not supported\ncleared 0 namespaces\ndaxsim: hint: QEMU's NVDIMM has no address range scrub/,
+    );
+    expect(m.ops.length).toBe(ops);
+    expect((await run(m, 'ndctl list -N')).stdout).toBe(before);
+    expect(await run(m, 'ndctl clear-errors namespace9.9')).toEqual({ rc: 250, stdout: '', stderr: 'error clearing namespaces: No such device or address\ncleared 0 namespaces\n' });
+    expect(await run(m, 'ndctl clear-errors all -r region7')).toEqual({ rc: 0, stdout: '', stderr: 'cleared 0 namespaces\n' });
+    expect((await run(m, 'ndctl clear-errors')).rc).toBe(129);
   });
 });

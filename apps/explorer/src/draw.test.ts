@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ONE_BY_ONE, boxes } from './draw.js';
 import { SZ_1G } from '@daxsim/mm';
 
-function layout(align: number, generation: string, page: number) {
+function layout(align: number, generation: string, page: number, map: 'mem' | 'dev' = 'mem') {
   const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 4 * SZ_1G, labels: false }], softReserved: [], generation });
-  ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map: 'mem', force: true });
+  ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align, map, force: true });
   return vmemmapLayout(m, 'dax0.0', page);
 }
 
@@ -23,8 +23,17 @@ describe('the boxes of the vmemmap drawing', () => {
     expect(b.frames[1]).toMatchObject({ writable: false, sharedTail: { nid: 0, order: 9 }, users: 7 * 2048 });
   });
 
-  it('compound 1G: 4096 vmemmap pages of their own collapse into runs of consecutive frames, one box per leaf table', () => {
+  it('compound 1G: a drawing is one 2 MiB extent, eight vmemmap pages each on a frame of its own', () => {
     const l = layout(SZ_1G, 'compound', 0);
+    expect([l.unit, l.pages.length]).toEqual(['2M extent', 8]);
+    const b = boxes(l);
+    expect(b.pages.map((p) => [p.first, p.last])).toEqual([[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7]]);
+    expect(b.frames.every((f) => f.users === 1)).toBe(true);
+  });
+
+  it('tail-reuse 1G with the memmap on the device (no reuse with an altmap): 4096 vmemmap pages of their own collapse into runs of consecutive frames, one box per leaf table', () => {
+    const l = layout(SZ_1G, 'tail-reuse', 0, 'dev');
+    expect(l.unit).toBe('compound page');
     expect(l.pages.length).toBeGreaterThan(ONE_BY_ONE);
     const b = boxes(l);
     expect(b.pages.reduce((n, p) => n + p.pages.length, 0)).toBe(4096);

@@ -128,9 +128,15 @@ export interface DeviceReport {
   readonly cost: MemmapCost & { device: string };
   readonly planned: MemmapCost;
   readonly devSize: number;
+  /** The device's first pfn (dax_pgoff_to_phys(dev, 0)): page 0 of the drawings. */
   readonly firstPfn: number;
   readonly compoundPages: number;
   readonly order: number;
+  /** What a drawing shows (vmemmapLayout().unit): a compound page, or a 2 MiB extent where the generation shares no vmemmap. */
+  readonly unit: VmemmapLayout['unit'];
+  /** Pfns per drawing, and how many drawings the device has. */
+  readonly unitPfns: number;
+  readonly units: number;
   readonly materialisedFrames: number;
   readonly buildMs: number;
   readonly cli: string[];
@@ -239,6 +245,9 @@ export class Engine {
       firstPfn: layout.headPfn,
       compoundPages: layout.compoundPages,
       order: layout.order,
+      unit: layout.unit,
+      unitPfns: layout.unitPfns,
+      units: layout.units,
       materialisedFrames: m.k.mem.materialisedFrames,
       buildMs: Math.round(performance.now() - t0),
       cli: cliCommands(spec),
@@ -335,9 +344,9 @@ export class Engine {
     return Math.floor(daxPgoffToPhys(m.daxDevice('dax0.0'), Math.floor(offset / ps), ps) / ps);
   }
 
-  /** The compound page (as the drawings count them, from pfn_first) that holds `pfn`. */
+  /** The drawing (as vmemmapLayout() counts them, from the device's first pfn) that holds `pfn`. */
   private pageOf(pfn: number): number {
-    return Math.floor((pfn - this.report_!.firstPfn) / 2 ** this.report_!.order);
+    return Math.floor((pfn - this.report_!.firstPfn) / this.report_!.unitPfns);
   }
 
   /**

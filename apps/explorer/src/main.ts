@@ -205,15 +205,18 @@ function countsTable(r: DeviceReport, l: VmemmapLayout | null): HTMLElement {
 }
 
 function pagePicker(r: DeviceReport): HTMLElement {
-  const input = h('input', { type: 'number', min: 0, max: r.compoundPages - 1, value: state.page, 'data-testid': 'input-page', size: 8 });
-  const go = (p: number) => setState({ page: Math.max(0, Math.min(r.compoundPages - 1, p)), pfn: -1 });
+  const input = h('input', { type: 'number', min: 0, max: r.units - 1, value: state.page, 'data-testid': 'input-page', size: 8 });
+  const go = (p: number) => setState({ page: Math.max(0, Math.min(r.units - 1, p)), pfn: -1 });
   const prev = h('button', { type: 'button' }, '◀');
   const next = h('button', { type: 'button' }, '▶');
   prev.addEventListener('click', () => go(state.page - 1));
   next.addEventListener('click', () => go(state.page + 1));
   input.addEventListener('change', () => go(Number(input.value)));
-  const unit = r.order ? `compound page (order ${r.order}, ${bytes(2 ** r.order * archByName(r.spec.arch)!.pageSize)})` : 'page';
-  return h('div', { class: 'picker' }, `${unit} `, prev, input, next, ` of ${r.compoundPages.toLocaleString('en')}`);
+  const unit =
+    r.unit === 'compound page'
+      ? `compound page (order ${r.order}, ${bytes(2 ** r.order * archByName(r.spec.arch)!.pageSize)})`
+      : `2 MiB extent (${r.order ? `of compound pages of order ${r.order}` : 'base pages'}; this generation shares no vmemmap)`;
+  return h('div', { class: 'picker' }, `${unit} `, prev, input, next, ` of ${r.units.toLocaleString('en')}, from the device's first pfn ${hex(r.firstPfn)}`);
 }
 
 async function drawing(r: DeviceReport, page: number, into: HTMLElement, extraMarks: Marks = marks): Promise<VmemmapLayout> {
@@ -221,7 +224,7 @@ async function drawing(r: DeviceReport, page: number, into: HTMLElement, extraMa
   const caption = h(
     'p',
     { class: 'caption', 'data-testid': 'layout-caption' },
-    `${l.device}, ${l.generation}: compound page ${l.page}, head pfn ${hex(l.headPfn)}; its `,
+    `${l.device}, ${l.generation}: ${l.unit} ${l.page}, first pfn ${hex(l.headPfn)}; its `,
     num('layout-pages', l.pages.length),
     ' vmemmap pages map ',
     num('layout-frames', new Set(l.pages.map((p) => p.frame)).size),
@@ -331,7 +334,7 @@ async function renderPlan(section: HTMLElement): Promise<void> {
 async function renderDevice(section: HTMLElement): Promise<void> {
   section.append(deviceForm());
   const r = await ensureDevice(section);
-  const page = Math.min(state.page, r.compoundPages - 1);
+  const page = Math.min(state.page, r.units - 1);
   const left = h('div', { class: 'side' });
   const right = h('div', { class: 'draw' });
   section.append(pagePicker(r), h('div', { class: 'split' }, right, left));
@@ -381,7 +384,7 @@ function fields(v: StructPageView, prefix: string, pick: (pfn: number) => void):
 async function renderInspect(section: HTMLElement): Promise<void> {
   section.append(deviceForm());
   const r = await ensureDevice(section);
-  const pfn = state.pfn >= 0 ? state.pfn : r.firstPfn + state.page * 2 ** r.order;
+  const pfn = state.pfn >= 0 ? state.pfn : r.firstPfn + state.page * r.unitPfns;
   const input = h('input', { value: hex(pfn), size: 12, 'data-testid': 'input-pfn' });
   const form = h('form', { class: 'pfn-form' }, h('label', {}, 'pfn ', input), h('button', { type: 'submit' }, 'Inspect'));
   form.addEventListener('submit', (e) => {

@@ -207,6 +207,8 @@ export interface GupTestEnv {
   gupTestAvailable?: boolean;
   /** Print the host's JavaScript time in the Time line instead of the modelled kernel's (daxsim gup-test --host-time). */
   hostTime?: boolean;
+  /** Called before each fault the prefault loop takes (so a caller can tell the failing fault's kernel lines). */
+  beforeFault?(addr: number): void;
 }
 
 export interface GupTestRepeat {
@@ -231,6 +233,8 @@ export interface GupTestResult {
   repeats: GupTestRepeat[];
   /** Set when the prefault loop took a signal (the process died). */
   signal?: string;
+  /** With `signal`: the address of the access that raised it (the signal's si_addr). */
+  faultAddr?: number;
 }
 
 
@@ -239,7 +243,7 @@ export interface GupTestResult {
  * (p[0] = 0 every PAGE_SIZE for a write), faulting where the entry is missing
  * or read-only. Returns 0, or the vm_fault_t error that would kill it.
  */
-export function userTouch(mm: MmStruct, addr: number, size: number, write: boolean): number {
+export function userTouch(mm: MmStruct, addr: number, size: number, write: boolean, fault?: { addr: number; before?: (addr: number) => void }): number {
   const pt = mm.pgd;
   const end = addr + size;
   for (let a = addr; a < end; ) {
@@ -249,6 +253,10 @@ export function userTouch(mm: MmStruct, addr: number, size: number, write: boole
       const leaf = pt.levelSize(level);
       a = a - (a % leaf) + leaf; // the rest of this leaf needs no fault
       continue;
+    }
+    if (fault) {
+      fault.addr = a;
+      fault.before?.(a);
     }
     const vma = mm.findVma(a);
     if (vma === undefined) return -EFAULT; // SIGSEGV
@@ -283,10 +291,10 @@ export function gupTestMain(env: GupTestEnv, argv: readonly string[]): GupTestRe
     if (planned !== run) text += `# Planned tests != run tests (${planned} != ${run})\n`;
     text += `# Totals: pass:${counts.pass} fail:${counts.fail} xfail:${counts.xfail} xpass:${counts.xpass} skip:${counts.skip} error:${counts.error}\n`;
   };
-  const result = (options: GupTestOptions | null, exitCode: number, addr: number, repeats: GupTestRepeat[], signal?: string): GupTestResult => {
+  const result = (options: GupTestOptions | null, exitCode: number, addr: number, repeats: GupTestRepeat[], signal?: string, faultAddr?: number): GupTestResult => {
     const lines = text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
-    return { text, lines, exitCode, options, addr, repeats, ...(signal !== undefined ? { signal } : {}) };
+    return { text, lines, exitCode, options, addr, repeats, ...(signal !== undefined ? { signal } : {}), ...(faultAddr !== undefined ? { faultAddr } : {}) };
   };
   const failMsg = (m: string, options: GupTestOptions | null): GupTestResult => {
     text += `Bail out! ${m}`; // ksft_exit_fail_msg()
@@ -323,10 +331,11 @@ export function gupTestMain(env: GupTestEnv, argv: readonly string[]): GupTestRe
   // madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE) has no effect on a device-dax mapping; ignored.
 
   // Fault it in from user space: p[0] = 0 every page.
-  const touched = userTouch(env.mm, addr, o.size, true);
+  const at = { addr, ...(env.beforeFault ? { before: env.beforeFault } : {}) };
+  const touched = userTouch(env.mm, addr, o.size, true, at);
   if (touched !== 0) {
     const segv = touched === -EFAULT;
-    return result(o, 128 + (segv ? 11 : 7), addr, [], segv ? 'SIGSEGV' : 'SIGBUS');
+    return result(o, 128 + (segv ? 11 : 7), addr, [], segv ? 'SIGSEGV' : 'SIGBUS', at.addr);
   }
 
   const repeats: GupTestRepeat[] = [];

@@ -128,6 +128,7 @@ describe('gup_test userspace', () => {
     const vma = f.mmap(32 * SZ_1M);
     const segv = run(f, vma.start, ['-m', '64', '-n', '512', '-S', '-a']);
     expect(segv.signal).toBe('SIGSEGV'); // the prefault ran past the mapping
+    expect(segv.faultAddr).toBe(vma.start + 32 * SZ_1M); // si_addr: the first byte past it
     const ok = run(f, vma.start, ['-m', '32', '-n', '512', '-S', '-a', '-r', '2']);
     expect(ok.lines).toHaveLength(6);
     expect(ok.lines[0]).toBe('TAP version 13');

@@ -1,5 +1,6 @@
-import { pfnFirst, pgmapGeneration, pgmapVmemmapShift } from '@daxsim/memremap';
-import { EINVAL, ENXIO, KernelError, entryPfn, entryPresent, entryWrite, structPagesPerPage } from '@daxsim/mm';
+import { daxPgoffToPhys } from '@daxsim/device-dax';
+import { pfnFirst, pfnLen, pgmapGeneration, pgmapVmemmapShift } from '@daxsim/memremap';
+import { EINVAL, ENXIO, KernelError, SZ_2M, VMEMMAP, entryPfn, entryPresent, entryWrite, structPagesPerPage } from '@daxsim/mm';
 import { type SharedTail, sharedTails } from '@daxsim/sparse-vmemmap';
 import type { Machine } from './machine.js';
 
@@ -15,6 +16,8 @@ export interface VmemmapPageView {
   readonly frame: number;
   /** Name of the level of the leaf entry ('pte', or 'pmd' for a PMD block). */
   readonly level: string;
+  /** Bytes the leaf entry maps: a page for a PTE, a whole vmemmap block for a PMD (vmemmap_populate_hugepages()). */
+  readonly leafBytes: number;
   /** Whether the leaf entry allows writes (a read-only shared tail does not). */
   readonly writable: boolean;
   /** The frame of the page table holding the leaf entry. */
@@ -27,21 +30,39 @@ export interface VmemmapPageView {
   readonly sharedTail: SharedTail | null;
 }
 
-/** A device's vmemmap: the compound page asked for, page by page, and the whole device summarised. */
+/** A device's vmemmap: the unit asked for (a compound page or a 2 MiB extent), page by page, and the whole pgmap summarised. */
 export interface VmemmapLayout {
   readonly device: string;
   readonly generation: string;
   readonly arch: string;
   /** Compound order (vmemmap_shift); 0 when the device has base pages. */
   readonly order: number;
-  /** The compound page drawn, counted from the device's first one. */
+  /**
+   * What `page` counts: the device's compound pages when the generation
+   * shares tail vmemmap pages, else 2 MiB extents (pre-series and compound
+   * keep a vmemmap page per 64 struct pages, so one compound page draws as
+   * 1 or 4096 pages; an extent draws as 8 on x86-64).
+   */
+  readonly unit: 'compound page' | '2M extent';
+  /** Pfns per unit. */
+  readonly unitPfns: number;
+  /** The unit drawn, counted from the device's own first pfn (dax_pgoff_to_phys(dev, 0)). */
   readonly page: number;
-  /** Compound pages in the device's first range. */
+  /** Units in the device. */
+  readonly units: number;
+  /** Compound pages in the device. */
   readonly compoundPages: number;
+  /** Compound pages in the pgmap (pfn_len() over its ranges): more than the device's when the info block is in the pgmap. */
+  readonly pgmapCompoundPages: number;
+  /** The unit's first pfn (the head of its compound page when the unit is one). */
   readonly headPfn: number;
+  /** The device's first pfn: where its data, and page 0, begin. */
+  readonly devFirstPfn: number;
+  /** The pgmap's first pfn with a struct page (pfn_first()): before devFirstPfn when the namespace's info block is in the pgmap (--map=mem). */
+  readonly pgmapFirstPfn: number;
   readonly structPagesPerPage: number;
   readonly pages: readonly VmemmapPageView[];
-  /** The device's vmemmap pages with a mapping. */
+  /** The vmemmap pages of the device's pgmap (all its ranges, from pgmapFirstPfn's section on) with a mapping. */
   readonly vmemmapPages: number;
   /** Distinct frames they map. */
   readonly frames: number;
@@ -90,50 +111,66 @@ function distinct(sorted: Float64Array, n: number): { values: number; repeated: 
   return { values, repeated, repeatedUses };
 }
 
+/** The extent drawn for generations without tail sharing: 2 MiB, what vmemmap_dedup.rst draws for a HugeTLB page. */
+const EXTENT_BYTES = SZ_2M;
+
 /**
  * A device's vmemmap as Documentation/mm/vmemmap_dedup.rst draws it, as data:
- * for compound page `page`, each vmemmap page, the frame its entry maps, the
- * table that entry lives in, and how many vmemmap pages (and upper-level
- * entries) of the device share that frame (and that table). Read back from
- * init_mm's page tables by walking them, as the kernel's ptdump would.
+ * for unit `page` of the device (a compound page, or a 2 MiB extent where
+ * the generation shares nothing), each vmemmap page, the frame its entry
+ * maps, the table that entry lives in, and how many vmemmap pages (and
+ * upper-level entries) of the device share that frame (and that table).
+ * Units are counted from the device's own first pfn, as dax_pgoff_to_phys()
+ * counts file offsets. Read back from init_mm's page tables by walking
+ * them, as the kernel's ptdump would; the whole pgmap summarised.
  */
 export function vmemmapLayout(m: Machine, devName: string, page: number): VmemmapLayout {
   const dev = m.daxDevice(devName);
   if (!dev.bound || !dev.pgmap) throw new KernelError(ENXIO, `layout: ${devName} is not enabled (no memmap to read)`);
   const k = m.k;
   const arch = m.arch;
+  const ps = arch.pageSize;
   const pgmap = dev.pgmap;
   const shift = pgmapVmemmapShift(k, pgmap);
   const nr = 2 ** shift;
+  const generation = pgmapGeneration(k, pgmap);
   const spp = structPagesPerPage(arch);
-  const first = pfnFirst(k, pgmap, 0);
-  const endPfn = Math.floor((pgmap.ranges[0]!.end + 1) / arch.pageSize);
-  const compoundPages = Math.floor((endPfn - first) / nr);
-  if (!Number.isInteger(page) || page < 0 || page >= compoundPages)
-    throw new KernelError(EINVAL, `layout: page ${page} is not a compound page of ${devName}'s first range (0..${compoundPages - 1})`);
+  const pgmapFirst = pfnFirst(k, pgmap, 0);
+  let devPages = 0;
+  for (const r of dev.ranges) devPages += (r.end - r.start + 1) / ps;
+  const unit = VMEMMAP[generation].dedup ? 'compound page' : '2M extent';
+  const unitPfns = unit === 'compound page' ? nr : Math.max(1, EXTENT_BYTES / ps);
+  const units = Math.floor(devPages / unitPfns);
+  if (!Number.isInteger(page) || page < 0 || page >= units)
+    throw new KernelError(EINVAL, `layout: page ${page} is not a ${unit} of ${devName} (0..${units - 1}, counted from its first pfn)`);
+  // dax_pgoff_to_phys(): unit `page` starts at file page page * unitPfns
+  const phys = daxPgoffToPhys(dev, page * unitPfns, unitPfns * ps);
+  if (phys < 0) throw new KernelError(EINVAL, `layout: ${unit} ${page} of ${devName} straddles two of its ranges`);
+  const headPfn = phys / ps;
+  const devFirstPfn = daxPgoffToPhys(dev, 0, ps) / ps;
 
   const mmu = k.mmu;
   const pt = mmu.pgtable;
-  const leafOf = (vmi: number): number => pt.walk(mmu.vmemmapOffset + vmi * arch.pageSize);
+  const leafOf = (vmi: number): number => pt.walk(mmu.vmemmapOffset + vmi * ps);
 
-  // Every vmemmap page of the device: the frame it maps and the leaf table of its entry.
+  // Every vmemmap page of the pgmap: the frame it maps and the leaf table of its entry.
   let total = 0;
-  for (const r of pgmap.ranges) total += Math.floor(r.end / arch.pageSize / spp) - Math.floor(r.start / arch.pageSize / spp) + 1;
+  for (const r of pgmap.ranges) total += Math.floor(r.end / ps / spp) - Math.floor(r.start / ps / spp) + 1;
   const frames = new Float64Array(total);
   const tables = new Float64Array(total);
   let n = 0;
   let nt = 0;
   let lastGranule = -1;
   for (const r of pgmap.ranges) {
-    const lo = Math.floor(r.start / arch.pageSize / spp);
-    const hi = Math.floor(r.end / arch.pageSize / spp);
+    const lo = Math.floor(r.start / ps / spp);
+    const hi = Math.floor(r.end / ps / spp);
     for (let vmi = lo; vmi <= hi; vmi++) {
       const f = mmu.resolveFrame(vmi);
       if (f < 0) continue;
       frames[n++] = f;
       // one leaf table per upper-level entry: count the table once per granule it maps
       const level = leafOf(vmi);
-      const granule = Math.floor((mmu.vmemmapOffset + vmi * arch.pageSize) / (pt.levelSize(level) * 2 ** arch.levels[level]!.bits));
+      const granule = Math.floor((mmu.vmemmapOffset + vmi * ps) / (pt.levelSize(level) * 2 ** arch.levels[level]!.bits));
       if (granule !== lastGranule) {
         tables[nt++] = pt.wTable;
         lastGranule = granule;
@@ -145,16 +182,16 @@ export function vmemmapLayout(m: Machine, devName: string, page: number): Vmemma
   const f = distinct(sortedFrames, n);
   const t = distinct(sortedTables, nt);
 
-  const headPfn = first + page * nr;
   const firstVmi = Math.floor(headPfn / spp);
-  const lastVmi = Math.floor((headPfn + nr - 1) / spp);
+  const lastVmi = Math.floor((headPfn + unitPfns - 1) / spp);
   const tails = sharedTails(k);
   const pages: VmemmapPageView[] = [];
   for (let vmi = firstVmi; vmi <= lastVmi; vmi++) {
-    const va = mmu.vmemmapOffset + vmi * arch.pageSize;
+    const va = mmu.vmemmapOffset + vmi * ps;
     const level = pt.walk(va);
     const present = entryPresent(pt.wLo);
-    const frame = present ? entryPfn(pt.wLo, pt.wHi, arch.pageShift) + Math.floor((va % pt.levelSize(level)) / arch.pageSize) : -1;
+    const leafBytes = pt.levelSize(level);
+    const frame = present ? entryPfn(pt.wLo, pt.wHi, arch.pageShift) + Math.floor((va % leafBytes) / ps) : -1;
     const table = pt.wTable;
     pages.push({
       index: vmi - firstVmi,
@@ -162,6 +199,7 @@ export function vmemmapLayout(m: Machine, devName: string, page: number): Vmemma
       firstPfn: Math.max(headPfn, vmi * spp),
       frame,
       level: arch.levels[level]!.name,
+      leafBytes,
       writable: present && entryWrite(pt.wLo),
       table,
       frameUsers: present ? occurrences(sortedFrames, frame) : 0,
@@ -171,12 +209,18 @@ export function vmemmapLayout(m: Machine, devName: string, page: number): Vmemma
   }
   return {
     device: devName,
-    generation: pgmapGeneration(k, pgmap),
+    generation,
     arch: arch.name,
     order: shift,
+    unit,
+    unitPfns,
     page,
-    compoundPages,
+    units,
+    compoundPages: Math.floor(devPages / nr),
+    pgmapCompoundPages: pgmap.ranges.reduce((a, _, i) => a + pfnLen(k, pgmap, i), 0),
     headPfn,
+    devFirstPfn,
+    pgmapFirstPfn: pgmapFirst,
     structPagesPerPage: spp,
     pages,
     vmemmapPages: n,

@@ -16,7 +16,7 @@ import {
   daxctlReconfigureMode,
   parseSize,
 } from '@daxsim/machine';
-import { ENXIO, KernelError } from '@daxsim/mm';
+import { EBUSY, ENXIO, KernelError } from '@daxsim/mm';
 import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { jsonC } from '../output.js';
@@ -190,9 +190,12 @@ type DeviceAction = (m: Machine, dev: DevDax, ctx: CommandContext) => void;
 /** A per-device action that failed with daxctl's return code, its messages printed already. */
 class DaxctlFailure extends Error {
   readonly rc: number;
-  constructor(rc: number) {
+  /** daxsim's own advice, printed after daxctl's summary lines (daxctl itself prints none). */
+  readonly hints: readonly string[];
+  constructor(rc: number, hints: readonly string[] = []) {
     super(`daxctl: ${rc}`);
     this.rc = rc;
+    this.hints = hints;
   }
 }
 
@@ -210,6 +213,7 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
         const devs = devicesFor(m, ctx, verbWord);
         let rc = devs.length ? 0 : -ENXIO;
         let done = 0;
+        const hints: string[] = [];
         for (const d of devs) {
           try {
             action(m, d, ctx);
@@ -218,6 +222,7 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
           } catch (e) {
             if (e instanceof DaxctlFailure) {
               rc = e.rc;
+              hints.push(...e.hints);
               continue;
             }
             if (!(e instanceof KernelError)) throw e;
@@ -227,6 +232,7 @@ function perDevice(name: string, verbWord: string, past: string, errWord: string
         }
         if (rc < 0) ctx.out.err(`error ${errWord}: ${strerror(rc)}`);
         ctx.out.err(`${past} ${done} device${done === 1 ? '' : 's'}`);
+        for (const h of hints) ctx.out.err(h);
         return rc < 0 ? exitStatus(rc) : 0;
       });
     } catch (e) {
@@ -250,7 +256,18 @@ const reconfigureOne: DeviceAction = (m, d, ctx) => {
       verbose: flag(o['verbose']),
     });
     for (const line of r.messages) ctx.out.err(line);
-    if (r.rc < 0) throw new DaxctlFailure(r.rc);
+    if (r.rc < 0) {
+      // disable_system_ram_device() refuses while blocks are online and says why only with -v (daxctl v81,
+      // daxctl/device.c): daxsim says what would work, on a line of its own after daxctl's
+      const mem = mode === 'devdax' && r.rc === -EBUSY ? daxctlMemoryInfo(m, d) : null;
+      const hints = mem && mem.online_memblocks > 0
+        ? [
+            `daxsim: hint: ${d.name} has ${mem.online_memblocks} of ${mem.total_memblocks} memory blocks online: run 'daxctl offline-memory ${d.name}' first, ` +
+              `or 'daxctl reconfigure-device --mode=devdax -f ${d.name}' to offline them as part of it (either fails with EBUSY if a block cannot go offline)`,
+          ]
+        : [];
+      throw new DaxctlFailure(r.rc, hints);
+    }
     ctx.out.out(jsonC([daxDeviceJson(d, { human: flag(o['human']), mappings: false, memory: daxctlMemoryInfo(m, d) })]));
     return;
   }

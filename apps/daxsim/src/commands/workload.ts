@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gupTestCmdName, gupTestPins } from '@daxsim/gup';
 import { GUP_GENERATIONS, type GupGeneration, isGupGeneration } from '@daxsim/mm';
-import { DEFAULT_CONFIG, Machine, type LineOutcome, parseSize, runGupTest, formatScenarioLanguage, runScenario } from '@daxsim/machine';
+import { DEFAULT_CONFIG, Machine, type LineOutcome, deviceOfFile, parseSize, runGupTest, formatScenarioLanguage, runScenario } from '@daxsim/machine';
 import { readState, writeState } from '@daxsim/machine/state-file';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, type SigInfo, errnoName } from '@daxsim/mm';
 import { type OptSpec, UsageError, formatUsage, parseArgs, str } from '../args.js';
@@ -77,6 +77,33 @@ function gupLoopJson(m: Machine, r: ReturnType<typeof runGupTest>, rep: ReturnTy
   };
 }
 
+/**
+ * What the shell and the kernel say when gup_test dies in its prefault loop
+ * (p[0] = 0 every page): the signal, its si_code and si_addr, the device
+ * offset the store hit, and the kernel's lines of the run (the fault
+ * handler's dev_dbg() lines, printed by the real kernel only with dynamic
+ * debug on). A store never consumes poison and the device-dax fault path
+ * never looks at PG_hwpoison (poison-ref, 6.1 and 7.3), so a poisoned page
+ * does not kill gup_test: a read does (`daxsim run`, `p read`).
+ */
+function gupTestKilled(m: Machine, r: ReturnType<typeof runGupTest>): string {
+  const addr = r.faultAddr ?? r.addr;
+  const off = addr - r.addr;
+  const file = r.options?.file ?? '';
+  const dev = deviceOfFile(m, file);
+  const size = dev ? dev.ranges.reduce((n, x) => n + x.end - x.start + 1, 0) : 0;
+  const code = r.signal === 'SIGSEGV' ? 'SEGV_MAPERR' : 'BUS_ADRERR';
+  const why =
+    r.signal === 'SIGBUS' && dev && off >= size
+      ? ` (past the ${size} bytes of ${dev.name}: dax_pgoff_to_phys() finds no range, VM_FAULT_SIGBUS)`
+      : r.signal === 'SIGSEGV'
+        ? ' (no VMA there)'
+        : ' (VM_FAULT_SIGBUS)';
+  const lines = [`gup_test: killed by ${r.signal} (${code}) at 0x${addr.toString(16)}: its store to offset 0x${off.toString(16)} of ${file}${why}`];
+  for (const l of r.kernelLines) lines.push(`kernel: ${l}`);
+  return lines.join('\n');
+}
+
 async function gupTest(ctx: CommandContext): Promise<number> {
   let split: { generation: GupGeneration | undefined; json: boolean; rest: string[]; hostTime: boolean };
   try {
@@ -95,7 +122,7 @@ async function gupTest(ctx: CommandContext): Promise<number> {
           const gen = split.generation ?? m.kernel.gupGeneration;
           ctx.out.out(JSON.stringify(r.repeats.map((rep) => gupLoopJson(m, r, rep, gen)), null, 2) + '\n');
         } else ctx.out.out(r.text);
-        if (r.signal) ctx.out.err(`gup_test: killed by ${r.signal}`);
+        if (r.signal) ctx.out.err(gupTestKilled(m, r));
         return r.exitCode;
       },
       { readOnly: true },
