@@ -240,7 +240,8 @@ function plan(ctx: CommandContext): number {
         ]),
       ]),
     );
-    for (const r of rows) if ('errno' in r) ctx.out.err(`daxsim: ${r.error}`);
+    // each reason once, however many rows it refused
+    for (const why of new Set(rows.flatMap((r) => ('errno' in r ? [r.error] : [])))) ctx.out.err(`daxsim: ${why}`);
     return status;
   } catch (e) {
     return reportError(ctx, e);
