@@ -129,3 +129,25 @@ describe('dump_page() of a device-dax folio as each release prints it, from the 
     expect([r.refused, r.outcomes[0]!.errno]).toEqual([1, ENXIO]);
   });
 });
+
+describe('looking is not touching: observers read template-shared vmemmap frames in place', () => {
+  it("dump_page, layout and a full invariant sweep of a 4K devdax (identical vmemmap pages sharing templates) give no frame a copy of its own", async () => {
+    const { checkInvariants } = await import('@daxsim/debug-vm');
+    const { vmemmapLayout } = await import('./vmemmap-layout.js');
+    const m = Machine.create({ arch: 'x86_64', ram: [4 * SZ_1G], pmem: [{ size: 2 * SZ_1G, labels: false }], softReserved: [], kernel: '7.3' });
+    ndctlCreateNamespace(m, { reconfig: 'namespace0.0', mode: 'devdax', align: 4096, map: 'mem', force: true });
+    const mem = m.k.mem;
+    const shared = mem.sharedFrames;
+    expect(shared, 'the base-page memmap shares templates').toBeGreaterThan(100);
+    const before = { host: mem.hostFrames, materialised: mem.materialisedFrames, shared, touched: mem.firstTouches };
+    const d = dumpPage(m, resolvePageSpec(m, 'dax0.0:77').pfn);
+    expect(d.refcount).toBe(1);
+    vmemmapLayout(m, 'dax0.0', 3);
+    expect(checkInvariants(m.k, m.bus, [], { full: true, refs: new Map(), allTasks: true })).toEqual([]);
+    expect({ host: mem.hostFrames, materialised: mem.materialisedFrames, shared: mem.sharedFrames, touched: mem.firstTouches }).toEqual(before);
+    // a store still gets its copy: a fault maps the page and takes a reference on its struct page
+    await run(m, ['spawn p', 'p mmap m dax0.0 length=4K offset=0x4d000 prot=rw flags=shared', 'p touch m 0 write']);
+    expect(mem.sharedFrames).toBe(shared - 1);
+    expect(dumpPage(m, resolvePageSpec(m, 'dax0.0:77').pfn).refcount).toBe(2);
+  });
+});

@@ -177,6 +177,11 @@ const ptr = (v: bigint): string => v.toString(16).padStart(16, '0');
  * -ENXIO when pfn has no struct page (pfn_valid() fails). Reads only.
  */
 export function dumpPage(m: Machine, pfn: number, arg = hex(pfn)): PageDump {
+  // an observer: looking at a struct page gives no vmemmap frame a copy of its own
+  return m.k.memmap.peek(() => readPage(m, pfn, arg));
+}
+
+function readPage(m: Machine, pfn: number, arg: string): PageDump {
   if (!pfnValid(m, pfn)) throw new KernelError(ENXIO, `page '${arg}': pfn ${hex(pfn)} has no struct page (pfn_valid() fails: no memmap there)`);
   // boot memory's struct pages (sparse_init, memmap_init) are not simulated: only hot-added sections' are
   if (m.k.sparse.earlySection(m.k.sparse.pfnToSectionNr(pfn)))

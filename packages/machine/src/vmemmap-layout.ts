@@ -125,6 +125,11 @@ const EXTENT_BYTES = SZ_2M;
  * them, as the kernel's ptdump would; the whole pgmap summarised.
  */
 export function vmemmapLayout(m: Machine, devName: string, page: number): VmemmapLayout {
+  // an observer: reading the vmemmap back gives no frame a copy of its own
+  return m.k.memmap.peek(() => readLayout(m, devName, page));
+}
+
+function readLayout(m: Machine, devName: string, page: number): VmemmapLayout {
   const dev = m.daxDevice(devName);
   if (!dev.bound || !dev.pgmap) throw new KernelError(ENXIO, `layout: ${devName} is not enabled (no memmap to read)`);
   const k = m.k;

@@ -123,7 +123,7 @@ export class KernelMmu {
    * pages of pfns vmi*64 .. vmi*64+63 on x86-64). Oopses if nothing maps it.
    */
   translate(vmi: number): number {
-    if (!this.useTlb) return this.walkVmemmap(vmi);
+    if (!this.useTlb) return this.peek ? this.peekFrame(vmi) : this.walkVmemmap(vmi);
     const blk = vmi < TLB_FLAT_VMIS ? this.tlb[vmi >>> TLB_BLOCK_SHIFT] : this.tlbHigh.get(Math.floor(vmi / TLB_BLOCK));
     if (blk !== undefined) {
       const s = blk[vmi & TLB_BLOCK_MASK]!;
@@ -132,6 +132,30 @@ export class KernelMmu {
         return (s > 0 ? s : -s) - 1;
       }
     }
+    if (this.peek) return this.peekFrame(vmi);
+    const e = this.fill(vmi);
+    return (e > 0 ? e : -e) - 1;
+  }
+
+  /**
+   * Loads of an observer (dump_page, the invariant sweeps, a drawing of the
+   * vmemmap), which store nothing: a TLB miss on a frame that shares a
+   * template reads the template where it lies and caches nothing, so looking
+   * at the memmap never gives a frame a copy of its own (the copy is a
+   * store's). Memmap.peek() sets it around a read; the kernel's own paths
+   * never do (they may store through what they located).
+   */
+  peek = false;
+
+  // A TLB miss under peek: a template-shared frame read in place, uncached; any other frame as a load takes it.
+  private peekFrame(vmi: number): number {
+    const pfn = this.resolveFrameCached(vmi);
+    if (pfn < 0) this.notPopulated(vmi);
+    if (this.mem.frameShared(pfn)) {
+      if (this.useTlb) this.counters.v[C.tlb_miss]++;
+      return this.mem.frameSlot(pfn);
+    }
+    if (!this.useTlb) return this.mem.materialise(pfn);
     const e = this.fill(vmi);
     return (e > 0 ? e : -e) - 1;
   }

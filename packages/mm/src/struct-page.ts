@@ -247,6 +247,23 @@ export class Memmap {
   }
 
   /**
+   * Runs `read`, which only loads, as an observer: a struct page in a frame
+   * that shares a template is read in the template, not given a copy of
+   * its own (KernelMmu.peek). Nothing stored inside, and no index located
+   * inside is used for a store after.
+   */
+  peek<T>(read: () => T): T {
+    const mmu = this.mmu;
+    const was = mmu.peek;
+    mmu.peek = true;
+    try {
+      return read();
+    } finally {
+      mmu.peek = was;
+    }
+  }
+
+  /**
    * locate() for a store: the same word index, or a kernel page fault when
    * the vmemmap PTE that maps pfn's struct page is read-only (a shared tail).
    */
