@@ -1,6 +1,9 @@
 import {
   ALL_VMEMMAP_GENERATIONS,
   ARCH_PROFILES,
+  type ArchProfile,
+  KERNELS,
+  type KernelRelease,
   DEFAULT_KERNEL_VERSION,
   KERNEL_VERSIONS,
   type KernelVersion,
@@ -102,6 +105,31 @@ const optional = <T>(v: string | undefined, parse: (v: string) => T): T | undefi
 export function kernelOption(v: string): KernelVersion {
   if (!isKernelVersion(v)) throw new UsageError(`invalid --kernel '${v}': one of ${KERNEL_VERSIONS.join(', ')} (proposals are generations: --generation tail-reuse-pmd or shared-tail)`);
   return v;
+}
+
+/** `--kernel V[,V...]` (the option may repeat) as registry rows; with none, `--cpu-la57` has no paging to pick. */
+export function kernelsOption(o: CommandContext['parsed']['opts']): KernelRelease[] {
+  const kernels = list(o['kernel'])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean)
+    .map((v) => KERNELS[kernelOption(v)]);
+  if (typeof o['cpu-la57'] === 'boolean' && !kernels.length)
+    throw new UsageError('--cpu-la57 picks the paging of a --kernel (without --kernel, name the paging with --arch x86_64-la57)');
+  return kernels;
+}
+
+/** `--arch A[,A...]` as profiles (x86_64 when absent). */
+export function archesOption(text: string | undefined): ArchProfile[] {
+  return (text ?? 'x86_64')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean)
+    .map((a) => {
+      const p = (ARCH_PROFILES as Record<string, ArchProfile>)[a];
+      if (!p) throw new UsageError(`invalid --arch '${a}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
+      return p;
+    });
 }
 
 /** A `--vmemmap-optimize-rule` value. */

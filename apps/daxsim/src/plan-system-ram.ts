@@ -1,8 +1,8 @@
-import { ARCH_PROFILES, type ArchProfile, EINVAL, ENOENT, KERNELS, type KernelRelease, KernelError, archForKernel, errnoName } from '@daxsim/mm';
+import { EINVAL, ENOENT, type KernelRelease, KernelError, archForKernel, errnoName } from '@daxsim/mm';
 import { DEFAULT_CPU_LA57, type SystemRamPlan, humanBytes, parseSize, planSystemRam } from '@daxsim/machine';
-import { type OptSpec, UsageError, flag, list, str } from './args.js';
+import { type OptSpec, UsageError, flag, str } from './args.js';
 import type { CommandContext } from './command.js';
-import { kernelOption } from './machine-options.js';
+import { archesOption, kernelsOption } from './machine-options.js';
 import { table } from './output.js';
 import { exitStatus, reportError } from './session.js';
 
@@ -86,18 +86,9 @@ export function planSystemRamCommand(ctx: CommandContext): number {
     const ramText = str(o['ram']);
     const ram = ramText === undefined ? 64 * 2 ** 30 : parseSize(ramText);
     if (ram === undefined || ram <= 0) throw new UsageError(`failed to parse --ram '${ramText}'`);
-    const arches = (str(o['arch']) ?? 'x86_64').split(',').map((a) => {
-      const p = (ARCH_PROFILES as Record<string, ArchProfile>)[a.trim()];
-      if (!p) throw new UsageError(`invalid --arch '${a}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
-      return p;
-    });
-    const kernels: (KernelRelease | undefined)[] = list(o['kernel'])
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter(Boolean)
-      .map((v) => KERNELS[kernelOption(v)]);
+    const arches = archesOption(str(o['arch']));
+    const kernels: (KernelRelease | undefined)[] = kernelsOption(o);
     const la57 = o['cpu-la57'];
-    if (typeof la57 === 'boolean' && !kernels.length) throw new UsageError('--cpu-la57 picks the paging of a --kernel (without --kernel, name the paging with --arch x86_64-la57)');
     const alignText = str(o['align']);
     if (alignText?.includes(',')) throw new UsageError(`--align ${alignText}: system-ram plans one dax device align`);
     const align = alignText === undefined ? undefined : parseSize(alignText);

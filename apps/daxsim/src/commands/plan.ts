@@ -1,10 +1,8 @@
 import {
   ALL_VMEMMAP_GENERATIONS,
   ARCH_PROFILES,
-  type ArchProfile,
   DEFAULT_VMEMMAP_OPTIMIZE_RULE,
   EINVAL,
-  KERNELS,
   KERNEL_VERSIONS,
   type KernelRelease,
   KernelError,
@@ -18,11 +16,11 @@ import {
 } from '@daxsim/mm';
 import { DEFAULT_CPU_LA57, type MemmapCost, type PlanInput, humanBytes, parseSize, planMemmap } from '@daxsim/machine';
 import type { MapLocation } from '@daxsim/nvdimm';
-import { type OptSpec, UsageError, flag, formatUsage, list, str } from '../args.js';
+import { type OptSpec, UsageError, flag, formatUsage, str } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { memmapCostCells, table } from '../output.js';
 import { PLAN_SYSTEM_RAM_OPTS, type RamShares, planSystemRamCommand, ramShares, withShares } from '../plan-system-ram.js';
-import { kernelOption, ppc64MmuOption, ruleOption } from '../machine-options.js';
+import { archesOption, kernelsOption, ppc64MmuOption, ruleOption } from '../machine-options.js';
 import { exitStatus, reportError } from '../session.js';
 
 const OPTS: OptSpec[] = [
@@ -129,22 +127,13 @@ function plan(ctx: CommandContext): number {
     const ramText = str(o['ram']);
     ram = ramText === undefined ? undefined : parseSize(ramText);
     if (ramText !== undefined && (ram === undefined || ram <= 0)) throw new UsageError(`failed to parse --ram '${ramText}'`);
-    const arches = listOpt(str(o['arch']), ['x86_64']).map((a) => {
-      const p = (ARCH_PROFILES as Record<string, ArchProfile>)[a];
-      if (!p) throw new UsageError(`invalid --arch '${a}': one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
-      return p;
-    });
+    const arches = archesOption(str(o['arch']));
     const maps = listOpt(str(o['map']), ['mem', 'dev']).map((m) => {
       if (m !== 'mem' && m !== 'dev') throw new UsageError(`invalid --map '${m}': mem or dev`);
       return m as MapLocation;
     });
-    const kernels = list(o['kernel'])
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter(Boolean)
-      .map((v) => KERNELS[kernelOption(v)]);
+    const kernels = kernelsOption(o);
     const la57 = o['cpu-la57'];
-    if (typeof la57 === 'boolean' && !kernels.length) throw new UsageError('--cpu-la57 picks the paging of a --kernel (without --kernel, name the paging with --arch x86_64-la57)');
     const genTexts = str(o['generation']);
     const gens = genTexts === undefined ? undefined : listOpt(genTexts, []).map((g) => {
       if (!isVmemmapGeneration(g)) throw new UsageError(`invalid --generation '${g}': one of ${ALL_VMEMMAP_GENERATIONS.join(', ')}`);
